@@ -1,0 +1,239 @@
+"""The extended logit matrix ``L_M(H, F)`` and its top-k variant.
+
+``L_M(H, F)[h, (f, z)] = l_M(h . f)_z`` with columns ordered future-major (column ``j*V + z`` is
+``(f_j, z)``; with top-k, column ``j*k + i`` is ``(f_j, tokens[j, i])``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._checks import RngLike, as_rng, check_finite, check_positive_int, check_prefixes
+from .sequence_model import SequenceModel, model_logits
+
+__all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "all_sequences",
+           "all_futures", "pack_sequences", "unpack_sequences"]
+
+TOKEN_RULES = ("mean", "random")
+
+
+def pack_sequences(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pack variable-length token sequences into a padded int64 array (pad -1) and their lengths."""
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    width = int(lengths.max()) if len(seqs) else 0
+    out = np.full((len(seqs), width), -1, dtype=np.int64)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = s
+    return out, lengths
+
+
+def unpack_sequences(padded: np.ndarray, lengths: np.ndarray) -> list[tuple[int, ...]]:
+    """Inverse of :func:`pack_sequences`."""
+    return [tuple(int(t) for t in row[:n]) for row, n in zip(padded, lengths, strict=True)]
+
+
+def all_sequences(vocab_size: int, length: int) -> list[tuple[int, ...]]:
+    """All ``V**length`` sequences of exactly ``length`` tokens, in lexicographic order (``Sigma^t``)."""
+    return list(itertools.product(range(vocab_size), repeat=length))
+
+
+def all_futures(vocab_size: int, max_length: int) -> list[tuple[int, ...]]:
+    """All sequences of length ``0 .. max_length`` (``Sigma^{<= max_length}``), shortest first."""
+    return [s for m in range(max_length + 1) for s in all_sequences(vocab_size, m)]
+
+
+@dataclass
+class LogitMatrix:
+    """An extended logit matrix with the sets and tokens it was built from.
+
+    Attributes
+    ----------
+    values : array, shape (|H|, |F| * k), float64
+        ``values[i, j*k + c] = l_M(h_i . f_j)_{tokens[j, c]}`` (``k = V`` for the full matrix).
+    tokens : int array, shape (|F|, k)
+        Token of each column within each future block (``arange(V)`` rows for the full matrix).
+    histories, futures : list of tuple of int
+    vocab_size : int
+    metadata : dict
+        JSON-serialisable description (model, rule, seed, ...).
+    """
+
+    values: np.ndarray
+    tokens: np.ndarray
+    histories: list[tuple[int, ...]]
+    futures: list[tuple[int, ...]]
+    vocab_size: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        nh, nf = len(self.histories), len(self.futures)
+        if self.tokens.ndim != 2 or self.tokens.shape[0] != nf:
+            raise ValueError(f"tokens: must have shape (|F|={nf}, k), got {self.tokens.shape}")
+        k = self.tokens.shape[1]
+        if self.values.shape != (nh, nf * k):
+            raise ValueError(f"values: must have shape (|H|={nh}, |F|*k={nf * k}), got {self.values.shape}")
+
+    @property
+    def k(self) -> int:
+        """Columns per future block."""
+        return int(self.tokens.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape  # type: ignore[return-value]
+
+    def block(self, j: int) -> np.ndarray:
+        """The ``(|H|, k)`` block of future ``j``."""
+        return self.values[:, j * self.k : (j + 1) * self.k]
+
+    def save(self, path: str | Path) -> Path:
+        """Write to ``path`` (``.npz``) atomically; :meth:`load` round-trips exactly."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        hp, hl = pack_sequences(self.histories)
+        fp, fl = pack_sequences(self.futures)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, values=self.values, tokens=self.tokens, histories=hp, history_lengths=hl,
+                     futures=fp, future_lengths=fl, vocab_size=np.int64(self.vocab_size),
+                     metadata=np.array(json.dumps(self.metadata)))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LogitMatrix:
+        """Read a matrix written by :meth:`save`."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            return cls(values=data["values"], tokens=data["tokens"],
+                       histories=unpack_sequences(data["histories"], data["history_lengths"]),
+                       futures=unpack_sequences(data["futures"], data["future_lengths"]),
+                       vocab_size=int(data["vocab_size"]), metadata=json.loads(str(data["metadata"])))
+
+
+def extended_logits(
+    model: SequenceModel,
+    histories: Sequence[Sequence[int]],
+    futures: Sequence[Sequence[int]],
+    *,
+    batch_size: int = 8192,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Centered logits of every ``h . f`` as a tensor (validated, fast path when the model has one).
+
+    Returns
+    -------
+    array, shape (|H|, |F|, V), float64 — ``out[i, j] = l_M(h_i . f_j)``.
+    """
+    V, T = model.vocab_size, model.horizon
+    H = check_prefixes("histories", histories, V, T - 1)
+    F = check_prefixes("futures", futures, V, T - 1)
+    longest = max(len(h) for h in H) + max(len(f) for f in F)
+    if longest > T - 1:
+        raise ValueError(
+            f"histories/futures: len(h) + len(f) must be <= horizon - 1 = {T - 1}, got a longest "
+            f"concatenation of length {longest}"
+        )
+    fast = getattr(model, "extended_logits", None)
+    if callable(fast):
+        out = np.asarray(fast(H, F), dtype=np.float64)
+    else:
+        out = np.empty((len(H), len(F), V))
+        rows_per_batch = max(1, batch_size // len(F))
+        show = progress if progress is not None else len(H) * len(F) > 200_000
+        for start in tqdm(range(0, len(H), rows_per_batch), disable=not show, desc="extended logits",
+                          unit="batch"):
+            hs = H[start : start + rows_per_batch]
+            prefixes = [h + f for h in hs for f in F]
+            out[start : start + len(hs)] = model_logits(model, prefixes).reshape(len(hs), len(F), V)
+    if out.shape != (len(H), len(F), V):
+        raise ValueError(f"model.extended_logits: must return shape {(len(H), len(F), V)}, got {out.shape}")
+    return check_finite("model logits", out)
+
+
+def select_tokens(
+    logits: np.ndarray, top_k: int, token_rule: str = "mean", rng: RngLike = None
+) -> np.ndarray:
+    """Choose ``top_k`` tokens per future block.
+
+    Parameters
+    ----------
+    logits : array, shape (|H|, |F|, V)
+        Centered logits. Ranking by mean centered logit over ``h`` equals ranking by mean
+        log-probability, because ``log p = l - logsumexp(l)`` shifts each row by a constant.
+    top_k : int, ``1 <= top_k <= V``
+    token_rule : ``"mean"`` (highest mean log-probability over ``H``; ties to the lower id) or
+        ``"random"`` (uniform without replacement per future, from ``rng``).
+
+    Returns
+    -------
+    int64 array, shape (|F|, top_k), each row sorted ascending.
+    """
+    _, nf, V = logits.shape
+    top_k = check_positive_int("top_k", top_k, maximum=V)
+    if token_rule == "mean":
+        mean = logits.mean(axis=0)
+        order = np.argsort(-mean, axis=1, kind="stable")[:, :top_k]
+    elif token_rule == "random":
+        gen = as_rng(rng)
+        order = np.stack([gen.choice(V, size=top_k, replace=False) for _ in range(nf)])
+    else:
+        raise ValueError(f"token_rule: must be one of {TOKEN_RULES}, got {token_rule!r}")
+    return np.sort(order, axis=1).astype(np.int64)
+
+
+def extended_logit_matrix(
+    model: SequenceModel,
+    histories: Sequence[Sequence[int]],
+    futures: Sequence[Sequence[int]],
+    *,
+    top_k: int | None = None,
+    token_rule: str = "mean",
+    rng: RngLike = None,
+    batch_size: int = 8192,
+    progress: bool | None = None,
+) -> LogitMatrix:
+    """Build the extended logit matrix ``L_M(H, F)`` (or its top-k variant ``L_{M,k}(H, F)``).
+
+    ``L[h, (f, z)] = l_M(h . f)_z``; columns future-major. With ``top_k``, each future keeps
+    ``top_k`` token columns chosen by ``token_rule`` (see :func:`select_tokens`); the entries stay
+    centered over the full vocabulary.
+
+    Parameters
+    ----------
+    model : SequenceModel
+    histories : sequence of token sequences, ``|H| >= 1``
+    futures : sequence of token sequences, ``|F| >= 1``; ``len(h) + len(f) <= horizon - 1``
+    top_k : int, optional, ``1 <= top_k <= V``
+    token_rule : ``"mean"`` or ``"random"``
+    rng : Generator or seed, used by ``token_rule="random"``
+
+    Returns
+    -------
+    LogitMatrix with ``values`` of shape ``(|H|, |F| * k)`` (``k = V`` without ``top_k``).
+    """
+    if token_rule not in TOKEN_RULES:
+        raise ValueError(f"token_rule: must be one of {TOKEN_RULES}, got {token_rule!r}")
+    if top_k is not None:
+        check_positive_int("top_k", top_k, maximum=model.vocab_size)
+    full = extended_logits(model, histories, futures, batch_size=batch_size, progress=progress)
+    nh, nf, V = full.shape
+    H = check_prefixes("histories", histories, V, None)
+    F = check_prefixes("futures", futures, V, None)
+    meta: dict[str, Any] = {"model": type(model).__name__, "top_k": top_k, "token_rule": token_rule}
+    if top_k is None:
+        tokens = np.tile(np.arange(V, dtype=np.int64), (nf, 1))
+        values = full.reshape(nh, nf * V)
+    else:
+        tokens = select_tokens(full, top_k, token_rule, rng)
+        values = np.take_along_axis(full, tokens[None, :, :], axis=2).reshape(nh, nf * top_k)
+    return LogitMatrix(values=np.ascontiguousarray(values), tokens=tokens, histories=H, futures=F,
+                       vocab_size=V, metadata=meta)

@@ -1,0 +1,228 @@
+"""The sequence-model abstraction: next-token distributions seen only through centered logits.
+
+A *sequence model* ``M`` over the alphabet ``{0, ..., V-1}`` with horizon ``T`` gives, for every
+prefix ``x`` with ``len(x) < T``, a next-token distribution ``Pr_M[. | x]``.  Everything in the
+package exchanges its **centered logits**
+
+    l_M(x)_z = log Pr_M[z | x] - (1/V) sum_z' log Pr_M[z' | x]
+
+as float64 numpy arrays.  This module defines the protocol, the conversions, a generic sampler,
+sequence log-probabilities and a query-counting wrapper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from scipy.special import logsumexp
+
+from ._checks import RngLike, as_rng, check_finite, check_positive_int, check_prefixes
+
+__all__ = [
+    "SequenceModel",
+    "center_logits",
+    "log_softmax",
+    "logits_along",
+    "sample_sequences",
+    "sequence_log_prob",
+    "QueryCounter",
+    "model_logits",
+]
+
+
+@runtime_checkable
+class SequenceModel(Protocol):
+    """A sequence model seen through its centered logits.
+
+    Attributes
+    ----------
+    vocab_size : int
+        ``V``, the alphabet size.
+    horizon : int
+        ``T``; prefixes of length ``0 .. T-1`` may be queried.
+
+    Optional fast paths a model may provide (the core uses them when present):
+    ``extended_logits(histories, futures) -> (|H|, |F|, V)`` and
+    ``logits_along(sequences) -> (n, L, V)``, both centered float64.
+    """
+
+    vocab_size: int
+    horizon: int
+
+    def logits(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
+        """Centered logits, shape ``(len(prefixes), V)``, float64."""
+        ...
+
+
+def center_logits(raw: np.ndarray) -> np.ndarray:
+    """Centered logits ``raw - mean(raw, axis=-1)`` (invariant to per-row constants).
+
+    Parameters
+    ----------
+    raw : array, shape (..., V)
+        Raw logits or log-probabilities.
+
+    Returns
+    -------
+    array, shape (..., V), float64
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    return raw - raw.mean(axis=-1, keepdims=True)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """``log softmax`` over the last axis: ``l - logsumexp(l)``; shape preserved, float64."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return logits - logsumexp(logits, axis=-1, keepdims=True)
+
+
+def model_logits(model: SequenceModel, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
+    """Call ``model.logits`` after validating inputs and check the answer's shape and finiteness.
+
+    Returns
+    -------
+    array, shape (len(prefixes), V), float64
+    """
+    checked = check_prefixes("prefixes", prefixes, model.vocab_size, model.horizon - 1)
+    out = np.asarray(model.logits(checked), dtype=np.float64)
+    if out.shape != (len(checked), model.vocab_size):
+        raise ValueError(
+            f"model.logits: must return shape ({len(checked)}, {model.vocab_size}), got {out.shape}"
+        )
+    return check_finite("model.logits", out)
+
+
+def logits_along(model: SequenceModel, sequences: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
+    """Centered logits at every position of equal-length sequences.
+
+    ``out[i, t] = l_M(sequences[i][:t])`` for ``t = 0 .. L-1``: the logits that predict token ``t``.
+
+    Parameters
+    ----------
+    sequences : int array, shape (n, L) with ``L <= horizon``
+
+    Returns
+    -------
+    array, shape (n, L, V), float64
+    """
+    seqs = np.asarray(sequences)
+    if seqs.ndim != 2:
+        raise ValueError(f"sequences: must be a 2-D array (n, L) of equal-length sequences, got shape {seqs.shape}")
+    n, length = seqs.shape
+    if length > model.horizon:
+        raise ValueError(f"sequences: length must be <= horizon {model.horizon}, got {length}")
+    check_prefixes("sequences", seqs, model.vocab_size, model.horizon)
+    fast = getattr(model, "logits_along", None)
+    if callable(fast):
+        out = np.asarray(fast(seqs), dtype=np.float64)
+    else:
+        prefixes = [tuple(int(x) for x in row[:t]) for t in range(length) for row in seqs]
+        flat = model_logits(model, prefixes) if prefixes else np.zeros((0, model.vocab_size))
+        out = flat.reshape(length, n, model.vocab_size).transpose(1, 0, 2)
+    if out.shape != (n, length, model.vocab_size):
+        raise ValueError(f"model.logits_along: must return shape {(n, length, model.vocab_size)}, got {out.shape}")
+    return check_finite("model.logits_along", out)
+
+
+def sample_sequences(
+    model: SequenceModel,
+    n: int,
+    length: int | None = None,
+    *,
+    rng: RngLike = None,
+    prefix: Sequence[int] = (),
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """Draw ``n`` sequences token by token from ``model`` (batched over the ``n`` samples).
+
+    Parameters
+    ----------
+    n : int
+        Number of sequences.
+    length : int, optional
+        Tokens to generate after ``prefix``; default ``horizon - len(prefix)``.
+    prefix : sequence of int
+        A common prompt; it is not included in the output.
+    temperature : float
+        Sampling from ``softmax(l / temperature)``.
+
+    Returns
+    -------
+    int64 array, shape (n, length)
+    """
+    gen = as_rng(rng)
+    n = check_positive_int("n", n)
+    base = check_prefixes("prefix", [prefix], model.vocab_size, model.horizon - 1)[0]
+    max_len = model.horizon - len(base)
+    length = max_len if length is None else check_positive_int("length", length, minimum=0, maximum=max_len)
+    if not temperature > 0:
+        raise ValueError(f"temperature: must be > 0, got {temperature}")
+    out = np.zeros((n, length), dtype=np.int64)
+    for t in range(length):
+        prefixes = [base + tuple(int(x) for x in row[:t]) for row in out]
+        logp = log_softmax(model_logits(model, prefixes) / temperature)
+        cdf = np.cumsum(np.exp(logp), axis=1)
+        u = gen.random(n) * cdf[:, -1]
+        out[:, t] = np.minimum((cdf < u[:, None]).sum(axis=1), model.vocab_size - 1)
+    return out
+
+
+def sequence_log_prob(model: SequenceModel, sequences: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
+    """Natural-log probability of each whole sequence, ``sum_t log Pr_M[x_t | x_<t]``.
+
+    Parameters
+    ----------
+    sequences : int array, shape (n, L)
+
+    Returns
+    -------
+    array, shape (n,), float64
+    """
+    seqs = np.asarray(sequences, dtype=np.int64)
+    logp = log_softmax(logits_along(model, seqs))
+    picked = np.take_along_axis(logp, seqs[:, :, None], axis=2)[:, :, 0]
+    return np.asarray(picked.sum(axis=1))
+
+
+class QueryCounter:
+    """Wrap a model and count the logit vectors requested from it (one per prefix).
+
+    Fast paths are forwarded and counted too: ``extended_logits`` costs ``|H| * |F|`` queries and
+    ``logits_along`` costs ``n * L``.
+
+    Attributes
+    ----------
+    queries : int
+        Logit vectors returned so far.
+    """
+
+    def __init__(self, model: SequenceModel):
+        self.model = model
+        self.vocab_size = model.vocab_size
+        self.horizon = model.horizon
+        self.queries = 0
+        if callable(getattr(model, "extended_logits", None)):
+            self.extended_logits = self._extended_logits
+        if callable(getattr(model, "logits_along", None)):
+            self.logits_along = self._logits_along
+
+    def logits(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
+        out = self.model.logits(prefixes)
+        self.queries += len(prefixes)
+        return out
+
+    def _extended_logits(self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]) -> np.ndarray:
+        out = self.model.extended_logits(histories, futures)  # type: ignore[attr-defined]
+        self.queries += len(histories) * len(futures)
+        return out
+
+    def _logits_along(self, sequences: np.ndarray) -> np.ndarray:
+        out = self.model.logits_along(sequences)  # type: ignore[attr-defined]
+        self.queries += int(np.asarray(sequences).shape[0] * np.asarray(sequences).shape[1])
+        return out
+
+    def reset(self) -> None:
+        """Set the count back to zero."""
+        self.queries = 0

@@ -1,0 +1,1 @@
+"""paper_figures layer of logit-rank (see SPEC.md section 2)."""

@@ -1,0 +1,1 @@
+"""theory layer of logit-rank (see SPEC.md section 2)."""
