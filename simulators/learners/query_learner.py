@@ -1,0 +1,317 @@
+"""A practical logit-query learner: a time-varying ISAN recovered from (noisy) logit queries.
+
+Notation (SPEC §1 "A practical logit-query learner"): ``row_t(h)`` is the row of a length-``t`` history
+``h`` over the futures ``F_t`` of position ``t``, ``row_t(h) = [l(h . f)]_{f in F_t}`` (``|F_t| V`` entries,
+future-major, the empty future first).
+
+1. *Futures, backwards.* ``F_{T-1} = {()}``; for ``t < T-1``, ``F_t = {()} u {z . f : z in Sigma,
+   f in F*_{t+1}}`` where ``F*_{t+1}`` are the futures of the first ``r_{t+1}`` pivots of a column-pivoted
+   QR (``scipy.linalg.qr(pivoting=True)``) of the rank-``r`` projection ``S_r Q_r^T`` of the candidates'
+   rows at ``t+1`` (plus forced witness futures).  Then ``row_{t+1}(h . z)`` restricted to ``F*_{t+1}`` is
+   the sub-vector ``P_z row_t(h)`` (columns ``z . f``) — the transitions are linear.
+2. *Histories, forwards.* Candidates ``H_t``: distinct prefixes of sequences sampled through queries,
+   one-token extensions ``h . z`` of the previous position's basis histories (chosen by pivoted QR on
+   the projected rows), and validation witnesses.  Truncated SVD ``R_t = P S Q^T`` of their rows gives
+   ``U_t = Q_r^T`` (``r_t`` rows); the state is ``x_t(h) = U_t row_t(h)``.  The rank ``r_t`` is ``rank``
+   when given, else the number of singular values above ``max(rel_tol * s_1, noise floor)``, where the
+   noise floor ``2 * sigma_xi * (sqrt(n) + sqrt(m))`` is the spectral norm of an ``n x m`` matrix of the
+   access's query noise (``sigma_xi = xi / sqrt 3`` for uniform noise).
+3. *Parameters.* ``B_t = (empty-future block of U_t)^T`` (``V x r_t``).  ``G_{t+1}`` maps the restricted
+   row to the state, ``x_{t+1}(g) ~= G_{t+1} row_{t+1}(g)|_{F*_{t+1}}`` (rank-``r`` truncated least squares
+   over the candidates at ``t+1``), and ``A_{t+1,z}`` is the least-squares solution of
+   ``A x_t(h) ~= G_{t+1} P_z row_t(h)`` over all candidates ``h`` at ``t`` (exact for exact targets, robust
+   under noise and approximate rank).
+4. *Validation.* Fresh sequences sampled through queries; their per-step KL between the answered and
+   the learned logits is summed over positions.  If the mean exceeds ``error_target``, every prefix whose
+   step KL exceeds ``error_target / T`` (at most ``max_witnesses`` per round, worst first) becomes a
+   history candidate, and the worst sequences' suffixes ``x_{s:t}`` become forced witness futures of
+   positions ``s < t``; then rebuild.  Stops at the error target, after ``max_rounds`` rounds, or when the
+   budget cannot pay for another round (the last complete model is kept).
+
+The time-varying ISAN needs one ``d`` for all positions: ``d = max_t r_t`` and each position's basis is
+padded with zero rows (states padded with zeros, ``A`` and ``B`` with zero blocks), which leaves every
+logit unchanged.
+
+Queries: ``~ sum_t |H_t| |F_t| ~ T (n_samples + d V)(1 + V |F*|)`` plus ``T`` per sampled sequence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from logitrank import log_softmax
+from logitrank._checks import RngLike, as_rng, check_positive_int
+
+from ..isan import TimeVaryingISAN
+from .access import BudgetExceeded
+
+__all__ = ["LogitQueryLearner"]
+
+Seq = tuple[int, ...]
+
+
+class _Table:
+    """Answers ``l(h . f)`` of one position, keyed by history and future; queried only once each."""
+
+    def __init__(self, vocab_size: int):
+        self.V = vocab_size
+        self.hidx: dict[Seq, int] = {}
+        self.fidx: dict[Seq, int] = {}
+        self.vals = np.zeros((16, 4, vocab_size))
+        self.known = np.zeros((16, 4), dtype=bool)
+
+    def _index(self, keys: list[Seq], index: dict[Seq, int]) -> np.ndarray:
+        for k in keys:
+            if k not in index:
+                index[k] = len(index)
+        nh, nf = len(self.hidx), len(self.fidx)
+        ch, cf = self.known.shape
+        if nh > ch or nf > cf:
+            ch, cf = max(ch, 2 * nh), max(cf, 2 * nf)
+            vals = np.zeros((ch, cf, self.V))
+            known = np.zeros((ch, cf), dtype=bool)
+            vals[: self.known.shape[0], : self.known.shape[1]] = self.vals
+            known[: self.known.shape[0], : self.known.shape[1]] = self.known
+            self.vals, self.known = vals, known
+        return np.array([index[k] for k in keys], dtype=np.int64)
+
+    def put(self, histories: list[Seq], future: Seq, logits: np.ndarray) -> None:
+        """Record already-answered logits ``l(h . future)`` (e.g. from sampling)."""
+        hi = self._index(histories, self.hidx)
+        fi = self._index([future], self.fidx)[0]
+        self.vals[hi, fi] = logits
+        self.known[hi, fi] = True
+
+    def get(self, access: Any, histories: list[Seq], futures: list[Seq]) -> np.ndarray:
+        """Rows ``(|H|, |F| V)`` over ``futures``, querying (in rectangular blocks) only what is missing."""
+        hi = self._index(histories, self.hidx)
+        fi = self._index(futures, self.fidx)
+        missing = ~self.known[np.ix_(hi, fi)]
+        rows = np.flatnonzero(missing.any(axis=1))
+        if rows.size:
+            patterns: dict[bytes, list[int]] = {}
+            for r in rows:
+                patterns.setdefault(missing[r].tobytes(), []).append(int(r))
+            for rs in patterns.values():
+                cols = np.flatnonzero(missing[rs[0]])
+                ans = access.extended_logits([histories[r] for r in rs], [futures[c] for c in cols])
+                self.vals[np.ix_(hi[rs], fi[cols])] = ans
+                self.known[np.ix_(hi[rs], fi[cols])] = True
+        return self.vals[np.ix_(hi, fi)].reshape(len(hi), len(fi) * self.V)
+
+
+def _step_kl(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
+    """``KL(softmax p || softmax q)`` over the last axis."""
+    lp, lq = log_softmax(p_logits), log_softmax(q_logits)
+    return np.maximum(np.sum(np.exp(lp) * (lp - lq), axis=-1), 0.0)
+
+
+class LogitQueryLearner:
+    """Learn a time-varying ISAN from logit queries (see the module docstring for the algorithm).
+
+    Parameters
+    ----------
+    rank : int, optional
+        Cap on the rank kept at every position; ``None``: chosen from the spectrum (``rel_tol``, noise floor).
+    rel_tol : float
+        Relative singular-value tolerance when ``rank`` is None.
+    n_samples : int
+        Sequences sampled through queries for the initial history candidates.
+    n_validation : int
+        Fresh sequences sampled per validation round.
+    max_rounds : int
+        Build/validate rounds at most.
+    error_target : float
+        Target mean validation KL per sequence (nats).
+    max_witnesses : int
+        History witnesses added per round at most (the worst two sequences also give witness futures).
+    rng : Generator or int
+
+    Attributes
+    ----------
+    model_ : TimeVaryingISAN
+    queries_used_ : int
+    ranks_ : int array, shape (T,)
+    validation_kl_ : list of float — mean validation KL per sequence after each round.
+    stop_reason_ : str — "error_target", "max_rounds" or "budget".
+    """
+
+    access_kind = "query"
+
+    def __init__(self, rank: int | None = None, rel_tol: float = 1e-7, n_samples: int = 64,
+                 n_validation: int = 64, max_rounds: int = 4, error_target: float = 1e-7,
+                 max_witnesses: int = 32, rng: RngLike = None):
+        self.rank = rank
+        self.rel_tol = rel_tol
+        self.n_samples = n_samples
+        self.n_validation = n_validation
+        self.max_rounds = max_rounds
+        self.error_target = error_target
+        self.max_witnesses = max_witnesses
+        self.rng = rng
+
+    # ------------------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.rank is not None:
+            check_positive_int("rank", self.rank)
+        if not (np.isfinite(self.rel_tol) and 0 <= self.rel_tol < 1):
+            raise ValueError(f"rel_tol: must lie in [0, 1), got {self.rel_tol!r}")
+        check_positive_int("n_samples", self.n_samples)
+        check_positive_int("n_validation", self.n_validation)
+        check_positive_int("max_rounds", self.max_rounds)
+        check_positive_int("max_witnesses", self.max_witnesses, minimum=0)
+        if not (np.isfinite(self.error_target) and self.error_target >= 0):
+            raise ValueError(f"error_target: must be a finite number >= 0, got {self.error_target!r}")
+
+    def fit(self, access: Any) -> LogitQueryLearner:
+        """Learn from ``access`` (a :class:`QueryAccess` or anything with ``vocab_size``, ``horizon``,
+        ``extended_logits`` and ``sample``); returns ``self``."""
+        self._check_params()
+        for attr in ("vocab_size", "horizon", "extended_logits", "sample"):
+            if not hasattr(access, attr):
+                raise TypeError(f"access: needs logit queries (a QueryAccess); {type(access).__name__} has no "
+                                f"{attr!r}")
+        self._rng = as_rng(self.rng)
+        V, T = int(access.vocab_size), int(access.horizon)
+        self.V_, self.T_ = V, T
+        start = int(getattr(access, "used", 0))
+        xi = float(getattr(access, "noise", 0.0))
+        self._noise_std = xi / np.sqrt(3.0) if getattr(access, "noise_kind", "uniform") == "uniform" else xi
+        self._tables = [_Table(V) for _ in range(T)]
+        self._cands: list[dict[Seq, None]] = [{} for _ in range(T)]
+        self._forced: list[dict[Seq, None]] = [{} for _ in range(T)]
+        self._add_samples(*access.sample(self.n_samples))
+        self.validation_kl_: list[float] = []
+        self.stop_reason_ = "max_rounds"
+        model: TimeVaryingISAN | None = None
+        for _ in range(self.max_rounds):
+            try:
+                model = self._build(access)
+                seqs, answers = access.sample(self.n_validation)
+            except BudgetExceeded:
+                if model is None:
+                    raise
+                self.stop_reason_ = "budget"
+                break
+            self.model_ = model
+            kl = _step_kl(answers, model.logits_along(seqs))  # (n, T)
+            self.validation_kl_.append(float(kl.sum(axis=1).mean()))
+            if self.validation_kl_[-1] <= self.error_target:
+                self.stop_reason_ = "error_target"
+                break
+            self._add_witnesses(seqs, answers, kl)
+        assert model is not None
+        self.model_ = model
+        self.queries_used_ = int(getattr(access, "used", 0)) - start
+        return self
+
+    # ------------------------------------------------------------------------------------------
+    def _add_samples(self, seqs: np.ndarray, answers: np.ndarray) -> None:
+        rows = [tuple(r) for r in seqs.tolist()]
+        for t in range(self.T_):
+            prefixes = [r[:t] for r in rows]
+            self._tables[t].put(prefixes, (), answers[:, t])
+            self._cands[t].update(dict.fromkeys(prefixes))
+
+    def _add_witnesses(self, seqs: np.ndarray, answers: np.ndarray, kl: np.ndarray) -> None:
+        T = self.T_
+        rows = [tuple(r) for r in seqs.tolist()]
+        for t in range(T):
+            self._tables[t].put([r[:t] for r in rows], (), answers[:, t])
+        miss = np.argwhere(kl > self.error_target / T)
+        order = np.argsort(-kl[miss[:, 0], miss[:, 1]], kind="stable") if miss.size else []
+        for i, t in miss[order][: self.max_witnesses]:
+            for s in range(1, t + 1):  # the prefix and its own prefixes become history candidates
+                self._cands[s][rows[i][:s]] = None
+        worst = np.argsort(-kl.sum(axis=1), kind="stable")[:2]
+        for i in worst:
+            t = int(np.argmax(kl[i]))
+            for s in range(1, t + 1):  # suffix x_{s:t} of the worst miss: a witness future at s
+                self._forced[s][rows[i][s:t]] = None
+
+    def _choose_rank(self, s: np.ndarray, shape: tuple[int, int]) -> int:
+        if s.size == 0 or s[0] <= 1e-300:
+            return 0
+        tiny = int(np.sum(s > 1e-11 * s[0]))
+        if self.rank is not None:
+            return min(int(self.rank), tiny)
+        floor = 2.0 * self._noise_std * (np.sqrt(shape[0]) + np.sqrt(shape[1]))
+        return min(tiny, int(np.sum(s > max(self.rel_tol * s[0], floor))))
+
+    def _svd(self, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        P, s, Qt = scipy.linalg.svd(R, full_matrices=False, lapack_driver="gesdd")
+        r = self._choose_rank(s, R.shape)
+        return P[:, :r], s[:r], Qt[:r], r
+
+    def _build(self, access: Any) -> TimeVaryingISAN:
+        V, T = self.V_, self.T_
+        empty: Seq = ()
+        # 1. futures, backwards
+        F: list[list[Seq]] = [[] for _ in range(T)]
+        Fstar: list[list[Seq]] = [[] for _ in range(T)]
+        F[T - 1] = [empty]
+        for t in range(T - 1, 0, -1):
+            if t < T - 1:
+                F[t] = [empty] + [(z,) + f for z in range(V) for f in Fstar[t + 1]]
+            R = self._tables[t].get(access, list(self._cands[t]), F[t])
+            _, s, Qt, r = self._svd(R)
+            chosen: dict[Seq, None] = dict(self._forced[t])
+            if r:
+                piv = scipy.linalg.qr(s[:, None] * Qt, mode="r", pivoting=True)[1][:r]
+                chosen.update(dict.fromkeys(F[t][j // V] for j in piv))
+            Fstar[t] = list(chosen) if chosen else [empty]
+        if T > 1:
+            F[0] = [empty] + [(z,) + f for z in range(V) for f in Fstar[1]]
+        # 2.-3. histories forwards, parameters
+        ranks = np.zeros(T, dtype=np.int64)
+        Bs: list[np.ndarray] = []
+        As: list[np.ndarray] = []
+        x0 = np.zeros(0)
+        prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (R_{t-1}, P, s) at t-1
+        for t in range(T):
+            H = list(self._cands[t])
+            R = self._tables[t].get(access, H, F[t])
+            P, s, Qt, r = self._svd(R)
+            ranks[t] = r
+            Bs.append(Qt[:, :V].T)  # V x r
+            if t == 0:
+                x0 = (R @ Qt.T)[0]
+            else:
+                assert prev is not None
+                Rp, Pp, sp = prev
+                # G_t: state from the restricted row (truncated least squares over candidates at t)
+                idx = {f: j for j, f in enumerate(F[t])}
+                cols = np.concatenate([np.arange(idx[f] * V, idx[f] * V + V) for f in Fstar[t]])
+                X = P * s  # states of the candidates, n x r
+                Rs = R[:, cols]
+                Pr, sr, Qr = scipy.linalg.svd(Rs, full_matrices=False, lapack_driver="gesdd")
+                k = min(r, int(np.sum(sr > 1e-11 * sr[0]))) if sr.size and sr[0] > 0 else 0
+                Gt = (Qr[:k].T / sr[:k]) @ (Pr[:, :k].T @ X)  # |F*| V x r  (G^T)
+                nfs = len(Fstar[t])
+                A_t = np.zeros((V, r, Pp.shape[1]))
+                inv = np.divide(1.0, sp, out=np.zeros_like(sp), where=sp > 0)
+                for z in range(V):
+                    blk = Rp[:, 1 * V + z * nfs * V: 1 * V + (z + 1) * nfs * V]  # columns z . F*_t
+                    Y = blk @ Gt  # n' x r
+                    A_t[z] = ((Pp.T @ Y) * inv[:, None]).T  # lstsq of X_{t-1} = Pp diag(sp)
+                As.append(A_t)
+            if t + 1 < T and r:
+                basis = scipy.linalg.qr((P * s).T, mode="r", pivoting=True)[1][:r]
+                for i in basis:
+                    for z in range(V):
+                        self._cands[t + 1][H[i] + (z,)] = None
+            prev = (R, P, s)
+        self.ranks_ = ranks
+        d = max(1, int(ranks.max()))
+        X0 = np.zeros(d)
+        X0[: x0.size] = x0
+        A = np.zeros((T - 1, V, d, d))
+        for t, A_t in enumerate(As, start=1):
+            A[t - 1, :, : A_t.shape[1], : A_t.shape[2]] = A_t
+        B = np.zeros((T, V, d))
+        for t, B_t in enumerate(Bs):
+            B[t, :, : B_t.shape[1]] = B_t
+        return TimeVaryingISAN(X0, A, B)
