@@ -4,6 +4,9 @@ The core layer (numpy/scipy only). See ``SPEC.md`` section 1 for the mathematics
 """
 
 from ._checks import as_rng
+from .hidden_dim import HiddenDimEstimate, estimate_hidden_dim
+from .index_sets import random_futures, random_histories
+from .lingen import LingenFit, LingenSamples, lingen_fit, lingen_generate, lingen_logits
 from .logit_matrix import (
     LogitMatrix,
     all_futures,
@@ -12,6 +15,8 @@ from .logit_matrix import (
     extended_logits,
     select_tokens,
 )
+from .power_law import PowerLawFit, approx_rank, default_index_range, fit_power_law
+from .results_io import load_json, save_json
 from .sequence_model import (
     QueryCounter,
     SequenceModel,
@@ -22,6 +27,15 @@ from .sequence_model import (
     sample_sequences,
     sequence_log_prob,
 )
+from .spectra import (
+    gram_singular_values,
+    numerical_rank,
+    randomized_singular_values,
+    singular_values,
+    streamed_singular_values,
+)
+from .subspaces import principal_angles, random_subspace_cosines, random_subspace_mean_cos2
+from .truncation_kl import KLCurve, block_softmax_kl, kl_vs_rank
 
 __version__ = "0.1.0"
 
@@ -41,4 +55,30 @@ __all__ = [
     "sample_sequences",
     "select_tokens",
     "sequence_log_prob",
+    "HiddenDimEstimate",
+    "estimate_hidden_dim",
+    "random_futures",
+    "random_histories",
+    "LingenFit",
+    "LingenSamples",
+    "lingen_fit",
+    "lingen_generate",
+    "lingen_logits",
+    "PowerLawFit",
+    "approx_rank",
+    "default_index_range",
+    "fit_power_law",
+    "load_json",
+    "save_json",
+    "gram_singular_values",
+    "numerical_rank",
+    "randomized_singular_values",
+    "singular_values",
+    "streamed_singular_values",
+    "principal_angles",
+    "random_subspace_cosines",
+    "random_subspace_mean_cos2",
+    "KLCurve",
+    "block_softmax_kl",
+    "kl_vs_rank",
 ]

@@ -1,0 +1,208 @@
+"""LINGEN: generate from a target history without querying it, through a linear combination of others.
+
+Fit ``v in R^|H|`` with ``L_M({h*}, F) ~ v^T L_M(H, F)`` (least squares, optionally ridge), then
+generate ``z_t ~ softmax( sum_{h in H} v_h l_M(h . z_1..z_{t-1}) )``. When the model has logit rank
+``d`` (a time-varying ISAN of dimension ``d``), every row factors through a state, ``l(h . f) = C B A_f
+x(h)``; if ``x(h*) = sum_h v_h x(h)`` (histories of one length, ``|H| >= d`` generic ones and futures
+whose columns span the state space) the combination reproduces ``l(h* . z)`` for *every* continuation
+``z``, so LINGEN samples exactly from the target's distribution. The evaluation metric of the paper is
+the cumulative ``KL(true || LINGEN)`` over the generated steps (15 in the paper).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import RngLike, as_rng, check_positive_int, check_prefixes
+from .logit_matrix import extended_logit_matrix, extended_logits
+from .sequence_model import SequenceModel, log_softmax
+
+__all__ = ["LingenFit", "LingenSamples", "lingen_fit", "lingen_generate", "lingen_logits"]
+
+
+@dataclass(frozen=True)
+class LingenFit:
+    """Result of :func:`lingen_fit`.
+
+    Attributes
+    ----------
+    coefficients : array, shape (|H|,)
+        ``v``.
+    residual : float
+        Relative residual ``||l* - v^T L||_2 / ||l*||_2`` on the fitted columns.
+    histories : list of tuple of int
+    target_history : tuple of int
+    tokens : int array, shape (|F|, k)
+        Token columns used per future (all ``V`` without top-k).
+    ridge : float
+    """
+
+    coefficients: np.ndarray
+    residual: float
+    histories: list[tuple[int, ...]]
+    target_history: tuple[int, ...]
+    tokens: np.ndarray
+    ridge: float
+
+
+@dataclass(frozen=True)
+class LingenSamples:
+    """Result of :func:`lingen_generate`.
+
+    Attributes
+    ----------
+    tokens : int64 array, shape (n_samples, steps)
+        Generated ``z_1..z_steps``.
+    kl : array, shape (n_samples, steps), or None
+        ``KL(softmax l(h* . z_<t) || softmax(LINGEN logits at t))`` when a target history was given.
+    cumulative_kl : array, shape (n_samples, steps), or None
+        ``cumsum(kl, axis=1)``; ``cumulative_kl[:, -1]`` is the paper's metric.
+    """
+
+    tokens: np.ndarray
+    kl: np.ndarray | None
+    cumulative_kl: np.ndarray | None
+
+    @property
+    def mean_cumulative_kl(self) -> float:
+        """Cumulative KL over all steps, averaged over samples."""
+        if self.cumulative_kl is None:
+            raise ValueError("target_history: was not given to lingen_generate, so there is no KL")
+        return float(self.cumulative_kl[:, -1].mean())
+
+
+def lingen_fit(
+    model: SequenceModel,
+    target_history: Sequence[int],
+    histories: Sequence[Sequence[int]],
+    futures: Sequence[Sequence[int]],
+    *,
+    ridge: float = 0.0,
+    top_k: int | None = None,
+    token_rule: str = "mean",
+    rng: RngLike = None,
+) -> LingenFit:
+    """Fit LINGEN coefficients ``v = argmin ||L^T v - l*||^2 + ridge ||v||^2``.
+
+    Parameters
+    ----------
+    model : SequenceModel
+    target_history : sequence of int
+        ``h*``; its row ``l* = L_M({h*}, F)`` (shape ``(|F| k,)``) is queried only here, to fit.
+    histories : sequence of token sequences, ``H``
+    futures : sequence of token sequences, ``F``
+    ridge : float, ``>= 0``
+        ``0`` gives the minimum-norm least-squares solution.
+    top_k, token_rule, rng
+        Fit on the top-k matrix ``L_{M,k}(H, F)`` instead (tokens chosen from ``H`` only, as in
+        :func:`logitrank.extended_logit_matrix`; the target row uses the same tokens).
+
+    Returns
+    -------
+    LingenFit
+    """
+    if not ridge >= 0:
+        raise ValueError(f"ridge: must be >= 0, got {ridge}")
+    V, T = model.vocab_size, model.horizon
+    target = check_prefixes("target_history", [target_history], V, T - 1)[0]
+    L = extended_logit_matrix(model, histories, futures, top_k=top_k, token_rule=token_rule, rng=rng,
+                              progress=False)
+    star = extended_logits(model, [target], L.futures, progress=False)[0]  # (|F|, V)
+    y = np.take_along_axis(star, L.tokens, axis=1).reshape(-1)
+    M = L.values.T  # (|F| k, |H|)
+    if ridge == 0:
+        v = np.linalg.lstsq(M, y, rcond=None)[0]
+    else:
+        U, s, Wt = np.linalg.svd(M, full_matrices=False)
+        v = Wt.T @ ((s / (s**2 + ridge)) * (U.T @ y))
+    norm = float(np.linalg.norm(y))
+    res = float(np.linalg.norm(M @ v - y))
+    return LingenFit(coefficients=v, residual=res / norm if norm > 0 else res, histories=L.histories,
+                     target_history=target, tokens=L.tokens, ridge=float(ridge))
+
+
+def lingen_logits(
+    model: SequenceModel, histories: Sequence[Sequence[int]], coefficients: np.ndarray,
+    continuations: Sequence[Sequence[int]],
+) -> np.ndarray:
+    """LINGEN logits ``sum_h v_h l_M(h . c)`` for each continuation ``c``.
+
+    Returns
+    -------
+    array, shape (len(continuations), V)
+    """
+    v = np.asarray(coefficients, dtype=np.float64)
+    unique = list(dict.fromkeys(tuple(c) for c in continuations))
+    where = {c: i for i, c in enumerate(unique)}
+    ext = extended_logits(model, histories, unique, progress=False)  # (|H|, u, V)
+    comb = np.einsum("h,huv->uv", v, ext)
+    return comb[[where[tuple(c)] for c in continuations]]
+
+
+def lingen_generate(
+    model: SequenceModel,
+    histories: Sequence[Sequence[int]],
+    coefficients: np.ndarray | LingenFit,
+    steps: int,
+    *,
+    rng: RngLike = None,
+    target_history: Sequence[int] | None = None,
+    n_samples: int = 1,
+    temperature: float = 1.0,
+) -> LingenSamples:
+    """Generate ``steps`` tokens with LINGEN, ``n_samples`` sequences at once.
+
+    ``z_t ~ softmax( sum_h v_h l_M(h . z_<t) / temperature )``. With ``target_history`` the true logits
+    ``l_M(h* . z_<t)`` along the *generated* path are queried too (for evaluation only) and
+    ``KL(softmax(true) || softmax(LINGEN))`` is reported per step (both at temperature 1: the
+    temperature changes only how tokens are drawn).
+
+    Parameters
+    ----------
+    model : SequenceModel
+    histories : sequence of token sequences, ``H`` (as passed to :func:`lingen_fit`)
+    coefficients : array, shape (|H|,), or a LingenFit
+    steps : int, ``>= 1``, with ``len(h) + steps <= horizon`` for every ``h`` (and ``h*``)
+    rng : Generator or seed
+    target_history : sequence of int, optional
+    n_samples : int, ``>= 1``
+    temperature : float, ``> 0``
+
+    Returns
+    -------
+    LingenSamples
+    """
+    V, T = model.vocab_size, model.horizon
+    H = check_prefixes("histories", histories, V, T - 1)
+    v = np.asarray(coefficients.coefficients if isinstance(coefficients, LingenFit) else coefficients,
+                   dtype=np.float64)
+    if v.shape != (len(H),):
+        raise ValueError(f"coefficients: must have shape (|H|,) = ({len(H)},), got {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("coefficients: must be finite, got non-finite entries")
+    n_samples = check_positive_int("n_samples", n_samples)
+    if not temperature > 0:
+        raise ValueError(f"temperature: must be > 0, got {temperature}")
+    target = None
+    if target_history is not None:
+        target = check_prefixes("target_history", [target_history], V, T - 1)[0]
+    longest = max([len(h) for h in H] + ([len(target)] if target is not None else []))
+    steps = check_positive_int("steps", steps, maximum=T - longest)
+    gen = as_rng(rng)
+
+    tokens = np.zeros((n_samples, steps), dtype=np.int64)
+    kl = np.zeros((n_samples, steps)) if target is not None else None
+    for t in range(steps):
+        conts = [tuple(int(z) for z in row[:t]) for row in tokens]
+        logq = log_softmax(lingen_logits(model, H, v, conts))
+        if kl is not None and target is not None:
+            logp = log_softmax(extended_logits(model, [target], conts, progress=False)[0])
+            kl[:, t] = np.maximum((np.exp(logp) * (logp - logq)).sum(axis=1), 0.0)
+        probs = np.exp(log_softmax(logq / temperature))
+        cdf = np.cumsum(probs, axis=1)
+        u = gen.random(n_samples) * cdf[:, -1]
+        tokens[:, t] = np.minimum((cdf < u[:, None]).sum(axis=1), V - 1)
+    return LingenSamples(tokens=tokens, kl=kl, cumulative_kl=None if kl is None else np.cumsum(kl, axis=1))

@@ -1,0 +1,227 @@
+"""Power-law fits of singular-value spectra, ``sigma_i ~ C i^(-alpha)``, and approximate rank.
+
+The exponent decides how the rank needed for a given relative error scales with the matrix size
+(SPEC section 1): for ``alpha > 1/2`` it is a constant, for ``alpha < 1/2`` it grows linearly.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ._checks import RngLike, as_rng, check_positive_int
+from .spectra import _check_spectrum
+
+__all__ = ["BOOTSTRAP_METHODS", "ZERO_RTOL", "PowerLawFit", "approx_rank", "default_index_range",
+           "fit_power_law"]
+
+BOOTSTRAP_METHODS = ("block", "residual", "pairs")
+ZERO_RTOL = 1e-6
+"""Singular values ``<= ZERO_RTOL * sigma_1`` count as numerically zero when choosing the fit range
+(above the ``~1.5e-8 sigma_1`` floor of the Gram path and far below any spectrum worth fitting)."""
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """Result of :func:`fit_power_law`: ``sigma_i ~ C i^(-alpha)`` on ``lo <= i <= hi`` (1-based).
+
+    Attributes
+    ----------
+    alpha : float
+        Decay exponent (minus the log-log slope).
+    log_c : float
+        ``log C`` (natural log), the intercept.
+    alpha_ci : (float, float)
+        Percentile bootstrap interval for ``alpha`` at level ``confidence``.
+    r_squared : float
+        Coefficient of determination of the log-log regression.
+    index_range : (int, int)
+        ``(lo, hi)``, 1-based inclusive indices of the singular values used.
+    n_points : int
+        ``hi - lo + 1``.
+    confidence : float
+    n_bootstrap : int
+    bootstrap : str
+        Resampling scheme (see :func:`fit_power_law`).
+    """
+
+    alpha: float
+    log_c: float
+    alpha_ci: tuple[float, float]
+    r_squared: float
+    index_range: tuple[int, int]
+    n_points: int
+    confidence: float
+    n_bootstrap: int
+    bootstrap: str
+
+    @property
+    def c(self) -> float:
+        """The prefactor ``C = exp(log_c)``."""
+        return math.exp(self.log_c)
+
+    def predict(self, index: np.ndarray | Sequence[int] | int) -> np.ndarray:
+        """``C i^(-alpha)`` at 1-based indices ``i``."""
+        i = np.asarray(index, dtype=np.float64)
+        return np.exp(self.log_c - self.alpha * np.log(i))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        out = asdict(self)
+        out["c"] = self.c
+        out["alpha_ci"] = list(self.alpha_ci)
+        out["index_range"] = list(self.index_range)
+        return out
+
+
+def default_index_range(s: np.ndarray) -> tuple[int, int]:
+    """The default fit range ``(lo, hi)`` (1-based, inclusive) for a spectrum ``s`` (sorted descending).
+
+    With ``r`` the number of numerically non-zero values (``sigma_i > ZERO_RTOL * sigma_1``):
+    ``hi = max(floor(r / 2), min(r, 5))`` and ``lo = 2``. The top value ``sigma_1`` is skipped (it
+    often carries the mean direction and sits apart from the power law); the upper half is skipped
+    because a finite sub-matrix of an approximately low-rank operator bends down at the end of its
+    spectrum, and the numerically-zero tail carries no information. When that leaves fewer than 3
+    points, ``lo = 1``. Raises if ``r < 3``.
+    """
+    top = float(s[0]) if s.size else 0.0
+    r = int(np.count_nonzero(s > ZERO_RTOL * top)) if top > 0 else 0
+    if r < 3:
+        raise ValueError(
+            f"s: need at least 3 numerically non-zero singular values (> {ZERO_RTOL:g} * sigma_1) to fit "
+            f"a power law, got {r}"
+        )
+    hi = max(r // 2, min(r, 5))
+    lo = 2 if hi - 2 + 1 >= 3 else 1
+    return lo, hi
+
+
+def _slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slopes of rows ``y[b]`` on rows ``x[b]`` (broadcast), shape (B,)."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    sxx = (xc * xc).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (xc * yc).sum(axis=-1) / sxx
+
+
+def fit_power_law(
+    s: np.ndarray | Sequence[float],
+    *,
+    index_range: tuple[int, int] | None = None,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    bootstrap: str = "block",
+    rng: RngLike = None,
+) -> PowerLawFit:
+    """Fit ``sigma_i ~ C i^(-alpha)`` by least squares in log-log coordinates.
+
+    Ordinary least squares of ``y_i = log sigma_i`` on ``x_i = log i`` over ``lo <= i <= hi``
+    (1-based): ``y = log C - alpha x``. ``R^2 = 1 - SS_res / SS_tot``. The interval is the percentile
+    interval of ``alpha`` over ``n_bootstrap`` resampled fits:
+
+    ``"block"`` (default)
+        moving-block bootstrap of the residuals (blocks of ``max(1, round(n^(1/3)))`` consecutive
+        indices) added back to the fitted line. Neighbouring residuals of a spectrum are correlated
+        (slow wiggles around the line), and blocks keep that correlation, so the interval does not
+        come out too narrow; for independent noise it behaves like ``"residual"``.
+    ``"residual"``
+        i.i.d. resampling of the residuals.
+    ``"pairs"``
+        i.i.d. resampling of the points ``(x_i, y_i)``.
+
+    Parameters
+    ----------
+    s : array, shape (n,)
+        Singular values, descending, non-negative.
+    index_range : (int, int), optional
+        ``(lo, hi)``, 1-based inclusive, ``1 <= lo``, ``hi <= n``, at least 3 points, all ``sigma_i > 0``.
+        Default: :func:`default_index_range`.
+    n_bootstrap : int, ``>= 1``
+    confidence : float in (0, 1)
+    bootstrap : ``"block"``, ``"residual"`` or ``"pairs"``
+    rng : Generator or seed
+
+    Returns
+    -------
+    PowerLawFit
+    """
+    arr = _check_spectrum(s)
+    if np.any(np.diff(arr) > 1e-12 * arr[0]):
+        raise ValueError("s: singular values must be sorted in descending order")
+    n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: must lie in (0, 1), got {confidence}")
+    if bootstrap not in BOOTSTRAP_METHODS:
+        raise ValueError(f"bootstrap: must be one of {BOOTSTRAP_METHODS}, got {bootstrap!r}")
+    if index_range is None:
+        lo, hi = default_index_range(arr)
+    else:
+        lo, hi = (int(v) for v in index_range)
+        if not (1 <= lo and hi <= arr.size and hi - lo + 1 >= 3):
+            raise ValueError(
+                f"index_range: must satisfy 1 <= lo, hi <= {arr.size} (len(s)) and hi - lo + 1 >= 3, "
+                f"got {index_range}"
+            )
+        if (arr[lo - 1 : hi] <= 0).any():
+            raise ValueError(f"index_range: all singular values in {index_range} must be > 0 (log-log fit)")
+    x = np.log(np.arange(lo, hi + 1, dtype=np.float64))
+    y = np.log(arr[lo - 1 : hi])
+    n = x.size
+    slope = float(_slopes(x, y))
+    intercept = float(y.mean() - slope * x.mean())
+    fitted = intercept + slope * x
+    resid = y - fitted
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else 1.0
+
+    gen = as_rng(rng)
+    if bootstrap == "pairs":
+        idx = gen.integers(0, n, size=(n_bootstrap, n))
+        boot = _slopes(x[idx], y[idx])
+    else:
+        if bootstrap == "residual":
+            idx = gen.integers(0, n, size=(n_bootstrap, n))
+        else:
+            ell = max(1, round(n ** (1 / 3)))
+            n_blocks = -(-n // ell)
+            starts = gen.integers(0, n - ell + 1, size=(n_bootstrap, n_blocks))
+            idx = (starts[:, :, None] + np.arange(ell)).reshape(n_bootstrap, -1)[:, :n]
+        boot = _slopes(x, fitted + resid[idx])
+    finite = np.isfinite(boot)
+    if not finite.all():
+        warnings.warn(f"fit_power_law: {int((~finite).sum())} of {n_bootstrap} bootstrap resamples were "
+                      "degenerate (all indices equal) and are left out of the interval", stacklevel=2)
+        boot = boot[finite]
+    q = np.quantile(-boot, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return PowerLawFit(alpha=-slope, log_c=intercept, alpha_ci=(float(q[0]), float(q[1])), r_squared=r2,
+                       index_range=(lo, hi), n_points=n, confidence=confidence, n_bootstrap=n_bootstrap,
+                       bootstrap=bootstrap)
+
+
+def approx_rank(s: np.ndarray | Sequence[float], eps: float) -> int:
+    """Smallest rank whose best approximation has relative squared Frobenius error at most ``eps``.
+
+    ``r_eps = min { r >= 0 : sum_{i > r} sigma_i^2 <= eps * sum_i sigma_i^2 }`` — by Eckart–Young,
+    ``sum_{i>r} sigma_i^2 / ||L||_F^2 = ||L - L_r||_F^2 / ||L||_F^2`` for the truncated SVD ``L_r``.
+
+    Parameters
+    ----------
+    s : array, shape (n,), non-negative (sorted internally, descending)
+    eps : float, ``0 <= eps <= 1`` (relative *squared* error; ``eps = 0`` gives the exact rank)
+
+    Returns
+    -------
+    int, ``0 <= r_eps <= n``
+    """
+    arr = np.sort(_check_spectrum(s))[::-1]
+    if not 0 <= eps <= 1:
+        raise ValueError(f"eps: must satisfy 0 <= eps <= 1 (a relative squared error), got {eps}")
+    sq = arr**2
+    tails = np.append(np.cumsum(sq[::-1])[::-1], 0.0)  # tails[r] = sum_{i > r} sigma_i^2 (0-based r)
+    return int(np.flatnonzero(tails <= eps * tails[0])[0])
