@@ -15,7 +15,7 @@ from .logit_matrix import (
     extended_logits,
     select_tokens,
 )
-from .power_law import PowerLawFit, approx_rank, default_index_range, fit_power_law
+from .power_law import PowerLawFit, approx_rank, default_index_range, fit_power_law, summarize_spectrum
 from .results_io import load_json, save_json
 from .sequence_model import (
     QueryCounter,
@@ -68,6 +68,7 @@ __all__ = [
     "approx_rank",
     "default_index_range",
     "fit_power_law",
+    "summarize_spectrum",
     "load_json",
     "save_json",
     "gram_singular_values",

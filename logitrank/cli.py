@@ -47,3 +47,94 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # subcommands are added below this line, one _run_/_add_ pair each
+
+
+def _build_spectrum_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    if args.model == "isan":
+        from simulators import TimeVaryingISAN
+
+        return TimeVaryingISAN.random(args.vocab, args.dim, args.horizon, rng=args.seed)
+    try:
+        from simulators.families import build_model
+    except ImportError as exc:
+        raise ValueError(
+            f"model: only 'isan' is available (simulators.families is missing), got {args.model!r}"
+        ) from exc
+    return build_model(args.model, vocab_size=args.vocab, dim=args.dim, horizon=args.horizon, rng=args.seed)
+
+
+def _run_spectrum(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from logitrank import (
+        extended_logit_matrix,
+        random_futures,
+        random_histories,
+        save_json,
+        singular_values,
+        summarize_spectrum,
+    )
+
+    model = _build_spectrum_model(args)
+    V, T = model.vocab_size, model.horizon
+    t = T // 2 if args.history_length is None else args.history_length
+    if not 0 <= t <= T - 1:
+        raise ValueError(f"history-length: must lie in [0, {T - 1}] (horizon - 1), got {t}")
+    rng = np.random.default_rng(args.seed)
+    H = random_histories(V, args.histories, t, rng=rng)
+    F = random_futures(V, args.futures, T - 1 - t, rng=rng)
+    L = extended_logit_matrix(model, H, F, top_k=args.top_k, token_rule=args.token_rule, rng=rng,
+                              progress=False if args.no_progress else None)
+    s = singular_values(L)
+    summary = summarize_spectrum(s, rtol=args.rtol, rng=rng)
+    bound = getattr(model, "rank_bound", None)
+    summary.update(model=repr(model), model_family=args.model, seed=args.seed, history_length=t,
+                   n_histories=len(H), n_futures=len(F), top_k=args.top_k, token_rule=args.token_rule,
+                   shape=list(L.shape), rank_bound=bound(t) if callable(bound) else None)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    L.metadata.update(seed=args.seed, model_family=args.model)
+    L.save(out / "matrix.npz")
+    if hasattr(model, "save"):
+        model.save(out / "model.npz")
+    save_json(summary, out / "summary.json")
+
+    print(f"{summary['model']}: L(H, F) is {L.shape[0]} x {L.shape[1]} ({len(H)} histories of length {t}, "
+          f"{len(F)} futures of length 0..{T - 1 - t}{'' if args.top_k is None else f', top-{args.top_k}'})")
+    print(f"numerical rank (sigma_i > {args.rtol:g} sigma_1): {summary['numerical_rank']}"
+          + ("" if summary["rank_bound"] is None else f"   (ground-truth bound {summary['rank_bound']})"))
+    print("approx rank (relative squared Frobenius error): "
+          + ", ".join(f"eps={e} -> {r}" for e, r in summary["approx_rank"].items()))
+    fit = summary["power_law"]
+    if fit is None:
+        print(f"power law: not fitted ({summary['power_law_error']})")
+    else:
+        lo, hi = fit["alpha_ci"]
+        print(f"power law sigma_i ~ C i^-alpha: alpha = {fit['alpha']:.3f} [{lo:.3f}, {hi:.3f}] "
+              f"({fit['confidence']:.0%} {fit['bootstrap']} bootstrap), R^2 = {fit['r_squared']:.3f}, "
+              f"indices {fit['index_range'][0]}..{fit['index_range'][1]}")
+    print(f"wrote {out / 'matrix.npz'}, {out / 'summary.json'}")
+    return 0
+
+
+@subcommand("spectrum")
+def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("spectrum",
+                       help="spectrum, rank and power-law fit of a synthetic model's logit matrix")
+    p.add_argument("--model", default="isan",
+                   help="model family: isan (random time-varying ISAN) or one of simulators.families")
+    p.add_argument("--vocab", type=int, default=16, help="vocabulary size V")
+    p.add_argument("--dim", type=int, default=8, help="hidden dimension d (or the family's size parameter)")
+    p.add_argument("--horizon", type=int, default=12, help="horizon T")
+    p.add_argument("--histories", type=int, default=256, help="number of random histories |H|")
+    p.add_argument("--futures", type=int, default=256, help="number of random futures |F|")
+    p.add_argument("--history-length", type=int, default=None, help="history length t (default horizon // 2)")
+    p.add_argument("--top-k", type=int, default=None, help="keep k token columns per future")
+    p.add_argument("--token-rule", default="mean", choices=["mean", "random"], help="top-k token rule")
+    p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance of the numerical rank")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="logitrank-results/spectrum", help="output directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p

@@ -18,7 +18,7 @@ from ._checks import RngLike, as_rng, check_positive_int
 from .spectra import _check_spectrum
 
 __all__ = ["BOOTSTRAP_METHODS", "ZERO_RTOL", "PowerLawFit", "approx_rank", "default_index_range",
-           "fit_power_law"]
+           "fit_power_law", "summarize_spectrum"]
 
 BOOTSTRAP_METHODS = ("block", "residual", "pairs")
 ZERO_RTOL = 1e-6
@@ -225,3 +225,35 @@ def approx_rank(s: np.ndarray | Sequence[float], eps: float) -> int:
     sq = arr**2
     tails = np.append(np.cumsum(sq[::-1])[::-1], 0.0)  # tails[r] = sum_{i > r} sigma_i^2 (0-based r)
     return int(np.flatnonzero(tails <= eps * tails[0])[0])
+
+
+def summarize_spectrum(
+    s: np.ndarray | Sequence[float],
+    *,
+    rtol: float = 1e-10,
+    eps: Sequence[float] = (0.01, 0.1),
+    n_bootstrap: int = 1000,
+    rng: RngLike = None,
+) -> dict[str, Any]:
+    """The headline numbers of a spectrum as a JSON-ready dict.
+
+    Keys: ``numerical_rank`` (values ``> rtol * sigma_1``, see :func:`logitrank.numerical_rank`),
+    ``approx_rank`` (``{str(eps): approx_rank(s, eps)}``), ``power_law`` (:meth:`PowerLawFit.to_dict`,
+    or ``None`` with ``power_law_error`` explaining why when fewer than 3 values are non-zero) and
+    ``singular_values``.
+    """
+    from .spectra import numerical_rank
+
+    arr = _check_spectrum(s)
+    out: dict[str, Any] = {
+        "numerical_rank": numerical_rank(arr, rtol=rtol),
+        "rtol": rtol,
+        "approx_rank": {str(e): approx_rank(arr, e) for e in eps},
+        "power_law": None,
+        "singular_values": arr.tolist(),
+    }
+    try:
+        out["power_law"] = fit_power_law(arr, n_bootstrap=n_bootstrap, rng=rng).to_dict()
+    except ValueError as exc:
+        out["power_law_error"] = str(exc)
+    return out
