@@ -44,6 +44,7 @@ def test_fit_is_exact_and_reproduces_the_target_state(setup):
     assert fit.residual < 1e-10
     # second, independent check: the coefficients combine the histories' ISAN states into the target's
     X = m.states(np.array(H))
+    # loosened: least-squares coefficients carry round-off times the condition number of L(H, F)
     np.testing.assert_allclose(fit.coefficients @ X, m.states(np.array([target]))[0], **tol(scale=1e3))
 
 
@@ -59,6 +60,7 @@ def test_generation_follows_the_target_distribution_exactly(setup):
     for row in out.tokens[:2]:
         conts = [tuple(row[:s]) for s in range(steps)]
         want = m.logits([target + c for c in conts])
+        # loosened: as above, the coefficients' round-off is amplified by cond(L(H, F))
         np.testing.assert_allclose(lingen_logits(m, H, fit.coefficients, conts), want, **tol(scale=1e3))
     # the generic code path (no fast extended_logits) draws the same tokens from the same seed
     slow = lingen_generate(Generic(m), H, fit.coefficients, steps, rng=0, target_history=target, n_samples=8)
@@ -80,6 +82,7 @@ def test_ridge_matches_normal_equations_and_top_k_fit_is_exact(setup):
     L = extended_logit_matrix(m, H, F).values
     y = extended_logit_matrix(m, [target], F).values[0]
     want = np.linalg.solve(L @ L.T + lam * np.eye(len(H)), L @ y)
+    # loosened: SVD-based ridge vs normal equations (which square the condition number)
     np.testing.assert_allclose(fit.coefficients, want, **tol(scale=1e3))
     topk = lingen_fit(m, target, H, F, top_k=2)
     assert topk.tokens.shape == (len(F), 2) and topk.residual < 1e-10

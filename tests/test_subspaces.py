@@ -43,7 +43,7 @@ def test_matches_scipy_subspace_angles():
     B = low_rank(40, 60, 3, gen)
     U = np.linalg.svd(A)[0][:, :3]
     want = np.sort(np.cos(subspace_angles(U, B)))[::-1]
-    np.testing.assert_allclose(principal_angles(A, B, 3), want, **tol(scale=1e4))
+    np.testing.assert_allclose(principal_angles(A, B, 3), want, **tol(scale=1e4))  # as above
 
 
 def test_isan_matrices_over_different_futures_share_their_column_space():
@@ -51,7 +51,7 @@ def test_isan_matrices_over_different_futures_share_their_column_space():
     H = random_histories(6, 40, 3, rng=0)
     F1, F2 = random_futures(6, 20, 3, rng=1), random_futures(6, 20, 3, rng=2)
     A, B = extended_logit_matrix(m, H, F1), extended_logit_matrix(m, H, F2)
-    np.testing.assert_allclose(principal_angles(A, B, 4), np.ones(4), **tol(scale=1e4))
+    np.testing.assert_allclose(principal_angles(A, B, 4), np.ones(4), **tol(scale=1e4))  # SVD round-off
     other = extended_logit_matrix(TimeVaryingISAN.random(6, 4, 7, rng=3), H, F1)
     assert principal_angles(A, other, 4).mean() < 0.9
 
