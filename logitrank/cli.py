@@ -49,6 +49,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 # subcommands are added below this line, one _run_/_add_ pair each
 
 
+def _run_reproduce(args: argparse.Namespace) -> int:
+    import os
+
+    # spin-waiting OpenMP threads slow torch 10-15x when the other core is busy (SPEC section 4)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
+
+    only = parse_only(args.only) if args.only else None
+    config = ReproduceConfig.preset_named(args.preset, device=args.device, seed=args.seed,
+                                          progress=False if args.no_progress else None)
+    results = reproduce(config, args.out, only=only)
+    figs = results["figures"]
+    failed = [n for n in (only or list(FIGURES)) if figs.get(n, {}).get("status") != "ok"]
+    print(f"wrote {args.out}/report.md and {args.out}/results.json "
+          f"({len(figs) - len(failed)} figures ok{', failed: ' + ', '.join(failed) if failed else ''})")
+    return 1 if failed else 0
+
+
+@subcommand("reproduce")
+def _add_reproduce(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("reproduce", help="regenerate the paper's figures and tables and write report.md")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="preset", action="store_const", const="quick",
+                      help="small matrices and ~5 min of training (default; ~12 min on 2 CPU cores)")
+    mode.add_argument("--full", dest="preset", action="store_const", const="full",
+                      help="larger matrices and longer training (hours on CPU, faster on a GPU)")
+    mode.add_argument("--tiny", dest="preset", action="store_const", const="tiny",
+                      help="seconds: untrained tiny transformer (smoke test only)")
+    p.set_defaults(preset="quick")
+    p.add_argument("--out", default="logitrank-results/reproduce", help="output directory (figures, cache)")
+    p.add_argument("--only", default=None, help="comma-separated figures, e.g. spectra,lingen")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device for the transformers")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
 def _build_spectrum_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if args.model == "isan":
         from simulators import TimeVaryingISAN
