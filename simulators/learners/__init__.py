@@ -1,6 +1,36 @@
-"""Learners of sequence models: the logit-query learner and sample-only baselines, with their access objects."""
+"""Learners of sequence models: the logit-query learner and sample-only baselines, with their access objects.
+
+``MLELearner`` needs torch and is imported lazily (``simulators.learners.MLELearner`` loads
+``simulators.learners.mle`` on first use), so ``import simulators`` stays torch-free.
+"""
+
+from typing import Any
 
 from .access import BudgetExceeded, QueryAccess, SampleAccess
+from .evaluation import Evaluation, evaluate, step_kl
+from .ngram_baseline import NGramLearner, SmoothedNGramModel
 from .query_learner import LogitQueryLearner
+from .spectral import SpectralWFALearner, WFAModel
 
-__all__ = ["BudgetExceeded", "LogitQueryLearner", "QueryAccess", "SampleAccess"]
+__all__ = [
+    "BudgetExceeded",
+    "Evaluation",
+    "LogitQueryLearner",
+    "MLELearner",
+    "NGramLearner",
+    "QueryAccess",
+    "SampleAccess",
+    "SmoothedNGramModel",
+    "SpectralWFALearner",
+    "WFAModel",
+    "evaluate",
+    "step_kl",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MLELearner":
+        from .mle import MLELearner
+
+        return MLELearner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,11 +22,13 @@ future-major, the empty future first).
    ``A x_t(h) ~= G_{t+1} P_z row_t(h)`` over all candidates ``h`` at ``t`` (exact for exact targets, robust
    under noise and approximate rank).
 4. *Validation.* Fresh sequences sampled through queries; their per-step KL between the answered and
-   the learned logits is summed over positions.  If the mean exceeds ``error_target``, every prefix whose
+   the learned logits is summed over positions.  If the mean exceeds ``error_target`` (plus the KL that
+   query noise alone contributes, ``T sigma_xi^2 (1 - 1/V) / 2``), every prefix whose
    step KL exceeds ``error_target / T`` (at most ``max_witnesses`` per round, worst first) becomes a
    history candidate, and the worst sequences' suffixes ``x_{s:t}`` become forced witness futures of
-   positions ``s < t``; then rebuild.  Stops at the error target, after ``max_rounds`` rounds, or when the
-   budget cannot pay for another round (the last complete model is kept).
+   positions ``s < t``; then rebuild.  Stops at the error target, after ``max_rounds`` rounds, when a round
+   improves the validation KL by less than 10% ("plateau"), or when the budget cannot pay for another round
+   (the last complete model is kept).
 
 The time-varying ISAN needs one ``d`` for all positions: ``d = max_t r_t`` and each position's basis is
 padded with zero rows (states padded with zeros, ``A`` and ``B`` with zero blocks), which leaves every
@@ -42,11 +44,11 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from logitrank import log_softmax
 from logitrank._checks import RngLike, as_rng, check_positive_int
 
 from ..isan import TimeVaryingISAN
 from .access import BudgetExceeded
+from .evaluation import step_kl
 
 __all__ = ["LogitQueryLearner"]
 
@@ -54,42 +56,50 @@ Seq = tuple[int, ...]
 
 
 class _Table:
-    """Answers ``l(h . f)`` of one position, keyed by history and future; queried only once each."""
+    """Answers ``l(h . f)`` of one position, keyed by history and future; each pair is queried once.
+
+    Answers are kept as the rectangular blocks they were queried in (memory = what was queried);
+    ``owner[h, f]`` names the block holding a pair (-1: not yet asked).
+    """
 
     def __init__(self, vocab_size: int):
         self.V = vocab_size
         self.hidx: dict[Seq, int] = {}
         self.fidx: dict[Seq, int] = {}
-        self.vals = np.zeros((16, 4, vocab_size))
-        self.known = np.zeros((16, 4), dtype=bool)
+        self.owner = np.full((16, 4), -1, dtype=np.int32)
+        self.blocks: list[tuple[dict[int, int], dict[int, int], np.ndarray]] = []
 
     def _index(self, keys: list[Seq], index: dict[Seq, int]) -> np.ndarray:
         for k in keys:
             if k not in index:
                 index[k] = len(index)
         nh, nf = len(self.hidx), len(self.fidx)
-        ch, cf = self.known.shape
+        ch, cf = self.owner.shape
         if nh > ch or nf > cf:
-            ch, cf = max(ch, 2 * nh), max(cf, 2 * nf)
-            vals = np.zeros((ch, cf, self.V))
-            known = np.zeros((ch, cf), dtype=bool)
-            vals[: self.known.shape[0], : self.known.shape[1]] = self.vals
-            known[: self.known.shape[0], : self.known.shape[1]] = self.known
-            self.vals, self.known = vals, known
+            grown = np.full((max(ch, 2 * nh), max(cf, 2 * nf)), -1, dtype=np.int32)
+            grown[:ch, :cf] = self.owner
+            self.owner = grown
         return np.array([index[k] for k in keys], dtype=np.int64)
 
+    def _store(self, hi: np.ndarray, fi: np.ndarray, values: np.ndarray) -> None:
+        self.owner[np.ix_(hi, fi)] = len(self.blocks)
+        self.blocks.append(({int(h): i for i, h in enumerate(hi)}, {int(f): j for j, f in enumerate(fi)}, values))
+
     def put(self, histories: list[Seq], future: Seq, logits: np.ndarray) -> None:
-        """Record already-answered logits ``l(h . future)`` (e.g. from sampling)."""
+        """Record already-answered logits ``l(h . future)`` (e.g. from sampling), shape ``(|H|, V)``."""
         hi = self._index(histories, self.hidx)
-        fi = self._index([future], self.fidx)[0]
-        self.vals[hi, fi] = logits
-        self.known[hi, fi] = True
+        fi = self._index([future], self.fidx)
+        new = self.owner[hi, fi[0]] < 0
+        if new.any():
+            keep = np.flatnonzero(new)
+            hi_new, first = np.unique(hi[keep], return_index=True)
+            self._store(hi_new, fi, logits[keep[first]][:, None, :])
 
     def get(self, access: Any, histories: list[Seq], futures: list[Seq]) -> np.ndarray:
         """Rows ``(|H|, |F| V)`` over ``futures``, querying (in rectangular blocks) only what is missing."""
         hi = self._index(histories, self.hidx)
         fi = self._index(futures, self.fidx)
-        missing = ~self.known[np.ix_(hi, fi)]
+        missing = self.owner[np.ix_(hi, fi)] < 0
         rows = np.flatnonzero(missing.any(axis=1))
         if rows.size:
             patterns: dict[bytes, list[int]] = {}
@@ -98,15 +108,16 @@ class _Table:
             for rs in patterns.values():
                 cols = np.flatnonzero(missing[rs[0]])
                 ans = access.extended_logits([histories[r] for r in rs], [futures[c] for c in cols])
-                self.vals[np.ix_(hi[rs], fi[cols])] = ans
-                self.known[np.ix_(hi[rs], fi[cols])] = True
-        return self.vals[np.ix_(hi, fi)].reshape(len(hi), len(fi) * self.V)
-
-
-def _step_kl(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
-    """``KL(softmax p || softmax q)`` over the last axis."""
-    lp, lq = log_softmax(p_logits), log_softmax(q_logits)
-    return np.maximum(np.sum(np.exp(lp) * (lp - lq), axis=-1), 0.0)
+                self._store(hi[rs], fi[cols], np.asarray(ans, dtype=np.float64))
+        own = self.owner[np.ix_(hi, fi)]
+        out = np.empty((len(hi), len(fi), self.V))
+        for b in np.unique(own):
+            hmap, fmap, vals = self.blocks[int(b)]
+            r, c = np.nonzero(own == b)
+            lr = np.array([hmap[int(h)] for h in hi[r]], dtype=np.int64)
+            lc = np.array([fmap[int(f)] for f in fi[c]], dtype=np.int64)
+            out[r, c] = vals[lr, lc]
+        return out.reshape(len(hi), len(fi) * self.V)
 
 
 class LogitQueryLearner:
@@ -128,6 +139,10 @@ class LogitQueryLearner:
         Target mean validation KL per sequence (nats).
     max_witnesses : int
         History witnesses added per round at most (the worst two sequences also give witness futures).
+    max_extensions : int, optional
+        One-token extensions ``h . z`` of the basis added per position; ``None``: all ``V r`` (the exact
+        guarantee: they span every reachable state); fewer (a seeded random subset) saves queries and
+        memory and relies on the sampled prefixes and on validation for the rest.
     rng : Generator or int
 
     Attributes
@@ -136,14 +151,14 @@ class LogitQueryLearner:
     queries_used_ : int
     ranks_ : int array, shape (T,)
     validation_kl_ : list of float — mean validation KL per sequence after each round.
-    stop_reason_ : str — "error_target", "max_rounds" or "budget".
+    stop_reason_ : str — "error_target", "plateau", "max_rounds" or "budget".
     """
 
     access_kind = "query"
 
     def __init__(self, rank: int | None = None, rel_tol: float = 1e-7, n_samples: int = 64,
                  n_validation: int = 64, max_rounds: int = 4, error_target: float = 1e-7,
-                 max_witnesses: int = 32, rng: RngLike = None):
+                 max_witnesses: int = 32, max_extensions: int | None = None, rng: RngLike = None):
         self.rank = rank
         self.rel_tol = rel_tol
         self.n_samples = n_samples
@@ -151,6 +166,7 @@ class LogitQueryLearner:
         self.max_rounds = max_rounds
         self.error_target = error_target
         self.max_witnesses = max_witnesses
+        self.max_extensions = max_extensions
         self.rng = rng
 
     # ------------------------------------------------------------------------------------------
@@ -163,6 +179,8 @@ class LogitQueryLearner:
         check_positive_int("n_validation", self.n_validation)
         check_positive_int("max_rounds", self.max_rounds)
         check_positive_int("max_witnesses", self.max_witnesses, minimum=0)
+        if self.max_extensions is not None:
+            check_positive_int("max_extensions", self.max_extensions, minimum=0)
         if not (np.isfinite(self.error_target) and self.error_target >= 0):
             raise ValueError(f"error_target: must be a finite number >= 0, got {self.error_target!r}")
 
@@ -180,6 +198,9 @@ class LogitQueryLearner:
         start = int(getattr(access, "used", 0))
         xi = float(getattr(access, "noise", 0.0))
         self._noise_std = xi / np.sqrt(3.0) if getattr(access, "noise_kind", "uniform") == "uniform" else xi
+        # validation compares learned logits with *noisy* answers: E KL(softmax(l + e) || softmax(l)) per step
+        # is ~ (1/2) sigma^2 (1 - sum p^2) <= (1/2) sigma^2 (1 - 1/V); that much is not the learner's error
+        noise_kl = 0.5 * self._noise_std**2 * (1.0 - 1.0 / V) * T
         self._tables = [_Table(V) for _ in range(T)]
         self._cands: list[dict[Seq, None]] = [{} for _ in range(T)]
         self._forced: list[dict[Seq, None]] = [{} for _ in range(T)]
@@ -197,14 +218,18 @@ class LogitQueryLearner:
                 self.stop_reason_ = "budget"
                 break
             self.model_ = model
-            kl = _step_kl(answers, model.logits_along(seqs))  # (n, T)
+            kl = step_kl(answers, model.logits_along(seqs))  # (n, T)
             self.validation_kl_.append(float(kl.sum(axis=1).mean()))
-            if self.validation_kl_[-1] <= self.error_target:
+            if self.validation_kl_[-1] <= self.error_target + noise_kl:
                 self.stop_reason_ = "error_target"
+                break
+            if len(self.validation_kl_) > 1 and self.validation_kl_[-1] > 0.9 * min(self.validation_kl_[:-1]):
+                self.stop_reason_ = "plateau"
                 break
             self._add_witnesses(seqs, answers, kl)
         assert model is not None
         self.model_ = model
+        del self._tables  # the answers are not needed after the fit (they can be large)
         self.queries_used_ = int(getattr(access, "used", 0)) - start
         return self
 
@@ -232,16 +257,28 @@ class LogitQueryLearner:
             for s in range(1, t + 1):  # suffix x_{s:t} of the worst miss: a witness future at s
                 self._forced[s][rows[i][s:t]] = None
 
-    def _choose_rank(self, s: np.ndarray, shape: tuple[int, int]) -> int:
+    def _choose_rank(self, s: np.ndarray, shape: tuple[int, int], resolution: float = 1e-11) -> int:
+        """Rank kept: ``rank`` (capped at the numerical rank), else the count above tolerance/noise floor.
+        ``resolution``: relative size below which singular values are numerically zero."""
         if s.size == 0 or s[0] <= 1e-300:
             return 0
-        tiny = int(np.sum(s > 1e-11 * s[0]))
+        tiny = int(np.sum(s > resolution * s[0]))
         if self.rank is not None:
             return min(int(self.rank), tiny)
         floor = 2.0 * self._noise_std * (np.sqrt(shape[0]) + np.sqrt(shape[1]))
         return min(tiny, int(np.sum(s > max(self.rel_tol * s[0], floor))))
 
     def _svd(self, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Truncated SVD ``R ~= P diag(s) Qt`` at the chosen rank.  Wide matrices (``m > 2n``) go through
+        the ``n x n`` Gram matrix ``R R^T = P s^2 P^T`` (``Qt = s^-1 P^T R``): ``O(n^2 m)`` instead of a
+        full SVD; singular values below ``~1e-8 s_1`` are then inaccurate, far below any tolerance used."""
+        n, m = R.shape
+        if m > 2 * n:
+            w, P = scipy.linalg.eigh(R @ R.T)
+            w, P = w[::-1], P[:, ::-1]
+            s = np.sqrt(np.maximum(w, 0.0))
+            r = self._choose_rank(s, R.shape, resolution=1e-7)
+            return P[:, :r], s[:r], (P[:, :r].T @ R) / s[:r, None], r
         P, s, Qt = scipy.linalg.svd(R, full_matrices=False, lapack_driver="gesdd")
         r = self._choose_rank(s, R.shape)
         return P[:, :r], s[:r], Qt[:r], r
@@ -300,9 +337,12 @@ class LogitQueryLearner:
                 As.append(A_t)
             if t + 1 < T and r:
                 basis = scipy.linalg.qr((P * s).T, mode="r", pivoting=True)[1][:r]
-                for i in basis:
-                    for z in range(V):
-                        self._cands[t + 1][H[i] + (z,)] = None
+                pairs = [(int(i), z) for i in basis for z in range(V)]
+                if self.max_extensions is not None and len(pairs) > self.max_extensions:
+                    keep = self._rng.choice(len(pairs), size=self.max_extensions, replace=False)
+                    pairs = [pairs[j] for j in np.sort(keep)]
+                for i, z in pairs:
+                    self._cands[t + 1][H[i] + (z,)] = None
             prev = (R, P, s)
         self.ranks_ = ranks
         d = max(1, int(ranks.max()))

@@ -1,0 +1,174 @@
+"""Sample-only baseline: spectral learning of a weighted automaton from an empirical Hankel matrix.
+
+Hsu–Kakade–Zhang (2009) / Balle, Carreras, Luque, Quattoni (2014), for the *prefix* function
+``f(w) = Pr[x starts with w]`` of the target.  From ``N`` sampled sequences:
+
+- basis ``P`` (prefixes) = ``S`` (suffixes): the empty word and the most frequent sequence prefixes of
+  length ``<= basis_length`` (at most ``max_basis`` of them);
+- Hankel blocks ``H[u, v] = f^(u v)``, ``H_z[u, v] = f^(u z v)``, ``h_P[u] = f^(u)``, ``h_S[v] = f^(v)``
+  with ``f^`` the empirical prefix frequencies;
+- truncated SVD ``H ~= U_r D_r V_r^T`` and the weighted automaton (rank ``r``)
+
+      alpha_0^T = h_S^T V_r,  A_z = (H V_r)^+ H_z V_r,  alpha_inf = (H V_r)^+ h_P,
+      f(w) ~= alpha_0^T A_{w_1} ... A_{w_m} alpha_inf.
+
+Next-token probabilities: ``p(z | x) ~ f(x z)``, i.e. scores ``s_z = a_x^T A_z alpha_inf`` with
+``a_x^T = alpha_0^T A_{x_1} ... A_{x_t}`` (rescaled to unit norm at every step, which ``p`` ignores).
+Scores are not guaranteed positive: every score below ``floor * max(|s|)`` (including negatives) is
+raised to that floor before normalising.  Each clipped entry is counted in ``n_clipped`` (out of
+``n_scored``) and the first clipping emits one ``RuntimeWarning`` per model, so that a user sees how often
+the automaton had to be repaired.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from logitrank import center_logits
+from logitrank._checks import RngLike, check_positive_int, check_prefixes
+
+from .ngram_baseline import _sample_count
+
+__all__ = ["SpectralWFALearner", "WFAModel"]
+
+
+class WFAModel:
+    """A weighted automaton ``(alpha_0, A, alpha_inf)`` read as a sequence model (see module docstring).
+
+    Parameters
+    ----------
+    alpha0 : (r,) ; A : (V, r, r) ; alpha_inf : (r,) ; horizon : int
+    floor : float
+        Relative floor for scores (clipping counted in ``n_clipped``).
+    """
+
+    def __init__(self, alpha0: np.ndarray, A: np.ndarray, alpha_inf: np.ndarray, horizon: int,
+                 floor: float = 1e-4):
+        self.alpha0 = np.asarray(alpha0, dtype=np.float64)
+        self.A = np.asarray(A, dtype=np.float64)
+        self.alpha_inf = np.asarray(alpha_inf, dtype=np.float64)
+        r = self.alpha0.shape[0]
+        if self.A.ndim != 3 or self.A.shape[1:] != (r, r) or self.alpha_inf.shape != (r,):
+            raise ValueError(f"A, alpha_inf: must have shapes (V, {r}, {r}) and ({r},), got {self.A.shape} and "
+                             f"{self.alpha_inf.shape}")
+        if not 0 < floor < 1:
+            raise ValueError(f"floor: must lie in (0, 1), got {floor!r}")
+        self.vocab_size = int(self.A.shape[0])
+        self.horizon = check_positive_int("horizon", horizon)
+        self.floor = float(floor)
+        self._out = np.einsum("zij,j->zi", self.A, self.alpha_inf)  # (V, r): s_z = a^T out[z]
+        self.n_clipped = 0
+        self.n_scored = 0
+        self._warned = False
+
+    def _next_logits(self, states: np.ndarray) -> np.ndarray:
+        scores = states @ self._out.T  # (n, V)
+        scale = np.abs(scores).max(axis=1, keepdims=True)
+        lo = self.floor * np.where(scale > 0, scale, 1.0)
+        low = scores < lo
+        n_low = int(low.sum())
+        self.n_clipped += n_low
+        self.n_scored += scores.size
+        if n_low and not self._warned:
+            self._warned = True
+            warnings.warn(f"WFAModel: {n_low} of {scores.size} next-token scores were below the floor "
+                          f"({self.floor} x max) and were raised to it; totals are kept in n_clipped / n_scored",
+                          RuntimeWarning, stacklevel=3)
+        return center_logits(np.log(np.maximum(scores, lo)))
+
+    def _advance(self, states: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        nxt = np.einsum("ni,nij->nj", states, self.A[tokens])
+        norm = np.linalg.norm(nxt, axis=1, keepdims=True)
+        return nxt / np.where(norm > 0, norm, 1.0)
+
+    def logits(self, prefixes: Any) -> np.ndarray:
+        P = check_prefixes("prefixes", prefixes, self.vocab_size, self.horizon - 1)
+        out = np.empty((len(P), self.vocab_size))
+        for i, p in enumerate(P):
+            a = self.alpha0[None, :]
+            for z in p:
+                a = self._advance(a, np.array([z]))
+            out[i] = self._next_logits(a)[0]
+        return out
+
+    def logits_along(self, sequences: np.ndarray) -> np.ndarray:
+        """``(n, L)`` sequences -> ``(n, L, V)`` centered logits in one sweep."""
+        seqs = np.asarray(sequences, dtype=np.int64)
+        n, L = seqs.shape
+        out = np.empty((n, L, self.vocab_size))
+        a = np.tile(self.alpha0, (n, 1))
+        for t in range(L):
+            out[:, t] = self._next_logits(a)
+            if t + 1 < L:
+                a = self._advance(a, seqs[:, t])
+        return out
+
+
+class SpectralWFALearner:
+    """Spectral (Hankel SVD) learning of a weighted automaton from samples.
+
+    Parameters
+    ----------
+    rank : int
+        ``r``, the number of singular vectors kept.
+    basis_length : int
+        Longest prefix/suffix in the basis.
+    max_basis : int
+        Most frequent basis words kept.
+    floor : float
+        Relative score floor of the :class:`WFAModel`.
+    n_samples : int, optional
+        Default: all of the access's budget (10 000 when unlimited).
+    rng : unused (deterministic given the samples).
+
+    Attributes
+    ----------
+    model_ : WFAModel ; singular_values_ : array ; samples_used_ : int
+    """
+
+    access_kind = "sample"
+
+    def __init__(self, rank: int = 8, basis_length: int = 3, max_basis: int = 256, floor: float = 1e-4,
+                 n_samples: int | None = None, rng: RngLike = None):
+        self.rank = rank
+        self.basis_length = basis_length
+        self.max_basis = max_basis
+        self.floor = floor
+        self.n_samples = n_samples
+        self.rng = rng
+
+    def fit(self, access: Any) -> SpectralWFALearner:
+        r = check_positive_int("rank", self.rank)
+        L = check_positive_int("basis_length", self.basis_length)
+        nb = check_positive_int("max_basis", self.max_basis)
+        V, T = int(access.vocab_size), int(access.horizon)
+        n = _sample_count(self.n_samples, access)
+        seqs = access.sample(n)
+        rows = [tuple(s) for s in seqs[:, : min(T, 2 * L + 1)].tolist()]
+        freq: Counter[tuple[int, ...]] = Counter()
+        for row in rows:
+            for m in range(len(row) + 1):
+                freq[row[:m]] += 1
+        f = {w: c / n for w, c in freq.items()}
+        basis_counts = sorted(((c, w) for w, c in freq.items() if 0 < len(w) <= min(L, T)),
+                              key=lambda cw: (-cw[0], len(cw[1]), cw[1]))
+        basis = [()] + [w for _, w in basis_counts[: nb - 1]]
+
+        def block(mid: tuple[int, ...]) -> np.ndarray:
+            return np.array([[f.get(u + mid + v, 0.0) for v in basis] for u in basis])
+
+        H = block(())
+        _, s, Vt = np.linalg.svd(H, full_matrices=False)
+        r = min(r, int(np.sum(s > 1e-12 * s[0])))
+        Vr = Vt[:r].T
+        pinv = np.linalg.pinv(H @ Vr)
+        hP = np.array([f.get(u, 0.0) for u in basis])
+        A = np.stack([pinv @ block((z,)) @ Vr for z in range(V)])
+        self.model_ = WFAModel(H[0] @ Vr, A, pinv @ hP, T, floor=self.floor)
+        self.singular_values_ = s
+        self.samples_used_ = n
+        return self
