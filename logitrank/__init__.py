@@ -28,10 +28,12 @@ from .sequence_model import (
     sequence_log_prob,
 )
 from .spectra import (
+    accumulate_gram,
     gram_singular_values,
     numerical_rank,
     randomized_singular_values,
     singular_values,
+    singular_values_from_gram,
     streamed_singular_values,
 )
 from .subspaces import principal_angles, random_subspace_cosines, random_subspace_mean_cos2
@@ -72,6 +74,8 @@ __all__ = [
     "load_json",
     "save_json",
     "gram_singular_values",
+    "accumulate_gram",
+    "singular_values_from_gram",
     "numerical_rank",
     "randomized_singular_values",
     "singular_values",

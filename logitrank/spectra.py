@@ -29,12 +29,14 @@ from .sequence_model import SequenceModel
 
 __all__ = [
     "METHODS",
+    "accumulate_gram",
     "as_matrix",
     "column_blocks",
     "gram_singular_values",
     "numerical_rank",
     "randomized_singular_values",
     "singular_values",
+    "singular_values_from_gram",
     "streamed_singular_values",
 ]
 
@@ -57,6 +59,73 @@ def column_blocks(matrix: np.ndarray, block_columns: int) -> Iterator[np.ndarray
     block_columns = check_positive_int("block_columns", block_columns)
     for start in range(0, matrix.shape[1], block_columns):
         yield matrix[:, start : start + block_columns]
+
+
+def accumulate_gram(
+    column_blocks: Iterable[np.ndarray],
+    n_rows: int | None = None,
+    *,
+    out: np.ndarray | None = None,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """``G = sum_b L_b L_b^T`` in float64 over column blocks ``L_b`` of shape ``(|H|, c_b)``.
+
+    Parameters
+    ----------
+    column_blocks : iterable of arrays, each shape (|H|, c_b)
+    n_rows : int, optional
+        ``|H|``; inferred from the first block (or from ``out``) when omitted.
+    out : array, shape (|H|, |H|), float64, optional
+        A partial sum to add to in place (e.g. a checkpoint of a resumed job); returned.
+    progress : bool, optional
+        tqdm bar over blocks (default: off).
+
+    Returns
+    -------
+    array, shape (|H|, |H|), float64, symmetric positive semi-definite.
+    """
+    G: np.ndarray | None = None
+    if out is not None:
+        if out.dtype != np.float64 or out.ndim != 2 or out.shape[0] != out.shape[1]:
+            raise ValueError(
+                f"out: must be a square float64 array, got a {out.dtype} array of shape {out.shape}"
+            )
+        if n_rows is not None and out.shape[0] != n_rows:
+            raise ValueError(f"out: must have shape ({n_rows}, {n_rows}) (n_rows), got {out.shape}")
+        G = out
+    elif n_rows is not None:
+        n_rows = check_positive_int("n_rows", n_rows)
+        G = np.zeros((n_rows, n_rows))
+    n_blocks = 0
+    for b, block in enumerate(tqdm(column_blocks, disable=not progress, desc="gram", unit="block")):
+        B = np.asarray(block, dtype=np.float64)
+        if B.ndim != 2:
+            raise ValueError(f"column_blocks[{b}]: must be 2-D (|H|, c), got shape {B.shape}")
+        if G is None:
+            if B.shape[0] == 0:
+                raise ValueError(f"column_blocks[{b}]: must have at least one row, got shape {B.shape}")
+            G = np.zeros((B.shape[0], B.shape[0]))
+        if B.shape[0] != G.shape[0]:
+            raise ValueError(f"column_blocks[{b}]: must have {G.shape[0]} rows (n_rows), got shape {B.shape}")
+        check_finite(f"column_blocks[{b}]", B)
+        G += B @ B.T
+        n_blocks += 1
+    if G is None or (n_blocks == 0 and out is None):
+        raise ValueError("column_blocks: must yield at least one block, got none")
+    return G
+
+
+def singular_values_from_gram(G: np.ndarray) -> np.ndarray:
+    """``sigma_i = sqrt(max(lambda_i(G), 0))``, descending, for a Gram matrix ``G = L L^T`` (|H|, |H|).
+
+    Negative eigenvalues of a positive semi-definite ``G`` are round-off and are set to 0.
+    """
+    G = np.asarray(G, dtype=np.float64)
+    if G.ndim != 2 or G.shape[0] != G.shape[1] or G.shape[0] == 0:
+        raise ValueError(f"G: must be a non-empty square matrix, got shape {G.shape}")
+    check_finite("G", G)
+    lam = eigh(G, eigvals_only=True, check_finite=False)[::-1]
+    return np.sqrt(np.clip(lam, 0.0, None))
 
 
 def gram_singular_values(
@@ -87,30 +156,10 @@ def gram_singular_values(
     array, shape (|H|,), float64, descending. If ``L`` has fewer than ``|H|`` columns the trailing
     ``|H| - n`` values are (numerically) zero; :func:`singular_values` trims them.
 
-    Memory is ``O(|H|^2)`` plus one block; time ``O(|H|^2 n + |H|^3)``.
+    Memory is ``O(|H|^2)`` plus one block; time ``O(|H|^2 n + |H|^3)``. The two steps are public as
+    :func:`accumulate_gram` (resumable: it adds to a partial sum) and :func:`singular_values_from_gram`.
     """
-    G: np.ndarray | None = None
-    if n_rows is not None:
-        n_rows = check_positive_int("n_rows", n_rows)
-        G = np.zeros((n_rows, n_rows))
-    n_blocks = 0
-    for b, block in enumerate(tqdm(column_blocks, disable=not progress, desc="gram", unit="block")):
-        B = np.asarray(block, dtype=np.float64)
-        if B.ndim != 2:
-            raise ValueError(f"column_blocks[{b}]: must be 2-D (|H|, c), got shape {B.shape}")
-        if G is None:
-            if B.shape[0] == 0:
-                raise ValueError(f"column_blocks[{b}]: must have at least one row, got shape {B.shape}")
-            G = np.zeros((B.shape[0], B.shape[0]))
-        if B.shape[0] != G.shape[0]:
-            raise ValueError(f"column_blocks[{b}]: must have {G.shape[0]} rows (n_rows), got shape {B.shape}")
-        check_finite(f"column_blocks[{b}]", B)
-        G += B @ B.T
-        n_blocks += 1
-    if G is None or n_blocks == 0:
-        raise ValueError("column_blocks: must yield at least one block, got none")
-    lam = eigh(G, eigvals_only=True, overwrite_a=True, check_finite=False)[::-1]
-    return np.sqrt(np.clip(lam, 0.0, None))
+    return singular_values_from_gram(accumulate_gram(column_blocks, n_rows, progress=progress))
 
 
 def randomized_singular_values(

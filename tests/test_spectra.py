@@ -7,6 +7,7 @@ import pytest
 from conftest import tol
 
 from logitrank import (
+    accumulate_gram,
     all_futures,
     all_sequences,
     estimate_hidden_dim,
@@ -17,6 +18,7 @@ from logitrank import (
     random_histories,
     randomized_singular_values,
     singular_values,
+    singular_values_from_gram,
     streamed_singular_values,
 )
 from logitrank.spectra import column_blocks
@@ -46,6 +48,11 @@ def test_exact_and_gram_recover_a_planted_spectrum():
     # a generator of blocks in another order gives the same Gram matrix
     blocks = list(column_blocks(L, 100))[::-1]
     np.testing.assert_allclose(gram_singular_values(iter(blocks)), gram, rtol=1e-12)
+    # resumable: a partial Gram sum plus the remaining blocks equals the whole
+    G = accumulate_gram(blocks[:4])
+    accumulate_gram(blocks[4:], 60, out=G)
+    np.testing.assert_allclose(G, L @ L.T, **tol(scale=1e3))  # loosened: sums of 900 products in two orders
+    np.testing.assert_allclose(singular_values_from_gram(G), gram, rtol=1e-10)
 
 
 @pytest.mark.parametrize("top_k,rule", [(None, "mean"), (3, "mean"), (2, "random")])
@@ -123,6 +130,10 @@ def test_bad_input():
         gram_singular_values([np.ones((4, 2)), np.ones((3, 2))])
     with pytest.raises(ValueError, match="n_rows"):
         gram_singular_values([np.ones((4, 2))], n_rows=0)
+    with pytest.raises(ValueError, match="out: must have shape"):
+        accumulate_gram([np.ones((4, 2))], 3, out=np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="G: must be a non-empty square"):
+        singular_values_from_gram(np.ones((2, 3)))
     m = TimeVaryingISAN.random(3, 2, 4, rng=0)
     with pytest.raises(ValueError, match="top_k: must be <= 3"):
         streamed_singular_values(m, [(0,)], [()], top_k=4)
