@@ -124,12 +124,14 @@ def _run_spectrum(args: argparse.Namespace) -> int:
     F = random_futures(V, args.futures, T - 1 - t, rng=rng)
     L = extended_logit_matrix(model, H, F, top_k=args.top_k, token_rule=args.token_rule, rng=rng,
                               progress=False if args.no_progress else None)
-    s = singular_values(L)
-    summary = summarize_spectrum(s, rtol=args.rtol, rng=rng)
+    s = singular_values(L, method=args.method)
+    rtol = args.rtol if args.rtol is not None else (1e-10 if args.method == "exact" else 1e-6)
+    summary = summarize_spectrum(s, rtol=rtol, rng=rng)
     bound = getattr(model, "rank_bound", None)
     summary.update(model=repr(model), model_family=args.model, seed=args.seed, history_length=t,
                    n_histories=len(H), n_futures=len(F), top_k=args.top_k, token_rule=args.token_rule,
-                   shape=list(L.shape), rank_bound=bound(t) if callable(bound) else None)
+                   shape=list(L.shape), method=args.method,
+                   rank_bound=bound(t) if callable(bound) else None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     L.metadata.update(seed=args.seed, model_family=args.model)
@@ -140,7 +142,7 @@ def _run_spectrum(args: argparse.Namespace) -> int:
 
     print(f"{summary['model']}: L(H, F) is {L.shape[0]} x {L.shape[1]} ({len(H)} histories of length {t}, "
           f"{len(F)} futures of length 0..{T - 1 - t}{'' if args.top_k is None else f', top-{args.top_k}'})")
-    print(f"numerical rank (sigma_i > {args.rtol:g} sigma_1): {summary['numerical_rank']}"
+    print(f"numerical rank (sigma_i > {rtol:g} sigma_1): {summary['numerical_rank']}"
           + ("" if summary["rank_bound"] is None else f"   (ground-truth bound {summary['rank_bound']})"))
     print("approx rank (relative squared Frobenius error): "
           + ", ".join(f"eps={e} -> {r}" for e, r in summary["approx_rank"].items()))
@@ -170,7 +172,10 @@ def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--history-length", type=int, default=None, help="history length t (default horizon // 2)")
     p.add_argument("--top-k", type=int, default=None, help="keep k token columns per future")
     p.add_argument("--token-rule", default="mean", choices=["mean", "random"], help="top-k token rule")
-    p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance of the numerical rank")
+    p.add_argument("--method", default="exact", choices=["exact", "gram"],
+                   help="dense SVD, or sqrt eig(L L^T) accumulated over column blocks")
+    p.add_argument("--rtol", type=float, default=None,
+                   help="relative tolerance of the numerical rank (default 1e-10 exact, 1e-6 gram)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="logitrank-results/spectrum", help="output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
