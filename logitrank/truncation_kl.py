@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import svd
 from scipy.special import logsumexp
+from tqdm.auto import tqdm
 
 from ._checks import check_positive_int
 from .logit_matrix import LogitMatrix
@@ -96,7 +97,11 @@ class KLCurve:
 
 
 def kl_vs_rank(
-    L: LogitMatrix | np.ndarray, ranks: Sequence[int] | np.ndarray, block: int | None = None
+    L: LogitMatrix | np.ndarray,
+    ranks: Sequence[int] | np.ndarray,
+    block: int | None = None,
+    *,
+    progress: bool | None = None,
 ) -> KLCurve:
     """``D_avg(L, L_r)`` for each ``r`` in ``ranks``, next to its Frobenius bounds.
 
@@ -110,6 +115,10 @@ def kl_vs_rank(
     ranks : sequence of int, each ``0 <= r <= min(|H|, |F| k)``
     block : int, optional
         ``k`` (``V`` for a full matrix); default ``L.k`` for a LogitMatrix.
+    progress : bool, optional
+        tqdm bar over ranks (default: on when ``len(ranks) * |H| * |F| k > 1e8``).
+
+    Cost: one SVD, then ``O(|H| |F| k r)`` per rank ``r``.
 
     Returns
     -------
@@ -127,7 +136,8 @@ def kl_vs_rank(
     n_blocks = M.shape[0] * (M.shape[1] // k)
     tails = np.append(np.cumsum((s**2)[::-1])[::-1], 0.0)  # tails[r] = sum_{i>r} sigma_i^2
     kl = np.empty(r_arr.size)
-    for j, r in enumerate(r_arr.tolist()):
+    show = progress if progress is not None else r_arr.size * M.size > 1e8
+    for j, r in enumerate(tqdm(r_arr.tolist(), disable=not show, desc="kl vs rank", unit="rank")):
         A = (U[:, :r] * s[:r]) @ Wt[:r]
         kl[j] = block_softmax_kl(M, A, k).mean()
     bound = tails[r_arr] / n_blocks
