@@ -222,7 +222,7 @@ def approx_rank(s: np.ndarray | Sequence[float], eps: float) -> int:
     arr = np.sort(_check_spectrum(s))[::-1]
     if not 0 <= eps <= 1:
         raise ValueError(f"eps: must satisfy 0 <= eps <= 1 (a relative squared error), got {eps}")
-    sq = arr**2
+    sq = (arr / arr[0]) ** 2 if arr[0] > 0 else arr**2  # scaled so tiny spectra do not underflow
     tails = np.append(np.cumsum(sq[::-1])[::-1], 0.0)  # tails[r] = sum_{i > r} sigma_i^2 (0-based r)
     return int(np.flatnonzero(tails <= eps * tails[0])[0])
 
