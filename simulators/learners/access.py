@@ -33,7 +33,9 @@ def _check_budget(budget: int | float | None) -> int | None:
     if budget is None:
         return None
     if isinstance(budget, bool) or not isinstance(budget, int | float | np.integer | np.floating):
-        raise TypeError(f"budget: must be a positive integer or None, got {budget!r} ({type(budget).__name__})")
+        raise TypeError(
+            f"budget: must be a positive integer or None, got {budget!r} ({type(budget).__name__})"
+        )
     if not np.isfinite(budget) or budget <= 0 or float(budget) != int(budget):
         raise ValueError(f"budget: must be a positive integer (or None for unlimited), got {budget!r}")
     return int(budget)
@@ -47,8 +49,9 @@ class _Counted:
     def __init__(self, model: SequenceModel, budget: int | float | None, rng: RngLike):
         for attr in ("vocab_size", "horizon", "logits"):
             if not hasattr(model, attr):
-                raise TypeError(f"model: must follow the SequenceModel protocol (no {attr!r}), got "
-                                f"{type(model).__name__}")
+                raise TypeError(
+                    f"model: must follow the SequenceModel protocol (no {attr!r}), got {type(model).__name__}"
+                )
         self._model = model
         self.vocab_size = int(model.vocab_size)
         self.horizon = int(model.horizon)
@@ -93,8 +96,15 @@ class QueryAccess(_Counted):
 
     unit = "logit queries"
 
-    def __init__(self, model: SequenceModel, *, noise: float = 0.0, noise_kind: str = "uniform",
-                 budget: int | float | None = None, rng: RngLike = None):
+    def __init__(
+        self,
+        model: SequenceModel,
+        *,
+        noise: float = 0.0,
+        noise_kind: str = "uniform",
+        budget: int | float | None = None,
+        rng: RngLike = None,
+    ):
         super().__init__(model, budget, rng)
         if not np.isfinite(noise) or noise < 0:
             raise ValueError(f"noise: must be a finite number >= 0, got {noise!r}")
@@ -115,12 +125,13 @@ class QueryAccess(_Counted):
         return values + self.noise * self._rng.standard_normal(values.shape)
 
     def logits(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
-        """Centered logits (plus noise) of each prefix, shape ``(len(prefixes), V)``; costs ``len(prefixes)``."""
+        """Centered logits (+ noise) of each prefix, shape ``(len(prefixes), V)``; costs ``len(prefixes)``."""
         self._charge(len(prefixes))
         return self._noisy(model_logits(self._model, prefixes))
 
-    def extended_logits(self, histories: Sequence[Sequence[int]],
-                        futures: Sequence[Sequence[int]]) -> np.ndarray:
+    def extended_logits(
+        self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]
+    ) -> np.ndarray:
         """``out[i, j] = l_M(h_i . f_j)`` (+ noise), shape ``(|H|, |F|, V)``; costs ``|H| * |F|`` queries.
 
         Uses the target's fast path when it has one (the answer is the same as ``|H| |F|`` single queries).

@@ -68,17 +68,28 @@ class Evaluation:
 def _check_compatible(target: SequenceModel, learned: SequenceModel) -> None:
     for attr in ("vocab_size", "horizon"):
         if not hasattr(learned, attr):
-            raise TypeError(f"learned: must follow the SequenceModel protocol (no {attr!r}), got "
-                            f"{type(learned).__name__}")
+            raise TypeError(
+                f"learned: must follow the SequenceModel protocol (no {attr!r}), got {type(learned).__name__}"
+            )
     if int(learned.vocab_size) != int(target.vocab_size):
-        raise ValueError(f"learned.vocab_size: must equal the target's {target.vocab_size}, got {learned.vocab_size}")
+        raise ValueError(
+            f"learned.vocab_size: must equal the target's {target.vocab_size}, got {learned.vocab_size}"
+        )
     if int(learned.horizon) < int(target.horizon):
         raise ValueError(f"learned.horizon: must be >= the target's {target.horizon}, got {learned.horizon}")
 
 
-def evaluate(target: SequenceModel, learned: SequenceModel, *, n_sequences: int = 1000, rng: RngLike = None,
-             queries_used: int | None = None, samples_used: int | None = None,
-             fit_seconds: float | None = None, batch_size: int = 4096) -> Evaluation:
+def evaluate(
+    target: SequenceModel,
+    learned: SequenceModel,
+    *,
+    n_sequences: int = 1000,
+    rng: RngLike = None,
+    queries_used: int | None = None,
+    samples_used: int | None = None,
+    fit_seconds: float | None = None,
+    batch_size: int = 4096,
+) -> Evaluation:
     """Compare ``learned`` with ``target`` on ``n_sequences`` length-``T`` sequences sampled from the target.
 
     Parameters
@@ -111,19 +122,29 @@ def evaluate(target: SequenceModel, learned: SequenceModel, *, n_sequences: int 
     logp = np.empty(n)
     logq = np.empty(n)
     for lo in range(0, n, batch_size):
-        b = seqs[lo: lo + batch_size]
+        b = seqs[lo : lo + batch_size]
         lp = log_softmax(logits_along(target, b))
         lq = log_softmax(logits_along(learned, b))
-        kl_steps[lo: lo + len(b)] = step_kl(lp, lq)
-        logp[lo: lo + len(b)] = np.take_along_axis(lp, b[:, :, None], axis=2)[:, :, 0].sum(axis=1)
-        logq[lo: lo + len(b)] = np.take_along_axis(lq, b[:, :, None], axis=2)[:, :, 0].sum(axis=1)
+        kl_steps[lo : lo + len(b)] = step_kl(lp, lq)
+        logp[lo : lo + len(b)] = np.take_along_axis(lp, b[:, :, None], axis=2)[:, :, 0].sum(axis=1)
+        logq[lo : lo + len(b)] = np.take_along_axis(lq, b[:, :, None], axis=2)[:, :, 0].sum(axis=1)
     kl_seq = kl_steps.sum(axis=1)
     tv_terms = np.maximum(0.0, 1.0 - np.exp(np.minimum(logq - logp, 0.0)))
-    se = (lambda a: float(a.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"))
+
+    def se(a: np.ndarray) -> float:
+        return float(a.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
     return Evaluation(
-        kl=float(kl_seq.mean()), kl_se=se(kl_seq), kl_per_position=[float(v) for v in kl_steps.mean(axis=0)],
-        tv=float(tv_terms.mean()), tv_se=se(tv_terms),
-        perplexity=float(np.exp(-logq.mean() / T)), target_perplexity=float(np.exp(-logp.mean() / T)),
-        n_sequences=n, queries_used=queries_used, samples_used=samples_used, fit_seconds=fit_seconds,
+        kl=float(kl_seq.mean()),
+        kl_se=se(kl_seq),
+        kl_per_position=[float(v) for v in kl_steps.mean(axis=0)],
+        tv=float(tv_terms.mean()),
+        tv_se=se(tv_terms),
+        perplexity=float(np.exp(-logq.mean() / T)),
+        target_perplexity=float(np.exp(-logp.mean() / T)),
+        n_sequences=n,
+        queries_used=queries_used,
+        samples_used=samples_used,
+        fit_seconds=fit_seconds,
         eval_seconds=time.perf_counter() - t0,
     )

@@ -35,7 +35,7 @@ def _nll(x0: torch.Tensor, A: torch.Tensor, B: torch.Tensor, seqs: torch.Tensor)
     total = torch.zeros((), dtype=x0.dtype, device=x0.device)
     for t in range(T):
         logits = X @ B[t].T  # (n, V)
-        total = total - torch.log_softmax(logits, dim=1).gather(1, seqs[:, t:t + 1]).sum()
+        total = total - torch.log_softmax(logits, dim=1).gather(1, seqs[:, t : t + 1]).sum()
         if t + 1 < T:
             X = torch.einsum("nij,nj->ni", A[t, seqs[:, t]], X)
     return total / n
@@ -68,9 +68,19 @@ class MLELearner:
 
     access_kind = "sample"
 
-    def __init__(self, dim: int = 8, steps: int = 400, lr: float = 0.02, batch_size: int = 512,
-                 holdout: float = 0.1, eval_every: int = 25, init_scale: float = 0.3,
-                 n_samples: int | None = None, device: str | None = None, rng: RngLike = None):
+    def __init__(
+        self,
+        dim: int = 8,
+        steps: int = 400,
+        lr: float = 0.02,
+        batch_size: int = 512,
+        holdout: float = 0.1,
+        eval_every: int = 25,
+        init_scale: float = 0.3,
+        n_samples: int | None = None,
+        device: str | None = None,
+        rng: RngLike = None,
+    ):
         self.dim = dim
         self.steps = steps
         self.lr = lr
@@ -108,25 +118,28 @@ class MLELearner:
 
         x0 = init(d)
         x0 = x0 / x0.norm()
-        A = torch.eye(d, dtype=dt).expand(max(T - 1, 0), V, d, d) + self.init_scale * init(max(T - 1, 0), V, d, d) / d**0.5
+        A = (
+            torch.eye(d, dtype=dt).expand(max(T - 1, 0), V, d, d)
+            + self.init_scale * init(max(T - 1, 0), V, d, d) / d**0.5
+        )
         B = self.init_scale * init(T, V, d)
         params = [p.to(device).requires_grad_(True) for p in (x0, A, B)]
         opt = torch.optim.Adam(params, lr=self.lr)
         best = (float("inf"), [p.detach().clone() for p in params])
         for step in range(1, steps + 1):
             idx = torch.randint(0, train.shape[0], (min(bs, train.shape[0]),), generator=g).to(device)
-            loss = _nll(*params, train[idx])
+            loss = _nll(params[0], params[1], params[2], train[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
             if n_hold and (step % every == 0 or step == steps):
                 with torch.no_grad():
-                    h = float(_nll(*params, held))
+                    h = float(_nll(params[0], params[1], params[2], held))
                 if h < best[0]:
                     best = (h, [p.detach().clone() for p in params])
         final = best[1] if n_hold else [p.detach() for p in params]
         with torch.no_grad():
-            self.train_nll_ = float(_nll(*final, train))
+            self.train_nll_ = float(_nll(final[0], final[1], final[2], train))
         self.heldout_nll_ = best[0] if n_hold else float("nan")
         x0n, An, Bn = (p.cpu().numpy().astype(np.float64) for p in final)
         self.model_ = TimeVaryingISAN(x0n, An.reshape(max(T - 1, 0), V, d, d), Bn)

@@ -42,7 +42,8 @@ class SmoothedNGramModel:
     Parameters
     ----------
     log_probs : array, shape ((V + 1) ** (order - 1), V)
-        ``log p(z | u)`` for every context code ``u`` (BOS = V; most recent token = lowest base-``V+1`` digit).
+        ``log p(z | u)`` for every context code ``u`` (BOS = V; the most recent token is the lowest
+        base-``V+1`` digit).
     horizon : int
     """
 
@@ -52,8 +53,10 @@ class SmoothedNGramModel:
         self.log_probs = np.asarray(log_probs, dtype=np.float64)
         V = self.log_probs.shape[1]
         if self.log_probs.shape != ((V + 1) ** (self.order - 1), V):
-            raise ValueError(f"log_probs: must have shape ((V+1)^(order-1), V) = {((V + 1) ** (order - 1), V)}, "
-                             f"got {self.log_probs.shape}")
+            raise ValueError(
+                f"log_probs: must have shape ((V+1)^(order-1), V) = {((V + 1) ** (order - 1), V)}, "
+                f"got {self.log_probs.shape}"
+            )
         self.vocab_size = V
 
     def _pad(self, seqs: np.ndarray) -> np.ndarray:
@@ -65,9 +68,9 @@ class SmoothedNGramModel:
         k, V = self.order, self.vocab_size
         ctx = np.full((len(P), k - 1), V, dtype=np.int64)
         for i, p in enumerate(P):
-            tail = p[len(p) - (k - 1):] if k > 1 else ()
+            tail = p[len(p) - (k - 1) :] if k > 1 else ()
             if tail:
-                ctx[i, k - 1 - len(tail):] = tail
+                ctx[i, k - 1 - len(tail) :] = tail
         return center_logits(self.log_probs[_context_codes(ctx, 0, k - 1, V + 1)])
 
     def logits_along(self, sequences: np.ndarray) -> np.ndarray:
@@ -105,8 +108,15 @@ class NGramLearner:
 
     access_kind = "sample"
 
-    def __init__(self, order: int = 3, smoothing: str = "kneser-ney", lam: float = 0.1, discount: float = 0.75,
-                 n_samples: int | None = None, rng: RngLike = None):
+    def __init__(
+        self,
+        order: int = 3,
+        smoothing: str = "kneser-ney",
+        lam: float = 0.1,
+        discount: float = 0.75,
+        n_samples: int | None = None,
+        rng: RngLike = None,
+    ):
         self.order = order
         self.smoothing = smoothing
         self.lam = lam
@@ -124,8 +134,10 @@ class NGramLearner:
             raise ValueError(f"discount: must lie in (0, 1), got {self.discount!r}")
         V, T = int(access.vocab_size), int(access.horizon)
         if (V + 1) ** (k - 1) * V > MAX_TABLE:
-            raise ValueError(f"order: the table (V+1)^(order-1) V must be <= {MAX_TABLE} entries, got "
-                             f"{(V + 1) ** (k - 1) * V} for V={V}, order={k}")
+            raise ValueError(
+                f"order: the table (V+1)^(order-1) V must be <= {MAX_TABLE} entries, got "
+                f"{(V + 1) ** (k - 1) * V} for V={V}, order={k}"
+            )
         n = _sample_count(self.n_samples, access)
         seqs = access.sample(n)
         padded = np.concatenate([np.full((n, k - 1), V, dtype=np.int64), seqs], axis=1)

@@ -67,7 +67,7 @@ class _Table:
         self.hidx: dict[Seq, int] = {}
         self.fidx: dict[Seq, int] = {}
         self.owner = np.full((16, 4), -1, dtype=np.int32)
-        self.blocks: list[tuple[dict[int, int], dict[int, int], np.ndarray]] = []
+        self.blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # sorted rows, sorted cols, values
 
     def _index(self, keys: list[Seq], index: dict[Seq, int]) -> np.ndarray:
         for k in keys:
@@ -82,8 +82,9 @@ class _Table:
         return np.array([index[k] for k in keys], dtype=np.int64)
 
     def _store(self, hi: np.ndarray, fi: np.ndarray, values: np.ndarray) -> None:
+        oh, of = np.argsort(hi), np.argsort(fi)
         self.owner[np.ix_(hi, fi)] = len(self.blocks)
-        self.blocks.append(({int(h): i for i, h in enumerate(hi)}, {int(f): j for j, f in enumerate(fi)}, values))
+        self.blocks.append((hi[oh], fi[of], values[oh][:, of]))
 
     def put(self, histories: list[Seq], future: Seq, logits: np.ndarray) -> None:
         """Record already-answered logits ``l(h . future)`` (e.g. from sampling), shape ``(|H|, V)``."""
@@ -103,8 +104,8 @@ class _Table:
         rows = np.flatnonzero(missing.any(axis=1))
         if rows.size:
             patterns: dict[bytes, list[int]] = {}
-            for r in rows:
-                patterns.setdefault(missing[r].tobytes(), []).append(int(r))
+            for row in rows:
+                patterns.setdefault(missing[row].tobytes(), []).append(int(row))
             for rs in patterns.values():
                 cols = np.flatnonzero(missing[rs[0]])
                 ans = access.extended_logits([histories[r] for r in rs], [futures[c] for c in cols])
@@ -112,11 +113,9 @@ class _Table:
         own = self.owner[np.ix_(hi, fi)]
         out = np.empty((len(hi), len(fi), self.V))
         for b in np.unique(own):
-            hmap, fmap, vals = self.blocks[int(b)]
-            r, c = np.nonzero(own == b)
-            lr = np.array([hmap[int(h)] for h in hi[r]], dtype=np.int64)
-            lc = np.array([fmap[int(f)] for f in fi[c]], dtype=np.int64)
-            out[r, c] = vals[lr, lc]
+            bh, bf, vals = self.blocks[int(b)]
+            ri, ci = np.nonzero(own == b)
+            out[ri, ci] = vals[np.searchsorted(bh, hi[ri]), np.searchsorted(bf, fi[ci])]
         return out.reshape(len(hi), len(fi) * self.V)
 
 
@@ -156,9 +155,18 @@ class LogitQueryLearner:
 
     access_kind = "query"
 
-    def __init__(self, rank: int | None = None, rel_tol: float = 1e-7, n_samples: int = 64,
-                 n_validation: int = 64, max_rounds: int = 4, error_target: float = 1e-7,
-                 max_witnesses: int = 32, max_extensions: int | None = None, rng: RngLike = None):
+    def __init__(
+        self,
+        rank: int | None = None,
+        rel_tol: float = 1e-7,
+        n_samples: int = 64,
+        n_validation: int = 64,
+        max_rounds: int = 4,
+        error_target: float = 1e-7,
+        max_witnesses: int = 32,
+        max_extensions: int | None = 64,
+        rng: RngLike = None,
+    ):
         self.rank = rank
         self.rel_tol = rel_tol
         self.n_samples = n_samples
@@ -190,8 +198,9 @@ class LogitQueryLearner:
         self._check_params()
         for attr in ("vocab_size", "horizon", "extended_logits", "sample"):
             if not hasattr(access, attr):
-                raise TypeError(f"access: needs logit queries (a QueryAccess); {type(access).__name__} has no "
-                                f"{attr!r}")
+                raise TypeError(
+                    f"access: needs logit queries (a QueryAccess); {type(access).__name__} has no {attr!r}"
+                )
         self._rng = as_rng(self.rng)
         V, T = int(access.vocab_size), int(access.horizon)
         self.V_, self.T_ = V, T
@@ -247,7 +256,7 @@ class LogitQueryLearner:
         for t in range(T):
             self._tables[t].put([r[:t] for r in rows], (), answers[:, t])
         miss = np.argwhere(kl > self.error_target / T)
-        order = np.argsort(-kl[miss[:, 0], miss[:, 1]], kind="stable") if miss.size else []
+        order = np.argsort(-kl[miss[:, 0], miss[:, 1]], kind="stable")
         for i, t in miss[order][: self.max_witnesses]:
             for s in range(1, t + 1):  # the prefix and its own prefixes become history candidates
                 self._cands[s][rows[i][:s]] = None
@@ -331,7 +340,7 @@ class LogitQueryLearner:
                 A_t = np.zeros((V, r, Pp.shape[1]))
                 inv = np.divide(1.0, sp, out=np.zeros_like(sp), where=sp > 0)
                 for z in range(V):
-                    blk = Rp[:, 1 * V + z * nfs * V: 1 * V + (z + 1) * nfs * V]  # columns z . F*_t
+                    blk = Rp[:, 1 * V + z * nfs * V : 1 * V + (z + 1) * nfs * V]  # columns z . F*_t
                     Y = blk @ Gt  # n' x r
                     A_t[z] = ((Pp.T @ Y) * inv[:, None]).T  # lstsq of X_{t-1} = Pp diag(sp)
                 As.append(A_t)

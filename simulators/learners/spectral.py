@@ -46,15 +46,18 @@ class WFAModel:
         Relative floor for scores (clipping counted in ``n_clipped``).
     """
 
-    def __init__(self, alpha0: np.ndarray, A: np.ndarray, alpha_inf: np.ndarray, horizon: int,
-                 floor: float = 1e-4):
+    def __init__(
+        self, alpha0: np.ndarray, A: np.ndarray, alpha_inf: np.ndarray, horizon: int, floor: float = 1e-4
+    ):
         self.alpha0 = np.asarray(alpha0, dtype=np.float64)
         self.A = np.asarray(A, dtype=np.float64)
         self.alpha_inf = np.asarray(alpha_inf, dtype=np.float64)
         r = self.alpha0.shape[0]
         if self.A.ndim != 3 or self.A.shape[1:] != (r, r) or self.alpha_inf.shape != (r,):
-            raise ValueError(f"A, alpha_inf: must have shapes (V, {r}, {r}) and ({r},), got {self.A.shape} and "
-                             f"{self.alpha_inf.shape}")
+            raise ValueError(
+                f"A, alpha_inf: must have shapes (V, {r}, {r}) and ({r},), got {self.A.shape} and "
+                f"{self.alpha_inf.shape}"
+            )
         if not 0 < floor < 1:
             raise ValueError(f"floor: must lie in (0, 1), got {floor!r}")
         self.vocab_size = int(self.A.shape[0])
@@ -75,9 +78,12 @@ class WFAModel:
         self.n_scored += scores.size
         if n_low and not self._warned:
             self._warned = True
-            warnings.warn(f"WFAModel: {n_low} of {scores.size} next-token scores were below the floor "
-                          f"({self.floor} x max) and were raised to it; totals are kept in n_clipped / n_scored",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"WFAModel: {n_low} of {scores.size} next-token scores were below the floor "
+                f"({self.floor} x max) and were raised to it; totals are kept in n_clipped / n_scored",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return center_logits(np.log(np.maximum(scores, lo)))
 
     def _advance(self, states: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -132,8 +138,15 @@ class SpectralWFALearner:
 
     access_kind = "sample"
 
-    def __init__(self, rank: int = 8, basis_length: int = 3, max_basis: int = 256, floor: float = 1e-4,
-                 n_samples: int | None = None, rng: RngLike = None):
+    def __init__(
+        self,
+        rank: int = 8,
+        basis_length: int = 3,
+        max_basis: int = 256,
+        floor: float = 1e-4,
+        n_samples: int | None = None,
+        rng: RngLike = None,
+    ):
         self.rank = rank
         self.basis_length = basis_length
         self.max_basis = max_basis
@@ -154,8 +167,10 @@ class SpectralWFALearner:
             for m in range(len(row) + 1):
                 freq[row[:m]] += 1
         f = {w: c / n for w, c in freq.items()}
-        basis_counts = sorted(((c, w) for w, c in freq.items() if 0 < len(w) <= min(L, T)),
-                              key=lambda cw: (-cw[0], len(cw[1]), cw[1]))
+        basis_counts = sorted(
+            ((c, w) for w, c in freq.items() if 0 < len(w) <= min(L, T)),
+            key=lambda cw: (-cw[0], len(cw[1]), cw[1]),
+        )
         basis = [()] + [w for _, w in basis_counts[: nb - 1]]
 
         def block(mid: tuple[int, ...]) -> np.ndarray:
