@@ -180,3 +180,45 @@ def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", default="logitrank-results/spectrum", help="output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulators import bench
+
+    if args.list:
+        for name, task in bench.TASKS.items():
+            print(f"{name:22s} {task.access:6s} {task.description}")
+        print("suites: " + ", ".join(f"{k} ({len(v)} tasks)" for k, v in bench.SUITES.items()))
+        return 0
+    if args.export is not None:
+        names = args.tasks.split(",") if args.tasks else bench.suite(args.suite)
+        for name in names:
+            for seed in range(args.seeds):
+                npz, js = bench.export_task(name, seed, args.export)
+                print(f"wrote {npz} and {js}")
+        return 0
+    tasks = args.tasks.split(",") if args.tasks else args.suite
+    results = bench.run(args.learner, tasks, args.seeds, out=args.out,
+                        progress=False if args.no_progress else None)
+    print(bench.leaderboard(results), end="")
+    print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'leaderboard.md'}")
+    failed = sum(r["status"] != "ok" for r in results)
+    return 1 if failed == len(results) else 0
+
+
+@subcommand("bench")
+def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("bench", help="run a learner on the benchmark suite and print a leaderboard")
+    p.add_argument("--learner", default="query",
+                   help="alias (query, spectral, ngram, mle) or import path 'package.module:Class'")
+    p.add_argument("--suite", default="core", help="suite name (core, quick)")
+    p.add_argument("--tasks", default=None, help="comma-separated task names (instead of --suite)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..n-1")
+    p.add_argument("--out", default="logitrank-results/bench", help="output directory (resumable)")
+    p.add_argument("--export", default=None, metavar="DIR",
+                   help="instead of running: export the tasks' targets (npz + JSON) to DIR")
+    p.add_argument("--list", action="store_true", help="list tasks and suites")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
