@@ -1,13 +1,27 @@
 """Synthetic sequence models with known logit-rank structure, learners, and the benchmark suite."""
 
 from .base import MODEL_REGISTRY, SyntheticModel, load_model
+from .copying import Copying
+from .families import FAMILIES, build_model
+from .hmm import HMM
 from .isan import TimeInvariantISAN, TimeVaryingISAN, random_orthogonal
+from .ngram import NGram
+from .parity import NoisyParity, SparsePolynomialBits
+from .planted import PlantedSpectrum
 
 __all__ = [
+    "FAMILIES",
+    "HMM",
     "MODEL_REGISTRY",
+    "Copying",
+    "NGram",
+    "NoisyParity",
+    "PlantedSpectrum",
+    "SparsePolynomialBits",
     "SyntheticModel",
     "TimeInvariantISAN",
     "TimeVaryingISAN",
+    "build_model",
     "load_model",
     "random_orthogonal",
 ]
