@@ -43,6 +43,7 @@ __all__ = [
     "SUITES",
     "LEARNER_ALIASES",
     "get_task",
+    "register_task",
     "suite",
     "build_target",
     "make_access",
@@ -79,6 +80,16 @@ class Task:
     sample_budget: int = 20_000
     noise: float = 0.0
     n_eval: int = 500
+
+    def __post_init__(self) -> None:
+        if self.access not in ACCESS_KINDS:
+            raise ValueError(f"access: must be one of {ACCESS_KINDS}, got {self.access!r}")
+        for name in ("query_budget", "sample_budget", "n_eval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+        if not (np.isfinite(self.noise) and self.noise >= 0):
+            raise ValueError(f"noise: must be a finite number >= 0, got {self.noise!r}")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -120,8 +131,7 @@ def _ngram(rng: np.random.Generator) -> SequenceModel:
 def _parity(rng: np.random.Generator) -> SequenceModel:
     from .parity import NoisyParity
 
-    subset = np.sort(rng.choice(20, size=10, replace=False))
-    return NoisyParity(20, [int(i) for i in subset], 0.1)
+    return NoisyParity.random(20, 10, 0.1, rng=rng)
 
 
 def _sparse_poly(rng: np.random.Generator) -> SequenceModel:
@@ -183,6 +193,18 @@ LEARNER_ALIASES: dict[str, str] = {
     "ngram": "simulators.learners.ngram_baseline:NGramLearner",
     "mle": "simulators.learners.mle:MLELearner",
 }
+
+
+def register_task(task: Task, *, suites: Sequence[str] = ()) -> Task:
+    """Add ``task`` to :data:`TASKS` (and to the named suites, created if new); a name in use is an error."""
+    if not isinstance(task, Task):
+        raise TypeError(f"task: must be a Task, got {type(task).__name__}")
+    if task.name in TASKS:
+        raise ValueError(f"task: the name {task.name!r} is already registered")
+    TASKS[task.name] = task
+    for s in suites:
+        SUITES.setdefault(s, []).append(task.name)
+    return task
 
 
 def get_task(name: str) -> Task:

@@ -8,7 +8,7 @@ from typing import Any
 
 from .access import BudgetExceeded, QueryAccess, SampleAccess
 from .evaluation import Evaluation, evaluate, step_kl
-from .ngram_baseline import NGramLearner, SmoothedNGramModel
+from .ngram_baseline import NGramLearner
 from .query_learner import LogitQueryLearner
 from .spectral import SpectralWFALearner, WFAModel
 
@@ -20,7 +20,6 @@ __all__ = [
     "NGramLearner",
     "QueryAccess",
     "SampleAccess",
-    "SmoothedNGramModel",
     "SpectralWFALearner",
     "WFAModel",
     "evaluate",

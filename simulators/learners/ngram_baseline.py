@@ -2,7 +2,8 @@
 
 The context of the token at position ``t`` is the previous ``k - 1`` tokens, the sequence start padded with
 a beginning-of-sequence symbol ``BOS = V`` (so the first ``k - 1`` positions have contexts of their own).
-Counts ``c(u, z)`` of context ``u`` followed by ``z`` are pooled over positions (a time-invariant model).
+Counts ``c(u, z)`` of context ``u`` followed by ``z`` are pooled over positions ``t >= k - 1``.  The result
+is a :class:`simulators.NGram` (its start tables are the BOS-padded contexts).
 
 Smoothing:
 
@@ -19,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from logitrank import center_logits
-from logitrank._checks import RngLike, check_positive_int, check_prefixes
+from logitrank._checks import RngLike, check_positive_int
 
-__all__ = ["NGramLearner", "SmoothedNGramModel"]
+from ..ngram import NGram
+
+__all__ = ["NGramLearner"]
 
 SMOOTHINGS = ("add", "kneser-ney")
 MAX_TABLE = 50_000_000
@@ -36,56 +38,8 @@ def _context_codes(padded: np.ndarray, start: int, length: int, base: int) -> np
     return code
 
 
-class SmoothedNGramModel:
-    """A sequence model whose next-token distribution depends on the last ``order - 1`` tokens.
-
-    Parameters
-    ----------
-    log_probs : array, shape ((V + 1) ** (order - 1), V)
-        ``log p(z | u)`` for every context code ``u`` (BOS = V; the most recent token is the lowest
-        base-``V+1`` digit).
-    horizon : int
-    """
-
-    def __init__(self, log_probs: np.ndarray, order: int, horizon: int):
-        self.order = check_positive_int("order", order)
-        self.horizon = check_positive_int("horizon", horizon)
-        self.log_probs = np.asarray(log_probs, dtype=np.float64)
-        V = self.log_probs.shape[1]
-        if self.log_probs.shape != ((V + 1) ** (self.order - 1), V):
-            raise ValueError(
-                f"log_probs: must have shape ((V+1)^(order-1), V) = {((V + 1) ** (order - 1), V)}, "
-                f"got {self.log_probs.shape}"
-            )
-        self.vocab_size = V
-
-    def _pad(self, seqs: np.ndarray) -> np.ndarray:
-        k, V = self.order, self.vocab_size
-        return np.concatenate([np.full((seqs.shape[0], k - 1), V, dtype=np.int64), seqs], axis=1)
-
-    def logits(self, prefixes: Any) -> np.ndarray:
-        P = check_prefixes("prefixes", prefixes, self.vocab_size, self.horizon - 1)
-        k, V = self.order, self.vocab_size
-        ctx = np.full((len(P), k - 1), V, dtype=np.int64)
-        for i, p in enumerate(P):
-            tail = p[len(p) - (k - 1) :] if k > 1 else ()
-            if tail:
-                ctx[i, k - 1 - len(tail) :] = tail
-        return center_logits(self.log_probs[_context_codes(ctx, 0, k - 1, V + 1)])
-
-    def logits_along(self, sequences: np.ndarray) -> np.ndarray:
-        """``(n, L)`` sequences -> ``(n, L, V)`` centered logits, vectorised over positions."""
-        seqs = np.asarray(sequences, dtype=np.int64)
-        padded = self._pad(seqs)
-        k, V = self.order, self.vocab_size
-        out = np.empty(seqs.shape + (V,))
-        for t in range(seqs.shape[1]):
-            out[:, t] = self.log_probs[_context_codes(padded, t, k - 1, V + 1)]
-        return center_logits(out)
-
-
 class NGramLearner:
-    """Estimate a :class:`SmoothedNGramModel` from sampled sequences.
+    """Estimate a smoothed :class:`simulators.NGram` from sampled sequences.
 
     Parameters
     ----------
@@ -102,7 +56,7 @@ class NGramLearner:
 
     Attributes
     ----------
-    model_ : SmoothedNGramModel
+    model_ : NGram
     samples_used_ : int
     """
 
@@ -162,7 +116,18 @@ class NGramLearner:
                 safe = np.where(seen, tot, 1.0)
                 mixed = np.maximum(c - D, 0.0) / safe + D * (c > 0).sum(axis=1, keepdims=True) / safe * lower
                 probs = np.where(seen, mixed, lower)
-        self.model_ = SmoothedNGramModel(np.log(probs), k, T)
+        # NGram tables: tables[j][c_1..c_j, z] = p(z | BOS^(k-1-j) c_1..c_j) for j < k-1, full contexts at k-1
+        tables = []
+        for j in range(k):
+            digits = np.indices((V,) * j).reshape(j, -1) if j else np.zeros((0, 1), dtype=np.int64)
+            code = np.zeros(digits.shape[1], dtype=np.int64)
+            for _ in range(k - 1 - j):
+                code = code * (V + 1) + V
+            for row in digits:
+                code = code * (V + 1) + row
+            tab = probs[code] / probs[code].sum(axis=1, keepdims=True)
+            tables.append(tab.reshape((V,) * (j + 1)))
+        self.model_ = NGram(tables, T)
         self.samples_used_ = n
         return self
 
