@@ -113,19 +113,19 @@ def _isan(V: int, d: int, T: int) -> Callable[[np.random.Generator], SequenceMod
 def _planted(rng: np.random.Generator) -> SequenceModel:
     from .planted import PlantedSpectrum
 
-    return PlantedSpectrum.random(8, 32, 8, 0.7, rng=rng)
+    return PlantedSpectrum.random(8, 32, 8, 0.7, rng=rng)  # V=8, d=32, T=8
 
 
 def _hmm(rng: np.random.Generator) -> SequenceModel:
     from .hmm import HMM
 
-    return HMM.random(8, 8, 10, rng=rng)
+    return HMM.random(8, 8, 10, rng=rng)  # 8 states, V=8, T=10
 
 
 def _ngram(rng: np.random.Generator) -> SequenceModel:
     from .ngram import NGram
 
-    return NGram.random(8, 3, 10, rng=rng)
+    return NGram.random(8, 3, 10, rng=rng)  # V=8, order 3, T=10
 
 
 def _parity(rng: np.random.Generator) -> SequenceModel:
@@ -143,7 +143,7 @@ def _sparse_poly(rng: np.random.Generator) -> SequenceModel:
 def _copy(rng: np.random.Generator) -> SequenceModel:
     from .copying import Copying
 
-    return Copying(6, 4)
+    return Copying(4, 6)  # V=4, n=6, T=12
 
 
 TASKS: dict[str, Task] = {
@@ -163,11 +163,11 @@ TASKS: dict[str, Task] = {
         ),
         Task(
             "planted-alpha0.7",
-            "planted power-law logit spectrum, alpha=0.7 (approximately low rank)",
+            "planted power-law spectrum sigma_i ~ i^-0.7, V=8, d=32, T=8",
             _planted,
         ),
-        Task("hmm-s8-v8", "random hidden Markov model, 8 states, V=8 (approximately low rank)", _hmm),
-        Task("ngram3-v8", "random trigram model, V=8 (logit rank <= V^2)", _ngram, access="sample"),
+        Task("hmm-s8-v8", "random HMM, 8 states, V=8, T=10 (approximately low rank)", _hmm),
+        Task("ngram3-v8", "random trigram model, V=8, T=10 (logit rank <= V^2)", _ngram, access="sample"),
         Task(
             "noisy-parity-n20",
             "20 uniform bits, label = parity of a hidden 10-subset flipped w.p. 0.1",
@@ -178,7 +178,7 @@ TASKS: dict[str, Task] = {
         Task(
             "sparse-poly-n16-m4", "16 bits, log-odds of each bit a 4-monomial sparse polynomial", _sparse_poly
         ),
-        Task("copy-n6-v4", "6 random tokens over V=4, then copied", _copy),
+        Task("copy-n6-v4", "6 random tokens over V=4, then copied (T=12)", _copy),
     ]
 }
 
