@@ -1,5 +1,6 @@
 """Synthetic sequence models with known logit-rank structure, learners, and the benchmark suite."""
 
+from . import bench, learners  # the learners and the benchmark suite (torch stays lazy)
 from .base import MODEL_REGISTRY, SyntheticModel, load_model
 from .copying import Copying
 from .families import FAMILIES, build_model
@@ -21,7 +22,9 @@ __all__ = [
     "SyntheticModel",
     "TimeInvariantISAN",
     "TimeVaryingISAN",
+    "bench",
     "build_model",
+    "learners",
     "load_model",
     "random_orthogonal",
 ]
