@@ -114,6 +114,8 @@ def _run_spectrum(args: argparse.Namespace) -> int:
         summarize_spectrum,
     )
 
+    if getattr(args, "from_dir", None) is not None:
+        return _spectrum_from_shards(args)
     model = _build_spectrum_model(args)
     V, T = model.vocab_size, model.horizon
     t = T // 2 if args.history_length is None else args.history_length
@@ -177,6 +179,8 @@ def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float, default=None,
                    help="relative tolerance of the numerical rank (default 1e-10 exact, 1e-6 gram)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--from", dest="from_dir", default=None,
+                   help="shard directory of `logitrank extract`: Gram-streamed spectrum of those shards")
     p.add_argument("--out", default="logitrank-results/spectrum", help="output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -221,4 +225,90 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="instead of running: export the tasks' targets (npz + JSON) to DIR")
     p.add_argument("--list", action="store_true", help="list tasks and suites")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _spectrum_from_shards(args: argparse.Namespace) -> int:
+    """``logitrank spectrum --from DIR``: the Gram-streamed spectrum of a shard directory."""
+    from pathlib import Path
+
+    from logitrank import save_json, summarize_spectrum
+    from logitrank.shards import open_shards
+
+    sm = open_shards(args.from_dir)
+    s = sm.singular_values(method="gram", progress=False if args.no_progress else None)
+    rtol = 1e-6 if args.rtol is None else args.rtol  # Gram round-off ~ sqrt(eps) sigma_1
+    summary = summarize_spectrum(s, rtol=rtol, rng=args.seed)
+    summary.update(source=str(sm.path), model_id=sm.manifest["model_id"], shape=list(sm.shape),
+                   top_k=sm.manifest["top_k"], token_rule=sm.manifest["token_rule"], method="gram-shards")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(summary, out / "summary.json")
+    print(f"{sm.manifest['model_id']}: L(H, F) is {sm.shape[0]} x {sm.shape[1]} from {sm.n_shards} shards")
+    print(f"numerical rank (sigma_i > {rtol:g} sigma_1): {summary['numerical_rank']}")
+    fit = summary["power_law"]
+    print("power law: " + (f"not fitted ({summary['power_law_error']})" if fit is None
+                           else f"alpha = {fit['alpha']:.3f}, R^2 = {fit['r_squared']:.3f}"))
+    print(f"wrote {out / 'summary.json'}")
+    return 0
+
+
+def _run_extract(args: argparse.Namespace) -> int:
+    import functools
+
+    import numpy as np
+
+    from logitrank import random_futures, random_histories
+
+    model = _build_spectrum_model(args)
+    V, T = model.vocab_size, model.horizon
+    t = T // 2 if args.history_length is None else args.history_length
+    if not 0 <= t <= T - 1:
+        raise ValueError(f"history-length: must lie in [0, {T - 1}] (horizon - 1), got {t}")
+    rng = np.random.default_rng(args.seed)
+    H = random_histories(V, args.histories, t, rng=rng)
+    F = random_futures(V, args.futures, T - 1 - t, rng=rng)
+    model_id = f"{args.model}:V={V}:d={args.dim}:T={T}:seed={args.seed}"
+    kw = dict(shard_rows=args.shard_rows, top_k=args.top_k, token_rule=args.token_rule, dtype=args.dtype,
+              model_id=model_id, rng=rng, progress=False if args.no_progress else None)
+    if args.scheduler is None and not args.local_cluster:
+        from logitrank.shards import extract
+
+        sm = extract(model, H, F, args.out, **kw)  # type: ignore[arg-type]
+    else:
+        from logitrank.distributed import extract_distributed
+
+        try:
+            sm = extract_distributed(functools.partial(_build_spectrum_model, args), H, F, args.out,
+                                     scheduler_address=args.scheduler, n_workers=args.workers,
+                                     connect_timeout=args.connect_timeout, **kw)  # type: ignore[arg-type]
+        except (ConnectionError, ImportError) as exc:
+            print(f"logitrank extract: error: {exc}", file=sys.stderr)
+            return 2
+    print(f"{model_id}: wrote {sm.n_shards} shards of L(H, F) ({sm.shape[0]} x {sm.shape[1]}, {sm.dtype}) "
+          f"to {sm.path}; spectrum: logitrank spectrum --from {sm.path}")
+    return 0
+
+
+@subcommand("extract")
+def _add_extract(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("extract", help="write a synthetic model's extended logit matrix as resumable shards")
+    p.add_argument("--model", default="isan", help="model family: isan or one of simulators.families")
+    p.add_argument("--vocab", type=int, default=16, help="vocabulary size V")
+    p.add_argument("--dim", type=int, default=8, help="hidden dimension d (or the family's size parameter)")
+    p.add_argument("--horizon", type=int, default=12, help="horizon T")
+    p.add_argument("--histories", type=int, default=256, help="number of random histories |H|")
+    p.add_argument("--futures", type=int, default=256, help="number of random futures |F|")
+    p.add_argument("--history-length", type=int, default=None, help="history length t (default horizon // 2)")
+    p.add_argument("--top-k", type=int, default=None, help="keep k token columns per future")
+    p.add_argument("--token-rule", default="mean", choices=["mean", "random"], help="top-k token rule")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="stored dtype")
+    p.add_argument("--shard-rows", type=int, default=256, help="rows per shard")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="shard directory (re-running the same command resumes)")
+    p.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786")
+    p.add_argument("--local-cluster", action="store_true", help="run on a dask LocalCluster")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
+    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for --scheduler")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
