@@ -27,6 +27,9 @@ from .sequence_model import (
     sample_sequences,
     sequence_log_prob,
 )
+from .sharded_matrix import ShardedMatrix, open_shards
+from .shards import extract
+from .sketch import single_pass_svd
 from .spectra import (
     accumulate_gram,
     gram_singular_values,
@@ -80,6 +83,10 @@ __all__ = [
     "randomized_singular_values",
     "singular_values",
     "streamed_singular_values",
+    "ShardedMatrix",
+    "extract",
+    "open_shards",
+    "single_pass_svd",
     "principal_angles",
     "random_subspace_cosines",
     "random_subspace_mean_cos2",
