@@ -24,15 +24,24 @@ from simulators.learners import (
     MLELearner,
     NGramLearner,
     QueryAccess,
-    SampleAccess,
     SpectralWFALearner,
     evaluate,
 )
 
 
+class Replay:
+    """Hands the same sampled sequences to every baseline (an access with ``remaining = len(data)``)."""
+
+    def __init__(self, data: np.ndarray):
+        self.data, self.vocab_size, self.horizon, self.remaining = data, 2, data.shape[1], len(data)
+
+    def sample(self, k: int) -> np.ndarray:
+        return self.data[:k]
+
+
 def noise_curve(seed: int) -> None:
     target = bench.build_target("isan-v16-d8-t16", seed)
-    print("\n## KL vs query noise xi (isan-v16-d8-t16, seed %d)" % seed)
+    print(f"\n## KL vs query noise xi (isan-v16-d8-t16, seed {seed})")
     print("| xi | KL/seq | ± se | queries | ranks (max) |")
     print("|---|---|---|---|---|")
     for xi in [0.0, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]:
@@ -70,19 +79,14 @@ def parity(seed: int, sizes: list[int]) -> None:
         data = target.sample(n, rng=seed + 1)
         sample_s = time.perf_counter() - t0
 
-        class Replay:  # hands the same sampled data to every baseline
-            vocab_size, horizon, remaining = 2, target.horizon, n
-
-            @staticmethod
-            def sample(k: int) -> np.ndarray:
-                return data[:k]
+        replay = Replay(data)
 
         for name, est in [("ngram (order 3, KN)", NGramLearner(order=3)),
                           ("ngram (order 8, KN)", NGramLearner(order=8)),
                           ("spectral WFA (rank 8)", SpectralWFALearner(rank=8)),
                           ("MLE ISAN (d 4)", MLELearner(dim=4, rng=seed))]:
             t0 = time.perf_counter()
-            est.fit(Replay())
+            est.fit(replay)
             fit_s = time.perf_counter() - t0
             ev = evaluate(target, est.model_, n_sequences=2000, rng=seed)
             print(f"| {name} | {n} | {ev.kl_per_position[-1]:.4f} | {sum(ev.kl_per_position[:-1]):.2e} | "

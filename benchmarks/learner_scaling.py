@@ -47,7 +47,8 @@ def main() -> None:
                 for seed in range(args.seeds):
                     target = TimeVaryingISAN.random(cfg["vocab"], cfg["dim"], cfg["horizon"], rng=seed)
                     t0 = time.perf_counter()
-                    learner = LogitQueryLearner(max_extensions=cap, rng=seed).fit(QueryAccess(target, rng=seed))
+                    learner = LogitQueryLearner(max_extensions=cap, rng=seed)
+                    learner.fit(QueryAccess(target, rng=seed))
                     seconds += time.perf_counter() - t0
                     worst_kl = max(worst_kl, evaluate(target, learner.model_, n_sequences=200, rng=seed).kl)
                     qs.append(learner.queries_used_)
