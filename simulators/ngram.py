@@ -23,11 +23,18 @@ class NGram(SyntheticModel):
     their own tables (no padding token): position ``p`` uses ``tables[p]``, a table over contexts of
     length ``p``; every later position uses the stationary ``tables[k - 1]``.
 
-    **Rank bound.** Every logit after ``h . f`` with ``|h| = t`` reads at most the last ``k - 1`` tokens,
-    hence from ``h`` at most its last ``j = min(t, k - 1)`` tokens. Two histories with the same last ``j``
-    tokens therefore have identical rows of ``L(Sigma^t, Sigma^{<= T-1-t})``, so its rank is at most the
-    number of distinct such suffixes, ``V^{min(t, k-1)}`` (``<= V^{k-1}``), and at most the trivial
-    row/column bound (:func:`simulators._validate.trivial_rank_bound`).
+    **Rank bound** (:meth:`rank_bound`). Every logit after ``h . f`` with ``|h| = t`` reads at most the
+    last ``k - 1`` tokens, hence from ``h`` at most its last ``j = min(t, k - 1)`` tokens. Two histories
+    with the same last ``j`` tokens have identical rows of ``L(Sigma^t, Sigma^{<= T-1-t})``, so its rank is
+    at most the number of distinct such suffixes, ``V^{min(t, k-1)}`` (``<= V^{k-1}``). Finer, per future
+    length ``m``: as functions of ``h``, the columns with ``|f| = m`` depend only on the last
+    ``j_m = min(t, k-1-m)`` tokens (constants once ``m >= k - 1``) and number ``V^m`` blocks of ``V`` columns
+    summing to zero, so they span at most ``min((V-1) V^m, V^{j_m} - 1)`` dimensions beyond the constants:
+
+        ``rank <= 1 + sum_{m=0}^{min(k-2, T-1-t)} min((V-1) V^m, V^{j_m} - 1)``.
+
+    The bound is the minimum of these two and the trivial row/column bound
+    (:func:`simulators._validate.trivial_rank_bound`); it is attained by generic tables on small cases.
 
     Parameters
     ----------
@@ -78,8 +85,10 @@ class NGram(SyntheticModel):
 
     def rank_bound(self, t: int) -> int:
         t = check_cut(t, self.horizon)
-        V = self.vocab_size
-        return min(V ** min(t, self.order - 1), trivial_rank_bound(V, self.horizon, t))
+        V, k = self.vocab_size, self.order
+        per_length = 1 + sum(min((V - 1) * V**m, V ** min(t, k - 1 - m) - 1)
+                             for m in range(min(k - 2, self.horizon - 1 - t) + 1))
+        return min(V ** min(t, k - 1), per_length, trivial_rank_bound(V, self.horizon, t))
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {f"table_{j}": tab for j, tab in enumerate(self.tables)}

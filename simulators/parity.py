@@ -122,9 +122,12 @@ class SparsePolynomialBits(SyntheticModel):
 
     **Rank bound at cut t** (:meth:`rank_bound`): ``L(Sigma^t, Sigma^{<= T-1-t})[h, (f, z)]`` at position
     ``p = t + |f|`` is ``(z - 1/2) (bias_p + sum_i a_{p,i} chi_{R_i}(h) chi_{S_i minus R_i}(f))`` with
-    ``R_i = S_i cap [0, t)``. As functions of ``h`` the rows lie in the span of the constant and the
-    characters ``chi_{R_i}`` of the *active* monomials (``a_{p,i} != 0`` for some ``p >= t``), so the
-    rank is at most ``1 + #{distinct non-empty R_i, i active}`` (and the trivial row/column bound).
+    ``R_i = S_i cap [0, t)``. As functions of ``h`` the columns lie in the span of the characters
+    ``chi_{R_i}`` of the *active* monomials (``a_{p,i} != 0`` for some ``p >= t``) and, if some
+    ``bias_p != 0`` with ``p >= t``, the constant ``chi_{empty}``; so the rank is at most the number of
+    distinct such sets ``R_i`` (with ``empty`` added for a bias), ``<= m + 1``, and at most the trivial
+    row/column bound. Distinct characters are linearly independent, so the bound is tight unless the
+    future-side coefficients happen to be dependent.
 
     Parameters
     ----------
@@ -214,9 +217,10 @@ class SparsePolynomialBits(SyntheticModel):
     def rank_bound(self, t: int) -> int:
         t = check_cut(t, self.horizon)
         active = np.flatnonzero(np.any(self.coefficients[t:] != 0, axis=0))
-        cut_sets = {tuple(j for j in self.monomials[i] if j < t) for i in active}
-        cut_sets.discard(())
-        return min(1 + len(cut_sets), trivial_rank_bound(2, self.horizon, t))
+        characters = {tuple(j for j in self.monomials[i] if j < t) for i in active}
+        if np.any(self.bias[t:] != 0):
+            characters.add(())
+        return min(len(characters), trivial_rank_bound(2, self.horizon, t))
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"indicator": self.indicator, "coefficients": self.coefficients, "bias": self.bias}
