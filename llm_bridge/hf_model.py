@@ -1,0 +1,445 @@
+"""A ``logitrank.SequenceModel`` over any HuggingFace ``transformers`` causal language model.
+
+``HFModel(model)`` answers ``logits(prefixes)`` with the centered logits
+``l(x)_z = raw_z(x) - mean_z' raw_z'(x)`` (equal to the centered log-softmax) as float64 numpy, computed on
+the device and in the dtype chosen once at construction, in ``torch.inference_mode``.
+
+Padding. Prefixes of different lengths are batched with **right padding and no attention mask**: in a causal
+model a pad token placed *after* the real tokens is never attended to by them, so every real position computes
+exactly what an unpadded forward computes (positions start at 0 as usual), and no query row is ever fully
+masked. Only the positions that are read (one per prefix) go through the output head.
+
+Extended matrices. :meth:`HFModel.extended_logits` runs each history once, keeps its key/value cache
+(``transformers.DynamicCache``), repeats it over a block of futures and reads the logits at *every* position
+of each future. Futures that are prefixes of another requested future are read off the longer one, so a
+prefix-closed future set (e.g. all prefixes of some windows) costs one pass over its maximal elements.
+
+Empty prefixes and BOS. With ``bos_token_id`` set, every input starts with that token; the horizon is then the
+context length ``n_ctx`` (a prefix of ``n_ctx - 1`` tokens plus BOS fills the context). Without it the empty
+prefix has no defined next-token distribution and is rejected with a ``ValueError``; prefixes up to ``n_ctx``
+tokens are allowed (horizon ``n_ctx + 1``).
+
+Loading from a directory never unpickles: only ``model.safetensors`` (or a sharded safetensors index) is read;
+a directory holding only ``pytorch_model.bin`` is refused.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from logitrank._checks import check_finite, check_positive_int, check_prefixes
+
+from .device import resolve_device, resolve_dtype
+
+__all__ = ["HFModel", "load_causal_lm", "reduce_futures"]
+
+
+def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
+    """Load a causal LM from a local checkpoint directory (safetensors only) or a hub name.
+
+    Raises
+    ------
+    ValueError
+        The directory lacks ``config.json`` or safetensors weights, holds only pickled weights, or the name
+        is neither a local directory nor loadable from the hub.
+    """
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = resolve_dtype(dtype)
+    path = Path(source)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"model: {str(path)!r} is a file; pass a checkpoint directory (config.json + "
+                             f"model.safetensors) or a model object")
+        missing = []
+        if not (path / "config.json").is_file():
+            missing.append("config.json")
+        has_weights = any((path / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json"))
+        if not has_weights:
+            if any((path / n).is_file() for n in ("pytorch_model.bin", "pytorch_model.bin.index.json")):
+                raise ValueError(f"model: {str(path)!r} holds only pickled weights (pytorch_model.bin); "
+                                 f"refusing to unpickle - convert them to model.safetensors")
+            missing.append("model.safetensors")
+        if missing:
+            raise ValueError(f"model: checkpoint directory {str(path)!r} is missing {missing}")
+        return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=torch_dtype)
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(source), use_safetensors=True, dtype=torch_dtype)
+    except Exception as err:  # network errors, unknown names, ... all mean the same to the caller
+        raise ValueError(f"model: {str(source)!r} is neither a local checkpoint directory nor loadable from "
+                         f"the hub ({type(err).__name__}: {err})") from err
+
+
+def reduce_futures(
+    futures: Sequence[tuple[int, ...]],
+) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
+    """Cover a future set by its maximal elements (those not a proper prefix of another).
+
+    Returns
+    -------
+    maximal : list of tuple
+        Futures ``g`` to run; every non-empty requested future is a prefix of one of them.
+    which : int64 array, shape (|F|,)
+        ``which[j]``: index into ``maximal`` of a future that starts with ``futures[j]`` (-1 if it is empty).
+    position : int64 array, shape (|F|,)
+        ``len(futures[j]) - 1``: the position of ``maximal[which[j]]`` whose output gives ``l(h . f_j)``.
+    """
+    cover: dict[tuple[int, ...], int] = {}
+    maximal: list[tuple[int, ...]] = []
+    for f in sorted(set(futures), key=len, reverse=True):
+        if not f or f in cover:
+            continue
+        idx = len(maximal)
+        maximal.append(f)
+        for m in range(1, len(f) + 1):
+            cover.setdefault(f[:m], idx)
+    which = np.array([cover[f] if f else -1 for f in futures], dtype=np.int64)
+    position = np.array([len(f) - 1 for f in futures], dtype=np.int64)
+    return maximal, which, position
+
+
+class HFModel:
+    """A :class:`logitrank.SequenceModel` over a ``transformers`` causal LM.
+
+    Parameters
+    ----------
+    model : a ``transformers`` causal-LM object, a local checkpoint directory, or a hub name
+    device : None, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (None: CUDA when available)
+    dtype : None / ``"fp32"`` / ``"bf16"`` / ``"fp16"`` or a torch dtype (None: float32)
+    bos_token_id : int, optional
+        Token prepended to every input (needed for the empty prefix). For checkpoints written by
+        :func:`llm_bridge.train_on_synthetic` it is read from ``train_state.json`` when not given.
+    vocab_size : int, optional
+        ``V``: use the first ``V`` output logits (e.g. a tokenizer smaller than the embedding, or a BOS id
+        outside the alphabet); the distribution is renormalised over them. Default: the model's.
+    max_batch_tokens : int
+        Ceiling on tokens per forward pass.
+    memory_limit : int
+        Ceiling (bytes) on the estimated activation + cache memory of one forward; batches are sized to fit.
+    progress : bool, optional
+        tqdm bars in :meth:`extended_logits` (default: on for more than 200 forward passes).
+
+    Attributes
+    ----------
+    vocab_size : int
+    horizon : int
+        ``n_ctx`` with BOS, ``n_ctx + 1`` without (see the module docstring).
+    model : the torch module (eval mode, on ``device``, in ``dtype``)
+    device, dtype : torch.device, torch.dtype
+    n_ctx : int
+        The model's context length.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        device: Any = None,
+        dtype: Any = None,
+        bos_token_id: int | None = None,
+        vocab_size: int | None = None,
+        max_batch_tokens: int = 16384,
+        memory_limit: int = 2**30,
+        progress: bool | None = None,
+    ):
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        meta: dict[str, Any] = {}
+        if isinstance(model, str | Path):
+            meta = _training_metadata(Path(model))
+            model = load_causal_lm(model, dtype=self.dtype)
+        if not hasattr(model, "forward") or not hasattr(model, "config"):
+            raise TypeError(f"model: expected a transformers causal LM, a directory or a hub name, "
+                            f"got {type(model).__name__}")
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        cfg = self.model.config
+        out_emb = self.model.get_output_embeddings()
+        self._model_vocab = int(out_emb.weight.shape[0]) if out_emb is not None else int(cfg.vocab_size)
+        n_ctx = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+        if n_ctx is None:
+            raise ValueError("model: its config has neither n_positions nor max_position_embeddings")
+        self.n_ctx = int(n_ctx)
+        if bos_token_id is None:
+            bos_token_id = meta.get("bos_token_id")
+        if vocab_size is None:
+            vocab_size = meta.get("generator_vocab_size")
+        self.vocab_size = check_positive_int("vocab_size", vocab_size if vocab_size is not None
+                                             else self._model_vocab, maximum=self._model_vocab)
+        if bos_token_id is not None:
+            bos_token_id = check_positive_int("bos_token_id", bos_token_id, minimum=0,
+                                              maximum=self._model_vocab - 1)
+        self.bos_token_id = bos_token_id
+        self._bos = [] if bos_token_id is None else [int(bos_token_id)]
+        self.horizon = self.n_ctx + (0 if self._bos else 1)
+        self.max_batch_tokens = check_positive_int("max_batch_tokens", max_batch_tokens)
+        self.memory_limit = check_positive_int("memory_limit", memory_limit)
+        self.progress = progress
+        params = inspect.signature(self.model.forward).parameters
+        self._keep_ok = "logits_to_keep" in params
+        import torch
+
+        self._itemsize = torch.tensor([], dtype=self.dtype).element_size()
+        self._n_layer = _config_int(cfg, "num_hidden_layers", "n_layer")
+        self._width = _config_int(cfg, "hidden_size", "n_embd")
+        self._heads = _config_int(cfg, "num_attention_heads", "n_head")
+
+    # ------------------------------------------------------------------ sizing
+    def _rows(self, q_len: int, kv_len: int = 0, kept: int = 1) -> int:
+        """Rows per forward: tokens <= max_batch_tokens and estimated bytes <= memory_limit."""
+        total = q_len + kv_len
+        per_row = (self._itemsize * q_len * (16 * self._width + 2 * self._heads * total)
+                   + 2 * self._n_layer * total * self._width * self._itemsize
+                   + kept * self._model_vocab * (self._itemsize + 8))
+        return max(1, min(self.max_batch_tokens // max(1, q_len), self.memory_limit // per_row))
+
+    # ------------------------------------------------------------------ validation
+    def _check(self, name: str, seqs: Any, max_length: int) -> list[tuple[int, ...]]:
+        checked = check_prefixes(name, seqs, self.vocab_size, max_length)
+        if not self._bos:
+            for i, s in enumerate(checked):
+                if not s:
+                    raise ValueError(f"{name}[{i}]: the empty prefix needs a BOS token; construct HFModel "
+                                     f"with bos_token_id=... (no input to condition on), got ()")
+        return checked
+
+    def _center(self, raw: Any) -> np.ndarray:
+        """float64 centered logits from a (..., V_model) tensor, restricted to the first V tokens."""
+        arr = raw[..., : self.vocab_size].float().cpu().numpy().astype(np.float64)
+        return arr - arr.mean(axis=-1, keepdims=True)
+
+    def _forward(self, ids: np.ndarray, *, keep: Any = None, past: Any = None) -> Any:
+        import torch
+
+        kwargs: dict[str, Any] = {"input_ids": torch.as_tensor(ids, dtype=torch.long, device=self.device),
+                                  "use_cache": past is not None}
+        if past is not None:
+            kwargs["past_key_values"] = past
+        if keep is not None and self._keep_ok:
+            kwargs["logits_to_keep"] = torch.as_tensor(keep, dtype=torch.long, device=self.device)
+            out = self.model(**kwargs)
+            return out, np.asarray(keep)
+        out = self.model(**kwargs)
+        return out, None
+
+    # ------------------------------------------------------------------ SequenceModel
+    def logits(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
+        """Centered logits ``l(x)`` of each prefix.
+
+        Parameters
+        ----------
+        prefixes : sequence of token sequences, each of length ``<= horizon - 1`` (non-empty without BOS)
+
+        Returns
+        -------
+        array, shape (len(prefixes), V), float64
+        """
+        import torch
+
+        P = self._check("prefixes", prefixes, self.horizon - 1)
+        seqs = [tuple(self._bos) + p for p in P]
+        order = np.argsort([len(s) for s in seqs], kind="stable")
+        out = np.empty((len(P), self.vocab_size))
+        start = 0
+        with torch.inference_mode():
+            while start < len(order):
+                # sorted by length: grow the batch while its longest member keeps it within budget
+                end = start + 1
+                while end < len(order) and end - start + 1 <= self._rows(len(seqs[order[end]])):
+                    end += 1
+                idx = order[start:end]
+                longest = len(seqs[idx[-1]])
+                ids = np.zeros((len(idx), longest), dtype=np.int64)  # right padding, no mask (causal)
+                last = np.empty(len(idx), dtype=np.int64)
+                for r, i in enumerate(idx):
+                    ids[r, : len(seqs[i])] = seqs[i]
+                    last[r] = len(seqs[i]) - 1
+                uniq, inv = np.unique(last, return_inverse=True)
+                res, kept = self._forward(ids, keep=uniq)
+                logits = res.logits
+                cols = inv if kept is not None else last
+                picked = logits[torch.arange(len(idx), device=logits.device),
+                                torch.as_tensor(cols, device=logits.device)]
+                out[idx] = self._center(picked)
+                start = end
+        return check_finite("HFModel.logits", out)
+
+    def logits_along(self, sequences: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:
+        """Centered logits at every position of equal-length sequences, one forward pass each.
+
+        ``out[i, t] = l(sequences[i][:t])`` for ``t = 0 .. L-1`` (position 0 is the empty prefix, so
+        this needs ``bos_token_id``).
+
+        Parameters
+        ----------
+        sequences : int array, shape (n, L), ``L <= horizon``
+
+        Returns
+        -------
+        array, shape (n, L, V), float64
+        """
+        import torch
+
+        seqs = np.asarray(sequences)
+        if seqs.ndim != 2:
+            raise ValueError(f"sequences: must be a 2-D array (n, L), got shape {seqs.shape}")
+        if not self._bos:
+            raise ValueError("sequences: logits_along starts at the empty prefix, which needs bos_token_id; "
+                             "construct HFModel with bos_token_id=... or use logits() on non-empty prefixes")
+        check_prefixes("sequences", seqs, self.vocab_size, self.horizon)
+        n, length = seqs.shape
+        out = np.empty((n, length, self.vocab_size))
+        if length == 0:
+            return out
+        bos = np.full((n, 1), self._bos[0], dtype=np.int64)
+        ids = np.concatenate([bos, seqs[:, :-1].astype(np.int64)], axis=1)
+        rows = self._rows(length, kept=length)
+        with torch.inference_mode():
+            for s in range(0, n, rows):
+                res, _ = self._forward(ids[s : s + rows])
+                out[s : s + rows] = self._center(res.logits)
+        return check_finite("HFModel.logits_along", out)
+
+    def extended_logits(
+        self,
+        histories: Sequence[Sequence[int]],
+        futures: Sequence[Sequence[int]],
+        *,
+        use_cache: bool = True,
+    ) -> np.ndarray:
+        """Centered logits of every concatenation ``h . f``, reusing each history's key/value cache.
+
+        Histories are grouped by length; each group runs once, and its cache is repeated over blocks of the
+        maximal futures (see :func:`reduce_futures`), reading the logits at every future position.
+        ``use_cache=False`` instead runs every ``h . g`` from scratch (the naive way; same answer up to
+        float summation order, used by the benchmark and the parity tests).
+
+        Returns
+        -------
+        array, shape (|H|, |F|, V), float64 — ``out[i, j] = l(h_i . f_j)``.
+        """
+        import torch
+
+        H = self._check("histories", histories, self.horizon - 1)
+        F = check_prefixes("futures", futures, self.vocab_size, self.horizon - 1)
+        longest = max(len(h) for h in H) + max(len(f) for f in F)
+        if longest > self.horizon - 1:
+            raise ValueError(f"histories/futures: len(h) + len(f) must be <= horizon - 1 = "
+                             f"{self.horizon - 1}, got a longest concatenation of length {longest}")
+        maximal, which, position = reduce_futures(F)
+        out = np.empty((len(H), len(F), self.vocab_size))
+        empty = which < 0
+        j_nonempty = np.flatnonzero(~empty)
+        lg = max((len(g) for g in maximal), default=0)
+        G = np.zeros((len(maximal), lg), dtype=np.int64)  # right padding: never seen by real positions
+        for i, g in enumerate(maximal):
+            G[i, : len(g)] = g
+        groups: dict[int, list[int]] = {}
+        for i, h in enumerate(H):
+            groups.setdefault(len(h), []).append(i)
+        n_steps = sum(-(-len(ix) // self._rows(t + len(self._bos))) for t, ix in groups.items())
+        show = self.progress if self.progress is not None else n_steps * max(1, len(maximal)) > 200
+        bar = tqdm(total=len(H), disable=not show, desc="extended logits", unit="history")
+        with torch.inference_mode():
+            for idx_list in groups.values():
+                hist = np.array([self._bos + list(H[i]) for i in idx_list], dtype=np.int64)
+                th = hist.shape[1]
+                hrows = self._rows(th)
+                for hs in range(0, len(idx_list), hrows):
+                    rows_h = np.asarray(idx_list[hs : hs + hrows])
+                    block = hist[hs : hs + hrows]
+                    past = self._new_cache() if use_cache else None
+                    res, _ = self._forward(block, keep=[th - 1], past=past)
+                    if empty.any():
+                        last = self._center(res.logits[:, -1])
+                        out[np.ix_(rows_h, np.flatnonzero(empty))] = last[:, None, :]
+                    if maximal:
+                        cache = _cache_tensors(res.past_key_values) if use_cache else None
+                        self._futures_block(out, rows_h, block, cache, G, which, position, j_nonempty)
+                    bar.update(len(rows_h))
+        bar.close()
+        return check_finite("HFModel.extended_logits", out)
+
+    def _new_cache(self) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache()
+
+    def _futures_block(self, out: np.ndarray, rows_h: np.ndarray, block: np.ndarray, cache: Any,
+                       G: np.ndarray, which: np.ndarray, position: np.ndarray,
+                       j_nonempty: np.ndarray) -> None:
+        """Fill ``out[rows_h, j]`` for the non-empty futures from one block of histories."""
+        import torch
+        from transformers import DynamicCache
+
+        nh, th = block.shape
+        ng, lg = G.shape
+        if cache is not None:
+            pairs = self._rows(lg, kv_len=th, kept=lg)
+        else:
+            pairs = self._rows(th + lg, kept=lg)
+        b = min(ng, pairs)
+        a = max(1, min(nh, pairs // b))
+        for g0 in range(0, ng, b):
+            gsel = G[g0 : g0 + b]
+            mask = (which[j_nonempty] >= g0) & (which[j_nonempty] < g0 + len(gsel))
+            js = j_nonempty[mask]
+            if js.size == 0:
+                continue
+            g_local = which[js] - g0
+            pos = position[js]
+            for a0 in range(0, nh, a):
+                na = min(a, nh - a0)
+                fut = np.tile(gsel, (na, 1))
+                if cache is not None:
+                    rep = torch.arange(a0, a0 + na, device=self.device).repeat_interleave(len(gsel))
+                    past = DynamicCache(ddp_cache_data=[(k[rep], v[rep]) for k, v in cache])
+                    res, _ = self._forward(fut, past=past)
+                    logits = res.logits
+                else:
+                    full = np.concatenate([np.repeat(block[a0 : a0 + na], len(gsel), axis=0), fut], axis=1)
+                    res, _ = self._forward(full, keep=np.arange(th, th + lg))
+                    logits = res.logits[:, -lg:]
+                logits = logits.reshape(na, len(gsel), lg, -1)
+                sel = logits[:, torch.as_tensor(g_local, device=logits.device),
+                             torch.as_tensor(pos, device=logits.device)]
+                out[np.ix_(rows_h[a0 : a0 + na], js)] = self._center(sel)
+
+    def __repr__(self) -> str:
+        return (f"HFModel({type(self.model).__name__}, vocab_size={self.vocab_size}, horizon={self.horizon}, "
+                f"device={self.device}, dtype={self.dtype}, bos_token_id={self.bos_token_id})")
+
+
+def _config_int(cfg: Any, *names: str) -> int:
+    """The first of ``names`` set in a transformers config, as an int (1 when none is)."""
+    for name in names:
+        value = getattr(cfg, name, None)
+        if value is not None:
+            return int(value)
+    return 1
+
+
+def _cache_tensors(cache: Any) -> list[tuple[Any, Any]]:
+    """Per-layer (keys, values) tensors of a transformers cache (new ``.layers`` API or legacy tuples)."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    if hasattr(cache, "key_cache"):
+        return list(zip(cache.key_cache, cache.value_cache))
+    return [(k, v) for k, v, *_ in cache]
+
+
+def _training_metadata(path: Path) -> dict[str, Any]:
+    """``run`` metadata saved by :func:`llm_bridge.train_tiny_lm` in a checkpoint directory, if any."""
+    state = path / "train_state.json"
+    if path.is_dir() and state.is_file():
+        try:
+            return dict(json.loads(state.read_text()).get("run", {}))
+        except (json.JSONDecodeError, AttributeError):
+            return {}
+    return {}
