@@ -228,6 +228,44 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def _run_train(args: argparse.Namespace) -> int:
+    import os
+
+    # spin-waiting OpenMP threads slow torch 10-15x when the other core is busy (SPEC section 4)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from llm_bridge.train import train_shakespeare
+
+    overrides = {"n_embd": args.n_embd, "n_layer": args.n_layer, "arch": args.arch}
+    result = train_shakespeare(args.out, preset=args.preset, steps=args.steps,
+                               checkpoint_every=args.checkpoint_every, seed=args.seed,
+                               max_seconds=None if args.minutes is None else 60.0 * args.minutes,
+                               resume=args.resume, threads=args.threads,
+                               progress=False if args.no_progress else None, **overrides)
+    last = f"{result.final_val_loss:.4f}" if result.val_losses else "n/a"
+    print(f"step {result.step}/{args.steps} ({'done' if result.completed else 'stopped on time'}), "
+          f"validation loss {last} nats/token, {result.tokens_per_second:.0f} tokens/s, "
+          f"{result.n_params} parameters; checkpoints in {result.out_dir}")
+    return 0
+
+
+@subcommand("train")
+def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a small transformer on the Shakespeare corpus (resumable)")
+    p.add_argument("--preset", default="shakespeare-char", help="model preset (llm_bridge.train.PRESETS)")
+    p.add_argument("--steps", type=int, default=1200, help="total optimisation steps")
+    p.add_argument("--minutes", type=float, default=None, help="stop (checkpointed) after this wall time")
+    p.add_argument("--out", default="logitrank-results/shakespeare-char", help="checkpoint directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--n-embd", type=int, default=None, help="override the preset's width")
+    p.add_argument("--n-layer", type=int, default=None, help="override the preset's depth")
+    p.add_argument("--arch", choices=("gpt2", "llama"), default=None, help="override the architecture")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
 def _spectrum_from_shards(args: argparse.Namespace) -> int:
     """``logitrank spectrum --from DIR``: the Gram-streamed spectrum of a shard directory."""
     from pathlib import Path
