@@ -55,7 +55,7 @@ class ReproduceConfig:
     ============================  ====================  =====================  =================
     experiment                    ``tiny()`` (tests)    ``quick()`` (default)  ``full()``
     ============================  ====================  =====================  =================
-    transformer training          random init, 0 steps  1200 steps (~5 min)    8000 steps
+    transformer training          "tiny" preset, 2 st.  <= 1200 steps, 5 min  8000 steps
     transformer spectrum |H|, k   24, 8                 192, 16                1024, 32
     KL-vs-rank scales n           16, 8                 256 .. 32              1024 .. 64
     checkpoints (emergence)       step 0 only           7                      11
@@ -70,13 +70,14 @@ class ReproduceConfig:
     seed: int = 0
     device: str = "cpu"
     progress: bool | None = None
-    # shared transformer (llm_bridge.train_tiny_lm)
+    # shared transformer (llm_bridge.train_shakespeare); training stops at lm_steps or lm_max_seconds
+    lm_preset: str = "shakespeare-char"
     lm_steps: int = 1200
-    lm_checkpoints: tuple[int, ...] = (0, 25, 50, 100, 200, 400, 1200)
-    lm_n_layer: int = 4
-    lm_n_embd: int = 128
-    lm_context: int = 128
-    lm_batch_size: int = 32
+    lm_max_seconds: float | None = 300.0
+    lm_checkpoint_every: int = 50
+    lm_checkpoints: tuple[int, ...] = (0, 50, 100, 200, 400, 800, 1200)
+    second_model_steps: int = 600
+    second_model_max_seconds: float | None = 150.0
     # transformer logit matrices
     lm_histories: int = 192
     lm_futures: int = 192
@@ -87,7 +88,6 @@ class ReproduceConfig:
     kl_ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
     emergence_histories: int = 128
     angle_rank: int = 16
-    second_model_steps: int = 600
     # LINGEN
     lingen_targets: int = 8
     lingen_samples: int = 2
@@ -114,12 +114,14 @@ class ReproduceConfig:
     parity_subset: int = 6
     parity_noise: float = 0.1
     parity_samples: tuple[int, ...] = (1000, 10000)
+    parity_mle_steps: int = 400
+    learn_eval: int = 400
     # equivalence
     eq_vocab: int = 3
     eq_horizon: int = 6
     eq_dim: int = 3
     # hidden dimension
-    hd_dims: tuple[int, ...] = (32, 64, 96)
+    hd_dims: tuple[int, ...] = (32, 48, 64)  # < 80: L(H, {empty}) has V = 81 char columns
     hd_steps: int = 60
     hd_histories: int = 256
     extra: dict[str, Any] = field(default_factory=dict)
@@ -132,8 +134,9 @@ class ReproduceConfig:
     @classmethod
     def full(cls, **changes: Any) -> ReproduceConfig:
         """Larger matrices and longer training (an hour or more on CPU, minutes on a GPU)."""
-        base = cls(preset="full", lm_steps=8000,
-                   lm_checkpoints=(0, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 8000),
+        base = cls(preset="full", lm_steps=8000, lm_max_seconds=None, lm_checkpoint_every=100,
+                   lm_checkpoints=(0, 100, 200, 400, 800, 1600, 3200, 6400, 8000),
+                   second_model_max_seconds=None,
                    lm_histories=1024, lm_futures=1024, lm_top_k=32, kl_scales=(1024, 512, 256, 128, 64),
                    kl_ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), emergence_histories=512,
                    angle_rank=32, second_model_steps=8000, lingen_targets=50, lingen_samples=5,
@@ -142,22 +145,25 @@ class ReproduceConfig:
                    learn_scaling_dims=(2, 4, 8, 16), learn_scaling_vocabs=(4, 8, 16, 32),
                    learn_scaling_horizons=(4, 8, 16, 32), parity_bits=20, parity_subset=10,
                    parity_samples=(10**3, 10**4, 10**5), eq_vocab=4, eq_horizon=6, eq_dim=4,
-                   hd_dims=(32, 64, 96, 128), hd_steps=300, hd_histories=512)
+                   hd_dims=(16, 32, 48, 64), hd_steps=300, hd_histories=512)
         return dataclasses.replace(base, **changes)
 
     @classmethod
     def tiny(cls, **changes: Any) -> ReproduceConfig:
         """Seconds per figure, for smoke tests: a randomly initialised tiny transformer, small matrices."""
-        base = cls(preset="tiny", progress=False, lm_steps=0, lm_checkpoints=(0,), lm_n_layer=1, lm_n_embd=16,
-                   lm_context=32, lm_batch_size=4, lm_histories=24, lm_futures=24, lm_history_len=8,
+        base = cls(preset="tiny", progress=False, lm_preset="tiny", lm_steps=2, lm_max_seconds=None,
+                   lm_checkpoint_every=1, lm_checkpoints=(0, 1, 2), second_model_steps=1,
+                   second_model_max_seconds=None, lm_histories=24, lm_futures=24, lm_history_len=8,
                    lm_future_len=3, lm_top_k=8, kl_scales=(16, 8), kl_ranks=(1, 2, 4, 8),
-                   emergence_histories=16, angle_rank=4, second_model_steps=0, lingen_targets=2,
+                   emergence_histories=16, angle_rank=4, lingen_targets=2,
                    lingen_samples=1, lingen_steps=4, lingen_basis=16, syn_vocab=3, syn_dim=3, syn_horizon=5,
-                   syn_histories=27, syn_futures=13, pt_sizes=(10, 100, 1000), pt_alphas=(0.3, 0.5, 0.75),
+                   syn_histories=27, syn_futures=13, pt_sizes=(10, 100, 1000),
+                   pt_alphas=(0.3, 0.5, 0.536, 0.75),
                    learn_vocab=2, learn_dim=2, learn_horizon=4, learn_scaling_dims=(1, 2),
                    learn_scaling_vocabs=(2, 3), learn_scaling_horizons=(3, 4), parity_bits=4,
-                   parity_subset=2, parity_samples=(50, 200), eq_vocab=2, eq_horizon=4, eq_dim=2,
-                   hd_dims=(8, 12), hd_steps=0, hd_histories=40)
+                   parity_subset=2, parity_samples=(50, 200), parity_mle_steps=10, learn_eval=50,
+                   eq_vocab=2, eq_horizon=4, eq_dim=2,
+                   hd_dims=(8, 12), hd_steps=2, hd_histories=40)
         return dataclasses.replace(base, **changes)
 
     @classmethod
@@ -215,7 +221,8 @@ def run_figure(name: str, config: ReproduceConfig, out_dir: str | Path) -> dict[
     files = [str(Path(p).relative_to(out_dir)) for p in mod.make(results, out_dir)]
     summary = mod.summarize(results)
     return {"title": mod.TITLE, "status": "ok", "files": files, "computed_steps": list(cache.computed),
-            "cached_steps": list(cache.loaded), **summary}
+            "cached_steps": list(cache.loaded),
+            "step_seconds": dict(cache.seconds), **summary}
 
 
 def reproduce(config: ReproduceConfig | None = None, out_dir: str | Path = "logitrank-results/reproduce", *,

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,8 @@ class StepCache:
     ----------
     computed, loaded : list of str
         Names of the steps computed / loaded from disk by this object (for reports and tests).
+    seconds : dict of str to float
+        Wall time of each step computed by this object.
     """
 
     def __init__(self, directory: str | Path, progress: Callable[[str], None] | None = None):
@@ -102,6 +105,7 @@ class StepCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.progress = progress
         self.computed: list[str] = []
+        self.seconds: dict[str, float] = {}
         self.loaded: list[str] = []
 
     def _paths(self, name: str) -> tuple[Path, Path]:
@@ -157,7 +161,9 @@ class StepCache:
             warnings.warn(f"cache {self.directory / name}: parameters changed, recomputing", stacklevel=2)
         if self.progress is not None:
             self.progress(name)
+        start = time.perf_counter()
         result = fn(**params)
+        self.seconds[name] = time.perf_counter() - start
         self.save(name, result, params)
         self.computed.append(name)
         return self.load(name)

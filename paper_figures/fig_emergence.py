@@ -1,0 +1,103 @@
+"""Figure 3: emergence of low rank during training — alpha and low-rank KL across checkpoints.
+
+For each saved checkpoint of the shared transformer (step 0 included) the same top-k extended matrix
+``L_k(H, F)`` is measured: its power-law exponent alpha (with the bootstrap interval) and the average KL of
+its rank-r truncation. The paper reports alpha ~ 0.374 at step 0 of OLMo-1b and ~ 0.536 for OLMo-7b.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import steps as ex
+from .pipeline import ReproduceConfig, figure_cache
+from .plotting import COLORS, legend_below, save, subplots
+from .report import PAPER, fmt
+from .store import StepCache
+
+NAME = "emergence"
+TITLE = "Emergence of low logit rank across training checkpoints"
+
+
+def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
+    return ex.transformer_emergence(config, cache)
+
+
+def _xsteps(steps: np.ndarray) -> np.ndarray:
+    """Plot positions: step 0 drawn at 1/3 of the first non-zero step so a log axis can show it."""
+    pos = steps.astype(float).copy()
+    nz = pos[pos > 0]
+    pos[pos == 0] = (nz.min() / 3) if nz.size else 1.0
+    return pos
+
+
+def _mark_step0(ax: Any, x: np.ndarray, steps: np.ndarray) -> None:
+    ax.set_xscale("log")
+    if (steps == 0).any():
+        ax.axvline(x[steps == 0][0] * 1.4, color="0.6", lw=0.8, ls="-")
+        ax.annotate("step 0", (x[steps == 0][0], 0.02), xycoords=("data", "axes fraction"), fontsize=7,
+                    ha="center")
+    ax.set_xlabel("training step (log scale; step 0 left of the grey line)")
+
+
+def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
+    res = results_or_config
+    if isinstance(res, ReproduceConfig):
+        res = compute(res, figure_cache(out_dir, NAME, res))
+    cps = res["checkpoints"]
+    steps = np.array([c["step"] for c in cps])
+    x = _xsteps(steps)
+    alpha = np.array([c["alpha"] for c in cps])
+    lo = np.array([c["ci"][0] for c in cps])
+    hi = np.array([c["ci"][1] for c in cps])
+    fig, axes = subplots(2, width=4.4, height=4.2)
+    ax = axes[0, 0]
+    ax.errorbar(x, alpha, yerr=[alpha - lo, hi - alpha], fmt="o-", ms=4, capsize=2, color=COLORS[0],
+                label="our transformer (95% bootstrap)")
+    ax.axhline(0.5, color="k", ls="--", lw=1, label="α = 1/2")
+    ax.axhline(PAPER["alpha_olmo7b"], color=COLORS[1], ls=":", lw=1.2, label="paper, OLMo-7b (0.536)")
+    ax.axhline(PAPER["alpha_olmo1b_step0"], color=COLORS[3], ls=":", lw=1.2,
+               label="paper, OLMo-1b step 0 (0.374)")
+    _mark_step0(ax, x, steps)
+    ax.set_ylabel("power-law exponent α")
+    ax.set_title("α of L_k(H,F) during training")
+    legend_below(ax, markerscale=1)
+    ax = axes[0, 1]
+    kl = np.array([c["kl"] for c in cps])
+    ax.semilogy(x, kl, "s-", ms=4, color=COLORS[2], label=f"rank-{res['kl_rank']} truncation")
+    if "val_loss" in cps[0] and cps[0]["val_loss"] is not None:
+        ax2 = ax.twinx()
+        ax2.plot(x, [c["val_loss"] for c in cps], "^:", ms=3.5, color=COLORS[4], label="validation loss")
+        ax2.set_ylabel("validation loss (nats/char)")
+        ax2.grid(False)
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    else:
+        legend_below(ax, markerscale=1)
+    _mark_step0(ax, x, steps)
+    ax.set_ylabel("average KL(true ‖ rank-r) (nats per block)")
+    ax.set_title("low-rank KL during training")
+    return save(fig, out_dir, NAME)
+
+
+def summarize(res: dict[str, Any]) -> dict[str, Any]:
+    cps = res["checkpoints"]
+    first, last = cps[0], cps[-1]
+    numbers = {"alpha at step 0": first["alpha"], f"alpha at step {last['step']}": last["alpha"],
+               "alpha by step": {str(c["step"]): c["alpha"] for c in cps},
+               f"KL rank {res['kl_rank']} (first, last)": [first["kl"], last["kl"]]}
+    paper = {"alpha at step 0": PAPER["alpha_olmo1b_step0"],
+             f"alpha at step {last['step']}": f"{PAPER['alpha_olmo7b']} (OLMo-7b, fully trained)"}
+    rise = last["alpha"] - first["alpha"]
+    crossed = [c["step"] for c in cps if c["alpha"] > 0.5]
+    verdict = (f"α moves from {fmt(first['alpha'])} at step 0 to {fmt(last['alpha'])} at step {last['step']} "
+               f"({'a rise' if rise > 0 else 'no rise'} of {fmt(rise)}; paper: "
+               f"{PAPER['alpha_olmo1b_step0']} → {PAPER['alpha_olmo7b']}); "
+               + (f"it first exceeds 1/2 at step {crossed[0]}" if crossed else "it stays below 1/2 here")
+               + f", and the rank-{res['kl_rank']} KL goes from {fmt(first['kl'])} to {fmt(last['kl'])} "
+               "nats.")
+    return {"numbers": numbers, "paper": paper, "verdict": verdict}

@@ -1,0 +1,350 @@
+"""Thin orchestration of the library's experiments into cacheable steps for the figures.
+
+Nothing here re-implements an estimator: each function draws the inputs a figure needs (seeded) and calls
+the owning library (``logitrank`` estimators, ``simulators`` models, ``llm_bridge`` experiments), returning
+plain dicts of numbers and arrays that :class:`paper_figures.store.StepCache` stores.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from logitrank import as_rng, extended_logit_matrix, random_futures, random_histories
+
+__all__ = ["synthetic_spectrum", "synthetic_model", "spectrum_entry"]
+
+
+def synthetic_model(family: str, vocab: int, dim: int, horizon: int, seed: int, **kw: Any) -> Any:
+    """A synthetic model of ``family`` (``simulators.families.build_model``; ``kw`` are family options)."""
+    from simulators.families import build_model
+
+    return build_model(family, vocab_size=vocab, dim=dim, horizon=horizon, rng=seed, **kw)
+
+
+def spectrum_entry(s: np.ndarray, seed: int, **extra: Any) -> dict[str, Any]:
+    """Singular values with their power-law fit, as a cacheable dict."""
+    from logitrank.power_law import fit_power_law
+
+    fit = fit_power_law(s, rng=seed)
+    return {"s": np.asarray(s, dtype=np.float64), "alpha": fit.alpha, "ci": list(fit.alpha_ci), "C": fit.c,
+            "fit_range": list(fit.index_range), "r_squared": fit.r_squared, **extra}
+
+
+def synthetic_spectrum(family: str, vocab: int, dim: int, horizon: int, n_histories: int, n_futures: int,
+                       seed: int, **kw: Any) -> dict[str, Any]:
+    """Spectrum and power-law fit of ``L_M(H, F)`` for a synthetic model: histories of length
+    ``horizon // 2`` and futures up to the remaining horizon."""
+    from logitrank.spectra import singular_values
+
+    gen = as_rng(seed)
+    model = synthetic_model(family, vocab, dim, horizon, seed, **kw)
+    t = horizon // 2
+    H = random_histories(vocab, min(n_histories, vocab**t), t, rng=gen)
+    n_f = min(n_futures, sum(vocab**m for m in range(horizon - t)))
+    F = random_futures(vocab, n_f, horizon - 1 - t, rng=gen)
+    L = extended_logit_matrix(model, H, F, progress=False)
+    s = singular_values(L)
+    alpha_true = getattr(model, "alpha", None)
+    label = {"isan": f"ISAN d={dim}", "planted": f"planted α={alpha_true}, d={dim}",
+             "hmm": f"HMM, {dim} states",
+             "ngram": f"{getattr(model, 'order', '')}-gram"}.get(family, family)
+    return spectrum_entry(s, seed, family=family, label=label, shape=list(L.shape),
+                          alpha_true=None if alpha_true is None else float(alpha_true))
+
+
+# --- learning (simulators.learners) -------------------------------------------------------------
+
+def _fit_and_evaluate(target: Any, learner: Any, access: Any, n_eval: int, seed: int) -> dict[str, Any]:
+    from simulators.learners import evaluate
+
+    fitted = learner.fit(access)
+    ev = evaluate(target, getattr(fitted, "model_", fitted), n_sequences=n_eval, rng=seed)
+    return {"kl": ev.kl, "kl_se": ev.kl_se, "kl_per_position": list(ev.kl_per_position),
+            "used": int(access.used)}
+
+
+def learning_curve(family: str, vocab: int, dim: int, horizon: int, ranks: list[int], seed: int,
+                   n_eval: int = 200) -> dict[str, Any]:
+    """KL(target ‖ learned) and queries of the logit-query learner for each rank cap in ``ranks``.
+
+    ``family="isan"``: a random exact ISAN of dimension ``dim`` (exact once the cap reaches ``dim``);
+    other families (``simulators.families``) are approximately low rank, so KL falls gradually."""
+    from simulators import TimeVaryingISAN
+    from simulators.learners import LogitQueryLearner, QueryAccess
+
+    if family == "isan":
+        target = TimeVaryingISAN.random(vocab, dim, horizon, rng=seed)
+        label = f"exact ISAN V={vocab}, d={dim}, T={horizon}"
+    else:
+        target = synthetic_model(family, vocab, dim, horizon, seed)
+        label = f"{family.upper() if family == 'hmm' else family} V={vocab}, T={horizon} (approx. low rank)"
+    points = [_fit_and_evaluate(target, LogitQueryLearner(rank=r, rng=seed + 1),
+                                QueryAccess(target, rng=seed + 2), n_eval, seed + 3) for r in ranks]
+    return {"family": family, "ranks": list(ranks), "queries": [p["used"] for p in points],
+            "kl": [p["kl"] for p in points], "kl_se": [p["kl_se"] for p in points], "label": label}
+
+
+def learning_queries(vocab: int, dim: int, horizon: int, seed: int, n_eval: int = 100) -> dict[str, Any]:
+    """Queries the logit-query learner (defaults) uses on a random ISAN, and the KL it reaches."""
+    from simulators import TimeVaryingISAN
+    from simulators.learners import LogitQueryLearner, QueryAccess
+
+    target = TimeVaryingISAN.random(vocab, dim, horizon, rng=seed)
+    p = _fit_and_evaluate(target, LogitQueryLearner(rng=seed + 1), QueryAccess(target, rng=seed + 2), n_eval,
+                          seed + 3)
+    return {"dim": dim, "vocab": vocab, "horizon": horizon, "queries": p["used"], "kl": p["kl"]}
+
+
+def trivial_label_kl(noise: float) -> float:
+    """KL(true ‖ uniform) on a noisy-parity label, ``log 2 - H(eta)`` nats (predicting without the bits)."""
+    eta = float(noise)
+    h = -sum(p * np.log(p) for p in (eta, 1 - eta) if p > 0)
+    return float(np.log(2) - h)
+
+
+def noisy_parity_comparison(n_bits: int, subset: int, noise: float, samples: list[int], seed: int,
+                            n_eval: int = 400, mle_steps: int = 400) -> dict[str, Any]:
+    """Noisy parity: the logit-query learner vs the sample-only baselines (spectral WFA, smoothed n-gram,
+    ISAN maximum likelihood with ``mle_steps`` gradient steps) at each sample budget; KL on the label step
+    (position ``n_bits``)."""
+    from simulators.learners import (
+        LogitQueryLearner,
+        MLELearner,
+        NGramLearner,
+        QueryAccess,
+        SampleAccess,
+        SpectralWFALearner,
+    )
+    from simulators.parity import NoisyParity
+
+    target = NoisyParity.random(n_bits, subset, noise, rng=seed)
+    q = _fit_and_evaluate(target, LogitQueryLearner(rng=seed + 1), QueryAccess(target, rng=seed + 2), n_eval,
+                          seed + 3)
+    factories = {"spectral WFA": lambda: SpectralWFALearner(),
+                 "smoothed n-gram": lambda: NGramLearner(),
+                 "ISAN MLE (torch)": lambda: MLELearner(steps=mle_steps, rng=seed + 4)}
+    baselines = {}
+    for name, make in factories.items():
+        kls = [_fit_and_evaluate(target, make(), SampleAccess(target, budget=m, rng=seed + 5), n_eval,
+                                 seed + 3)["kl_per_position"][n_bits] for m in samples]
+        baselines[name] = {"samples": list(samples), "kl": kls}
+    return {"n_bits": n_bits, "subset": subset, "noise": noise,
+            "query": {"queries": q["used"], "kl": q["kl_per_position"][n_bits], "kl_total": q["kl"]},
+            "baselines": baselines, "trivial_kl": trivial_label_kl(noise)}
+
+
+# --- the shared trained transformer (llm_bridge) ------------------------------------------------
+
+def _train(run_dir: str, preset: str, steps: int, checkpoint_every: int, max_seconds: float | None, seed: int,
+           progress: bool | None, **overrides: Any) -> dict[str, Any]:
+    from llm_bridge.train import train_shakespeare
+
+    res = train_shakespeare(run_dir, preset=preset, steps=steps, checkpoint_every=checkpoint_every, seed=seed,
+                            max_seconds=max_seconds, progress=progress, **overrides)
+    return {"step": res.step, "completed": res.completed, "n_params": res.n_params,
+            "val_losses": [list(v) for v in res.val_losses],
+            "checkpoints": [[int(s), p.name] for s, p in res.checkpoints],
+            "train_seconds": res.seconds, "tokens_per_second": res.tokens_per_second}
+
+
+def trained_transformer(config: Any, cache: Any, *, second: bool = False) -> dict[str, Any]:
+    """The shared character-level transformer of every LLM figure, trained once per output directory.
+
+    Trains ``config.lm_preset`` on the Shakespeare corpus with ``llm_bridge.train_shakespeare`` into
+    ``<out>/cache/transformer/run-seed<seed>-<hash>/`` (checkpoints every ``config.lm_checkpoint_every``
+    steps, step 0 included) until ``config.lm_steps`` steps or ``config.lm_max_seconds``; a killed training
+    resumes.
+    ``second=True`` gives the second model (another seed, ``config.second_model_steps``) for model-vs-model
+    comparisons. Returns the cached summary with absolute checkpoint paths added (``"paths"``).
+    """
+    from .store import StepCache
+
+    tcache = StepCache(cache.directory.parent / "transformer", progress=cache.progress)
+    seed = config.seed + (1 if second else 0)
+    params = {"preset": config.lm_preset, "steps": config.second_model_steps if second else config.lm_steps,
+              "checkpoint_every": config.lm_checkpoint_every,
+              "max_seconds": config.second_model_max_seconds if second else config.lm_max_seconds,
+              "seed": seed}
+    key = f"seed{seed}-{zlib.crc32(json.dumps(params, sort_keys=True).encode()):08x}"
+    run_dir = tcache.directory / f"run-{key}"
+    fn = functools.partial(_train, str(run_dir), progress=config.progress)
+    info = tcache.step(f"train-{key}", fn, **params)
+    info["key"] = key
+    info["paths"] = {int(s): str(run_dir / name) for s, name in info["checkpoints"]}
+    info["final_step"] = max(info["paths"])
+    info["val_by_step"] = {int(s): float(v) for s, v in info["val_losses"]}
+    return info
+
+
+@functools.lru_cache(maxsize=1)
+def _corpus() -> Any:
+    from llm_bridge.corpus import load_shakespeare
+
+    return load_shakespeare()
+
+
+def lm_windows(n_histories: int, history_len: int, n_futures: int, future_len: int, seed: int,
+               nonsense: bool = False) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """Disjoint history and future windows of the validation plays (``llm_bridge.windows``); with
+    ``nonsense`` the tokens of each future are permuted (the paper's nonsense futures)."""
+    from llm_bridge.windows import history_future_windows, permute_windows, windows_to_tuples
+
+    H, F = history_future_windows(_corpus().validation, n_histories, history_len, n_futures, future_len,
+                                  rng=seed)
+    if nonsense:
+        F = permute_windows(F, rng=seed + 1)
+    return windows_to_tuples(H), windows_to_tuples(F)
+
+
+def lm_matrix(path: str, device: str, n_histories: int, n_futures: int, history_len: int, future_len: int,
+              top_k: int, seed: int, nonsense: bool = False) -> Any:
+    """``L_k(H, F)`` of the checkpoint at ``path`` (``llm_bridge.HFModel`` + ``logitrank``), H and F drawn
+    from the validation plays; F holds the empty future and the future windows."""
+    from llm_bridge import HFModel
+
+    H, F = lm_windows(n_histories, history_len, n_futures, future_len, seed, nonsense)
+    model = HFModel(path, device=device, progress=False)
+    return extended_logit_matrix(model, H, [(), *F], top_k=top_k, progress=False)
+
+
+def _lm_spectrum(path: str, device: str, step: int, val_loss: float | None, n_histories: int, n_futures: int,
+                 history_len: int, future_len: int, top_k: int, seed: int, kl_rank: int | None = None,
+                 **_key: Any) -> dict[str, Any]:
+    from logitrank import kl_vs_rank, singular_values
+
+    L = lm_matrix(path, device, n_histories, n_futures, history_len, future_len, top_k, seed)
+    entry = spectrum_entry(singular_values(L), seed, steps=step, val_loss=val_loss, shape=list(L.shape),
+                           k=top_k)
+    if kl_rank is not None:
+        entry["kl"] = float(kl_vs_rank(L, [min(kl_rank, min(L.shape))]).kl[0])
+        entry["kl_rank"] = kl_rank
+    return entry
+
+
+def transformer_spectrum(config: Any, cache: Any, checkpoint: int | str, name: str,
+                         n_histories: int | None = None, kl_rank: int | None = None) -> dict[str, Any]:
+    """Spectrum and power-law fit of the shared transformer's ``L_k(H, F)`` at a checkpoint
+    (``"final"`` or a step), cached as step ``name``."""
+    info = trained_transformer(config, cache)
+    step = info["final_step"] if checkpoint == "final" else int(checkpoint)
+    n = n_histories or config.lm_histories
+    fn = functools.partial(_lm_spectrum, info["paths"][step], config.device)
+    return cache.step(name, fn, model=info["key"], step=step, val_loss=info["val_by_step"].get(step),
+                      n_histories=n, n_futures=n, history_len=config.lm_history_len,
+                      future_len=config.lm_future_len, top_k=config.lm_top_k, seed=config.seed,
+                      kl_rank=kl_rank)
+
+
+def transformer_emergence(config: Any, cache: Any) -> dict[str, Any]:
+    """alpha and rank-r KL of the same ``L_k(H, F)`` at each saved checkpoint in ``config.lm_checkpoints``
+    (and the final one)."""
+    info = trained_transformer(config, cache)
+    steps_ = sorted({s for s in config.lm_checkpoints if s in info["paths"]} | {info["final_step"]})
+    kl_rank = max(1, config.angle_rank // 2)
+    cps = [transformer_spectrum(config, cache, s, f"checkpoint_{s}", n_histories=config.emergence_histories,
+                                kl_rank=kl_rank) for s in steps_]
+    return {"kl_rank": kl_rank,
+            "checkpoints": [{"step": c["steps"], "alpha": c["alpha"], "ci": c["ci"], "kl": c["kl"],
+                             "val_loss": c["val_loss"]} for c in cps]}
+
+
+def _kl_scales(path: str, device: str, scales: list[int], ranks: list[int], history_len: int,
+               future_len: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
+    from logitrank import kl_vs_rank
+
+    n = max(scales)
+    L = lm_matrix(path, device, n, n, history_len, future_len, top_k, seed)
+    out = []
+    for m in sorted(scales, reverse=True):  # nested sub-matrices: the first m histories and m futures
+        sub = L.values[:m, : (m + 1) * top_k]  # the empty future and the first m future windows
+        r = [x for x in ranks if x < min(sub.shape)]
+        curve = kl_vs_rank(sub, r, block=top_k)
+        out.append({"n": m, "ranks": np.asarray(curve.ranks), "kl": curve.kl, "bound": curve.frobenius_bound})
+    return {"scales": out, "k": top_k, "history_len": history_len}
+
+
+def transformer_kl_scales(config: Any, cache: Any) -> dict[str, Any]:
+    """KL of rank-r truncations vs r for nested sub-matrices ``|H| = |F| = n, n/2, ...``."""
+    info = trained_transformer(config, cache)
+    fn = functools.partial(_kl_scales, info["paths"][info["final_step"]], config.device)
+    return cache.step("scales", fn, model=info["key"], scales=list(config.kl_scales),
+                      ranks=list(config.kl_ranks), history_len=config.lm_history_len,
+                      future_len=config.lm_future_len, top_k=config.lm_top_k, seed=config.seed)
+
+
+def _angles(path: str, path2: str, device: str, n: int, history_len: int, future_len: int, top_k: int,
+            rank: int, seed: int, **_key: Any) -> dict[str, Any]:
+    from logitrank import principal_angles, random_subspace_cosines
+
+    real = lm_matrix(path, device, n, n, history_len, future_len, top_k, seed)
+    nonsense = lm_matrix(path, device, n, n, history_len, future_len, top_k, seed, nonsense=True)
+    other = lm_matrix(path2, device, n, n, history_len, future_len, top_k, seed)
+    return {"rank": rank, "n_histories": n,
+            "real_vs_nonsense": principal_angles(real, nonsense, rank),
+            "model_vs_model": principal_angles(real, other, rank),
+            "random": random_subspace_cosines(n, rank, rng=seed).mean(axis=0)}
+
+
+def transformer_angles(config: Any, cache: Any) -> dict[str, Any]:
+    """Principal-angle cosines: real vs nonsense futures, the model vs a second seed, random subspaces."""
+    info = trained_transformer(config, cache)
+    info2 = trained_transformer(config, cache, second=True)
+    fn = functools.partial(_angles, info["paths"][info["final_step"]], info2["paths"][info2["final_step"]],
+                           config.device)
+    return cache.step("angles", fn, model=info["key"], model2=info2["key"], n=config.lm_histories,
+                      history_len=config.lm_history_len, future_len=config.lm_future_len,
+                      top_k=config.lm_top_k, rank=config.angle_rank, seed=config.seed)
+
+
+def hidden_dim_point(n_embd: int, preset: str, steps: int, n_histories: int, history_len: int, device: str,
+                     seed: int, run_root: str) -> dict[str, Any]:
+    """Train a model of width ``n_embd`` briefly, then estimate its hidden dimension from the largest gap in
+    the log singular values of the centered single-token matrix ``L(H, {∅})`` (``logitrank``)."""
+    from llm_bridge import HFModel
+    from logitrank import estimate_hidden_dim, singular_values
+
+    n_head = 2 if n_embd % 4 else 4
+    info = _train(str(Path(run_root) / f"n_embd{n_embd}-seed{seed}-steps{steps}"), preset, max(steps, 1),
+                  max(steps, 1), None, seed, False, n_embd=n_embd, n_head=n_head)
+    path = str(Path(run_root) / f"n_embd{n_embd}-seed{seed}-steps{steps}" / info["checkpoints"][-1][1])
+    H, _ = lm_windows(n_histories, history_len, 1, 1, seed)
+    L = extended_logit_matrix(HFModel(path, device=device, progress=False), H, [()], progress=False)
+    s = singular_values(L)
+    est = estimate_hidden_dim(s, floor_rtol=1e-6)
+    return {"n_embd": n_embd, "estimate": int(est.dim), "gap": float(est.gap), "s": s,
+            "n_histories": n_histories, "vocab": L.shape[1], "steps": steps}
+
+
+# --- theory: equivalence and the phase transition ----------------------------------------------
+
+def equivalence_point(family: str, vocab: int, horizon: int, dim: int, seed: int) -> dict[str, Any]:
+    """Exact cut ranks ``rank L(Σ^t, Σ^{≤T-1-t})`` of one model (``theory.enumeration.cut_ranks``) and the
+    ISAN rebuilt from its logits alone (``theory.equivalence.isan_from_logits``): its dimension per step and
+    its largest centered-logit error over every prefix, at full measured rank and capped at ``dim``.
+
+    ``family``: ``"isan"`` (random, dimension ``dim``), ``"ngram"`` (order 3, logit rank up to ``V^2``,
+    more than ``dim`` when ``V^2 > dim``) or ``"hmm"`` (``dim`` states; not exactly low rank)."""
+    from theory.enumeration import cut_ranks
+    from theory.equivalence import isan_from_logits
+
+    if family == "isan":
+        model = synthetic_model("isan", vocab, dim, horizon, seed)
+        label = f"random ISAN, d={dim}"
+    elif family == "ngram":
+        model = synthetic_model("ngram", vocab, dim, horizon, seed, order=3)
+        label = f"3-gram (rank ≤ V²={vocab ** 2})"
+    else:
+        model = synthetic_model(family, vocab, dim, horizon, seed)
+        label = f"HMM, {dim} states" if family == "hmm" else family
+    ranks = [int(r) for r in cut_ranks(model, horizon)]
+    full = isan_from_logits(model, horizon, progress=False)
+    capped = isan_from_logits(model, horizon, max_dim=dim, progress=False)
+    return {"family": family, "label": label, "ranks": ranks, "rebuilt_dims": [int(r) for r in full.ranks],
+            "rebuilt_error": float(full.max_error), "capped_error": float(capped.max_error),
+            "queries": int(full.queries)}
