@@ -95,6 +95,7 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
                f"{'grows with the history length' if hmm_grows else 'does not grow'}; "
                "and the ISAN rebuilt from "
                f"logits reproduces every model with max logit error {fmt(worst)}, with dimension "
-               f"{'equal to' if dims_match else 'DIFFERENT from'} the measured rank at every step; capped at d the "
+               f"{'equal to' if dims_match else 'DIFFERENT from'} the measured rank at every step; "
+               "capped at d the "
                f"errors are {', '.join(f'{k} {fmt(v)}' for k, v in capped.items())}.")
     return {"numbers": numbers, "paper": paper, "verdict": verdict}
