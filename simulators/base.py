@@ -83,7 +83,8 @@ class SyntheticModel:
         header = json.dumps({"kind": self.kind, "params": self._params()})
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
-            np.savez(fh, __header__=np.array(header), **self._arrays())
+            arrays: dict[str, Any] = {"__header__": np.array(header), **self._arrays()}
+            np.savez(fh, **arrays)
         tmp.replace(path)
         return path
 
@@ -93,7 +94,7 @@ class SyntheticModel:
         return load_model(path, expected=None if cls is SyntheticModel else cls)
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        params = ", ".join(f"{k}={v!r}" for k, v in self._params().items() if k != "horizon")
         return f"{type(self).__name__}(V={self.vocab_size}, T={self.horizon}{', ' if params else ''}{params})"
 
 

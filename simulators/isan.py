@@ -106,7 +106,9 @@ class TimeVaryingISAN(SyntheticModel):
             M = self.A[start + i, z] @ M
         return self.B[start + len(future)] @ M
 
-    def extended_logits(self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]) -> np.ndarray:
+    def extended_logits(
+        self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]
+    ) -> np.ndarray:
         """Fast ``(|H|, |F|, V)`` path: history states once, one ``(d, |F| V)`` operator per history
         length, one GEMM — instead of re-running every ``h . f``."""
         H = check_prefixes("histories", histories, self.vocab_size, self.horizon - 1)
@@ -169,7 +171,8 @@ class TimeInvariantISAN(SyntheticModel):
     @classmethod
     def random(cls, vocab_size: int, dim: int, horizon: int, *, rng: RngLike = None,
                logit_scale: float = 2.0) -> TimeInvariantISAN:
-        """Random parameters: contracting orthogonal transitions (x0.9) and small biases keep states bounded."""
+        """Random parameters: contracting orthogonal transitions (x0.9) and small biases keep
+        states bounded."""
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
         d = check_positive_int("dim", dim)
         gen = as_rng(rng)
