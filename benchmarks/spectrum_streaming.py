@@ -141,8 +141,8 @@ def main() -> None:
     k = int(np.count_nonzero(s_full > 1e-6 * s_full[0]))
     err = float(np.max(np.abs(s_gram[:k] / s_full[:k] - 1)))
     print(f"small {L.shape[0]} x {L.shape[1]}: Gram-from-shards {child['seconds']:.2f} s, "
-          f"full SVD {t_full:.2f} s (ratio {t_full / child['seconds']:.1f}x); max relative difference over the {k} values above "
-          f"1e-6 sigma_1: {err:.1e}; peak RSS {child['peak_rss_mb']:.0f} MB")
+          f"full SVD {t_full:.2f} s (ratio {t_full / child['seconds']:.1f}x); max relative difference "
+          f"over the {k} values above 1e-6 sigma_1: {err:.1e}; peak RSS {child['peak_rss_mb']:.0f} MB")
 
     # large case
     t_ext, sm = write_shards(root / "large", args.histories, args.futures, args)
