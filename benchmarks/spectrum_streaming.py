@@ -39,8 +39,8 @@ from logitrank.shards import ShardedMatrix, extract, open_shards
 def gemm_rate(dtype: type, n: int = 4096, repeats: int = 3) -> float:
     """Best-of-``repeats`` FLOP/s of an ``n x n`` matrix product in ``dtype``."""
     gen = np.random.default_rng(0)
-    a = gen.standard_normal((n, n)).astype(dtype)
-    b = gen.standard_normal((n, n)).astype(dtype)
+    a: np.ndarray = gen.standard_normal((n, n)).astype(dtype)
+    b: np.ndarray = gen.standard_normal((n, n)).astype(dtype)
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
