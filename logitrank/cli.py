@@ -350,3 +350,38 @@ def _add_extract(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for --scheduler")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    import json
+
+    from theory import claims, format_table, run_claims
+
+    if args.list:
+        for c in claims():
+            print(f"{c.id:34s} {c.statement}")
+        return 0
+    results = run_claims(args.claim, instances=args.instances, seed=args.seed, controls=not args.no_controls,
+                         progress=not args.json and not args.no_progress)
+    ok = all(r.ok for r in results)
+    if args.json:
+        print(json.dumps({"seed": args.seed, "ok": ok, "claims": [r.to_dict() for r in results]}, indent=1))
+    else:
+        print(format_table(results))
+    return 0 if ok else 1
+
+
+@subcommand("verify")
+def _add_verify(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("verify",
+                       help="check every claim of the theory on random instances (exit 1 if one fails)")
+    p.add_argument("--claim", action="append", default=None, metavar="ID",
+                   help="claim id (repeatable; default: all; see --list)")
+    p.add_argument("--instances", type=int, default=None,
+                   help="instances per claim (default: each claim's own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="machine-readable output (evidence and details)")
+    p.add_argument("--list", action="store_true", help="list the claim ids and statements")
+    p.add_argument("--no-controls", action="store_true", help="skip the negative controls")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
