@@ -154,7 +154,6 @@ class ShardedMatrix:
         the top ``rank`` if given. ``method="sketch"``: top ``rank`` values by the single-pass sketch of
         :func:`logitrank.sketch.single_pass_svd` over row shards.
         """
-        from .sketch import single_pass_svd
         from .spectra import gram_singular_values
 
         nh, n = self.shape
@@ -166,8 +165,17 @@ class ShardedMatrix:
         if method == "sketch":
             if rank is None:
                 raise ValueError("rank: must be given (an int >= 1) for method='sketch', got None")
-            return single_pass_svd(self.row_blocks(), n, rank, rng=as_rng(rng), oversample=oversample)[1]
+            return self.sketch_svd(rank, rng=rng, oversample=oversample)[1]
         raise ValueError(f"method: must be 'gram' or 'sketch', got {method!r}")
+
+
+    def sketch_svd(self, rank: int, *, rng: RngLike = None,
+                   oversample: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-``rank`` singular triplets ``(U (|H|, r), s (r,), Vt (r, n))`` from one pass over the row
+        shards (:func:`logitrank.sketch.single_pass_svd`)."""
+        from .sketch import single_pass_svd
+
+        return single_pass_svd(self.row_blocks(), self.shape[1], rank, rng=as_rng(rng), oversample=oversample)
 
 
 def open_shards(path: str | Path) -> ShardedMatrix:

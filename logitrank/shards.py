@@ -15,6 +15,9 @@ Guarantees:
   refused with a ``ValueError`` naming the differences, before anything is written;
 * an output directory that cannot be created or written raises ``PermissionError`` before any work.
 
+Reading (:class:`ShardedMatrix`, :func:`open_shards`) lives in :mod:`logitrank.sharded_matrix`; the dask
+version of the extraction in :mod:`logitrank.distributed`.
+
 Top-k with ``token_rule="mean"`` ranks tokens by the mean over **all** histories, which is only known
 after every row has been computed. :func:`extract` therefore makes a first pass over the row shards
 that accumulates ``sum_h l(h . f)`` per future in float64 (``(|F|, V)``, checkpointed to
@@ -261,7 +264,7 @@ def plan_extraction(
 
 def short_value(v: Any) -> str:
     text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def extract(

@@ -70,7 +70,7 @@ KILL_SCRIPT = textwrap.dedent("""
         def logits(self, prefixes):
             return self.m.logits(prefixes)
         def extended_logits(self, H, F):
-            time.sleep(0.15)
+            time.sleep(0.25)
             return self.m.extended_logits(H, F)
 
     model = TimeVaryingISAN.random({V}, {D}, {T}, rng=0)
@@ -233,3 +233,25 @@ def test_single_pass_sketch_planted_decay():
         single_pass_svd([A[:, :10]], 1200, 5, rng=0)
     with pytest.raises(ValueError, match="rank: must be <= min"):
         single_pass_svd([A[:3]], 1200, 5, rng=0)
+
+
+def test_sketch_vectors_from_shards(setup, tmp_path):
+    model, H, F = setup
+    L = extended_logit_matrix(model, H, F).values
+    U, s, Vt = extract(model, H, F, tmp_path, shard_rows=16, dtype="float64").sketch_svd(D, rng=0)
+    np.testing.assert_allclose((U * s) @ Vt, L, atol=tol(np.float64, scale=100)["atol"] * np.abs(L).max())
+
+
+def test_cli_extract_then_spectrum_from(tmp_path, capsys):
+    from logitrank.cli import main
+
+    out = tmp_path / "shards"
+    common = ["--vocab", "6", "--dim", "4", "--horizon", "6", "--histories", "40", "--futures", "12",
+              "--shard-rows", "16", "--out", str(out)]
+    assert main(["extract", *common]) == 0
+    assert main(["extract", *common]) == 0  # resumes: nothing to do
+    assert main(["extract", *common[:-2], "--top-k", "3", "--out", str(out)]) == 2  # mismatch refused
+    assert "refusing to mix results" in capsys.readouterr().err
+    assert main(["spectrum", "--from", str(out), "--out", str(tmp_path / "spec")]) == 0
+    summary = json.loads((tmp_path / "spec" / "summary.json").read_text())
+    assert summary["numerical_rank"] == 4 and summary["shape"] == [40, 72]
