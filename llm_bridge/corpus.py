@@ -49,7 +49,7 @@ class CharTokenizer:
         if not uniq:
             raise ValueError("chars: must contain at least one character, got none")
         self.chars = uniq
-        self._index = {c: i for i, c in enumerate(uniq)}
+        self._codes = np.array([ord(c) for c in uniq], dtype=np.int64)
 
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
@@ -62,20 +62,23 @@ class CharTokenizer:
 
     def encode(self, text: str) -> np.ndarray:
         """Ids of the characters of ``text``: int64 array, shape (len(text),)."""
-        try:
-            return np.fromiter((self._index[c] for c in text), dtype=np.int64, count=len(text))
-        except KeyError as err:
-            raise ValueError(f"text: character {err.args[0]!r} is not in the tokenizer's alphabet "
-                             f"of {self.vocab_size} characters") from None
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        table = np.full(max(self._codes.max(), int(codes.max(initial=0))) + 1, -1, dtype=np.int64)
+        table[self._codes] = np.arange(self.vocab_size)
+        ids = table[codes]
+        if (ids < 0).any():
+            bad = chr(int(codes[np.argmax(ids < 0)]))
+            raise ValueError(f"text: character {bad!r} is not in the tokenizer's alphabet "
+                             f"of {self.vocab_size} characters")
+        return ids
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """The text of token ids (each in ``[0, V)``)."""
-        out = []
-        for t in np.asarray(ids, dtype=np.int64).reshape(-1).tolist():
-            if not 0 <= t < self.vocab_size:
-                raise ValueError(f"ids: token ids must lie in [0, {self.vocab_size}), got {t}")
-            out.append(self.chars[t])
-        return "".join(out)
+        arr = np.asarray(ids, dtype=np.int64).reshape(-1)
+        bad = (arr < 0) | (arr >= self.vocab_size)
+        if bad.any():
+            raise ValueError(f"ids: token ids must lie in [0, {self.vocab_size}), got {int(arr[bad][0])}")
+        return self._codes.astype(np.uint32)[arr].tobytes().decode("utf-32-le")
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "char", "chars": self.chars}
