@@ -101,7 +101,8 @@ def test_synthetic_generator_round_trip(tmp_path) -> None:  # type: ignore[no-un
 
 def test_cli_train_and_resume(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = str(tmp_path / "run")
-    args = ["train", "--preset", "tiny", "--steps", "2", "--checkpoint-every", "1", "--out", out, "--no-progress"]
+    args = ["train", "--preset", "tiny", "--steps", "2", "--checkpoint-every", "1", "--out", out,
+            "--no-progress"]
     assert main(args) == 0
     assert "step 2/2 (done)" in capsys.readouterr().out
     assert main(args) == 2  # an existing run needs --resume
