@@ -89,7 +89,7 @@ def test_history_future_windows_and_nonsense() -> None:
 
 
 def test_corpus_too_short_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="corpus of 100 tokens is too short for 12 disjoint windows totalling"):
+    with pytest.raises(ValueError, match="corpus of 100 tokens is too short for 12 disjoint windows"):
         history_future_windows(np.zeros(100, dtype=int), 10, 10, 2, 10, rng=0)
     with pytest.raises(ValueError, match="tokens: must be a 1-D token stream"):
         disjoint_windows(np.zeros((3, 3), dtype=int), [1])
