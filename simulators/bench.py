@@ -77,7 +77,7 @@ class Task:
     build: Callable[[np.random.Generator], SequenceModel]
     access: str = "query"
     query_budget: int = 1_000_000
-    sample_budget: int = 20_000
+    sample_budget: int = 10_000
     noise: float = 0.0
     n_eval: int = 500
 
@@ -173,7 +173,7 @@ TASKS: dict[str, Task] = {
             "20 uniform bits, label = parity of a hidden 10-subset flipped w.p. 0.1",
             _parity,
             query_budget=100_000,
-            sample_budget=100_000,
+            sample_budget=10_000,  # sampling 1e5 parity sequences takes ~2 min; see learner_curves.py
         ),
         Task(
             "sparse-poly-n16-m4", "16 bits, log-odds of each bit a 4-monomial sparse polynomial", _sparse_poly

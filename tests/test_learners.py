@@ -204,3 +204,19 @@ def test_wfa_clipping_is_counted_and_warned():
     assert wfa.n_clipped == 15 and wfa.n_scored == 30
     assert sum("below the floor" in str(w.message) for w in caught) == 1
     np.testing.assert_allclose(np.exp(log_softmax(logits))[..., 1], 1e-3 / (1 + 1e-3), **tol())
+
+
+@pytest.mark.filterwarnings("ignore:WFAModel")  # the fixed-rank fit is expected to need clipping
+def test_spectral_rank_beyond_the_signal_fits_sampling_noise():
+    # noisy parity's prefix Hankel is rank one (uniform bits): a fixed rank 8 keeps sampling-noise
+    # directions whose products over many steps blow up; the noise-floor rule keeps rank 1 and the
+    # prediction stays at the trivial one (parity is not learnable from these samples)
+    target = NoisyParity.random(10, 5, 0.1, rng=0)
+    trivial = np.log(2) + 0.1 * np.log(0.1) + 0.9 * np.log(0.9)
+    kls = {}
+    for floor in (False, True):
+        learner = SpectralWFALearner(rank=8, noise_floor=floor).fit(SampleAccess(target, budget=2000, rng=0))
+        kls[floor] = evaluate(target, learner.model_, n_sequences=500, rng=1).kl_per_position
+    assert learner.rank_ == 1
+    assert kls[True][-1] == pytest.approx(trivial, abs=0.01) and sum(kls[True][:-1]) < 0.01
+    assert sum(kls[False]) > 2 * trivial
