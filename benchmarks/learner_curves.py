@@ -85,7 +85,7 @@ def parity(seed: int, sizes: list[int]) -> None:
         for name, est in [("ngram (order 3, KN)", NGramLearner(order=3)),
                           ("ngram (order 8, KN)", NGramLearner(order=8)),
                           ("spectral WFA (rank 8)", SpectralWFALearner(rank=8)),
-                          ("spectral WFA (rank <= 8, noise floor)", SpectralWFALearner(rank=8, noise_floor=True)),
+                          ("spectral WFA (noise floor)", SpectralWFALearner(rank=8, noise_floor=True)),
                           ("MLE ISAN (d 4)", MLELearner(dim=4, rng=seed))]:
             t0 = time.perf_counter()
             est.fit(replay)
