@@ -86,18 +86,36 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def _parse_settings(items: list[str]) -> dict[str, object]:
+    import json
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"set: must look like KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def _build_spectrum_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    if args.model == "isan":
+    settings = _parse_settings(getattr(args, "set", None) or [])
+    if args.model == "isan" and not settings:
         from simulators import TimeVaryingISAN
 
-        return TimeVaryingISAN.random(args.vocab, args.dim, args.horizon, rng=args.seed)
+        return TimeVaryingISAN.random(16 if args.vocab is None else args.vocab, args.dim, args.horizon,
+                                      rng=args.seed)
     try:
         from simulators.families import build_model
     except ImportError as exc:
         raise ValueError(
             f"model: only 'isan' is available (simulators.families is missing), got {args.model!r}"
         ) from exc
-    return build_model(args.model, vocab_size=args.vocab, dim=args.dim, horizon=args.horizon, rng=args.seed)
+    return build_model(args.model, vocab_size=args.vocab, dim=args.dim, horizon=args.horizon, rng=args.seed,
+                       **settings)
 
 
 def _run_spectrum(args: argparse.Namespace) -> int:
@@ -121,6 +139,9 @@ def _run_spectrum(args: argparse.Namespace) -> int:
     t = T // 2 if args.history_length is None else args.history_length
     if not 0 <= t <= T - 1:
         raise ValueError(f"history-length: must lie in [0, {T - 1}] (horizon - 1), got {t}")
+    if args.histories > V**t:
+        raise ValueError(f"histories: must be <= {V**t} (the number of distinct histories of length {t} "
+                         f"over {V} tokens), got {args.histories}")
     rng = np.random.default_rng(args.seed)
     H = random_histories(V, args.histories, t, rng=rng)
     F = random_futures(V, args.futures, T - 1 - t, rng=rng)
@@ -166,7 +187,8 @@ def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        help="spectrum, rank and power-law fit of a synthetic model's logit matrix")
     p.add_argument("--model", default="isan",
                    help="model family: isan (random time-varying ISAN) or one of simulators.families")
-    p.add_argument("--vocab", type=int, default=16, help="vocabulary size V")
+    p.add_argument("--vocab", type=int, default=None,
+                   help="vocabulary size V (default 16; binary families use 2)")
     p.add_argument("--dim", type=int, default=8, help="hidden dimension d (or the family's size parameter)")
     p.add_argument("--horizon", type=int, default=12, help="horizon T")
     p.add_argument("--histories", type=int, default=256, help="number of random histories |H|")
@@ -174,6 +196,8 @@ def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--history-length", type=int, default=None, help="history length t (default horizon // 2)")
     p.add_argument("--top-k", type=int, default=None, help="keep k token columns per future")
     p.add_argument("--token-rule", default="mean", choices=["mean", "random"], help="top-k token rule")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a family keyword, e.g. --set alpha=0.7 for planted (repeatable)")
     p.add_argument("--method", default="exact", choices=["exact", "gram"],
                    help="dense SVD, or sqrt eig(L L^T) accumulated over column blocks")
     p.add_argument("--rtol", type=float, default=None,

@@ -39,9 +39,27 @@ def test_spectrum_options(tmp_path, capsys):
     assert all(len(h) == 2 for h in L.histories) and max(len(f) for f in L.futures) == 4
 
 
+def test_spectrum_of_other_families(tmp_path):
+    # a planted power-law spectrum through the family registry and a family keyword
+    args = ["spectrum", "--model", "planted", "--set", "alpha=0.7", "--dim", "32", "--horizon", "10",
+            "--history-length", "4", "--histories", "512", "--futures", "128", "--out", str(tmp_path / "p")]
+    assert main(args) == 0
+    summary = load_json(tmp_path / "p" / "summary.json")
+    fit = summary["power_law"]
+    assert summary["numerical_rank"] == 32 and abs(fit["alpha"] - 0.7) <= 0.03
+    assert fit["alpha_ci"][0] <= 0.7 <= fit["alpha_ci"][1]
+    # a binary family gets V = 2 when --vocab is not given
+    assert main(["spectrum", "--model", "noisy-parity", "--histories", "16", "--futures", "16",
+                 "--out", str(tmp_path / "n")]) == 0
+    summary = load_json(tmp_path / "n" / "summary.json")
+    assert summary["shape"][1] == 16 * 2 and summary["numerical_rank"] == summary["rank_bound"] == 1
+
+
 @pytest.mark.parametrize("extra,message", [(["--history-length", "12"], "history-length"),
                                            (["--top-k", "20"], "top_k: must be <= 16"),
-                                           (["--model", "no-such-model"], "model")])
+                                           (["--model", "no-such-model"], "model"),
+                                           (["--histories", "5000", "--history-length", "3"], "histories"),
+                                           (["--set", "alpha"], "set: must look like KEY=VALUE")])
 def test_spectrum_bad_input_exits_2(tmp_path, capsys, extra, message):
     assert main(["spectrum", "--out", str(tmp_path), "--histories", "8", "--futures", "8", *extra]) == 2
     assert message in capsys.readouterr().err
