@@ -29,7 +29,8 @@ def test_spectrum_with_no_arguments_runs_on_defaults(tmp_path, monkeypatch, caps
 
 def test_spectrum_options(tmp_path, capsys):
     args = ["spectrum", "--vocab", "6", "--dim", "3", "--horizon", "7", "--histories", "30",
-            "--futures", "30", "--top-k", "2", "--history-length", "2", "--seed", "3", "--method", "gram", "--out", str(tmp_path)]
+            "--futures", "30", "--top-k", "2", "--history-length", "2", "--seed", "3", "--method", "gram",
+            "--out", str(tmp_path)]
     assert main(args) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["shape"] == [30, 60] and summary["numerical_rank"] == 3 and summary["history_length"] == 2
