@@ -196,30 +196,35 @@ def register(claim: Claim) -> Claim:
     return claim
 
 
+CLAIM_MODULES = ("centering", "kl_bounds", "tv_bound", "phase_transition", "equivalence", "representation",
+                 "bottleneck")
+"""The modules of ``theory`` that register claims, in the order of SPEC section 1."""
+
+
 def _load_all() -> None:
     # the claim modules register themselves on import
-    from . import (  # noqa: F401
-        bottleneck,
-        centering,
-        equivalence,
-        kl_bounds,
-        phase_transition,
-        representation,
-        tv_bound,
-    )
+    import importlib
+
+    for name in CLAIM_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
 
 
 def claims() -> list[Claim]:
     """Every registered claim, in a stable order (the order of SPEC section 1)."""
     _load_all()
-    return list(_REGISTRY.values())
+    return sorted(_REGISTRY.values(), key=_module_rank)  # stable: registration order within a module
+
+
+def _module_rank(claim: Claim) -> int:
+    name = claim.checker.__module__.rpartition(".")[2]
+    return CLAIM_MODULES.index(name) if name in CLAIM_MODULES else len(CLAIM_MODULES)
 
 
 def get_claim(claim_id: str) -> Claim:
     """The claim named ``claim_id``; ``ValueError`` listing the valid ids otherwise."""
     _load_all()
     if claim_id not in _REGISTRY:
-        raise ValueError(f"claim: unknown id {claim_id!r}; valid ids: {', '.join(_REGISTRY)}")
+        raise ValueError(f"claim: unknown id {claim_id!r}; valid ids: {', '.join(c.id for c in claims())}")
     return _REGISTRY[claim_id]
 
 
