@@ -109,7 +109,9 @@ def logits_along(model: SequenceModel, sequences: Sequence[Sequence[int]] | np.n
     """
     seqs = np.asarray(sequences)
     if seqs.ndim != 2:
-        raise ValueError(f"sequences: must be a 2-D array (n, L) of equal-length sequences, got shape {seqs.shape}")
+        raise ValueError(
+            f"sequences: must be a 2-D array (n, L) of equal-length sequences, got shape {seqs.shape}"
+        )
     n, length = seqs.shape
     if length > model.horizon:
         raise ValueError(f"sequences: length must be <= horizon {model.horizon}, got {length}")
@@ -122,7 +124,9 @@ def logits_along(model: SequenceModel, sequences: Sequence[Sequence[int]] | np.n
         flat = model_logits(model, prefixes) if prefixes else np.zeros((0, model.vocab_size))
         out = flat.reshape(length, n, model.vocab_size).transpose(1, 0, 2)
     if out.shape != (n, length, model.vocab_size):
-        raise ValueError(f"model.logits_along: must return shape {(n, length, model.vocab_size)}, got {out.shape}")
+        raise ValueError(
+            f"model.logits_along: must return shape {(n, length, model.vocab_size)}, got {out.shape}"
+        )
     return check_finite("model.logits_along", out)
 
 
@@ -213,7 +217,9 @@ class QueryCounter:
         self.queries += len(prefixes)
         return out
 
-    def _extended_logits(self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]) -> np.ndarray:
+    def _extended_logits(
+        self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]
+    ) -> np.ndarray:
         out = self.model.extended_logits(histories, futures)  # type: ignore[attr-defined]
         self.queries += len(histories) * len(futures)
         return out
