@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._checks import RngLike, as_rng, check_finite, check_positive_int, check_prefixes
-from .sequence_model import SequenceModel, model_logits
+from .sequence_model import SequenceModel
 
 __all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "all_sequences",
            "all_futures", "pack_sequences", "unpack_sequences"]
@@ -133,6 +133,13 @@ def extended_logits(
     -------
     array, shape (|H|, |F|, V), float64 — ``out[i, j] = l_M(h_i . f_j)``.
     """
+    H, F = _validated_sets(model, histories, futures)
+    return _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
+
+
+def _validated_sets(
+    model: SequenceModel, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]
+) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
     V, T = model.vocab_size, model.horizon
     H = check_prefixes("histories", histories, V, T - 1)
     F = check_prefixes("futures", futures, V, T - 1)
@@ -142,6 +149,15 @@ def extended_logits(
             f"histories/futures: len(h) + len(f) must be <= horizon - 1 = {T - 1}, got a longest "
             f"concatenation of length {longest}"
         )
+    return H, F
+
+
+def _extended_logits_of(
+    model: SequenceModel, H: list[tuple[int, ...]], F: list[tuple[int, ...]], *, batch_size: int,
+    progress: bool | None,
+) -> np.ndarray:
+    """:func:`extended_logits` for already validated sets (every ``h . f`` is then a valid prefix)."""
+    V = model.vocab_size
     fast = getattr(model, "extended_logits", None)
     if callable(fast):
         out = np.asarray(fast(H, F), dtype=np.float64)
@@ -152,11 +168,15 @@ def extended_logits(
         for start in tqdm(range(0, len(H), rows_per_batch), disable=not show, desc="extended logits",
                           unit="batch"):
             hs = H[start : start + rows_per_batch]
-            prefixes = [h + f for h in hs for f in F]
-            out[start : start + len(hs)] = model_logits(model, prefixes).reshape(len(hs), len(F), V)
+            block = np.asarray(model.logits([h + f for h in hs for f in F]), dtype=np.float64)
+            if block.shape != (len(hs) * len(F), V):
+                raise ValueError(
+                    f"model.logits: must return shape ({len(hs) * len(F)}, {V}), got {block.shape}"
+                )
+            out[start : start + len(hs)] = block.reshape(len(hs), len(F), V)
     if out.shape != (len(H), len(F), V):
         raise ValueError(f"model.extended_logits: must return shape {(len(H), len(F), V)}, got {out.shape}")
-    return check_finite("model logits", out)
+    return check_finite("model.logits", out)
 
 
 def select_tokens(
@@ -224,10 +244,9 @@ def extended_logit_matrix(
         raise ValueError(f"token_rule: must be one of {TOKEN_RULES}, got {token_rule!r}")
     if top_k is not None:
         check_positive_int("top_k", top_k, maximum=model.vocab_size)
-    full = extended_logits(model, histories, futures, batch_size=batch_size, progress=progress)
+    H, F = _validated_sets(model, histories, futures)
+    full = _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
     nh, nf, V = full.shape
-    H = check_prefixes("histories", histories, V, None)
-    F = check_prefixes("futures", futures, V, None)
     meta: dict[str, Any] = {"model": type(model).__name__, "top_k": top_k, "token_rule": token_rule}
     if top_k is None:
         tokens = np.tile(np.arange(V, dtype=np.int64), (nf, 1))
