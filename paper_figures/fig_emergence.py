@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import matplotlib.ticker as mticker
 import numpy as np
 
 from . import steps as ex
@@ -36,11 +37,13 @@ def _xsteps(steps: np.ndarray) -> np.ndarray:
 
 def _mark_step0(ax: Any, x: np.ndarray, steps: np.ndarray) -> None:
     ax.set_xscale("log")
+    ax.set_xticks(x, [str(int(s)) for s in steps], fontsize=7)
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     if (steps == 0).any():
         ax.axvline(x[steps == 0][0] * 1.4, color="0.6", lw=0.8, ls="-")
         ax.annotate("step 0", (x[steps == 0][0], 0.02), xycoords=("data", "axes fraction"), fontsize=7,
                     ha="center")
-    ax.set_xlabel("training step (log scale; step 0 left of the grey line)")
+    ax.set_xlabel("training step (log scale; step 0 drawn left of the grey line)")
 
 
 def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
@@ -68,9 +71,11 @@ def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Pat
     ax = axes[0, 1]
     kl = np.array([c["kl"] for c in cps])
     ax.semilogy(x, kl, "s-", ms=4, color=COLORS[2], label=f"rank-{res['kl_rank']} truncation")
-    if "val_loss" in cps[0] and cps[0]["val_loss"] is not None:
+    if any(c.get("val_loss") is not None for c in cps):
         ax2 = ax.twinx()
-        ax2.plot(x, [c["val_loss"] for c in cps], "^:", ms=3.5, color=COLORS[4], label="validation loss")
+        has = [i for i, c in enumerate(cps) if c["val_loss"] is not None]
+        ax2.plot(x[has], [cps[i]["val_loss"] for i in has], "^:", ms=3.5, color=COLORS[4],
+                 label="validation loss")
         ax2.set_ylabel("validation loss (nats/char)")
         ax2.grid(False)
         h1, l1 = ax.get_legend_handles_labels()

@@ -61,9 +61,11 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     scales = res["scales"]
     slopes = {f"n={sc['n']}": _loglog_slope(np.asarray(sc["ranks"], float), np.asarray(sc["kl"], float))
               for sc in scales}
-    # spread across scales at the ranks every scale has (r < smallest n), as a max/min ratio
-    common = sorted(set.intersection(*[{int(r) for r, k in zip(sc["ranks"], sc["kl"], strict=True) if k > 0}
-                                       for sc in scales]))
+    # spread across scales, as a max/min ratio, at the ranks every scale has, r <= (smallest n) / 4: away
+    # from the bend where a finite matrix's curve drops towards 0 at full rank
+    smallest = min(int(sc["n"]) for sc in scales)
+    common = sorted(set.intersection(*[{int(r) for r, k in zip(sc["ranks"], sc["kl"], strict=True)
+                                        if k > 0 and 4 * r <= smallest} for sc in scales]))
     ratios = []
     for r in common:
         vals = [float(np.asarray(sc["kl"])[list(sc["ranks"]).index(r)]) for sc in scales]
@@ -79,7 +81,8 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     agree = "nearly coincide as in the paper" if close else "do not coincide as closely as in the paper"
     verdict = (f"KL decays with r at a mean log-log slope of {fmt(mean_slope)}; "
                f"across the {len(scales)} scales "
-               f"the curves differ by at most a factor {fmt(spread)} at the shared ranks, so they {agree}"
+               f"the curves differ by at most a factor {fmt(spread)} at the shared ranks r ≤ n_min/4 "
+               f"({', '.join(str(r) for r in common)}), so they {agree}"
                f" (paper: power law over r = {PAPER['kl_rank_range'][0]}–{PAPER['kl_rank_range'][1]}, "
                f"same curve at {len(PAPER['kl_scale_factors'])} smaller scales).")
     return {"numbers": numbers, "paper": paper, "verdict": verdict}

@@ -24,7 +24,7 @@ TITLE = "Singular values of extended logit matrices and their power-law fits"
 
 #: synthetic families shown, in legend order: (family, dim multiplier, family options)
 FAMILIES: tuple[tuple[str, int, dict[str, Any]], ...] = (
-    ("isan", 1, {}), ("planted", 4, {"alpha": 0.7}), ("hmm", 1, {}), ("ngram", 1, {}))
+    ("isan", 1, {}), ("planted", 4, {"alpha": 0.7}), ("hmm", 1, {}), ("ngram", 4, {}))
 
 
 def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
@@ -78,8 +78,10 @@ def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Pat
         ax.loglog(i, s / s1, ".", ms=3, color=c, label=_label(f"{pre} ({e['steps']} steps)", e))
         xi, yi = _fit_line(e, s1)
         ax.loglog(xi, yi, "-", lw=1.2, color=c)
-    ref = np.arange(1, len(lm["s"]) + 1, dtype=float)
-    ax.loglog(ref, ref ** -0.5, "k--", lw=1, label="α = 1/2 reference")
+    lo = lm["fit_range"][0]
+    ref = np.arange(lo, len(lm["s"]) + 1, dtype=float)
+    start = lm["C"] * lo ** (-lm["alpha"]) / float(np.asarray(lm["s"])[0])
+    ax.loglog(ref, start * (ref / lo) ** -0.5, "k--", lw=1, label="α = 1/2 reference (from the fit's start)")
     ax.set_xlabel("index i (singular value rank)")
     ax.set_ylabel("σ_i / σ_1 (dimensionless)")
     ax.set_title("char transformer, top-k matrix L_k(H, F)\n"

@@ -348,3 +348,84 @@ def equivalence_point(family: str, vocab: int, horizon: int, dim: int, seed: int
     return {"family": family, "label": label, "ranks": ranks, "rebuilt_dims": [int(r) for r in full.ranks],
             "rebuilt_error": float(full.max_error), "capped_error": float(capped.max_error),
             "queries": int(full.queries)}
+
+
+# --- LINGEN (logitrank.lingen over the shared transformer) --------------------------------------
+
+def _early_checkpoint_kl(model: Any, early: Any, target: tuple[int, ...], steps: int, n_samples: int,
+                         seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The earlier checkpoint generating directly from ``target``: tokens sampled from ``early`` and the
+    cumulative ``KL(model ‖ early)`` along them (``logitrank.block_softmax_kl`` per step)."""
+    from logitrank import block_softmax_kl, extended_logits, lingen_generate
+
+    gen = lingen_generate(early, [target], np.ones(1), steps, rng=seed, n_samples=n_samples)
+    kl = np.zeros((n_samples, steps))
+    for t in range(steps):
+        conts = [tuple(int(z) for z in row[:t]) for row in gen.tokens]
+        p = extended_logits(model, [target], conts, progress=False)[0]
+        q = extended_logits(early, [target], conts, progress=False)[0]
+        kl[:, t] = block_softmax_kl(p, q, p.shape[1])[:, 0]
+    return gen.tokens, np.cumsum(kl, axis=1)
+
+
+def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: int, n_steps: int,
+            n_basis: int, n_futures: int, history_len: int, future_len: int, top_k: int, short_len: int,
+            n_show: int, seed: int, **_key: Any) -> dict[str, Any]:
+    from llm_bridge import HFModel
+    from llm_bridge.windows import history_future_windows, permute_windows, windows_to_tuples
+    from logitrank import lingen_fit, lingen_generate
+
+    model = HFModel(path, device=device, progress=False)
+    early = HFModel(early_path, device=device, progress=False)
+    corpus = _corpus()
+    # targets, basis histories and futures: pairwise disjoint windows of the validation plays
+    both, fut = history_future_windows(corpus.validation, n_targets + n_basis, history_len, n_futures,
+                                       future_len, rng=seed)
+    targets = windows_to_tuples(both[:n_targets])
+    sets = {"in_distribution": (windows_to_tuples(both[n_targets:]), windows_to_tuples(fut)),
+            "nonsense": (windows_to_tuples(permute_windows(both[n_targets:], rng=seed + 1)),
+                         windows_to_tuples(permute_windows(fut, rng=seed + 2)))}
+    per: dict[str, dict[str, list[float]]] = {}
+    shown: list[dict[str, str]] = []
+    for setting, (H, F) in sets.items():
+        F = [(), *F]
+        for i, h in enumerate(targets):
+            rng = seed + 100 * i
+            runs: dict[str, tuple[list[tuple[int, ...]], Any]] = {
+                "LINGEN": (H, lingen_fit(model, h, H, F, top_k=top_k)),
+                "single-token": (H, lingen_fit(model, h, H, [()])),
+                "short history": ([h[-short_len:]], np.ones(1)),  # the model sees the last tokens only
+            }
+            for name, (basis, coef) in runs.items():
+                out = lingen_generate(model, basis, coef, n_steps, rng=rng, target_history=h,
+                                      n_samples=n_samples)
+                assert out.cumulative_kl is not None
+                per.setdefault(name, {}).setdefault(setting, []).extend(out.cumulative_kl[:, -1].tolist())
+                if name == "LINGEN" and setting == "in_distribution" and i < n_show:
+                    own = lingen_generate(model, [h], np.ones(1), n_steps, rng=rng, n_samples=1)
+                    shown.append({"history": corpus.tokenizer.decode(h[-24:]),
+                                  "model": corpus.tokenizer.decode(own.tokens[0]),
+                                  "lingen": corpus.tokenizer.decode(out.tokens[0])})
+            _, ckl = _early_checkpoint_kl(model, early, h, n_steps, n_samples, rng)
+            per.setdefault("earlier checkpoint", {}).setdefault(setting, []).extend(ckl[:, -1].tolist())
+    table = {m: {s: float(np.mean(v)) for s, v in d.items()} for m, d in per.items()}
+    se = {m: {s: float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0 for s, v in d.items()}
+          for m, d in per.items()}
+    return {"table": table, "se": se, "n_steps": n_steps, "n_targets": n_targets, "n_samples": n_samples,
+            "n_basis": n_basis, "continuations": shown}
+
+
+def transformer_lingen(config: Any, cache: Any) -> dict[str, Any]:
+    """LINGEN and its three baselines on the shared transformer, both settings; the earlier checkpoint is
+    the last saved one at or before half of training."""
+    info = trained_transformer(config, cache)
+    final = info["final_step"]
+    early = max(s for s in info["paths"] if s <= final // 2)
+    fn = functools.partial(_lingen, info["paths"][final], info["paths"][early], config.device)
+    res = cache.step("lingen", fn, model=info["key"], early_step=early, n_targets=config.lingen_targets,
+                     n_samples=config.lingen_samples, n_steps=config.lingen_steps,
+                     n_basis=config.lingen_basis, n_futures=config.lingen_futures,
+                     history_len=config.lm_history_len, future_len=config.lm_future_len,
+                     top_k=config.lm_top_k, short_len=5, n_show=3, seed=config.seed)
+    res["early_step"] = early
+    return res

@@ -1,0 +1,158 @@
+"""Smoke tests of ``logitrank reproduce``: every figure module on a tiny configuration, the step cache
+(identical numbers on a hit, resume after an interruption), ``--only`` and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paper_figures import steps
+from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
+from paper_figures.store import StepCache
+
+# ---------------------------------------------------------------------------------------------
+# the step cache on its own
+
+
+def test_step_cache_computes_once_and_round_trips_exactly(tmp_path: Path) -> None:
+    calls = []
+
+    def work(n: int) -> dict:
+        calls.append(n)
+        rng = np.random.default_rng(n)
+        return {"x": rng.standard_normal(n), "y": float(rng.random()), "nested": [{"i": np.int64(3)}],
+                "inf": float("inf")}
+
+    cache = StepCache(tmp_path)
+    first = cache.step("a", work, n=5)
+    again = StepCache(tmp_path).step("a", work, n=5)
+    assert calls == [5]
+    np.testing.assert_array_equal(first["x"], again["x"])
+    assert first["y"] == again["y"] and again["nested"][0]["i"] == 3 and again["inf"] == float("inf")
+    with pytest.warns(UserWarning, match="parameters changed"):
+        StepCache(tmp_path).step("a", work, n=6)
+    assert calls == [5, 6]
+
+
+def test_step_cache_resumes_after_an_interruption(tmp_path: Path) -> None:
+    done = []
+
+    def work(i: int, fail_at: int | None) -> dict:
+        if i == fail_at:
+            raise KeyboardInterrupt
+        done.append(i)
+        return {"i": i}
+
+    with pytest.raises(KeyboardInterrupt):
+        cache = StepCache(tmp_path)
+        for i in range(5):
+            cache.step(f"s{i}", lambda i=i: work(i, 3))
+    assert done == [0, 1, 2]
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no half-written files left
+    cache = StepCache(tmp_path)
+    out = [cache.step(f"s{i}", lambda i=i: work(i, None))["i"] for i in range(5)]
+    assert out == list(range(5)) and done == [0, 1, 2, 3, 4]
+    assert cache.loaded == ["s0", "s1", "s2"] and cache.computed == ["s3", "s4"]
+
+
+def test_bad_inputs_name_the_parameter(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="only: each name"):
+        parse_only("spectra,nope")
+    with pytest.raises(ValueError, match="preset"):
+        ReproduceConfig.preset_named("huge")
+    with pytest.raises(ValueError, match="step name"):
+        StepCache(tmp_path).step("a/b", dict)
+    assert parse_only("fig_spectra, table_lingen") == ["spectra", "lingen"]
+
+
+def test_presets_document_growing_sizes() -> None:
+    tiny, quick, full = ReproduceConfig.tiny(), ReproduceConfig.quick(), ReproduceConfig.full()
+    assert tiny.lm_histories < quick.lm_histories < full.lm_histories
+    assert tiny.lm_steps < quick.lm_steps < full.lm_steps
+    for c in (tiny, quick, full):
+        assert c.lm_checkpoints[0] == 0 and c.lm_checkpoints[-1] == c.lm_steps
+        assert all(s % c.lm_checkpoint_every == 0 for s in c.lm_checkpoints)
+
+
+# ---------------------------------------------------------------------------------------------
+# every figure on the tiny configuration
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("reproduce")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = reproduce(ReproduceConfig.tiny(), out, raise_errors=True)
+    return out, results
+
+
+def test_every_figure_writes_png_pdf_and_a_report_section(tiny_run: tuple[Path, dict]) -> None:
+    out, results = tiny_run
+    for name in FIGURES:
+        entry = results["figures"][name]
+        assert entry["status"] == "ok", (name, entry.get("error"))
+        assert (out / f"{name}.png").stat().st_size > 5000
+        assert (out / f"{name}.pdf").exists()
+        assert entry["verdict"] and entry["numbers"]
+    report = (out / "report.md").read_text()
+    assert report.count("\n## ") == len(FIGURES) and "Figures complete: 9/9" in report
+    assert json.loads((out / "results.json").read_text())["config"]["preset"] == "tiny"
+
+
+def _numbers(out: Path) -> dict:
+    return {k: v["numbers"] for k, v in json.loads((out / "results.json").read_text())["figures"].items()}
+
+
+def test_cache_hit_gives_identical_numbers_and_only_replots(tiny_run: tuple[Path, dict]) -> None:
+    out, _ = tiny_run
+    before = _numbers(out)
+    (out / "spectra.png").unlink()
+    res = reproduce(ReproduceConfig.tiny(), out, only="spectra,lingen", raise_errors=True)
+    assert (out / "spectra.png").exists()
+    for name in ("spectra", "lingen"):
+        assert res["figures"][name]["computed_steps"] == []
+        assert res["figures"][name]["cached_steps"]
+    assert _numbers(out) == before  # the other figures' entries are kept, every number identical
+
+
+def test_interrupted_run_resumes_without_recomputing(tiny_run: tuple[Path, dict], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    src, _ = tiny_run
+    out = tmp_path / "run"
+    (out / "cache").mkdir(parents=True)
+    shutil.copytree(src / "cache" / "transformer", out / "cache" / "transformer")  # the trained model
+    real = steps.synthetic_spectrum
+    seen = []
+
+    def interrupted(**kw: object) -> dict:
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # a kill in the middle of the spectra figure
+        seen.append(kw["family"])
+        return real(**kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(steps, "synthetic_spectrum", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
+    monkeypatch.setattr(steps, "synthetic_spectrum", real)
+    res = reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
+    entry = res["figures"]["spectra"]
+    cached = [s for s in entry["cached_steps"] if s.startswith("synthetic_")]
+    assert cached == [f"synthetic_{f}" for f in seen]
+    assert len([s for s in entry["computed_steps"] if s.startswith("synthetic_")]) == 2
+    assert _numbers(out)["spectra"] == _numbers(src)["spectra"]
+
+
+def test_cli_reproduce_only(tiny_run: tuple[Path, dict], capsys: pytest.CaptureFixture[str]) -> None:
+    from logitrank.cli import main
+
+    out, _ = tiny_run
+    args = ["reproduce", "--tiny", "--out", str(out), "--no-progress"]
+    assert main([*args, "--only", "phase_transition"]) == 0
+    assert "report.md" in capsys.readouterr().out
+    assert main(["reproduce", "--tiny", "--out", str(out), "--only", "bogus"]) == 2
