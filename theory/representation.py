@@ -10,8 +10,8 @@ Claims (proofs in the model docstrings of :mod:`simulators`):
     (:meth:`simulators.SparsePolynomialBits.to_isan`, one running parity per monomial plus a constant); the
     measured ranks obey the model's cut bound ``<= m + 1``.
 ``representation.copying``
-    Copying has rank ``(V-1) t + 1`` (``t < n``) and ``(V-1)(2n - t)`` (``t >= n``), at most ``(V-1) n + 1``,
-    below the dimension ``n V + 1`` of its explicit ISAN (:meth:`simulators.Copying.to_isan`).
+    Copying has rank ``(V-1) t + 1`` (``t < n``) and ``(V-1)(2n - t)`` (``t >= n``), largest ``(V-1) n`` at
+    ``t = n``, below the dimension ``n V + 1`` of its explicit ISAN (:meth:`simulators.Copying.to_isan`).
 ``representation.ngram``
     An order-k n-gram has logit rank ``<= V^{k-1}`` (histories with the same last ``k-1`` tokens share rows).
 ``representation.hmm``
@@ -116,7 +116,7 @@ def _check_copying(gen: np.random.Generator, *, instances: int, max_vocab: int, 
         isan = m.to_isan()
         err = reproduction_error(isan, m)
         margin = min(float(-_mismatch(measured, closed)), 1.0 - err / REPRODUCTION_TOL,
-                     float(isan.dim - max(measured)), float((V - 1) * n + 1 - max(measured)))
+                     float(isan.dim - max(measured)), float((V - 1) * n - max(measured)))
         tally.add(margin, instance=i, V=V, n=n, measured=measured, closed_form=closed, isan_dim=isan.dim,
                   max_error=err)
     return tally.evidence()
@@ -220,7 +220,7 @@ register(Claim(
 
 register(Claim(
     id="representation.copying",
-    statement="copying: measured rank = (V-1)t+1 / (V-1)(2n-t) <= (V-1)n+1 <= ISAN dim nV+1",
+    statement="copying: measured rank = (V-1)t+1 (t<n) / (V-1)(2n-t) <= (V-1)n < ISAN dim nV+1",
     latex=r"\operatorname{rank}_t=\begin{cases}(V-1)t+1&t<n\\(V-1)(2n-t)&t\ge n\end{cases}\le nV+1",
     hypotheses="n uniform tokens then a tempered copy (sharpness != 0); V**(2n) <= 4096",
     bounds={"max_vocab": (2, 4), "max_n": (1, 6)},
