@@ -107,7 +107,11 @@ def derive_phase_transition() -> PhaseTransitionDerivation:
 
     Symbols: ``n, r, N`` (indices), ``s = 2 alpha``, ``alpha``, ``epsilon``, ``c``, ``kappa``. Cached.
     """
-    import sympy as sp
+    try:
+        import sympy as sp
+    except ImportError as exc:  # pragma: no cover - sympy ships with the [theory] and [test] extras
+        raise ImportError("theory.derive_phase_transition needs sympy: "
+                          "pip install 'logit-rank[theory]'") from exc
 
     x, n, r, N, eps, c, kappa, alpha = sp.symbols("x n r N epsilon c kappa alpha", positive=True)
     b = sp.Symbol("b", positive=True)  # s = 1 + b > 1 while integrating
