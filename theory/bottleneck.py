@@ -89,7 +89,8 @@ def _instance(gen: np.random.Generator, max_hidden: int, bias: bool) -> tuple[Li
     V = int(gen.integers(d + 3, d + 40))
     T = 8
     m = LinearReadoutModel.random(V, d, T, bias=bias, rng=gen)
-    H = random_histories(V, 3 * (d + 2), int(gen.integers(1, T)), rng=gen)
+    # length >= 2 so that V^t >= (d + 3)^2 >= 3 (d + 2) distinct histories exist
+    H = random_histories(V, 3 * (d + 2), int(gen.integers(2, T)), rng=gen)
     L = extended_logit_matrix(m, H, [()])
     return m, numerical_rank(svdvals(L.values), rtol=1e-10), len(H)
 
