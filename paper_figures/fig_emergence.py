@@ -100,7 +100,7 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     rise = last["alpha"] - first["alpha"]
     crossed = [c["step"] for c in cps if c["alpha"] > 0.5]
     verdict = (f"α moves from {fmt(first['alpha'])} at step 0 to {fmt(last['alpha'])} at step {last['step']} "
-               f"({'a rise' if rise > 0 else 'no rise'} of {fmt(rise)}; paper: "
+               f"({'a rise' if rise > 0 else 'a fall'} of {fmt(abs(rise))}; paper: "
                f"{PAPER['alpha_olmo1b_step0']} → {PAPER['alpha_olmo7b']}); "
                + (f"it first exceeds 1/2 at step {crossed[0]}" if crossed else "it stays below 1/2 here")
                + f", and the rank-{res['kl_rank']} KL goes from {fmt(first['kl'])} to {fmt(last['kl'])} "

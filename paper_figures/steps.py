@@ -189,42 +189,39 @@ def _corpus() -> Any:
     return load_shakespeare()
 
 
-def lm_windows(n_histories: int, history_len: int, n_futures: int, future_len: int, seed: int,
-               nonsense: bool = False) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
-    """Disjoint history and future windows of the validation plays (``llm_bridge.windows``); with
-    ``nonsense`` the tokens of each future are permuted (the paper's nonsense futures)."""
-    from llm_bridge.windows import history_future_windows, permute_windows, windows_to_tuples
+def _spec(n_histories: int, history_len: int, n_futures: int, future_len: int, top_k: int) -> Any:
+    from llm_bridge.experiments import WindowSpec
 
-    H, F = history_future_windows(_corpus().validation, n_histories, history_len, n_futures, future_len,
-                                  rng=seed)
-    if nonsense:
-        F = permute_windows(F, rng=seed + 1)
-    return windows_to_tuples(H), windows_to_tuples(F)
+    return WindowSpec(n_histories, history_len, n_futures, future_len, top_k)
 
 
-def lm_matrix(path: str, device: str, n_histories: int, n_futures: int, history_len: int, future_len: int,
-              top_k: int, seed: int, nonsense: bool = False) -> Any:
-    """``L_k(H, F)`` of the checkpoint at ``path`` (``llm_bridge.HFModel`` + ``logitrank``), H and F drawn
-    from the validation plays; F holds the empty future and the future windows."""
+def _hf(path: str, device: str) -> Any:
     from llm_bridge import HFModel
 
-    H, F = lm_windows(n_histories, history_len, n_futures, future_len, seed, nonsense)
-    model = HFModel(path, device=device, progress=False)
-    return extended_logit_matrix(model, H, [(), *F], top_k=top_k, progress=False)
+    return HFModel(path, device=device, progress=False)
 
 
 def _lm_spectrum(path: str, device: str, step: int, val_loss: float | None, n_histories: int, n_futures: int,
                  history_len: int, future_len: int, top_k: int, seed: int, kl_rank: int | None = None,
                  **_key: Any) -> dict[str, Any]:
-    from logitrank import kl_vs_rank, singular_values
+    """``llm_bridge.experiments.logit_spectrum`` (or ``emergence_across_checkpoints`` when ``kl_rank`` is
+    given, which also measures the rank-r KL) on the validation plays."""
+    from llm_bridge.experiments import emergence_across_checkpoints, logit_spectrum
 
-    L = lm_matrix(path, device, n_histories, n_futures, history_len, future_len, top_k, seed)
-    entry = spectrum_entry(singular_values(L), seed, steps=step, val_loss=val_loss, shape=list(L.shape),
-                           k=top_k)
-    if kl_rank is not None:
-        entry["kl"] = float(kl_vs_rank(L, [min(kl_rank, min(L.shape))]).kl[0])
-        entry["kl_rank"] = kl_rank
-    return entry
+    spec = _spec(n_histories, history_len, n_futures, future_len, top_k)
+    extra: dict[str, Any] = {"steps": step, "val_loss": val_loss, "k": top_k}
+    if kl_rank is None:
+        r = logit_spectrum(_hf(path, device), _corpus().validation, spec, rng=seed)
+        s, fit, shape = r.singular_values, r.fit, list(r.shape)
+        extra["shape"] = shape
+        return {"s": np.asarray(s), "alpha": fit.alpha, "ci": list(fit.alpha_ci), "C": fit.c,
+                "fit_range": list(fit.index_range), "r_squared": fit.r_squared, **extra}
+    # one checkpoint at a time (each cached on its own); the same seed draws the same H, F every time
+    e = emergence_across_checkpoints([(step, _hf(path, device))], _corpus().validation, spec,
+                                     ranks=(kl_rank,), rng=seed)
+    return {"s": np.asarray(e.singular_values[0]), "alpha": float(e.alpha[0]),
+            "ci": [float(e.alpha_lo[0]), float(e.alpha_hi[0])], "kl": float(e.kl[0, 0]), "kl_rank": kl_rank,
+            **extra}
 
 
 def transformer_spectrum(config: Any, cache: Any, checkpoint: int | str, name: str,
@@ -256,16 +253,16 @@ def transformer_emergence(config: Any, cache: Any) -> dict[str, Any]:
 
 def _kl_scales(path: str, device: str, scales: list[int], ranks: list[int], history_len: int,
                future_len: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
-    from logitrank import kl_vs_rank
+    from llm_bridge.experiments import kl_across_scales
 
     n = max(scales)
-    L = lm_matrix(path, device, n, n, history_len, future_len, top_k, seed)
+    r = kl_across_scales(_hf(path, device), _corpus().validation, n, ranks,
+                         scales=[n // m for m in sorted(scales, reverse=True)], history_length=history_len,
+                         future_length=future_len, top_k=top_k, rng=seed)
     out = []
-    for m in sorted(scales, reverse=True):  # nested sub-matrices: the first m histories and m futures
-        sub = L.values[:m, : (m + 1) * top_k]  # the empty future and the first m future windows
-        r = [x for x in ranks if x < min(sub.shape)]
-        curve = kl_vs_rank(sub, r, block=top_k)
-        out.append({"n": m, "ranks": np.asarray(curve.ranks), "kl": curve.kl, "bound": curve.frobenius_bound})
+    for i, m in enumerate(r.sizes):
+        ok = np.isfinite(r.kl[i]) & (r.ranks < m)  # below full rank, where the truncation KL is > 0
+        out.append({"n": int(m), "ranks": r.ranks[ok], "kl": r.kl[i][ok], "bound": r.frobenius_bound[i][ok]})
     return {"scales": out, "k": top_k, "history_len": history_len}
 
 
@@ -280,15 +277,13 @@ def transformer_kl_scales(config: Any, cache: Any) -> dict[str, Any]:
 
 def _angles(path: str, path2: str, device: str, n: int, history_len: int, future_len: int, top_k: int,
             rank: int, seed: int, **_key: Any) -> dict[str, Any]:
-    from logitrank import principal_angles, random_subspace_cosines
+    from llm_bridge.experiments import subspace_angles
 
-    real = lm_matrix(path, device, n, n, history_len, future_len, top_k, seed)
-    nonsense = lm_matrix(path, device, n, n, history_len, future_len, top_k, seed, nonsense=True)
-    other = lm_matrix(path2, device, n, n, history_len, future_len, top_k, seed)
-    return {"rank": rank, "n_histories": n,
-            "real_vs_nonsense": principal_angles(real, nonsense, rank),
-            "model_vs_model": principal_angles(real, other, rank),
-            "random": random_subspace_cosines(n, rank, rng=seed).mean(axis=0)}
+    spec = _spec(n, history_len, n, future_len, top_k)
+    r = subspace_angles(_hf(path, device), _corpus().validation, rank, spec, other_model=_hf(path2, device),
+                        rng=seed)
+    return {"rank": rank, "n_histories": n, "real_vs_nonsense": r.real_vs_nonsense,
+            "model_vs_model": r.model_vs_model, "random": r.random_baseline}
 
 
 def transformer_angles(config: Any, cache: Any) -> dict[str, Any]:
@@ -304,21 +299,17 @@ def transformer_angles(config: Any, cache: Any) -> dict[str, Any]:
 
 def hidden_dim_point(n_embd: int, preset: str, steps: int, n_histories: int, history_len: int, device: str,
                      seed: int, run_root: str) -> dict[str, Any]:
-    """Train a model of width ``n_embd`` briefly, then estimate its hidden dimension from the largest gap in
-    the log singular values of the centered single-token matrix ``L(H, {∅})`` (``logitrank``)."""
-    from llm_bridge import HFModel
-    from logitrank import estimate_hidden_dim, singular_values
+    """Train a model of width ``n_embd`` for ``steps`` steps (so LayerNorm's shift is no longer 0), then
+    ``llm_bridge.experiments.hidden_dim_recovery`` on ``L(H, {∅})`` of validation windows."""
+    from llm_bridge.experiments import draw_windows, hidden_dim_recovery
 
-    n_head = 2 if n_embd % 4 else 4
-    info = _train(str(Path(run_root) / f"n_embd{n_embd}-seed{seed}-steps{steps}"), preset, max(steps, 1),
-                  max(steps, 1), None, seed, False, n_embd=n_embd, n_head=n_head)
-    path = str(Path(run_root) / f"n_embd{n_embd}-seed{seed}-steps{steps}" / info["checkpoints"][-1][1])
-    H, _ = lm_windows(n_histories, history_len, 1, 1, seed)
-    L = extended_logit_matrix(HFModel(path, device=device, progress=False), H, [()], progress=False)
-    s = singular_values(L)
-    est = estimate_hidden_dim(s, floor_rtol=1e-6)
-    return {"n_embd": n_embd, "estimate": int(est.dim), "gap": float(est.gap), "s": s,
-            "n_histories": n_histories, "vocab": L.shape[1], "steps": steps}
+    run = Path(run_root) / f"n_embd{n_embd}-seed{seed}-steps{steps}"
+    info = _train(str(run), preset, max(steps, 1), max(steps, 1), None, seed, False, n_embd=n_embd,
+                  n_head=2 if n_embd % 4 else 4)
+    H, _ = draw_windows(_corpus().validation, _spec(n_histories, history_len, 1, 1, 1), rng=seed)
+    r = hidden_dim_recovery(_hf(str(run / info["checkpoints"][-1][1]), device), H)
+    return {"n_embd": n_embd, "estimate": int(r.estimate), "gap": float(r.gap), "s": r.singular_values,
+            "n_histories": n_histories, "steps": steps}
 
 
 # --- theory: equivalence and the phase transition ----------------------------------------------
@@ -350,67 +341,44 @@ def equivalence_point(family: str, vocab: int, horizon: int, dim: int, seed: int
             "queries": int(full.queries)}
 
 
-# --- LINGEN (logitrank.lingen over the shared transformer) --------------------------------------
+# --- LINGEN (llm_bridge.lingen_experiment over the shared transformer) --------------------------
 
-def _early_checkpoint_kl(model: Any, early: Any, target: tuple[int, ...], steps: int, n_samples: int,
-                         seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The earlier checkpoint generating directly from ``target``: tokens sampled from ``early`` and the
-    cumulative ``KL(model ‖ early)`` along them (``logitrank.block_softmax_kl`` per step)."""
-    from logitrank import block_softmax_kl, extended_logits, lingen_generate
-
-    gen = lingen_generate(early, [target], np.ones(1), steps, rng=seed, n_samples=n_samples)
-    kl = np.zeros((n_samples, steps))
-    for t in range(steps):
-        conts = [tuple(int(z) for z in row[:t]) for row in gen.tokens]
-        p = extended_logits(model, [target], conts, progress=False)[0]
-        q = extended_logits(early, [target], conts, progress=False)[0]
-        kl[:, t] = block_softmax_kl(p, q, p.shape[1])[:, 0]
-    return gen.tokens, np.cumsum(kl, axis=1)
+METHOD_NAMES = {"lingen": "LINGEN", "single_token": "single-token", "short_history": "short history",
+                "earlier_checkpoint": "earlier checkpoint"}
 
 
 def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: int, n_steps: int,
-            n_basis: int, n_futures: int, history_len: int, future_len: int, top_k: int, short_len: int,
-            n_show: int, seed: int, **_key: Any) -> dict[str, Any]:
-    from llm_bridge import HFModel
-    from llm_bridge.windows import history_future_windows, permute_windows, windows_to_tuples
+            n_basis: int, n_futures: int, history_len: int, future_len: int, short_len: int, n_show: int,
+            seed: int, **_key: Any) -> dict[str, Any]:
+    from llm_bridge.experiments import draw_windows
+    from llm_bridge.lingen_experiment import lingen_experiment
     from logitrank import lingen_fit, lingen_generate
 
-    model = HFModel(path, device=device, progress=False)
-    early = HFModel(early_path, device=device, progress=False)
+    model, early = _hf(path, device), _hf(early_path, device)
     corpus = _corpus()
-    # targets, basis histories and futures: pairwise disjoint windows of the validation plays
-    both, fut = history_future_windows(corpus.validation, n_targets + n_basis, history_len, n_futures,
-                                       future_len, rng=seed)
-    targets = windows_to_tuples(both[:n_targets])
-    sets = {"in_distribution": (windows_to_tuples(both[n_targets:]), windows_to_tuples(fut)),
-            "nonsense": (windows_to_tuples(permute_windows(both[n_targets:], rng=seed + 1)),
-                         windows_to_tuples(permute_windows(fut, rng=seed + 2)))}
-    per: dict[str, dict[str, list[float]]] = {}
-    shown: list[dict[str, str]] = []
-    for setting, (H, F) in sets.items():
-        F = [(), *F]
-        for i, h in enumerate(targets):
-            rng = seed + 100 * i
-            runs: dict[str, tuple[list[tuple[int, ...]], Any]] = {
-                "LINGEN": (H, lingen_fit(model, h, H, F, top_k=top_k)),
-                "single-token": (H, lingen_fit(model, h, H, [()])),
-                "short history": ([h[-short_len:]], np.ones(1)),  # the model sees the last tokens only
-            }
-            for name, (basis, coef) in runs.items():
-                out = lingen_generate(model, basis, coef, n_steps, rng=rng, target_history=h,
-                                      n_samples=n_samples)
-                assert out.cumulative_kl is not None
-                per.setdefault(name, {}).setdefault(setting, []).extend(out.cumulative_kl[:, -1].tolist())
-                if name == "LINGEN" and setting == "in_distribution" and i < n_show:
-                    own = lingen_generate(model, [h], np.ones(1), n_steps, rng=rng, n_samples=1)
-                    shown.append({"history": corpus.tokenizer.decode(h[-24:]),
-                                  "model": corpus.tokenizer.decode(own.tokens[0]),
-                                  "lingen": corpus.tokenizer.decode(out.tokens[0])})
-            _, ckl = _early_checkpoint_kl(model, early, h, n_steps, n_samples, rng)
-            per.setdefault("earlier checkpoint", {}).setdefault(setting, []).extend(ckl[:, -1].tolist())
-    table = {m: {s: float(np.mean(v)) for s, v in d.items()} for m, d in per.items()}
-    se = {m: {s: float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0 for s, v in d.items()}
-          for m, d in per.items()}
+    table: dict[str, dict[str, float]] = {}
+    se: dict[str, dict[str, float]] = {}
+    for setting, key in (("in-distribution", "in_distribution"), ("nonsense", "nonsense")):
+        r = lingen_experiment(model, corpus.validation, setting=setting, n_targets=n_targets,
+                              n_samples=n_samples, steps=n_steps, n_basis=n_basis, n_futures=n_futures,
+                              history_length=history_len, future_length=future_len, short_history=short_len,
+                              earlier_model=early, rng=seed, progress=False)
+        for m, ckl in r.cumulative_kl.items():
+            last = ckl[:, :, -1].reshape(-1)
+            table.setdefault(METHOD_NAMES[m], {})[key] = float(last.mean())
+            se.setdefault(METHOD_NAMES[m], {})[key] = (float(last.std(ddof=1) / np.sqrt(last.size))
+                                                       if last.size > 1 else 0.0)
+    # a few continuations, as text: the model's own and LINGEN's (fit on other windows)
+    H, F = draw_windows(corpus.validation, _spec(n_basis + n_show, history_len, n_futures, future_len, 1),
+                        rng=seed + 7)
+    shown = []
+    for i, h in enumerate(H[:n_show]):
+        fit = lingen_fit(model, h, H[n_show:], F)
+        lin = lingen_generate(model, H[n_show:], fit, n_steps, rng=seed + i, n_samples=1)
+        own = lingen_generate(model, [h], np.ones(1), n_steps, rng=seed + i, n_samples=1)
+        shown.append({"history": corpus.tokenizer.decode(h[-24:]),
+                      "model": corpus.tokenizer.decode(own.tokens[0]),
+                      "lingen": corpus.tokenizer.decode(lin.tokens[0])})
     return {"table": table, "se": se, "n_steps": n_steps, "n_targets": n_targets, "n_samples": n_samples,
             "n_basis": n_basis, "continuations": shown}
 
@@ -425,7 +393,7 @@ def transformer_lingen(config: Any, cache: Any) -> dict[str, Any]:
     res = cache.step("lingen", fn, model=info["key"], early_step=early, n_targets=config.lingen_targets,
                      n_samples=config.lingen_samples, n_steps=config.lingen_steps,
                      n_basis=config.lingen_basis, n_futures=config.lingen_futures,
-                     history_len=config.lm_history_len, future_len=config.lm_future_len,
-                     top_k=config.lm_top_k, short_len=5, n_show=3, seed=config.seed)
+                     history_len=config.lm_history_len, future_len=config.lm_future_len, short_len=5,
+                     n_show=3, seed=config.seed)
     res["early_step"] = early
     return res
