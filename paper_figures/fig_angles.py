@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import matplotlib.ticker as mticker
 import numpy as np
 
 from . import steps as ex
@@ -44,6 +45,7 @@ def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Pat
         ax.plot(np.arange(1, cos.size + 1), cos, mk, ms=3.5, color=c,
                 label=f"{label}: mean {cos.mean():.2f}")
     ax.set_ylim(-0.02, 1.05)
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
     ax.set_xlabel("principal angle index j (sorted, largest cosine first)")
     ax.set_ylabel("cos θ_j (dimensionless)")
     ax.set_title(f"column spaces of rank-{res['rank']} approximations, |H|={res['n_histories']}")

@@ -95,7 +95,9 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     lm, lm0 = res["transformer"], res["transformer_step0"]
     numbers: dict[str, Any] = {"alpha transformer (trained)": lm["alpha"],
                                "alpha interval (trained)": lm["ci"],
-                               "alpha transformer (step 0)": lm0["alpha"]}
+                               "alpha transformer (step 0)": lm0["alpha"],
+                               "transformer training steps": lm["steps"],
+                               "validation loss at the final step (nats/char)": lm.get("val_loss")}
     for fam, e in res["families"].items():
         numbers[f"alpha {fam}"] = e["alpha"]
         if e.get("alpha_true") is not None:
