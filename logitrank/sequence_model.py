@@ -45,7 +45,9 @@ class SequenceModel(Protocol):
 
     Optional fast paths a model may provide (the core uses them when present):
     ``extended_logits(histories, futures) -> (|H|, |F|, V)`` and
-    ``logits_along(sequences) -> (n, L, V)``, both centered float64.
+    ``logits_along(sequences) -> (n, L, V)``, both centered float64, and
+    ``logits_of_array(prefixes) -> (n, V)`` for an ``(n, t)`` int array of equal-length valid prefixes
+    (used by the sampler).
     """
 
     vocab_size: int
@@ -164,9 +166,14 @@ def sample_sequences(
     if not temperature > 0:
         raise ValueError(f"temperature: must be > 0, got {temperature}")
     out = np.zeros((n, length), dtype=np.int64)
+    batch = getattr(model, "logits_of_array", None)
+    head = np.tile(np.asarray(base, dtype=np.int64), (n, 1))
     for t in range(length):
-        prefixes = [base + tuple(int(x) for x in row[:t]) for row in out]
-        logp = log_softmax(model_logits(model, prefixes) / temperature)
+        if callable(batch):  # equal-length int arrays: no per-prefix Python tuples
+            raw = check_finite("model.logits_of_array", np.asarray(batch(np.hstack([head, out[:, :t]]))))
+        else:
+            raw = model_logits(model, [base + tuple(int(x) for x in row[:t]) for row in out])
+        logp = log_softmax(raw / temperature)
         cdf = np.cumsum(np.exp(logp), axis=1)
         u = gen.random(n) * cdf[:, -1]
         out[:, t] = np.minimum((cdf < u[:, None]).sum(axis=1), model.vocab_size - 1)

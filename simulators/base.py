@@ -63,6 +63,17 @@ class SyntheticModel:
             out[idx] = self._logits_batch(arr)
         return out
 
+    def logits_of_array(self, prefixes: np.ndarray) -> np.ndarray:
+        """Centered logits of an ``(n, t)`` int array of equal-length prefixes, ``(n, V)``."""
+        arr = np.asarray(prefixes, dtype=np.int64)
+        if arr.ndim != 2 or arr.shape[1] > self.horizon - 1:
+            raise ValueError(f"prefixes: must be an (n, t) int array with t <= {self.horizon - 1}, "
+                             f"got shape {arr.shape}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.vocab_size):
+            raise ValueError(f"prefixes: token ids must lie in [0, {self.vocab_size}), "
+                             f"got range [{arr.min()}, {arr.max()}]")
+        return self._logits_batch(arr)
+
     def sample(self, n: int, length: int | None = None, *, rng: RngLike = None) -> np.ndarray:
         """``n`` i.i.d. sequences, int64 array ``(n, length)`` (default length = horizon)."""
         return sample_sequences(self, n, length, rng=rng)
