@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import theory
 from logitrank.cli import main
@@ -95,3 +97,15 @@ def test_cli_verify_exits_nonzero_when_a_claim_fails(monkeypatch, capsys):
     monkeypatch.setitem(registry._REGISTRY, "test.false", bad)
     assert main(["verify", "--claim", "test.false", "--no-progress"]) == 1
     assert "FAILS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("claim", [c.id for c in theory.claims()])
+@settings(max_examples=3)
+@given(data=st.data())
+def test_each_claim_holds_anywhere_inside_its_declared_hypotheses(claim, data):
+    # the strategy is the claim's own bounds: any parameter values it declares valid must verify
+    c = theory.get_claim(claim)
+    params = {name: data.draw(st.integers(int(lo), int(hi)), label=name)
+              for name, (lo, hi) in c.bounds.items()}
+    ev = c.check(data.draw(st.integers(0, 2**31 - 1), label="seed"), instances=1, **params)
+    assert ev.holds and ev.instances == 1, ev.counterexample
