@@ -31,7 +31,7 @@ class Copying(SyntheticModel):
     (``z in Sigma``) span ``V - 1`` dimensions, mean-zero and orthogonal across different ``j`` under
     the uniform measure on ``Sigma^t``; a constant column exists iff some ``p - n >= t``, i.e. ``t <= n - 1``.
     Hence ``rank = (V - 1) t + 1`` for ``t <= n - 1`` and ``(V - 1)(2n - t)`` for ``t >= n``; the maximum over
-    cuts is ``(V - 1) n + 1`` (at ``t = n - 1``).
+    cuts is ``(V - 1) n`` (at ``t = n``; ``t = n - 1`` gives ``(V - 1)(n - 1) + 1 <= (V - 1) n``).
 
     **ISAN of dimension n V + 1** (:meth:`to_isan`): the state stores the string one-hot (block ``j`` of
     ``V`` coordinates holds ``e_{x_j}``) plus a constant coordinate; reading ``x_{p-1}`` at position
