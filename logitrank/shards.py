@@ -15,6 +15,8 @@ Guarantees:
   refused with a ``ValueError`` naming the differences, before anything is written;
 * an output directory that cannot be created or written raises ``PermissionError`` before any work.
 
+Run one extraction per directory at a time (a starting run removes the ``*.tmp`` leftovers of killed runs).
+
 Reading (:class:`ShardedMatrix`, :func:`open_shards`) lives in :mod:`logitrank.sharded_matrix`; the dask
 version of the extraction in :mod:`logitrank.distributed`.
 
