@@ -96,8 +96,18 @@ def spectrum_stage(path: str, block_columns: int) -> None:
     print(json.dumps(report))
 
 
-def run_child(path: Path, block_columns: int) -> dict:
-    cmd = [sys.executable, __file__, "--stage", "spectrum", "--dir", str(path),
+def full_svd_stage(path: str) -> None:
+    """Child process: dense float64 matrix and ``scipy.linalg.svdvals``; time and peak RSS as JSON."""
+    reset_peak_rss()
+    t0 = time.perf_counter()
+    s = svdvals(open_shards(path).to_logit_matrix(max_bytes=1 << 34).values)
+    seconds = time.perf_counter() - t0
+    np.save(Path(path) / "spectrum-full.npy", s)
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
+
+
+def run_child(path: Path, block_columns: int, stage: str = "spectrum") -> dict:
+    cmd = [sys.executable, __file__, "--stage", stage, "--dir", str(path),
            "--block-columns", str(block_columns)]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -105,7 +115,7 @@ def run_child(path: Path, block_columns: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--stage", choices=["all", "spectrum"], default="all")
+    p.add_argument("--stage", choices=["all", "spectrum", "fullsvd"], default="all")
     p.add_argument("--dir", default=None, help="where to write shards (default: a temporary directory)")
     p.add_argument("--keep", action="store_true", help="keep the shard directories")
     p.add_argument("--histories", type=int, default=4096)
@@ -123,6 +133,9 @@ def main() -> None:
     if args.stage == "spectrum":
         spectrum_stage(args.dir, args.block_columns)
         return
+    if args.stage == "fullsvd":
+        full_svd_stage(args.dir)
+        return
 
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="ls-bench-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -134,18 +147,18 @@ def main() -> None:
     print(f"GEMM 4096^2: float64 {f64 / 1e9:.0f} GFLOP/s, float32 {f32 / 1e9:.0f} GFLOP/s")
 
     # small case: Gram from shards vs dense full SVD
-    t_ext, sm = write_shards(root / "small", args.small_histories, args.small_futures, args)
+    _, sm = write_shards(root / "small", args.small_histories, args.small_futures, args)
     child = run_child(root / "small", args.block_columns)
+    full = run_child(root / "small", args.block_columns, stage="fullsvd")
     s_gram = np.load(root / "small" / "spectrum.npy")
-    L = sm.to_logit_matrix().values
-    t0 = time.perf_counter()
-    s_full = svdvals(L)
-    t_full = time.perf_counter() - t0
+    s_full = np.load(root / "small" / "spectrum-full.npy")
     k = int(np.count_nonzero(s_full > 1e-6 * s_full[0]))
     err = float(np.max(np.abs(s_gram[:k] / s_full[:k] - 1)))
-    print(f"small {L.shape[0]} x {L.shape[1]}: Gram-from-shards {child['seconds']:.2f} s, "
-          f"full SVD {t_full:.2f} s (ratio {t_full / child['seconds']:.1f}x); max relative difference "
-          f"over the {k} values above 1e-6 sigma_1: {err:.1e}; peak RSS {child['peak_rss_mb']:.0f} MB")
+    m, n = sm.shape
+    g_s, g_mb, f_s, f_mb = child["seconds"], child["peak_rss_mb"], full["seconds"], full["peak_rss_mb"]
+    print(f"small {m} x {n}: Gram-from-shards {g_s:.2f} s and {g_mb:.0f} MB peak RSS; full SVD {f_s:.2f} s "
+          f"and {f_mb:.0f} MB (time ratio {f_s / g_s:.1f}x, memory ratio {f_mb / g_mb:.1f}x); max relative "
+          f"difference over the {k} values above 1e-6 sigma_1: {err:.1e}")
 
     # large case
     t_ext, sm = write_shards(root / "large", args.histories, args.futures, args)
