@@ -12,9 +12,11 @@ from llm_bridge import (
     disjoint_windows,
     history_future_windows,
     load_shakespeare,
+    load_tokenizer,
     permute_windows,
     random_windows,
     shakespeare_plays,
+    train_bpe_tokenizer,
     windows_to_tuples,
 )
 
@@ -95,3 +97,17 @@ def test_corpus_too_short_is_a_clear_error() -> None:
         disjoint_windows(np.zeros((3, 3), dtype=int), [1])
     with pytest.raises(ValueError, match="history_length: must be >= 1, got 0"):
         history_future_windows(np.zeros(100, dtype=int), 1, 0, 1, 1)
+
+
+def test_bpe_tokenizer_offline_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    text = shakespeare_plays()["tragedies/macbeth"][:8000]
+    tok = train_bpe_tokenizer(text, 300)
+    assert tok.vocab_size == 300
+    ids = tok.encode(text[:500])
+    assert ids.max() < 300 and tok.decode(ids) == text[:500]
+    assert ids.size < 400  # merges make it shorter than the 500 characters
+    tok.save(tmp_path)
+    again = load_tokenizer(tmp_path)
+    np.testing.assert_array_equal(again.encode(text[:500]), ids)
+    with pytest.raises(ValueError, match="vocab_size: must be an integer >= 257"):
+        train_bpe_tokenizer(text, 100)
