@@ -50,13 +50,22 @@ def test_learns_a_periodic_stream(tmp_path) -> None:  # type: ignore[no-untyped-
 
 
 @pytest.mark.parametrize("preset", ["tiny", "tiny-llama"])
-def test_resume_after_kill_is_bitwise_identical(tmp_path, preset) -> None:  # type: ignore[no-untyped-def]
+def test_resume_after_kill_is_bitwise_identical(tmp_path, preset, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    real_load, loads = torch.load, []
+
+    def safe_load(*args, **kwargs):  # type: ignore[no-untyped-def]
+        assert kwargs.get("weights_only") is True  # resuming never unpickles arbitrary objects
+        loads.append(1)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", safe_load)
     straight = train_tiny_lm(STREAM, preset, 6, 3, tmp_path / "a", seed=3, validation_tokens=VAL)
     train_tiny_lm(STREAM, preset, 6, 3, tmp_path / "b", seed=3, validation_tokens=VAL)
     # the kill: everything after the step-3 checkpoint is lost
     shutil.rmtree(tmp_path / "b" / "checkpoint-000006")
     (tmp_path / "b" / "latest.json").write_text(json.dumps({"step": 3, "checkpoint": "checkpoint-000003"}))
     resumed = train_tiny_lm(STREAM, preset, 6, 3, tmp_path / "b", seed=3, validation_tokens=VAL)
+    assert loads == [1]
     assert same_weights(tmp_path / "a" / "checkpoint-000006", tmp_path / "b" / "checkpoint-000006")
     assert resumed.train_losses == straight.train_losses and resumed.val_losses == straight.val_losses
 
