@@ -41,8 +41,6 @@ def _mark_step0(ax: Any, x: np.ndarray, steps: np.ndarray) -> None:
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     if (steps == 0).any():
         ax.axvline(x[steps == 0][0] * 1.4, color="0.6", lw=0.8, ls="-")
-        ax.annotate("step 0", (x[steps == 0][0], 0.02), xycoords=("data", "axes fraction"), fontsize=7,
-                    ha="center")
     ax.set_xlabel("training step (log scale; step 0 drawn left of the grey line)")
 
 
@@ -102,7 +100,9 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     verdict = (f"α moves from {fmt(first['alpha'])} at step 0 to {fmt(last['alpha'])} at step {last['step']} "
                f"({'a rise' if rise > 0 else 'a fall'} of {fmt(abs(rise))}; paper: "
                f"{PAPER['alpha_olmo1b_step0']} → {PAPER['alpha_olmo7b']}); "
-               + (f"it first exceeds 1/2 at step {crossed[0]}" if crossed else "it stays below 1/2 here")
+               + (("it is above 1/2 at every checkpoint" if len(crossed) == len(cps)
+                   else f"it first exceeds 1/2 at step {crossed[0]}")
+                  if crossed else "it stays below 1/2 here")
                + f", and the rank-{res['kl_rank']} KL goes from {fmt(first['kl'])} to {fmt(last['kl'])} "
                "nats.")
     return {"numbers": numbers, "paper": paper, "verdict": verdict}

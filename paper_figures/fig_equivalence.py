@@ -51,7 +51,9 @@ def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Pat
     ax.set_xlabel("position t (history length)")
     ax.set_ylabel(r"rank of $L(\Sigma^t, \Sigma^{\leq T-1-t})$")
     ax.set_yscale("log", base=2)
-    ax.yaxis.set_major_formatter(mticker.ScalarFormatter())
+    ticks = sorted({int(r) for m in res["models"].values() for r in m["ranks"]} | {int(res["dim"])})
+    ax.set_yticks(ticks, [str(t) for t in ticks])
+    ax.yaxis.set_minor_formatter(mticker.NullFormatter())
     ax.set_title(f"exact ranks, V={res['vocab']}, T={res['horizon']}")
     legend_below(ax, ncols=2, markerscale=1)
     ax = axes[0, 1]

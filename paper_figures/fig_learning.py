@@ -67,8 +67,14 @@ def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Pat
     for c, mk, cur in zip(COLORS, ("o-", "s-"), res["curves"], strict=False):
         kl = np.maximum(np.asarray(cur["kl"], float), 1e-17)
         ax.loglog(cur["queries"], kl, mk, ms=4, color=c, label=cur["label"])
+        # rank caps that gave (nearly) the same point share one label
+        labels: dict[tuple[float, float], tuple[float, float, list[str]]] = {}
         for q, k, r in zip(cur["queries"], kl, cur["ranks"], strict=True):
-            ax.annotate(f"r={r}", (q, k), textcoords="offset points", xytext=(4, 3), fontsize=6.5, color=c)
+            key = (round(float(np.log10(q)), 2), round(float(np.log10(k))))
+            labels.setdefault(key, (float(q), float(k), []))[2].append(str(r))
+        for q, k, rs in labels.values():
+            ax.annotate("r=" + ",".join(rs), (q, k), textcoords="offset points", xytext=(4, 3), fontsize=6.5,
+                        color=c)
     ax.set_xlabel("logit queries used")
     ax.set_ylabel("KL(target ‖ learned) (nats per sequence)")
     ax.set_title("(a) query learner, rank cap r")

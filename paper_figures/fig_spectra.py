@@ -108,8 +108,9 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     side = "above" if a > 0.5 else "below"
     paper_side = "above" if PAPER["alpha_olmo7b"] > 0.5 else "below"
     verdict = (f"Our trained transformer has α = {fmt(a)} (interval {fmt(lm['ci'][0])}–{fmt(lm['ci'][1])}), "
-               f"{side} 1/2 {'as' if side == paper_side else 'whereas'} the paper's OLMo-7b "
-               f"(α = {PAPER['alpha_olmo7b']}) is {paper_side}; at step 0 α = {fmt(a0)} "
+               f"{side} 1/2{', as is' if side == paper_side else ', whereas'} the paper's OLMo-7b "
+               f"(α = {PAPER['alpha_olmo7b']}{'' if side == paper_side else ' is ' + paper_side}); "
+               f"at step 0 α = {fmt(a0)} "
                f"(paper: {PAPER['alpha_olmo1b_step0']}), so training "
                f"{'raised' if a > a0 else 'did not raise'} α as in the paper"
                f"{'' if a > a0 else ' — a difference'}.")

@@ -64,7 +64,7 @@ class ReproduceConfig:
     LINGEN targets x samples      2 x 1, 4 steps         8 x 2, 15 steps       50 x 5, 15 steps
     phase transition N            10 .. 1e3              1e2 .. 1e6            1e2 .. 1e7
     learning: ISAN V, d, T        2, 2, 4                4, 3, 6               4, 3, 6
-    noisy parity n, |S|           4, 2                   12, 6                 20, 10
+    noisy parity n, |S|           4, 2                   20, 10                20, 10
     equivalence V, T, d           2, 4, 2                3, 6, 3               4, 6, 4
     hidden dims n_embd            8, 12                  32, 48, 64            16, 32, 48, 64
     ============================  =====================  =====================  ======================
@@ -119,8 +119,8 @@ class ReproduceConfig:
     learn_scaling_dims: tuple[int, ...] = (2, 4, 8)
     learn_scaling_vocabs: tuple[int, ...] = (4, 8, 16)
     learn_scaling_horizons: tuple[int, ...] = (4, 8, 16)
-    parity_bits: int = 12
-    parity_subset: int = 6
+    parity_bits: int = 20
+    parity_subset: int = 10
     parity_noise: float = 0.1
     parity_samples: tuple[int, ...] = (1000, 10000)
     parity_mle_steps: int = 400
@@ -153,8 +153,8 @@ class ReproduceConfig:
                    syn_vocab=16, syn_dim=32, syn_horizon=8, syn_histories=1024,
                    syn_futures=1024, pt_sizes=(10**2, 10**3, 10**4, 10**5, 10**6, 10**7),
                    learn_scaling_dims=(2, 4, 8, 16), learn_scaling_vocabs=(4, 8, 16, 32),
-                   learn_scaling_horizons=(4, 8, 16, 32), parity_bits=20, parity_subset=10,
-                   parity_samples=(10**3, 10**4, 10**5), eq_vocab=4, eq_horizon=6, eq_dim=4,
+                   learn_scaling_horizons=(4, 8, 16, 32), parity_samples=(10**3, 10**4, 10**5),
+                   eq_vocab=4, eq_horizon=6, eq_dim=4,
                    hd_dims=(16, 32, 48, 64), hd_steps=300, hd_histories=512)
         return dataclasses.replace(base, **changes)
 
