@@ -79,8 +79,11 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                       help="seconds: untrained tiny transformer (smoke test only)")
     p.set_defaults(preset="quick")
     p.add_argument("--out", default="logitrank-results/reproduce", help="output directory (figures, cache)")
-    p.add_argument("--only", default=None, help="comma-separated figures, e.g. spectra,lingen")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device for the transformers")
+    p.add_argument("--only", default=None,
+                   help="comma-separated figures to (re)make from the cache: spectra, kl_scales, emergence, "
+                        "angles, lingen, phase_transition, learning, equivalence, hidden_dim")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="device for transformer inference (logit matrices, LINGEN)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
