@@ -1,4 +1,4 @@
-"""paper_figures: regenerate the paper's figures and tables (``logitrank reproduce``); the only plotting layer.
+"""paper_figures: the paper's figures and tables (``logitrank reproduce``); the only layer that plots.
 
 One module per figure (``fig_*.py``, ``table_lingen.py``), each with ``compute(config, cache)``,
 ``make(results_or_config, out_dir)`` and ``summarize(results)``; :func:`reproduce` runs them with a per-figure
