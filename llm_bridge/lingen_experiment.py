@@ -36,6 +36,7 @@ from logitrank import (
     model_logits,
 )
 from logitrank._checks import RngLike, check_positive_int
+from logitrank.lingen import lingen_coefficients
 
 from .experiments import _Result, as_model
 from .windows import disjoint_windows, permute_windows, windows_to_tuples
@@ -62,28 +63,8 @@ PAPER_LINGEN_TABLE = {
 SETTINGS = ("in-distribution", "nonsense")
 
 
-def fit_coefficients(L: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> tuple[np.ndarray, float]:
-    """``v = argmin ||L^T v - y||^2 + ridge ||v||^2`` and the relative residual (as ``lingen_fit``).
-
-    Parameters
-    ----------
-    L : array, shape (|H|, n_cols)
-    y : array, shape (n_cols,)
-
-    Returns
-    -------
-    v : array, shape (|H|,)
-    residual : float — ``||L^T v - y|| / ||y||``
-    """
-    M = np.asarray(L, dtype=np.float64).T
-    if ridge == 0:
-        v = np.linalg.lstsq(M, y, rcond=None)[0]
-    else:
-        U, s, Wt = np.linalg.svd(M, full_matrices=False)
-        v = Wt.T @ ((s / (s**2 + ridge)) * (U.T @ y))
-    norm = float(np.linalg.norm(y))
-    res = float(np.linalg.norm(M @ v - y))
-    return v, res / norm if norm > 0 else res
+fit_coefficients = lingen_coefficients
+"""The core's ridge least squares for LINGEN (:func:`logitrank.lingen.lingen_coefficients`)."""
 
 
 def direct_generation_kl(

@@ -6,7 +6,7 @@ The core layer (numpy/scipy only). See ``SPEC.md`` section 1 for the mathematics
 from ._checks import as_rng
 from .hidden_dim import HiddenDimEstimate, estimate_hidden_dim
 from .index_sets import random_futures, random_histories
-from .lingen import LingenFit, LingenSamples, lingen_fit, lingen_generate, lingen_logits
+from .lingen import LingenFit, LingenSamples, lingen_coefficients, lingen_fit, lingen_generate, lingen_logits
 from .logit_matrix import (
     LogitMatrix,
     all_futures,
@@ -66,6 +66,7 @@ __all__ = [
     "random_histories",
     "LingenFit",
     "LingenSamples",
+    "lingen_coefficients",
     "lingen_fit",
     "lingen_generate",
     "lingen_logits",

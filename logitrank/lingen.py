@@ -20,7 +20,8 @@ from ._checks import RngLike, as_rng, check_positive_int, check_prefixes
 from .logit_matrix import extended_logit_matrix, extended_logits
 from .sequence_model import SequenceModel, log_softmax
 
-__all__ = ["LingenFit", "LingenSamples", "lingen_fit", "lingen_generate", "lingen_logits"]
+__all__ = ["LingenFit", "LingenSamples", "lingen_coefficients", "lingen_fit", "lingen_generate",
+           "lingen_logits"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,41 @@ class LingenSamples:
         return float(self.cumulative_kl[:, -1].mean())
 
 
+def lingen_coefficients(L: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> tuple[np.ndarray, float]:
+    """``v = argmin ||L^T v - y||^2 + ridge ||v||^2`` and the relative residual ``||L^T v - y|| / ||y||``.
+
+    Plain least squares (minimum-norm solution) when ``ridge == 0``; otherwise the ridge solution through
+    the SVD of ``L^T``.
+
+    Parameters
+    ----------
+    L : array, shape (|H|, n_cols)
+        Rows of the histories ``H`` (e.g. ``LogitMatrix.values``).
+    y : array, shape (n_cols,)
+        The target history's row over the same columns.
+    ridge : float, ``>= 0``
+
+    Returns
+    -------
+    v : array, shape (|H|,)
+    residual : float
+    """
+    if not ridge >= 0:
+        raise ValueError(f"ridge: must be >= 0, got {ridge}")
+    M = np.asarray(L, dtype=np.float64).T
+    y = np.asarray(y, dtype=np.float64)
+    if M.shape[0] != y.shape[0]:
+        raise ValueError(f"y: must have one entry per column of L ({M.shape[0]}), got shape {y.shape}")
+    if ridge == 0:
+        v = np.linalg.lstsq(M, y, rcond=None)[0]
+    else:
+        U, s, Wt = np.linalg.svd(M, full_matrices=False)
+        v = Wt.T @ ((s / (s**2 + ridge)) * (U.T @ y))
+    norm = float(np.linalg.norm(y))
+    res = float(np.linalg.norm(M @ v - y))
+    return v, res / norm if norm > 0 else res
+
+
 def lingen_fit(
     model: SequenceModel,
     target_history: Sequence[int],
@@ -112,15 +148,8 @@ def lingen_fit(
                               progress=False)
     star = extended_logits(model, [target], L.futures, progress=False)[0]  # (|F|, V)
     y = np.take_along_axis(star, L.tokens, axis=1).reshape(-1)
-    M = L.values.T  # (|F| k, |H|)
-    if ridge == 0:
-        v = np.linalg.lstsq(M, y, rcond=None)[0]
-    else:
-        U, s, Wt = np.linalg.svd(M, full_matrices=False)
-        v = Wt.T @ ((s / (s**2 + ridge)) * (U.T @ y))
-    norm = float(np.linalg.norm(y))
-    res = float(np.linalg.norm(M @ v - y))
-    return LingenFit(coefficients=v, residual=res / norm if norm > 0 else res, histories=L.histories,
+    v, residual = lingen_coefficients(L.values, y, ridge)
+    return LingenFit(coefficients=v, residual=residual, histories=L.histories,
                      target_history=target, tokens=L.tokens, ridge=float(ridge))
 
 
