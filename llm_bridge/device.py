@@ -11,9 +11,11 @@ environment *before* torch is imported (the ``logitrank train`` command does thi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["resolve_device", "resolve_dtype", "DTYPE_NAMES", "set_threads"]
+__all__ = ["resolve_device", "resolve_dtype", "DTYPE_NAMES", "set_threads", "quiet_transformers"]
 
 DTYPE_NAMES = {
     "fp32": "float32", "float32": "float32", "float": "float32",
@@ -70,3 +72,21 @@ def set_threads(threads: int | None) -> int:
             raise ValueError(f"threads: must be an integer >= 1 or None, got {threads!r}")
         torch.set_num_threads(threads)
     return previous
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence the own progress bars of ``transformers`` ("Loading weights", "Writing model shards").
+
+    Our loops carry their own (optional) tqdm bars; the library's per-file bars would otherwise interleave
+    with them at every checkpoint and ignore ``progress=False``. The previous setting is restored on exit.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

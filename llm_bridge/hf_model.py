@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from logitrank._checks import check_finite, check_positive_int, check_prefixes
 
-from .device import resolve_device, resolve_dtype
+from .device import quiet_transformers, resolve_device, resolve_dtype
 
 __all__ = ["HFModel", "load_causal_lm", "reduce_futures"]
 
@@ -69,7 +69,8 @@ def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
             missing.append("model.safetensors")
         if missing:
             raise ValueError(f"model: checkpoint directory {str(path)!r} is missing {missing}")
-        return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=torch_dtype)
+        with quiet_transformers():
+            return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=torch_dtype)
     try:
         return AutoModelForCausalLM.from_pretrained(str(source), use_safetensors=True, dtype=torch_dtype)
     except Exception as err:  # network errors, unknown names, ... all mean the same to the caller
@@ -186,6 +187,8 @@ class HFModel:
         self.progress = progress
         params = inspect.signature(self.model.forward).parameters
         self._keep_ok = "logits_to_keep" in params
+        # transformers >= 5.2x renamed ``past_key_values`` to ``cache`` (the old name warns, then goes away)
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
         import torch
 
         self._itemsize = torch.tensor([], dtype=self.dtype).element_size()
@@ -223,7 +226,7 @@ class HFModel:
         kwargs: dict[str, Any] = {"input_ids": torch.as_tensor(ids, dtype=torch.long, device=self.device),
                                   "use_cache": past is not None}
         if past is not None:
-            kwargs["past_key_values"] = past
+            kwargs[self._cache_arg] = past
         if keep is not None and self._keep_ok:
             kwargs["logits_to_keep"] = torch.as_tensor(keep, dtype=torch.long, device=self.device)
             out = self.model(**kwargs)
@@ -315,13 +318,15 @@ class HFModel:
         futures: Sequence[Sequence[int]],
         *,
         use_cache: bool = True,
+        progress: bool | None = None,
     ) -> np.ndarray:
         """Centered logits of every concatenation ``h . f``, reusing each history's key/value cache.
 
         Histories are grouped by length; each group runs once, and its cache is repeated over blocks of the
         maximal futures (see :func:`reduce_futures`), reading the logits at every future position.
         ``use_cache=False`` instead runs every ``h . g`` from scratch (the naive way; same answer up to
-        float summation order, used by the benchmark and the parity tests).
+        float summation order, used by the benchmark and the parity tests). ``progress`` overrides the
+        model's own ``progress`` setting for this call.
 
         Returns
         -------
@@ -347,7 +352,8 @@ class HFModel:
         for i, h in enumerate(H):
             groups.setdefault(len(h), []).append(i)
         n_steps = sum(-(-len(ix) // self._rows(t + len(self._bos))) for t, ix in groups.items())
-        show = self.progress if self.progress is not None else n_steps * max(1, len(maximal)) > 200
+        show = progress if progress is not None else self.progress
+        show = show if show is not None else n_steps * max(1, len(maximal)) > 200
         bar = tqdm(total=len(H), disable=not show, desc="extended logits", unit="history")
         with torch.inference_mode():
             for idx_list in groups.values():
@@ -363,7 +369,7 @@ class HFModel:
                         last = self._center(res.logits[:, -1])
                         out[np.ix_(rows_h, np.flatnonzero(empty))] = last[:, None, :]
                     if maximal:
-                        cache = _cache_tensors(res.past_key_values) if use_cache else None
+                        cache = _cache_tensors(getattr(res, self._cache_arg)) if use_cache else None
                         self._futures_block(out, rows_h, block, cache, G, which, position, j_nonempty)
                     bar.update(len(rows_h))
         bar.close()

@@ -262,11 +262,11 @@ def _run_train(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from llm_bridge.train import train_shakespeare
 
-    overrides = {"n_embd": args.n_embd, "n_layer": args.n_layer, "arch": args.arch}
+    overrides = {"n_embd": args.n_embd, "n_layer": args.n_layer, "arch": args.arch, "init_std": args.init_std}
     result = train_shakespeare(args.out, preset=args.preset, steps=args.steps,
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
                                max_seconds=None if args.minutes is None else 60.0 * args.minutes,
-                               resume=args.resume, threads=args.threads,
+                               resume=args.resume, threads=args.threads, tokenizer=args.tokenizer,
                                progress=False if args.no_progress else None, **overrides)
     last = f"{result.final_val_loss:.4f}" if result.val_losses else "n/a"
     print(f"step {result.step}/{args.steps} ({'done' if result.completed else 'stopped on time'}), "
@@ -289,6 +289,10 @@ def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--n-embd", type=int, default=None, help="override the preset's width")
     p.add_argument("--n-layer", type=int, default=None, help="override the preset's depth")
     p.add_argument("--arch", choices=("gpt2", "llama"), default=None, help="override the architecture")
+    p.add_argument("--tokenizer", default="char",
+                   help="'char' or 'bpe-N' (byte-level BPE with N tokens, trained on the training plays)")
+    p.add_argument("--init-std", type=float, default=None,
+                   help="override the initialisation std (default: the preset's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 from collections.abc import Sequence
@@ -160,7 +161,9 @@ def _extended_logits_of(
     V = model.vocab_size
     fast = getattr(model, "extended_logits", None)
     if callable(fast):
-        out = np.asarray(fast(H, F), dtype=np.float64)
+        # a fast path that draws its own progress bar (e.g. llm_bridge.HFModel) honours the caller's setting
+        takes_progress = progress is not None and "progress" in inspect.signature(fast).parameters
+        out = np.asarray(fast(H, F, progress=progress) if takes_progress else fast(H, F), dtype=np.float64)
     else:
         out = np.empty((len(H), len(F), V))
         rows_per_batch = max(1, batch_size // len(F))

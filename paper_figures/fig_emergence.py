@@ -74,7 +74,7 @@ def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Pat
         has = [i for i, c in enumerate(cps) if c["val_loss"] is not None]
         ax2.plot(x[has], [cps[i]["val_loss"] for i in has], "^:", ms=3.5, color=COLORS[4],
                  label="validation loss")
-        ax2.set_ylabel("validation loss (nats/char)")
+        ax2.set_ylabel("validation loss (nats/token)")
         ax2.grid(False)
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()

@@ -52,7 +52,7 @@ def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Pat
               label=f"Frobenius bound, n={big['n']}")
     ax.set_xlabel("rank r of the truncated SVD")
     ax.set_ylabel("average KL(true ‖ rank-r) (nats per block)")
-    ax.set_title(f"transformer L_k(H,F), k={res['k']}, histories {res['history_len']} chars")
+    ax.set_title(f"transformer L_k(H,F), k={res['k']}, histories of {res['history_len']} tokens")
     legend_below(ax, ncols=2, markerscale=1)
     return save(fig, out_dir, NAME)
 

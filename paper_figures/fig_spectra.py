@@ -84,7 +84,7 @@ def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Pat
     ax.loglog(ref, start * (ref / lo) ** -0.5, "k--", lw=1, label="α = 1/2 reference (from the fit's start)")
     ax.set_xlabel("index i (singular value rank)")
     ax.set_ylabel("σ_i / σ_1 (dimensionless)")
-    ax.set_title("char transformer, top-k matrix L_k(H, F)\n"
+    ax.set_title("Shakespeare transformer, top-k matrix L_k(H, F)\n"
                  f"|H| = {lm['shape'][0]}, |F|·k = {lm['shape'][1]}, "
                  f"k = {lm['k']}")
     legend_below(ax)
@@ -97,7 +97,7 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
                                "alpha interval (trained)": lm["ci"],
                                "alpha transformer (step 0)": lm0["alpha"],
                                "transformer training steps": lm["steps"],
-                               "validation loss at the final step (nats/char)": lm.get("val_loss")}
+                               "validation loss at the final step (nats/token)": lm.get("val_loss")}
     for fam, e in res["families"].items():
         numbers[f"alpha {fam}"] = e["alpha"]
         if e.get("alpha_true") is not None:

@@ -154,7 +154,8 @@ def _train(run_dir: str, preset: str, steps: int, checkpoint_every: int, max_sec
 
 
 def trained_transformer(config: Any, cache: Any, *, second: bool = False) -> dict[str, Any]:
-    """The shared character-level transformer of every LLM figure, trained once per output directory.
+    """The shared transformer of every LLM figure (``config.lm_tokenizer`` tokens), trained once per output
+    directory.
 
     Trains ``config.lm_preset`` on the Shakespeare corpus with ``llm_bridge.train_shakespeare`` into
     ``<out>/cache/transformer/run-seed<seed>-<hash>/`` (checkpoints every ``config.lm_checkpoint_every``
@@ -167,7 +168,8 @@ def trained_transformer(config: Any, cache: Any, *, second: bool = False) -> dic
 
     tcache = StepCache(cache.directory.parent / "transformer", progress=cache.progress)
     seed = config.seed + (1 if second else 0)
-    params = {"preset": config.lm_preset, "steps": config.second_model_steps if second else config.lm_steps,
+    params = {"preset": config.lm_preset, "tokenizer": config.lm_tokenizer,
+              "steps": config.second_model_steps if second else config.lm_steps,
               "checkpoint_every": config.lm_checkpoint_every,
               "max_seconds": config.second_model_max_seconds if second else config.lm_max_seconds,
               "seed": seed}
@@ -182,11 +184,21 @@ def trained_transformer(config: Any, cache: Any, *, second: bool = False) -> dic
     return info
 
 
-@functools.lru_cache(maxsize=1)
-def _corpus() -> Any:
-    from llm_bridge.corpus import load_shakespeare
+@functools.lru_cache(maxsize=4)
+def _corpus(run_dir: str | None = None) -> Any:
+    """The Shakespeare corpus, tokenized as the run in ``run_dir`` was (its saved tokenizer); characters
+    when ``None``."""
+    from llm_bridge.corpus import load_shakespeare, load_tokenizer
 
-    return load_shakespeare()
+    if run_dir is None:
+        return load_shakespeare()
+    first = sorted(p for p in Path(run_dir).glob("checkpoint-*") if p.is_dir())[0]
+    return load_shakespeare(tokenizer=load_tokenizer(first))
+
+
+def _corpus_of(checkpoint: str) -> Any:
+    """The corpus tokenized like the checkpoint directory ``checkpoint``."""
+    return _corpus(str(Path(checkpoint).parent))
 
 
 def _spec(n_histories: int, history_len: int, n_futures: int, future_len: int, top_k: int) -> Any:
@@ -211,13 +223,13 @@ def _lm_spectrum(path: str, device: str, step: int, val_loss: float | None, n_hi
     spec = _spec(n_histories, history_len, n_futures, future_len, top_k)
     extra: dict[str, Any] = {"steps": step, "val_loss": val_loss, "k": top_k}
     if kl_rank is None:
-        r = logit_spectrum(_hf(path, device), _corpus().validation, spec, rng=seed)
+        r = logit_spectrum(_hf(path, device), _corpus_of(path).validation, spec, rng=seed)
         s, fit, shape = r.singular_values, r.fit, list(r.shape)
         extra["shape"] = shape
         return {"s": np.asarray(s), "alpha": fit.alpha, "ci": list(fit.alpha_ci), "C": fit.c,
                 "fit_range": list(fit.index_range), "r_squared": fit.r_squared, **extra}
     # one checkpoint at a time (each cached on its own); the same seed draws the same H, F every time
-    e = emergence_across_checkpoints([(step, _hf(path, device))], _corpus().validation, spec,
+    e = emergence_across_checkpoints([(step, _hf(path, device))], _corpus_of(path).validation, spec,
                                      ranks=(kl_rank,), rng=seed)
     return {"s": np.asarray(e.singular_values[0]), "alpha": float(e.alpha[0]),
             "ci": [float(e.alpha_lo[0]), float(e.alpha_hi[0])], "kl": float(e.kl[0, 0]), "kl_rank": kl_rank,
@@ -256,7 +268,7 @@ def _kl_scales(path: str, device: str, scales: list[int], ranks: list[int], hist
     from llm_bridge.experiments import kl_across_scales
 
     n = max(scales)
-    r = kl_across_scales(_hf(path, device), _corpus().validation, n, ranks,
+    r = kl_across_scales(_hf(path, device), _corpus_of(path).validation, n, ranks,
                          scales=[n // m for m in sorted(scales, reverse=True)], history_length=history_len,
                          future_length=future_len, top_k=top_k, rng=seed)
     out = []
@@ -280,8 +292,8 @@ def _angles(path: str, path2: str, device: str, n: int, history_len: int, future
     from llm_bridge.experiments import subspace_angles
 
     spec = _spec(n, history_len, n, future_len, top_k)
-    r = subspace_angles(_hf(path, device), _corpus().validation, rank, spec, other_model=_hf(path2, device),
-                        rng=seed)
+    r = subspace_angles(_hf(path, device), _corpus_of(path).validation, rank, spec,
+                        other_model=_hf(path2, device), rng=seed)
     return {"rank": rank, "n_histories": n, "real_vs_nonsense": r.real_vs_nonsense,
             "model_vs_model": r.model_vs_model, "random": r.random_baseline}
 
@@ -355,7 +367,7 @@ def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: 
     from logitrank import lingen_fit, lingen_generate
 
     model, early = _hf(path, device), _hf(early_path, device)
-    corpus = _corpus()
+    corpus = _corpus_of(path)
     table: dict[str, dict[str, float]] = {}
     se: dict[str, dict[str, float]] = {}
     for setting, key in (("in-distribution", "in_distribution"), ("nonsense", "nonsense")):

@@ -87,7 +87,7 @@ def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Pat
             ax.bar(x + (j - 0.5) * w, vals, w, yerr=errs, capsize=2, color=COLORS[j], label=SETTING_LABEL[s])
         ax.set_xticks(x, [m.replace(" ", "\n") for m in methods])
         ax.set_ylabel(f"cumulative KL over {res['n_steps'] if source == 'ours' else 15} steps (nats)")
-        ax.set_title("ours: char transformer (bars ± standard error)" if source == "ours"
+        ax.set_title("ours: Shakespeare transformer (bars ± standard error)" if source == "ours"
                      else "paper: OLMo-1b")
         legend_below(ax, ncols=2, markerscale=1)
     return save(fig, out_dir, NAME)

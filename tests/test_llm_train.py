@@ -97,6 +97,18 @@ def test_max_seconds_stops_with_a_checkpoint(tmp_path) -> None:  # type: ignore[
     assert list_checkpoints(tmp_path)[-1][0] == res.step
 
 
+def test_checkpoints_print_no_transformers_progress_bars(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    train_tiny_lm(STREAM, "tiny", 2, 1, tmp_path, seed=0, progress=False)
+    HFModel(tmp_path / "checkpoint-000002")
+    captured = capsys.readouterr()
+    assert "Writing model shards" not in captured.err + captured.out
+    assert "Loading weights" not in captured.err + captured.out
+    assert hf_logging.is_progress_bar_enabled()  # the library's own setting is restored
+
+
 def test_synthetic_generator_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     isan = simulators.TimeVaryingISAN.random(3, 2, 5, rng=0)
     res = train_on_synthetic(isan, 400, "tiny", 30, tmp_path, seed=0, n_validation=64)
