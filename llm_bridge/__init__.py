@@ -11,6 +11,7 @@ from .corpus import (
     load_shakespeare,
     load_tokenizer,
     shakespeare_plays,
+    tokenizer_from_name,
     train_bpe_tokenizer,
 )
 from .device import resolve_device, resolve_dtype
@@ -24,6 +25,7 @@ from .experiments import (
     synthetic_rank_comparison,
 )
 from .hf_model import HFModel, load_causal_lm, reduce_futures
+from .init_scale import InitScaleResult, init_scale_sweep
 from .lingen_experiment import PAPER_LINGEN_TABLE, lingen_experiment
 from .train import (
     PRESETS,
@@ -52,6 +54,7 @@ __all__ = [
     "load_tokenizer",
     "shakespeare_plays",
     "train_bpe_tokenizer",
+    "tokenizer_from_name",
     "WindowSpec",
     "emergence_across_checkpoints",
     "hidden_dim_recovery",
@@ -59,6 +62,8 @@ __all__ = [
     "logit_spectrum",
     "subspace_angles",
     "synthetic_rank_comparison",
+    "InitScaleResult",
+    "init_scale_sweep",
     "PAPER_LINGEN_TABLE",
     "lingen_experiment",
     "resolve_device",

@@ -107,12 +107,14 @@ class LingenResult(_Result):
     cumulative_kl : dict method -> array, shape (n_targets, n_samples, steps)
     residual : dict method -> array, shape (n_targets,) — relative fit residuals (LINGEN variants)
     paper : dict method -> float — the paper's value for this setting
+    n_fit_futures : int — ``|F|`` of the LINGEN fit (all prefixes of the windows when prefix-closed)
     """
 
     setting: str
     cumulative_kl: dict[str, np.ndarray]
     residual: dict[str, np.ndarray]
     paper: dict[str, float]
+    n_fit_futures: int = 0
 
     @property
     def table(self) -> dict[str, float]:
@@ -135,6 +137,7 @@ def lingen_experiment(
     short_history: int = 5,
     earlier_model: Any = None,
     ridge: float = 0.0,
+    prefix_closed: bool = True,
     rng: RngLike = None,
     progress: bool | None = None,
 ) -> LingenResult:
@@ -142,6 +145,14 @@ def lingen_experiment(
 
     All windows (targets, ``H``, ``F``) are pairwise disjoint in ``tokens``; in the ``"nonsense"`` setting
     ``H`` and ``F`` have their tokens permuted (targets stay real text).
+
+    ``prefix_closed=True`` (default) fits ``v`` on every prefix of the ``n_futures`` future windows,
+    the empty future included (at most ``n_futures * future_length + 1`` futures; :class:`HFModel` reads
+    them all in one pass per history). Generation queries ``l(h . z_<t)`` for every ``t`` from 0 on, and a
+    fit that has seen futures of every length transfers far better along that path: on a BPE-1024
+    Shakespeare model (6 targets x 2 samples, |H| = 128) the cumulative KL over 15 steps fell from 2.43
+    with 128 windows of length 8 to 1.30 with the prefixes of 32 such windows (``docs/emergence.md``).
+    ``False`` uses the windows themselves as ``F``.
 
     Returns
     -------
@@ -172,6 +183,8 @@ def lingen_experiment(
     if setting == "nonsense":
         Hw, Fw = permute_windows(Hw, rng=gen), permute_windows(Fw, rng=gen)
     H, F = windows_to_tuples(Hw), windows_to_tuples(Fw)
+    if prefix_closed:
+        F = sorted({f[:j] for f in F for j in range(len(f) + 1)})
     L = extended_logit_matrix(m, H, F, progress=False).values
     L0 = extended_logit_matrix(m, H, [()], progress=False).values
     early = None if earlier_model is None else as_model(earlier_model)
@@ -194,5 +207,6 @@ def lingen_experiment(
                 m, early, target, target, steps, n_samples, rng=gen
             )
     return LingenResult(
-        setting=setting, cumulative_kl=ckl, residual=res, paper=dict(PAPER_LINGEN_TABLE[setting])
+        setting=setting, cumulative_kl=ckl, residual=res, paper=dict(PAPER_LINGEN_TABLE[setting]),
+        n_fit_futures=len(F),
     )

@@ -361,7 +361,7 @@ METHOD_NAMES = {"lingen": "LINGEN", "single_token": "single-token", "short_histo
 
 def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: int, n_steps: int,
             n_basis: int, n_futures: int, history_len: int, future_len: int, short_len: int, n_show: int,
-            seed: int, **_key: Any) -> dict[str, Any]:
+            seed: int, prefix_closed: bool = True, **_key: Any) -> dict[str, Any]:
     from llm_bridge.experiments import draw_windows
     from llm_bridge.lingen_experiment import lingen_experiment
     from logitrank import lingen_fit, lingen_generate
@@ -374,7 +374,7 @@ def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: 
         r = lingen_experiment(model, corpus.validation, setting=setting, n_targets=n_targets,
                               n_samples=n_samples, steps=n_steps, n_basis=n_basis, n_futures=n_futures,
                               history_length=history_len, future_length=future_len, short_history=short_len,
-                              earlier_model=early, rng=seed, progress=False)
+                              earlier_model=early, rng=seed, progress=False, prefix_closed=prefix_closed)
         for m, ckl in r.cumulative_kl.items():
             last = ckl[:, :, -1].reshape(-1)
             table.setdefault(METHOD_NAMES[m], {})[key] = float(last.mean())
@@ -383,6 +383,8 @@ def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: 
     # a few continuations, as text: the model's own and LINGEN's (fit on other windows)
     H, F = draw_windows(corpus.validation, _spec(n_basis + n_show, history_len, n_futures, future_len, 1),
                         rng=seed + 7)
+    if prefix_closed:
+        F = sorted({f[:j] for f in F for j in range(len(f) + 1)})
     shown = []
     for i, h in enumerate(H[:n_show]):
         fit = lingen_fit(model, h, H[n_show:], F)
@@ -392,7 +394,8 @@ def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: 
                       "model": corpus.tokenizer.decode(own.tokens[0]),
                       "lingen": corpus.tokenizer.decode(lin.tokens[0])})
     return {"table": table, "se": se, "n_steps": n_steps, "n_targets": n_targets, "n_samples": n_samples,
-            "n_basis": n_basis, "continuations": shown}
+            "n_basis": n_basis, "n_fit_futures": r.n_fit_futures, "prefix_closed": prefix_closed,
+            "continuations": shown}
 
 
 def transformer_lingen(config: Any, cache: Any) -> dict[str, Any]:
@@ -406,6 +409,6 @@ def transformer_lingen(config: Any, cache: Any) -> dict[str, Any]:
                      n_samples=config.lingen_samples, n_steps=config.lingen_steps,
                      n_basis=config.lingen_basis, n_futures=config.lingen_futures,
                      history_len=config.lm_history_len, future_len=config.lm_future_len, short_len=5,
-                     n_show=3, seed=config.seed)
+                     n_show=3, seed=config.seed, prefix_closed=True)
     res["early_step"] = early
     return res

@@ -95,6 +95,12 @@ def test_lingen_planted_on_an_exact_low_rank_model() -> None:
                                  progress=False)
     assert nonsense.table["lingen"] < 1e-8  # linear relations transfer from nonsense histories/futures
     json.dumps(res.to_dict())
+    # 12 windows of length 3 over 3 tokens: the prefixes are the empty future, <= 3 of length 1, ...
+    windows_only = lingen_experiment(isan, stream, n_targets=1, n_samples=1, steps=2, n_basis=20,
+                                     n_futures=12, history_length=4, future_length=3, rng=3,
+                                     progress=False, prefix_closed=False)
+    assert windows_only.n_fit_futures == 12
+    assert 1 + 2 + 3 <= res.n_fit_futures <= 1 + 3 + 9 + 12
 
 
 def test_fit_coefficients_matches_core_lingen_fit() -> None:
@@ -118,3 +124,38 @@ def test_experiment_errors(tiny: HFModel) -> None:
         lingen_experiment(tiny, STREAM, history_length=30, steps=15)
     with pytest.raises(ValueError, match="too short"):
         logit_spectrum(tiny, STREAM[:50], WindowSpec(24, 8, 12, 4, 10), rng=0)
+
+
+def test_untrained_spectrum_flattens_with_the_initialisation_scale() -> None:
+    """At a tiny init scale attention is uniform and blocks are near-linear: the untrained network averages
+    its history's embeddings and L_k(H, F) decays fast; at fan-in scale (1/sqrt(16) = 0.25) it mixes the
+    history nonlinearly and the spectrum is much flatter (measured: alpha 3.0 vs 0.9 on 3 seeds)."""
+    from llm_bridge import load_shakespeare
+    from llm_bridge.experiments import WindowSpec
+    from llm_bridge.init_scale import init_scale_sweep
+
+    text = load_shakespeare().validation[:50_000]
+    r = init_scale_sweep([0.02, 0.25], text, 84, WindowSpec(64, 16, 64, 4, 16), config="tiny", seed=0, rng=0)
+    assert r.init_stds.tolist() == [0.02, 0.25] and len(r.spectra) == 2
+    assert r.alpha[0] > r.alpha[1] + 1.0
+    assert np.all(r.alpha_lo <= r.alpha) and np.all(r.alpha <= r.alpha_hi)
+    with pytest.raises(ValueError, match="init_stds"):
+        init_scale_sweep([0.0], text, 84)
+    with pytest.raises(ValueError, match="vocab_size"):
+        init_scale_sweep([0.1], text, 10)
+
+
+@pytest.mark.parametrize("n_embd", [32, 64, 96])
+def test_hidden_dim_of_trained_gpt2_recovered(tmp_path, n_embd) -> None:  # type: ignore[no-untyped-def]
+    """The issue's widths: for GPT-2 (fan-in init, 5 training steps) rank L(H, {empty}) lies within one of
+    n_embd (d - 1 while LayerNorm's shift is ~0, up to d + 1 once it is not); measured 31, 64, 95."""
+    vocab = 160
+    stream = np.random.default_rng(n_embd).integers(0, vocab, size=4000)
+    cfg = resolve_config("shakespeare-char", n_embd=n_embd, n_layer=1, context=32, batch_size=4,
+                         warmup_steps=1, eval_every=5, eval_batches=1)
+    train_tiny_lm(stream, cfg, 5, 5, tmp_path, seed=0, progress=False)
+    rng = np.random.default_rng(1)
+    H = [tuple(int(t) for t in rng.integers(0, vocab, 6)) for _ in range(2 * n_embd + 20)]
+    res = hidden_dim_recovery(tmp_path / "checkpoint-000005", H)
+    assert res.true_dim == n_embd
+    assert abs(res.estimate - n_embd) <= 1
