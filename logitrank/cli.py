@@ -83,7 +83,7 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="comma-separated figures to (re)make from the cache: spectra, kl_scales, emergence, "
                         "angles, lingen, phase_transition, learning, equivalence, hidden_dim")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                   help="device for transformer inference (logit matrices, LINGEN)")
+                   help="device for the transformers: training, logit matrices, LINGEN")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -267,6 +267,7 @@ def _run_train(args: argparse.Namespace) -> int:
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
                                max_seconds=None if args.minutes is None else 60.0 * args.minutes,
                                resume=args.resume, threads=args.threads, tokenizer=args.tokenizer,
+                               device=args.device,
                                progress=False if args.no_progress else None, **overrides)
     last = f"{result.final_val_loss:.4f}" if result.val_losses else "n/a"
     print(f"step {result.step}/{args.steps} ({'done' if result.completed else 'stopped on time'}), "
@@ -289,6 +290,7 @@ def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--n-embd", type=int, default=None, help="override the preset's width")
     p.add_argument("--n-layer", type=int, default=None, help="override the preset's depth")
     p.add_argument("--arch", choices=("gpt2", "llama"), default=None, help="override the architecture")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--tokenizer", default="char",
                    help="'char' or 'bpe-N' (byte-level BPE with N tokens, trained on the training plays)")
     p.add_argument("--init-std", type=float, default=None,

@@ -142,11 +142,11 @@ def noisy_parity_comparison(n_bits: int, subset: int, noise: float, samples: lis
 # --- the shared trained transformer (llm_bridge) ------------------------------------------------
 
 def _train(run_dir: str, preset: str, steps: int, checkpoint_every: int, max_seconds: float | None, seed: int,
-           progress: bool | None, **overrides: Any) -> dict[str, Any]:
+           progress: bool | None, device: str | None = None, **overrides: Any) -> dict[str, Any]:
     from llm_bridge.train import train_shakespeare
 
     res = train_shakespeare(run_dir, preset=preset, steps=steps, checkpoint_every=checkpoint_every, seed=seed,
-                            max_seconds=max_seconds, progress=progress, **overrides)
+                            max_seconds=max_seconds, progress=progress, device=device, **overrides)
     return {"step": res.step, "completed": res.completed, "n_params": res.n_params,
             "val_losses": [list(v) for v in res.val_losses],
             "checkpoints": [[int(s), p.name] for s, p in res.checkpoints],
@@ -175,7 +175,8 @@ def trained_transformer(config: Any, cache: Any, *, second: bool = False) -> dic
               "seed": seed}
     key = f"seed{seed}-{zlib.crc32(json.dumps(params, sort_keys=True).encode()):08x}"
     run_dir = tcache.directory / f"run-{key}"
-    fn = functools.partial(_train, str(run_dir), progress=config.progress)
+    # the device is not part of the cache key: a model trained on either device serves both
+    fn = functools.partial(_train, str(run_dir), progress=config.progress, device=config.device)
     info = tcache.step(f"train-{key}", fn, **params)
     info["key"] = key
     info["paths"] = {int(s): str(run_dir / name) for s, name in info["checkpoints"]}
@@ -316,7 +317,7 @@ def hidden_dim_point(n_embd: int, preset: str, steps: int, n_histories: int, his
     from llm_bridge.experiments import draw_windows, hidden_dim_recovery
 
     run = Path(run_root) / f"n_embd{n_embd}-seed{seed}-steps{steps}"
-    info = _train(str(run), preset, max(steps, 1), max(steps, 1), None, seed, False, n_embd=n_embd,
+    info = _train(str(run), preset, max(steps, 1), max(steps, 1), None, seed, False, device, n_embd=n_embd,
                   n_head=2 if n_embd % 4 else 4)
     H, _ = draw_windows(_corpus().validation, _spec(n_histories, history_len, 1, 1, 1), rng=seed)
     r = hidden_dim_recovery(_hf(str(run / info["checkpoints"][-1][1]), device), H)

@@ -109,6 +109,26 @@ def test_checkpoints_print_no_transformers_progress_bars(tmp_path, capsys) -> No
     assert hf_logging.is_progress_bar_enabled()  # the library's own setting is restored
 
 
+CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not CUDA, reason="needs CUDA")])])
+def test_trains_and_resumes_on_a_device(tmp_path, device) -> None:  # type: ignore[no-untyped-def]
+    """Training on ``device`` learns, and its checkpoints load on the CPU (weights and optimizer state)."""
+    stream = np.tile(np.arange(7), 600)
+    cfg = resolve_config("tiny", lr=1e-2, warmup_steps=5)
+    res = train_tiny_lm(stream, cfg, 20, 10, tmp_path, seed=0, validation_tokens=stream[:300], device=device,
+                        progress=False)
+    assert res.final_val_loss < 0.5 * res.val_losses[0][1]
+    more = train_tiny_lm(stream, cfg, 20, 10, tmp_path, seed=0, validation_tokens=stream[:300], device="cpu",
+                         progress=False)
+    assert more.step == 20 and more.completed  # the finished run is found, whatever device wrote it
+    assert HFModel(tmp_path / "checkpoint-000020").logits([(1, 2, 3)]).shape == (1, 7)
+    with pytest.raises(ValueError, match="device"):
+        train_tiny_lm(stream, cfg, 2, 1, tmp_path / "bad", device="tpu")
+
+
 def test_synthetic_generator_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     isan = simulators.TimeVaryingISAN.random(3, 2, 5, rng=0)
     res = train_on_synthetic(isan, 400, "tiny", 30, tmp_path, seed=0, n_validation=64)
