@@ -42,6 +42,7 @@ from .windows import (
     disjoint_windows,
     history_future_windows,
     permute_windows,
+    prefix_closure,
     random_windows,
     windows_to_tuples,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "disjoint_windows",
     "history_future_windows",
     "permute_windows",
+    "prefix_closure",
     "random_windows",
     "windows_to_tuples",
 ]

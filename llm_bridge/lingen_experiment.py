@@ -39,7 +39,7 @@ from logitrank._checks import RngLike, check_positive_int
 from logitrank.lingen import lingen_coefficients
 
 from .experiments import _Result, as_model
-from .windows import disjoint_windows, permute_windows, windows_to_tuples
+from .windows import disjoint_windows, permute_windows, prefix_closure, windows_to_tuples
 
 __all__ = [
     "LingenResult",
@@ -184,7 +184,7 @@ def lingen_experiment(
         Hw, Fw = permute_windows(Hw, rng=gen), permute_windows(Fw, rng=gen)
     H, F = windows_to_tuples(Hw), windows_to_tuples(Fw)
     if prefix_closed:
-        F = sorted({f[:j] for f in F for j in range(len(f) + 1)})
+        F = prefix_closure(F)
     L = extended_logit_matrix(m, H, F, progress=False).values
     L0 = extended_logit_matrix(m, H, [()], progress=False).values
     early = None if earlier_model is None else as_model(earlier_model)

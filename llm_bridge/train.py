@@ -65,12 +65,9 @@ class TinyLMConfig:
         Validation loss every ``eval_every`` steps over ``eval_batches`` fixed batches.
     init_std : float or None
         Standard deviation of the normal initialisation (``initializer_range``). ``None`` (default) means the
-        fan-in scale ``1 / sqrt(n_embd)``; ``0.02`` is the ``transformers`` default, which GPT-2 tuned for
-        width 768. At width 128 that constant is 4.4x below fan-in scale: attention starts uniform and the
-        untrained network is a near bag-of-tokens averager whose logit spectrum decays fast (alpha ~ 1.6 on
-        Shakespeare) instead of the flat spectrum of an untrained large model (alpha ~ 0.65 at fan-in scale,
-        the paper's 0.374 for OLMo-1b). Fan-in scale also trains better here (1.64 vs 1.71 nats/char after
-        1200 steps). See ``docs/emergence.md``.
+        fan-in scale ``1 / sqrt(n_embd)``; ``0.02`` is the ``transformers`` default, tuned for GPT-2's width
+        768. The untrained model's logit spectrum depends strongly on it (:mod:`llm_bridge.init_scale`);
+        fan-in scale also trains better here (1.64 vs 1.71 nats/char after 1200 steps).
     """
 
     arch: str = "gpt2"
@@ -379,14 +376,17 @@ def train_tiny_lm(
             vgen = np.random.default_rng(np.random.SeedSequence([seed, 2]))
             fixed_val = [val_batches.draw(vgen) for _ in range(cfg.eval_batches)]
 
+        def on_device(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+            return torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev).reshape(-1)
+
         def evaluate() -> float:
             assert fixed_val is not None
             model.eval()
             with torch.inference_mode():
                 total = 0.0
-                for x, y in fixed_val:
-                    logits = model(input_ids=torch.from_numpy(x).to(dev)).logits
-                    target = torch.from_numpy(y).to(dev).reshape(-1)
+                for batch in fixed_val:
+                    ids, target = on_device(*batch)
+                    logits = model(input_ids=ids).logits
                     total += float(torch.nn.functional.cross_entropy(
                         logits.reshape(-1, logits.shape[-1]).float(), target))
             model.train()
@@ -422,10 +422,9 @@ def train_tiny_lm(
         step = start_step
         try:
             while step < steps:
-                x, y = batches.draw(gen)
-                logits = model(input_ids=torch.from_numpy(x).to(dev)).logits
-                loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
-                                                         torch.from_numpy(y).to(dev).reshape(-1))
+                ids, target = on_device(*batches.draw(gen))
+                logits = model(input_ids=ids).logits
+                loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:

@@ -14,8 +14,8 @@ import numpy as np
 
 from logitrank._checks import RngLike, as_rng, check_positive_int
 
-__all__ = ["disjoint_windows", "history_future_windows", "permute_windows", "random_windows",
-           "windows_to_tuples"]
+__all__ = ["disjoint_windows", "history_future_windows", "permute_windows", "prefix_closure",
+           "random_windows", "windows_to_tuples"]
 
 
 def _as_stream(tokens: np.ndarray | Sequence[int]) -> np.ndarray:
@@ -117,6 +117,11 @@ def random_windows(n: int, length: int, vocab_size: int, *, rng: RngLike = None)
     length = check_positive_int("length", length)
     vocab_size = check_positive_int("vocab_size", vocab_size)
     return as_rng(rng).integers(0, vocab_size, size=(n, length), dtype=np.int64)
+
+
+def prefix_closure(futures: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    """Every prefix of every future, the empty one included, once each, sorted."""
+    return sorted({tuple(int(t) for t in f[:j]) for f in futures for j in range(len(f) + 1)})
 
 
 def windows_to_tuples(windows: np.ndarray) -> list[tuple[int, ...]]:

@@ -70,7 +70,7 @@ class ReproduceConfig:
     hidden dims n_embd            8, 12                  32, 48, 64            16, 32, 48, 64
     ============================  =====================  =====================  ======================
 
-    Quick mode takes about 16 minutes on 2 uncontended CPU cores (training about 7 of them); on a machine
+    Quick mode takes about 12 minutes on 2 uncontended CPU cores (training about 5 of them); on a machine
     shared with other jobs the training time limit keeps the wall time bounded but the model is then
     trained for fewer steps (the report states how many).
     """

@@ -365,6 +365,7 @@ def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: 
             seed: int, prefix_closed: bool = True, **_key: Any) -> dict[str, Any]:
     from llm_bridge.experiments import draw_windows
     from llm_bridge.lingen_experiment import lingen_experiment
+    from llm_bridge.windows import prefix_closure
     from logitrank import lingen_fit, lingen_generate
 
     model, early = _hf(path, device), _hf(early_path, device)
@@ -385,7 +386,7 @@ def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: 
     H, F = draw_windows(corpus.validation, _spec(n_basis + n_show, history_len, n_futures, future_len, 1),
                         rng=seed + 7)
     if prefix_closed:
-        F = sorted({f[:j] for f in F for j in range(len(f) + 1)})
+        F = prefix_closure(F)
     shown = []
     for i, h in enumerate(H[:n_show]):
         fit = lingen_fit(model, h, H[n_show:], F)
