@@ -32,7 +32,7 @@ from logitrank import (
     random_subspace_cosines,
     singular_values,
 )
-from logitrank._checks import RngLike, check_positive_int
+from logitrank.validation import RngLike, check_int, check_positive_int
 
 from .windows import history_future_windows, permute_windows, windows_to_tuples
 
@@ -430,7 +430,7 @@ def synthetic_rank_comparison(
     gen = as_rng(rng)
     m = as_model(model)
     T = int(generator.horizon)
-    t = check_positive_int("t", t, minimum=0, maximum=T - 1)
+    t = check_int("t", t, minimum=0, maximum=T - 1)
     seqs = generator.sample(4 * n_histories, rng=gen)
     H = list(dict.fromkeys(tuple(int(x) for x in row[:t]) for row in seqs))[:n_histories]
     futs = [()] + [

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from logitrank._checks import check_finite, check_positive_int, check_prefixes
+from logitrank.validation import check_finite, check_int, check_positive_int, check_prefixes
 
 from .device import quiet_transformers, resolve_device, resolve_dtype
 
@@ -177,7 +177,7 @@ class HFModel:
         self.vocab_size = check_positive_int("vocab_size", vocab_size if vocab_size is not None
                                              else self._model_vocab, maximum=self._model_vocab)
         if bos_token_id is not None:
-            bos_token_id = check_positive_int("bos_token_id", bos_token_id, minimum=0,
+            bos_token_id = check_int("bos_token_id", bos_token_id, minimum=0,
                                               maximum=self._model_vocab - 1)
         self.bos_token_id = bos_token_id
         self._bos = [] if bos_token_id is None else [int(bos_token_id)]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from logitrank._checks import RngLike, as_rng
+from logitrank.validation import RngLike, as_rng
 
 from .experiments import SpectrumResult, WindowSpec, _Result, draw_windows, logit_spectrum
 

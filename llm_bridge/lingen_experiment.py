@@ -35,8 +35,8 @@ from logitrank import (
     log_softmax,
     model_logits,
 )
-from logitrank._checks import RngLike, check_positive_int
 from logitrank.lingen import lingen_coefficients
+from logitrank.validation import RngLike, check_positive_int
 
 from .experiments import _Result, as_model
 from .windows import disjoint_windows, permute_windows, prefix_closure, windows_to_tuples

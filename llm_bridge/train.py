@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_int, check_positive_int
 
 from .corpus import CharTokenizer, HFTokenizer
 
@@ -94,7 +94,7 @@ class TinyLMConfig:
             raise ValueError(f"arch: must be one of {ARCHS}, got {self.arch!r}")
         for name in ("n_layer", "n_embd", "n_head", "context", "batch_size", "eval_every", "eval_batches"):
             check_positive_int(name, getattr(self, name))
-        check_positive_int("warmup_steps", self.warmup_steps, minimum=0)
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_head: must divide n_embd={self.n_embd}, got {self.n_head}")
         if self.init_std is not None and not (isinstance(self.init_std, int | float) and self.init_std > 0):
@@ -338,7 +338,7 @@ def train_tiny_lm(
     dev = resolve_device(device)
     steps = check_positive_int("steps", steps)
     checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_int("seed", seed, minimum=0)
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"max_seconds: must be > 0 or None, got {max_seconds}")
     vocab = cfg.vocab_size or (tokenizer.vocab_size if tokenizer is not None else None)

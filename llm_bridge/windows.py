@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_positive_int
 
 __all__ = ["disjoint_windows", "history_future_windows", "permute_windows", "prefix_closure",
            "random_windows", "windows_to_tuples"]

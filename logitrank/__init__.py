@@ -3,7 +3,6 @@
 The core layer (numpy/scipy only). See ``SPEC.md`` section 1 for the mathematics.
 """
 
-from ._checks import as_rng
 from .hidden_dim import HiddenDimEstimate, estimate_hidden_dim
 from .index_sets import random_futures, random_histories
 from .lingen import LingenFit, LingenSamples, lingen_coefficients, lingen_fit, lingen_generate, lingen_logits
@@ -41,6 +40,7 @@ from .spectra import (
 )
 from .subspaces import principal_angles, random_subspace_cosines, random_subspace_mean_cos2
 from .truncation_kl import KLCurve, block_softmax_kl, kl_vs_rank
+from .validation import as_rng
 
 __version__ = "0.1.0"
 

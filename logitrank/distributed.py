@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._checks import RngLike, check_positive_int, check_prefixes
 from .sequence_model import SequenceModel
 from .sharded_matrix import ShardedMatrix, open_shards, shard_name
 from .shards import (
@@ -45,6 +44,7 @@ from .shards import (
     model_fingerprint,
     plan_extraction,
 )
+from .validation import RngLike, check_int, check_positive_int, check_prefixes
 
 __all__ = ["extract_distributed", "shards_as_dask_array", "dask_singular_values"]
 
@@ -274,8 +274,8 @@ def dask_singular_values(
 
     a = shards_as_dask_array(path).astype(np.float64)
     rank = check_positive_int("rank", rank, maximum=min(a.shape))
-    n_power_iter = check_positive_int("n_power_iter", n_power_iter, minimum=0)
-    oversample = check_positive_int("oversample", oversample, minimum=0)
+    n_power_iter = check_int("n_power_iter", n_power_iter, minimum=0)
+    oversample = check_int("oversample", oversample, minimum=0)
     _, s, _ = da.linalg.svd_compressed(a, rank, iterator="QR", n_power_iter=n_power_iter,
                                        n_oversamples=oversample, seed=seed)
     values = client.compute(s).result() if client is not None else s.compute()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import RngLike, as_rng, check_positive_int
+from .validation import RngLike, as_rng, check_int, check_positive_int
 
 __all__ = ["random_futures", "random_histories", "spread_lengths"]
 
@@ -42,7 +42,7 @@ def random_histories(vocab_size: int, n: int, length: int, *, rng: RngLike = Non
     """
     V = check_positive_int("vocab_size", vocab_size)
     n = check_positive_int("n", n)
-    length = check_positive_int("length", length, minimum=0)
+    length = check_int("length", length, minimum=0)
     rows = _distinct_rows(as_rng(rng), V, n, length)
     return [tuple(int(z) for z in row) for row in rows]
 
@@ -75,8 +75,8 @@ def random_futures(
     """
     V = check_positive_int("vocab_size", vocab_size)
     n = check_positive_int("n", n)
-    max_length = check_positive_int("max_length", max_length, minimum=0)
-    min_length = check_positive_int("min_length", min_length, minimum=0, maximum=max_length)
+    max_length = check_int("max_length", max_length, minimum=0)
+    min_length = check_int("min_length", min_length, minimum=0, maximum=max_length)
     gen = as_rng(rng)
     out: list[tuple[int, ...]] = []
     for m, count in spread_lengths(V, n, min_length, max_length).items():

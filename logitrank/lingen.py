@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import RngLike, as_rng, check_positive_int, check_prefixes
 from .logit_matrix import extended_logit_matrix, extended_logits
 from .sequence_model import SequenceModel, log_softmax
+from .validation import RngLike, as_rng, check_positive_int, check_prefixes
 
 __all__ = ["LingenFit", "LingenSamples", "lingen_coefficients", "lingen_fit", "lingen_generate",
            "lingen_logits"]

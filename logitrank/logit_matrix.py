@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._checks import RngLike, as_rng, check_finite, check_positive_int, check_prefixes
 from .sequence_model import SequenceModel
+from .validation import RngLike, as_rng, check_finite, check_positive_int, check_prefixes
 
 __all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "all_sequences",
            "all_futures", "pack_sequences", "unpack_sequences"]

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import RngLike, as_rng, check_positive_int
 from .spectra import _check_spectrum
+from .validation import RngLike, as_rng, check_positive_int
 
 __all__ = ["BOOTSTRAP_METHODS", "ZERO_RTOL", "PowerLawFit", "approx_rank", "default_index_range",
            "fit_power_law", "summarize_spectrum"]

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from scipy.special import logsumexp
 
-from ._checks import RngLike, as_rng, check_finite, check_positive_int, check_prefixes
+from .validation import RngLike, as_rng, check_finite, check_int, check_positive_int, check_prefixes
 
 __all__ = [
     "SequenceModel",
@@ -162,7 +162,7 @@ def sample_sequences(
     n = check_positive_int("n", n)
     base = check_prefixes("prefix", [prefix], model.vocab_size, model.horizon - 1)[0]
     max_len = model.horizon - len(base)
-    length = max_len if length is None else check_positive_int("length", length, minimum=0, maximum=max_len)
+    length = max_len if length is None else check_int("length", length, minimum=0, maximum=max_len)
     if not temperature > 0:
         raise ValueError(f"temperature: must be > 0, got {temperature}")
     out = np.zeros((n, length), dtype=np.int64)

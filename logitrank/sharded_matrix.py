@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import RngLike, as_rng, check_positive_int
 from .logit_matrix import LogitMatrix, pack_sequences, unpack_sequences
+from .validation import RngLike, as_rng, check_positive_int
 
 __all__ = ["FORMAT", "ShardedMatrix", "open_shards", "sequences_sha256", "shard_name"]
 

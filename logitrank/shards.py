@@ -44,7 +44,6 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._checks import RngLike, check_positive_int, check_prefixes
 from .logit_matrix import (
     TOKEN_RULES,
     extended_logits,
@@ -53,6 +52,7 @@ from .logit_matrix import (
 )
 from .sequence_model import SequenceModel
 from .sharded_matrix import FORMAT, MANIFEST, SETS, ShardedMatrix, open_shards, sequences_sha256, shard_name
+from .validation import RngLike, check_positive_int, check_prefixes
 
 __all__ = ["FORMAT", "ShardedMatrix", "extract", "open_shards", "sequences_sha256", "model_fingerprint"]
 

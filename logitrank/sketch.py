@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import numpy as np
 from scipy.linalg import lstsq, qr, svd
 
-from ._checks import RngLike, as_rng, check_finite, check_positive_int
+from .validation import RngLike, as_rng, check_finite, check_int, check_positive_int
 
 __all__ = ["single_pass_svd"]
 
@@ -55,7 +55,7 @@ def single_pass_svd(
     """
     n = check_positive_int("n_cols", n_cols)
     rank = check_positive_int("rank", rank, maximum=n)
-    oversample = check_positive_int("oversample", oversample, minimum=0)
+    oversample = check_int("oversample", oversample, minimum=0)
     gen = as_rng(rng)
     k = min(rank + oversample, n)
     ell = 2 * k + 1

@@ -23,9 +23,9 @@ import numpy as np
 from scipy.linalg import eigh, svdvals
 from tqdm.auto import tqdm
 
-from ._checks import RngLike, as_rng, check_finite, check_positive_int, check_prefixes
 from .logit_matrix import TOKEN_RULES, LogitMatrix, extended_logits, select_tokens
 from .sequence_model import SequenceModel
+from .validation import RngLike, as_rng, check_finite, check_int, check_positive_int, check_prefixes
 
 __all__ = [
     "METHODS",
@@ -191,8 +191,8 @@ def randomized_singular_values(
     A = as_matrix(matrix)
     m, n = A.shape
     rank = check_positive_int("rank", rank, maximum=min(m, n))
-    oversample = check_positive_int("oversample", oversample, minimum=0)
-    n_iter = check_positive_int("n_iter", n_iter, minimum=0)
+    oversample = check_int("oversample", oversample, minimum=0)
+    n_iter = check_int("n_iter", n_iter, minimum=0)
     gen = as_rng(rng)
     ell = min(rank + oversample, min(m, n))
     Q, _ = np.linalg.qr(A @ gen.standard_normal((n, ell)))

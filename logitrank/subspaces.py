@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import svd, svdvals
 
-from ._checks import RngLike, as_rng, check_positive_int
 from .logit_matrix import LogitMatrix
 from .spectra import as_matrix
+from .validation import RngLike, as_rng, check_positive_int
 
 __all__ = ["principal_angles", "random_subspace_cosines", "random_subspace_mean_cos2", "top_left_basis"]
 

@@ -23,9 +23,9 @@ from scipy.linalg import svd
 from scipy.special import logsumexp
 from tqdm.auto import tqdm
 
-from ._checks import check_positive_int
 from .logit_matrix import LogitMatrix
 from .spectra import as_matrix
+from .validation import check_positive_int
 
 __all__ = ["KLCurve", "block_softmax_kl", "kl_vs_rank"]
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from logitrank import logits_along, sample_sequences, sequence_log_prob
-from logitrank._checks import RngLike, check_prefixes
+from logitrank.validation import RngLike, check_prefixes
 
 __all__ = ["SyntheticModel", "load_model", "MODEL_REGISTRY"]
 

@@ -7,9 +7,8 @@ from typing import Any
 import numpy as np
 
 from logitrank import center_logits
-from logitrank._checks import check_positive_int
+from logitrank.validation import check_cut, check_positive_int
 
-from ._validate import check_cut
 from .base import SyntheticModel
 from .isan import TimeVaryingISAN
 

@@ -8,10 +8,10 @@ import numpy as np
 from scipy.special import logsumexp
 
 from logitrank import center_logits
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_cut, check_positive_int, check_stochastic
 
-from ._validate import check_cut, check_stochastic, dirichlet_rows, trivial_rank_bound
 from .base import SyntheticModel
+from .tables import dirichlet_rows, trivial_rank_bound
 
 __all__ = ["HMM"]
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from logitrank import center_logits
-from logitrank._checks import RngLike, as_rng, check_positive_int, check_prefixes
+from logitrank.validation import RngLike, as_rng, check_positive_int, check_prefixes
 
 from .base import SyntheticModel
 

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from logitrank import center_logits
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_cut, check_positive_int, check_stochastic
 
-from ._validate import check_cut, check_stochastic, dirichlet_rows, trivial_rank_bound
 from .base import SyntheticModel
+from .tables import dirichlet_rows, trivial_rank_bound
 
 __all__ = ["NGram"]
 
@@ -34,7 +34,7 @@ class NGram(SyntheticModel):
         ``rank <= 1 + sum_{m=0}^{min(k-2, T-1-t)} min((V-1) V^m, V^{j_m} - 1)``.
 
     The bound is the minimum of these two and the trivial row/column bound
-    (:func:`simulators._validate.trivial_rank_bound`); it is attained by generic tables on small cases.
+    (:func:`simulators.tables.trivial_rank_bound`); it is attained by generic tables on small cases.
 
     Parameters
     ----------

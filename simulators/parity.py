@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_cut, check_int, check_positive_int
 
-from ._validate import check_cut, trivial_rank_bound
 from .base import SyntheticModel
 from .isan import TimeVaryingISAN
+from .tables import trivial_rank_bound
 
 __all__ = ["NoisyParity", "SparsePolynomialBits"]
 
@@ -76,7 +76,7 @@ class NoisyParity(SyntheticModel):
     def random(cls, n_bits: int, subset_size: int, noise: float = 0.1, *, rng: RngLike = None) -> NoisyParity:
         """A uniformly random subset of ``subset_size`` positions out of ``n_bits``."""
         n = check_positive_int("n_bits", n_bits)
-        k = check_positive_int("subset_size", subset_size, minimum=0, maximum=n)
+        k = check_int("subset_size", subset_size, minimum=0, maximum=n)
         gen = as_rng(rng)
         return cls(n, gen.choice(n, size=k, replace=False), noise)
 
@@ -178,7 +178,7 @@ class SparsePolynomialBits(SyntheticModel):
         """``n_monomials`` random monomials of degree ``1..max_degree`` over positions ``< n_bits - 1`` and
         Gaussian coefficients (std ``scale``) for every position where a monomial is allowed; zero bias."""
         n = check_positive_int("n_bits", n_bits, minimum=2)
-        m = check_positive_int("n_monomials", n_monomials, minimum=0)
+        m = check_int("n_monomials", n_monomials, minimum=0)
         k = check_positive_int("max_degree", max_degree)
         gen = as_rng(rng)
         monos = []

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_cut, check_positive_int
 
-from ._validate import check_cut, trivial_rank_bound
 from .isan import TimeVaryingISAN
+from .tables import trivial_rank_bound
 
 __all__ = ["PlantedSpectrum"]
 

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.linalg import svdvals
 
 from logitrank import center_logits, extended_logit_matrix, numerical_rank, random_histories
-from logitrank._checks import RngLike, as_rng, check_positive_int, check_prefixes
+from logitrank.validation import RngLike, as_rng, check_positive_int, check_prefixes
 
 from .registry import Claim, Evidence, Tally, register
 

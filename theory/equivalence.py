@@ -32,7 +32,7 @@ from scipy.linalg import svd
 from tqdm.auto import tqdm
 
 from logitrank import QueryCounter, SequenceModel, all_futures, all_sequences, extended_logits, numerical_rank
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_positive_int
 from simulators import TimeVaryingISAN
 from simulators.ngram import NGram
 

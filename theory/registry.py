@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_int, check_positive_int
 
 __all__ = [
     "Claim",
@@ -282,7 +282,7 @@ def run_claims(
     all_claims = claims()
     order = {c.id: i for i, c in enumerate(all_claims)}
     chosen = all_claims if ids is None else [get_claim(i) for i in ids]
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_int("seed", seed, minimum=0)
     out = []
     for c in tqdm(chosen, disable=not progress, desc="verify", unit="claim"):
         gen = np.random.default_rng([seed, order[c.id]])

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from logitrank import SequenceModel, extended_logits, model_logits, sample_sequences
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_positive_int
 
 __all__ = ["BudgetExceeded", "QueryAccess", "SampleAccess"]
 

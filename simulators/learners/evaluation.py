@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from logitrank import SequenceModel, log_softmax, logits_along
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_positive_int
 
 __all__ = ["Evaluation", "evaluate", "step_kl"]
 

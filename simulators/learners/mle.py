@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_positive_int
 
 from ..isan import TimeVaryingISAN
 from .ngram_baseline import _sample_count

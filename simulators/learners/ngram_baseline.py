@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from logitrank._checks import RngLike, check_positive_int
+from logitrank.validation import RngLike, check_positive_int
 
 from ..ngram import NGram
 

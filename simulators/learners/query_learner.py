@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from logitrank._checks import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_int, check_positive_int
 
 from ..isan import TimeVaryingISAN
 from .access import BudgetExceeded
@@ -186,9 +186,9 @@ class LogitQueryLearner:
         check_positive_int("n_samples", self.n_samples)
         check_positive_int("n_validation", self.n_validation)
         check_positive_int("max_rounds", self.max_rounds)
-        check_positive_int("max_witnesses", self.max_witnesses, minimum=0)
+        check_int("max_witnesses", self.max_witnesses, minimum=0)
         if self.max_extensions is not None:
-            check_positive_int("max_extensions", self.max_extensions, minimum=0)
+            check_int("max_extensions", self.max_extensions, minimum=0)
         if not (np.isfinite(self.error_target) and self.error_target >= 0):
             raise ValueError(f"error_target: must be a finite number >= 0, got {self.error_target!r}")
 

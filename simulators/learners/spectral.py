@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from logitrank import center_logits
-from logitrank._checks import RngLike, check_positive_int, check_prefixes
+from logitrank.validation import RngLike, check_positive_int, check_prefixes
 
 from .ngram_baseline import _sample_count
 
