@@ -94,6 +94,6 @@ def test_hmm_claim_holds():
 
 def test_negative_controls_of_representation_claims_fail():
     for cid in ("representation.noisy_parity", "representation.sparse_polynomial", "representation.ngram",
-                "representation.hmm", "bottleneck"):
+                "representation.hmm", "representation.copying", "bottleneck"):
         ev = theory.get_claim(cid).negative_control(0)
         assert not ev.holds, cid
