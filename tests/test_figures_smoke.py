@@ -100,6 +100,9 @@ def test_every_figure_writes_png_pdf_and_a_report_section(tiny_run: tuple[Path, 
         assert (out / f"{name}.png").stat().st_size > 5000
         assert (out / f"{name}.pdf").exists()
         assert entry["verdict"] and entry["numbers"]
+        # theorems hold on every instance, tiny or not: a verdict reporting a violation is a failure
+        assert "VIOLATED" not in entry["verdict"].upper(), (name, entry["verdict"])
+    assert "(as proved)" in results["figures"]["equivalence"]["verdict"]
     report = (out / "report.md").read_text()
     assert report.count("\n## ") == len(FIGURES) and "Figures complete: 9/9" in report
     assert json.loads((out / "results.json").read_text())["config"]["preset"] == "tiny"
