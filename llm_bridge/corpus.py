@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from logitrank.results_io import save_json
+
 __all__ = ["CharTokenizer", "HFTokenizer", "Corpus", "load_shakespeare", "shakespeare_plays",
            "load_tokenizer", "train_bpe_tokenizer", "tokenizer_from_name", "TOKENIZER_FILE"]
 
@@ -88,10 +90,7 @@ class CharTokenizer:
         path = Path(path)
         if path.is_dir():
             path = path / TOKENIZER_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return save_json(self.to_dict(), path, indent=None, ensure_ascii=False)
 
     @classmethod
     def load(cls, path: str | Path) -> CharTokenizer:

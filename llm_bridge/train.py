@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from logitrank.results_io import replace_dir, save_json
 from logitrank.validation import RngLike, as_rng, check_int, check_positive_int
 
 from .corpus import CharTokenizer, HFTokenizer
@@ -218,12 +219,6 @@ def list_checkpoints(out_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
-
-
 def _lr_lambda(config: TinyLMConfig, steps: int) -> Any:
     def fn(step: int) -> float:
         if step < config.warmup_steps:
@@ -403,12 +398,10 @@ def train_tiny_lm(
                 tokenizer.save(tmp)
             torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                         "torch_rng": torch.get_rng_state()}, tmp / "optimizer.pt")
-            _write_json(tmp / "train_state.json", {**state, "step": step, "run": run,
-                                                   "numpy_rng": gen.bit_generator.state})
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.replace(final)
-            _write_json(latest, {"step": step, "checkpoint": name})
+            save_json({**state, "step": step, "run": run, "numpy_rng": gen.bit_generator.state},
+                      tmp / "train_state.json", indent=1)
+            replace_dir(tmp, final)
+            save_json({"step": step, "checkpoint": name}, latest, indent=1)
 
         start_time = time.perf_counter()
         start_step = int(state["step"])

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from .results_io import atomic_write, dumps_json
 from .sequence_model import SequenceModel
 from .validation import RngLike, as_rng, check_finite, check_positive_int, check_prefixes
 
@@ -102,13 +103,10 @@ class LogitMatrix:
             path = path.with_suffix(".npz")
         hp, hl = pack_sequences(self.histories)
         fp, fl = pack_sequences(self.futures)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, values=self.values, tokens=self.tokens, histories=hp, history_lengths=hl,
-                     futures=fp, future_lengths=fl, vocab_size=np.int64(self.vocab_size),
-                     metadata=np.array(json.dumps(self.metadata)))
-        tmp.replace(path)
-        return path
+        arrays = {"values": self.values, "tokens": self.tokens, "histories": hp, "history_lengths": hl,
+                  "futures": fp, "future_lengths": fl, "vocab_size": np.int64(self.vocab_size),
+                  "metadata": np.array(dumps_json(self.metadata))}
+        return atomic_write(path, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> LogitMatrix:

@@ -8,9 +8,10 @@ chosen tokens, dtype, shape, shard boundaries, vocabulary size) and ``sets.npz``
 
 Guarantees:
 
-* every file is written to a temporary name and atomically renamed (``os.replace``), so a kill at any
-  moment loses at most the shard being computed; re-running :func:`extract` skips finished shards and
-  gives a result identical, bit for bit, to an uninterrupted run;
+* every file is written to a temporary name and atomically renamed
+  (:func:`logitrank.results_io.atomic_write`), so a kill at any moment loses at most the shard being
+  computed; re-running :func:`extract` skips finished shards and gives a result
+  identical, bit for bit, to an uninterrupted run;
 * a directory written for a different model id, sets, ``top_k``, token rule, dtype or shard size is
   refused with a ``ValueError`` naming the differences, before anything is written;
 * an output directory that cannot be created or written raises ``PermissionError`` before any work.
@@ -50,6 +51,7 @@ from .logit_matrix import (
     pack_sequences,
     select_tokens,
 )
+from .results_io import atomic_write, save_json
 from .sequence_model import SequenceModel
 from .sharded_matrix import FORMAT, MANIFEST, SETS, ShardedMatrix, open_shards, sequences_sha256, shard_name
 from .validation import RngLike, check_positive_int, check_prefixes
@@ -74,34 +76,12 @@ def model_fingerprint(model: SequenceModel, probe: Sequence[Sequence[int]]) -> s
 
 
 def atomic_save(path: Path, array: np.ndarray | dict[str, np.ndarray]) -> None:
-    """``np.save`` (``np.savez`` for a dict) to a temporary file in the same directory, fsync, then
-    ``os.replace`` onto ``path``: readers see the old file or the complete new one, never a part."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if isinstance(array, dict):
-                np.savez(fh, **array)  # type: ignore[arg-type]
-            else:
-                np.save(fh, array)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``np.save`` (``np.savez`` for a dict) through :func:`logitrank.results_io.atomic_write`: readers see
+    the old file or the complete new one, never a part."""
+    if isinstance(array, dict):
+        atomic_write(path, lambda fh: np.savez(fh, **array))  # type: ignore[arg-type]
+    else:
+        atomic_write(path, lambda fh: np.save(fh, array))
 
 
 def check_writable_dir(out: str | Path) -> Path:
@@ -187,7 +167,7 @@ class ShardPlan:
         mean = sums / len(self.histories)
         tokens = select_tokens(mean[None], self.manifest["top_k"], "mean")
         self.manifest["tokens"] = tokens.tolist()
-        atomic_write_text(self.out / MANIFEST, json.dumps(self.manifest))
+        save_json(self.manifest, self.out / MANIFEST, indent=None)
         (self.out / MEANS_PARTIAL).unlink(missing_ok=True)
 
     def write_shard(self, index: int, rows: np.ndarray) -> None:
@@ -260,7 +240,7 @@ def plan_extraction(
     fp, fl = pack_sequences(F)
     atomic_save(path / SETS, {"histories": hp, "history_lengths": hl,
                               "futures": fp, "future_lengths": fl})
-    atomic_write_text(path / MANIFEST, json.dumps(manifest))
+    save_json(manifest, path / MANIFEST, indent=None)
     return ShardPlan(path, manifest, H, F)
 
 

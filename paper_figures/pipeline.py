@@ -27,8 +27,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from logitrank.results_io import to_jsonable
+
 from .report import read_results, write_report, write_results
-from .store import StepCache, to_jsonable
+from .store import StepCache
 
 __all__ = ["FIGURES", "ReproduceConfig", "reproduce", "figure_module", "figure_cache", "parse_only"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from logitrank.results_io import atomic_write  # noqa: E402
 
 __all__ = ["subplots", "save", "legend_below", "plt", "COLORS"]
 
@@ -55,9 +58,7 @@ def save(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str] = (
     with plt.rc_context(_STYLE):  # type: ignore[arg-type]
         for fmt in formats:
             path = out_dir / f"{name}.{fmt}"
-            tmp = out_dir / f".{name}.tmp.{fmt}"
-            fig.savefig(tmp, format=fmt)
-            tmp.replace(path)
+            atomic_write(path, functools.partial(fig.savefig, format=fmt))
             paths.append(path)
     plt.close(fig)
     return paths

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .store import atomic_write_text, to_jsonable
+from logitrank.results_io import atomic_write_text, save_json
 
 __all__ = ["PAPER", "write_results", "write_report", "read_results", "fmt"]
 
@@ -58,7 +58,7 @@ def read_results(out_dir: str | Path) -> dict[str, Any]:
 
 def write_results(out_dir: str | Path, results: Mapping[str, Any]) -> Path:
     """Write ``results.json`` atomically."""
-    return atomic_write_text(Path(out_dir) / "results.json", json.dumps(to_jsonable(results), indent=1))
+    return save_json(results, Path(out_dir) / "results.json", indent=1)
 
 
 def _cell(v: Any) -> str:

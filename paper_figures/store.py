@@ -5,14 +5,13 @@ as ``<dir>/<step>.json`` whose leaves that were arrays point into ``<dir>/<step>
 written to a temporary name and renamed, the JSON last, so the JSON's presence marks a finished step: a
 run interrupted at any point leaves either a finished step or nothing, and re-running resumes.
 
-Floats round-trip exactly (JSON uses ``repr``), so a cache hit reproduces identical numbers.
+Floats round-trip exactly (:mod:`logitrank.results_io`: ``repr``, non-finite ones as ``NaN`` /
+``Infinity``), so a cache hit reproduces identical numbers.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
 import re
 import time
 import warnings
@@ -22,35 +21,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["StepCache", "to_jsonable", "atomic_write_text"]
+from logitrank.results_io import atomic_write, save_json, to_jsonable
+
+__all__ = ["StepCache"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Plain-JSON view of ``obj`` (numpy scalars to Python numbers, arrays to lists, NaN/inf to strings)."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return repr(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _split(obj: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
@@ -64,8 +39,6 @@ def _split(obj: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
         return [_split(v, arrays, f"{prefix}[{i}]") for i, v in enumerate(obj)]
     if isinstance(obj, np.generic):
         return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return {"__float__": repr(obj)}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise ValueError(f"result{prefix}: must be dict/list/number/str/ndarray, got {type(obj).__name__}")
@@ -75,8 +48,6 @@ def _join(obj: Any, arrays: Any) -> Any:
     if isinstance(obj, dict):
         if set(obj) == {"__array__"}:
             return np.asarray(arrays[obj["__array__"]])
-        if set(obj) == {"__float__"}:
-            return float(obj["__float__"])
         return {k: _join(v, arrays) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_join(v, arrays) for v in obj]
@@ -141,11 +112,8 @@ class StepCache:
         doc = {"params": to_jsonable(params or {}), "result": _split(result, arrays, ""),
                "has_arrays": bool(arrays)}
         if arrays:
-            tmp = npath.with_name(f".{npath.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)  # type: ignore[arg-type]
-            tmp.replace(npath)
-        return atomic_write_text(jpath, json.dumps(doc, indent=1))
+            atomic_write(npath, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
+        return save_json(doc, jpath, indent=1)
 
     def step(self, name: str, fn: Callable[..., Any], **params: Any) -> Any:
         """Return the cached result of ``fn(**params)`` under ``name``, computing it only once.

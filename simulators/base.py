@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from logitrank import logits_along, sample_sequences, sequence_log_prob
+from logitrank.results_io import atomic_write, dumps_json
 from logitrank.validation import RngLike, check_prefixes
 
 __all__ = ["SyntheticModel", "load_model", "MODEL_REGISTRY"]
@@ -91,13 +92,9 @@ class SyntheticModel:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
-        header = json.dumps({"kind": self.kind, "params": self._params()})
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            arrays: dict[str, Any] = {"__header__": np.array(header), **self._arrays()}
-            np.savez(fh, **arrays)
-        tmp.replace(path)
-        return path
+        header = dumps_json({"kind": self.kind, "params": self._params()})
+        arrays: dict[str, Any] = {"__header__": np.array(header), **self._arrays()}
+        return atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> SyntheticModel:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from logitrank.results_io import to_jsonable
 from logitrank.validation import RngLike, as_rng, check_int, check_positive_int
 
 __all__ = [
@@ -69,8 +70,8 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         return {"claim": self.claim, "holds": self.holds, "instances": self.instances,
-                "worst_margin": self.worst_margin, "counterexample": _jsonable(self.counterexample),
-                "details": _jsonable(self.details), "seconds": self.seconds}
+                "worst_margin": self.worst_margin, "counterexample": to_jsonable(self.counterexample),
+                "details": to_jsonable(self.details), "seconds": self.seconds}
 
 
 class Tally:
@@ -314,19 +315,3 @@ def format_table(results: list[ClaimResult], *, width: int = 60) -> str:
     lines.append(f"{len(results)} claims checked: "
                  + ("all hold, every negative control fails" if n_bad == 0 else f"{n_bad} NOT OK"))
     return "\n".join(lines)
-
-
-def _jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays (and non-finite floats, as strings) for ``json.dumps``."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.integer | np.bool_):
-        return obj.item()
-    if isinstance(obj, float | np.floating):
-        f = float(obj)
-        return f if np.isfinite(f) else str(f)
-    return obj
