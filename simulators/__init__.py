@@ -8,6 +8,7 @@ from .hmm import HMM
 from .isan import TimeInvariantISAN, TimeVaryingISAN, random_orthogonal
 from .ngram import NGram
 from .parity import NoisyParity, SparsePolynomialBits
+from .perturbed import PerturbedModel
 from .planted import PlantedSpectrum
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Copying",
     "NGram",
     "NoisyParity",
+    "PerturbedModel",
     "PlantedSpectrum",
     "SparsePolynomialBits",
     "SyntheticModel",

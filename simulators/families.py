@@ -17,6 +17,8 @@ ngram          ``NGram.random(V, order, T)``, default order = largest k >= 2    
 hmm            ``HMM.random(dim states, V, T)``                                   ``concentration`` (1.0)
 copy           ``Copying(V, T / 2, sharpness)``; T even; ``dim`` unused            ``sharpness`` (4.0)
 planted        ``PlantedSpectrum.random(V, dim, T, alpha)``                       ``alpha`` (0.5), ``C`` (1.0)
+perturbed      ``PerturbedModel(TimeVaryingISAN.random(V, dim, T), eps)``         ``eps`` (0.1),
+                                                                                  ``logit_scale`` (2.0)
 ============== ================================================================== ==========================
 
 For the binary families ``vocab_size`` must be 2 (or ``None``); anything else is an error rather than
@@ -29,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from logitrank.validation import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_positive_int, spawn_rngs
 
 from .base import SyntheticModel
 from .copying import Copying
@@ -37,6 +39,7 @@ from .hmm import HMM
 from .isan import TimeInvariantISAN, TimeVaryingISAN
 from .ngram import NGram
 from .parity import NoisyParity, SparsePolynomialBits
+from .perturbed import PerturbedModel
 from .planted import PlantedSpectrum
 
 __all__ = ["FAMILIES", "Family", "build_model", "default_ngram_order"]
@@ -76,6 +79,13 @@ def _ngram(V: int, d: int, T: int, gen: Any, order: int | None = None,
     return NGram.random(V, k, T, concentration=concentration, rng=gen)
 
 
+def _perturbed(V: int, d: int, T: int, gen: Any, eps: float = 0.1,
+               logit_scale: float = 2.0) -> SyntheticModel:
+    base_rng, hash_rng = spawn_rngs(gen, 2)
+    return PerturbedModel(TimeVaryingISAN.random(V, d, T, rng=base_rng, logit_scale=logit_scale), eps,
+                          rng=hash_rng)
+
+
 def _copy(V: int, d: int, T: int, gen: Any, sharpness: float = 4.0) -> SyntheticModel:
     if T % 2:
         raise ValueError(f"horizon: the copy family needs an even horizon (2n: a string of n, then its "
@@ -100,6 +110,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("copy", "random string of T/2 tokens then a tempered copy (dim unused)", _copy, ("sharpness",)),
     Family("planted", "ISAN of dimension dim with planted spectrum sigma_i ~ C i^-alpha",
            lambda V, d, T, gen, **kw: PlantedSpectrum.random(V, d, T, rng=gen, **kw), ("alpha", "C")),
+    Family("perturbed", "random time-varying ISAN of dimension dim plus eps C g(x), g hash-seeded per prefix "
+           "(misspecified: approximately rank dim)", _perturbed, ("eps", "logit_scale")),
 )}
 
 

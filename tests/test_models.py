@@ -235,7 +235,7 @@ def test_planted_rank_is_dim() -> None:
 
 def test_families_registry_and_errors() -> None:
     assert set(FAMILIES) == {"isan", "isan-invariant", "noisy-parity", "sparse-poly", "ngram", "hmm", "copy",
-                             "planted"}
+                             "planted", "perturbed"}
     with pytest.raises(ValueError, match=r"name: unknown model family 'nope'; valid: isan, isan-invariant"):
         build_model("nope")
     with pytest.raises(ValueError, match="vocab_size: family 'noisy-parity' is binary"):

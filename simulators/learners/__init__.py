@@ -6,7 +6,7 @@
 
 from typing import Any
 
-from .access import BudgetExceeded, QueryAccess, SampleAccess
+from .access import BudgetExceeded, QueryAccess, SampleAccess, SampledLogitAccess
 from .evaluation import Evaluation, evaluate, step_kl
 from .ngram_baseline import NGramLearner
 from .query_learner import LogitQueryLearner
@@ -20,6 +20,7 @@ __all__ = [
     "NGramLearner",
     "QueryAccess",
     "SampleAccess",
+    "SampledLogitAccess",
     "SpectralWFALearner",
     "WFAModel",
     "evaluate",

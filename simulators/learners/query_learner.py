@@ -14,8 +14,9 @@ future-major, the empty future first).
    the projected rows), and validation witnesses.  Truncated SVD ``R_t = P S Q^T`` of their rows gives
    ``U_t = Q_r^T`` (``r_t`` rows); the state is ``x_t(h) = U_t row_t(h)``.  The rank ``r_t`` is ``rank``
    when given, else the number of singular values above ``max(rel_tol * s_1, noise floor)``, where the
-   noise floor ``2 * sigma_xi * (sqrt(n) + sqrt(m))`` is the spectral norm of an ``n x m`` matrix of the
-   access's query noise (``sigma_xi = xi / sqrt 3`` for uniform noise).
+   noise floor ``2 * sigma_xi * (sqrt(n) + sqrt(m))`` is the spectral norm of an ``n x m`` matrix of
+   query noise of standard deviation ``sigma_xi = noise_std`` (a hyperparameter: the learner never reads
+   the oracle error from the access; ``xi / sqrt 3`` for errors uniform in ``[-xi, xi]``).
 3. *Parameters.* ``B_t = (empty-future block of U_t)^T`` (``V x r_t``).  ``G_{t+1}`` maps the restricted
    row to the state, ``x_{t+1}(g) ~= G_{t+1} row_{t+1}(g)|_{F*_{t+1}}`` (rank-``r`` truncated least squares
    over the candidates at ``t+1``), and ``A_{t+1,z}`` is the least-squares solution of
@@ -44,10 +45,10 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from logitrank.validation import RngLike, as_rng, check_int, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_float, check_int, check_positive_int
 
 from ..isan import TimeVaryingISAN
-from .access import BudgetExceeded
+from .access import BudgetExceeded, check_access
 from .evaluation import step_kl
 
 __all__ = ["LogitQueryLearner"]
@@ -138,6 +139,10 @@ class LogitQueryLearner:
         Target mean validation KL per sequence (nats).
     max_witnesses : int
         History witnesses added per round at most (the worst two sequences also give witness futures).
+    noise_std : float
+        Standard deviation of the oracle error the user expects (``>= 0``; ``xi / sqrt(3)`` for errors
+        uniform in ``[-xi, xi]``); sets the rank's noise floor and the validation allowance.  A tolerance
+        of the learner, never read from the access.
     max_extensions : int, optional
         One-token extensions ``h . z`` of the basis added per position; ``None``: all ``V r`` (the exact
         guarantee: they span every reachable state); fewer (a seeded random subset) saves queries and
@@ -165,6 +170,7 @@ class LogitQueryLearner:
         error_target: float = 1e-7,
         max_witnesses: int = 32,
         max_extensions: int | None = 64,
+        noise_std: float = 0.0,
         rng: RngLike = None,
     ):
         self.rank = rank
@@ -175,6 +181,7 @@ class LogitQueryLearner:
         self.error_target = error_target
         self.max_witnesses = max_witnesses
         self.max_extensions = max_extensions
+        self.noise_std = noise_std
         self.rng = rng
 
     # ------------------------------------------------------------------------------------------
@@ -189,6 +196,7 @@ class LogitQueryLearner:
         check_int("max_witnesses", self.max_witnesses, minimum=0)
         if self.max_extensions is not None:
             check_int("max_extensions", self.max_extensions, minimum=0)
+        check_float("noise_std", self.noise_std, low=0.0)
         if not (np.isfinite(self.error_target) and self.error_target >= 0):
             raise ValueError(f"error_target: must be a finite number >= 0, got {self.error_target!r}")
 
@@ -196,17 +204,13 @@ class LogitQueryLearner:
         """Learn from ``access`` (a :class:`QueryAccess` or anything with ``vocab_size``, ``horizon``,
         ``extended_logits`` and ``sample``); returns ``self``."""
         self._check_params()
-        for attr in ("vocab_size", "horizon", "extended_logits", "sample"):
-            if not hasattr(access, attr):
-                raise TypeError(
-                    f"access: needs logit queries (a QueryAccess); {type(access).__name__} has no {attr!r}"
-                )
+        check_access(access, ("vocab_size", "horizon", "extended_logits", "sample"),
+                     "logit queries (a QueryAccess)")
         self._rng = as_rng(self.rng)
         V, T = int(access.vocab_size), int(access.horizon)
         self.V_, self.T_ = V, T
         start = int(getattr(access, "used", 0))
-        xi = float(getattr(access, "noise", 0.0))
-        self._noise_std = xi / np.sqrt(3.0) if getattr(access, "noise_kind", "uniform") == "uniform" else xi
+        self._noise_std = float(self.noise_std)
         # validation compares learned logits with *noisy* answers: E KL(softmax(l + e) || softmax(l)) per step
         # is ~ (1/2) sigma^2 (1 - sum p^2) <= (1/2) sigma^2 (1 - 1/V); that much is not the learner's error
         noise_kl = 0.5 * self._noise_std**2 * (1.0 - 1.0 / V) * T
