@@ -50,11 +50,11 @@ def main() -> None:
 
     import torch
 
-    from llm_bridge import HFModel, build_model, resolve_config
+    from llm_bridge import HFModel, init_transformer, resolve_config
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    net = a.checkpoint or build_model(resolve_config("shakespeare-char"), 84, seed=a.seed)
+    net = a.checkpoint or init_transformer(resolve_config("shakespeare-char"), 84, seed=a.seed)
     model = HFModel(net, progress=False)
     rng = np.random.default_rng(a.seed)
     V = model.vocab_size

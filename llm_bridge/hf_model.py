@@ -26,7 +26,6 @@ a directory holding only ``pytorch_model.bin`` is refused.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from tqdm.auto import tqdm
 
 from logitrank.validation import check_finite, check_int, check_positive_int, check_prefixes
 
+from .checkpoints import checkpoint_metadata
 from .device import quiet_transformers, resolve_device, resolve_dtype
 
 __all__ = ["HFModel", "load_causal_lm", "reduce_futures"]
@@ -157,7 +157,7 @@ class HFModel:
         self.dtype = resolve_dtype(dtype)
         meta: dict[str, Any] = {}
         if isinstance(model, str | Path):
-            meta = _training_metadata(Path(model))
+            meta = checkpoint_metadata(model)
             model = load_causal_lm(model, dtype=self.dtype)
         if not hasattr(model, "forward") or not hasattr(model, "config"):
             raise TypeError(f"model: expected a transformers causal LM, a directory or a hub name, "
@@ -445,14 +445,3 @@ def _cache_tensors(cache: Any) -> list[tuple[Any, Any]]:
     if hasattr(cache, "key_cache"):
         return list(zip(cache.key_cache, cache.value_cache))
     return [(k, v) for k, v, *_ in cache]
-
-
-def _training_metadata(path: Path) -> dict[str, Any]:
-    """``run`` metadata saved by :func:`llm_bridge.train_tiny_lm` in a checkpoint directory, if any."""
-    state = path / "train_state.json"
-    if path.is_dir() and state.is_file():
-        try:
-            return dict(json.loads(state.read_text()).get("run", {}))
-        except (json.JSONDecodeError, AttributeError):
-            return {}
-    return {}

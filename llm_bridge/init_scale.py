@@ -66,7 +66,7 @@ def init_scale_sweep(
     tokens : int array, shape (N,) — corpus the windows are drawn from
     vocab_size : int — the models' vocabulary (at least ``max(tokens) + 1``)
     spec : WindowSpec, optional (default ``WindowSpec()``)
-    config : preset name, :class:`llm_bridge.train.TinyLMConfig` or dict (its ``init_std`` is replaced)
+    config : preset name, :class:`llm_bridge.TinyLMConfig` or dict (its ``init_std`` is replaced)
     seed : int — weight seed, the same for every scale (so only the scale changes)
     rng : Generator or seed — windows, top-k rule and bootstrap
 
@@ -75,7 +75,7 @@ def init_scale_sweep(
     InitScaleResult
     """
     from .hf_model import HFModel
-    from .train import build_model, resolve_config
+    from .lm_config import init_transformer, resolve_config
 
     stds = [float(s) for s in init_stds]
     if not stds or not all(np.isfinite(s) and s > 0 for s in stds):
@@ -91,7 +91,7 @@ def init_scale_sweep(
     fit_seed = int(gen.integers(2**31))
     results = []
     for std in stds:
-        model = build_model(resolve_config(config, init_std=std), vocab_size, seed=seed)
+        model = init_transformer(resolve_config(config, init_std=std), vocab_size, seed=seed)
         results.append(logit_spectrum(HFModel(model, progress=False), tokens, spec, rng=fit_seed,
                                       windows=windows))
     return InitScaleResult(

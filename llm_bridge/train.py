@@ -2,18 +2,12 @@
 
 :func:`train_tiny_lm` samples random windows of a token stream (or rows of a sequence array), minimises the
 next-token cross-entropy with AdamW under a linear-warmup + cosine learning-rate schedule, reports training
-and validation loss in nats per token, and writes checkpoints
-
-    out_dir/checkpoint-000000/  model.safetensors, config.json  (``save_pretrained(safe_serialization=True)``)
-                                char_tokenizer.json (or a transformers tokenizer), train_state.json,
-                                optimizer.pt  (optimizer, scheduler and torch RNG state: tensors and plain
-                                               containers only, read with ``torch.load(weights_only=True)``)
-    out_dir/latest.json         {"step": ..., "checkpoint": "checkpoint-..."} (written last, atomically)
-
-A checkpoint directory is written under a temporary name and renamed when complete, then ``latest.json`` is
-replaced atomically, so a run killed at any moment resumes (``resume=True``) from the last complete
-checkpoint and reproduces the uninterrupted run bit for bit (same thread count). Step 0 (the random
-initialisation) is always saved, for the "untrained" side of the experiments.
+and validation loss in nats per token, and writes checkpoints in the format of :mod:`llm_bridge.checkpoints`
+(step 0, every ``checkpoint_every`` steps and the last step). The loop is :meth:`Trainer.run` (minGPT's
+shape): the trainer owns the model, optimizer, schedule, batch RNG and the checkpoint state dict, and each
+checkpoint is written in one place (:func:`llm_bridge.checkpoints.save_checkpoint`). A run killed at any
+moment resumes (``resume=True``) from the last complete checkpoint and reproduces the uninterrupted run
+bit for bit (same thread count).
 
 Speed on a shared CPU: set ``OMP_WAIT_POLICY=PASSIVE`` before importing torch and use 1-2 threads
 (``threads=``); the default ``"shakespeare-char"`` model (0.82M parameters) processes about 20k chars/s
@@ -22,152 +16,22 @@ on 2 uncontended cores.
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from logitrank.results_io import replace_dir, save_json
-from logitrank.validation import RngLike, as_rng, check_int, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_float, check_int, check_positive_int
 
+from .checkpoints import latest_checkpoint, list_checkpoints, restore_checkpoint, save_checkpoint
 from .corpus import CharTokenizer, HFTokenizer
+from .lm_config import TinyLMConfig, init_transformer, resolve_config
 
-__all__ = ["TinyLMConfig", "PRESETS", "TrainResult", "train_tiny_lm", "train_on_synthetic",
-           "train_shakespeare", "build_model", "list_checkpoints", "resolve_config"]
-
-ARCHS = ("gpt2", "llama")
-
-
-@dataclass(frozen=True)
-class TinyLMConfig:
-    """Architecture and optimisation hyperparameters of a small causal LM.
-
-    Attributes
-    ----------
-    arch : ``"gpt2"`` or ``"llama"``
-    n_layer, n_embd, n_head : int
-        Depth, width (``d_model``) and attention heads.
-    context : int
-        Window length in tokens (``n_positions`` / ``max_position_embeddings``).
-    intermediate : int or None
-        MLP width (default ``4 n_embd`` for GPT-2, ``round(8/3 n_embd)`` rounded up to 8 for Llama).
-    vocab_size : int or None
-        Default: the tokenizer's, else ``max(token) + 1``.
-    batch_size, lr, min_lr_ratio, warmup_steps, weight_decay, beta1, beta2, grad_clip
-        AdamW with ``lr(t) = lr * t / warmup`` for ``t < warmup``, then cosine from ``lr`` down to
-        ``min_lr_ratio * lr`` at the last step.
-    eval_every, eval_batches : int
-        Validation loss every ``eval_every`` steps over ``eval_batches`` fixed batches.
-    init_std : float or None
-        Standard deviation of the normal initialisation (``initializer_range``). ``None`` (default) means the
-        fan-in scale ``1 / sqrt(n_embd)``; ``0.02`` is the ``transformers`` default, tuned for GPT-2's width
-        768. The untrained model's logit spectrum depends strongly on it (:mod:`llm_bridge.init_scale`);
-        fan-in scale also trains better here (1.64 vs 1.71 nats/char after 1200 steps).
-    """
-
-    arch: str = "gpt2"
-    n_layer: int = 4
-    n_embd: int = 128
-    n_head: int = 4
-    context: int = 128
-    intermediate: int | None = None
-    vocab_size: int | None = None
-    batch_size: int = 32
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 50
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.99
-    grad_clip: float = 1.0
-    eval_every: int = 100
-    eval_batches: int = 8
-    init_std: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch: must be one of {ARCHS}, got {self.arch!r}")
-        for name in ("n_layer", "n_embd", "n_head", "context", "batch_size", "eval_every", "eval_batches"):
-            check_positive_int(name, getattr(self, name))
-        check_int("warmup_steps", self.warmup_steps, minimum=0)
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_head: must divide n_embd={self.n_embd}, got {self.n_head}")
-        if self.init_std is not None and not (isinstance(self.init_std, int | float) and self.init_std > 0):
-            raise ValueError(f"init_std: must be a positive number or None, got {self.init_std!r}")
-        if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"lr/min_lr_ratio: need lr > 0 and 0 <= min_lr_ratio <= 1, got {self.lr}, "
-                             f"{self.min_lr_ratio}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-PRESETS: dict[str, TinyLMConfig] = {
-    # 0.82M parameters; 1.64 nats/char after 1200 steps (4.6 min on 2 uncontended cores)
-    "shakespeare-char": TinyLMConfig(),
-    "shakespeare-char-llama": TinyLMConfig(arch="llama", intermediate=344),
-    # for tests and smoke runs: a few thousand parameters
-    "tiny": TinyLMConfig(n_layer=1, n_embd=16, n_head=2, context=32, batch_size=4, warmup_steps=2, lr=3e-3,
-                         eval_every=2, eval_batches=1),
-    "tiny-llama": TinyLMConfig(arch="llama", n_layer=1, n_embd=16, n_head=2, context=32, intermediate=32,
-                               batch_size=4, warmup_steps=2, lr=3e-3, eval_every=2, eval_batches=1),
-}
-"""Named configurations; ``resolve_config("shakespeare-char", n_embd=64)`` overrides fields."""
-
-
-def resolve_config(config: str | TinyLMConfig | dict[str, Any], **overrides: Any) -> TinyLMConfig:
-    """A :class:`TinyLMConfig` from a preset name, a config or a dict of fields, with ``overrides``."""
-    if isinstance(config, str):
-        if config not in PRESETS:
-            raise ValueError(f"config: unknown preset {config!r}; presets: {sorted(PRESETS)}")
-        base = PRESETS[config]
-    elif isinstance(config, TinyLMConfig):
-        base = config
-    elif isinstance(config, dict):
-        known = {f.name for f in fields(TinyLMConfig)}
-        bad = sorted(set(config) - known)
-        if bad:
-            raise ValueError(f"config: unknown fields {bad}; known: {sorted(known)}")
-        base = TinyLMConfig(**config)
-    else:
-        raise TypeError(f"config: expected a preset name, TinyLMConfig or dict, got {type(config).__name__}")
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def build_model(config: TinyLMConfig, vocab_size: int, *, seed: int = 0) -> Any:
-    """A randomly initialised ``transformers`` causal LM for ``config`` (seeded, no dropout, tied embeddings).
-
-    GPT-2 uses LayerNorm with bias (initialised ``beta = 0``), Llama RMSNorm and no biases.
-    """
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-
-    vocab_size = check_positive_int("vocab_size", vocab_size)
-    torch.manual_seed(seed)
-    hf: Any
-    model: Any
-    std = config.n_embd**-0.5 if config.init_std is None else float(config.init_std)
-    if config.arch == "gpt2":
-        hf = GPT2Config(vocab_size=vocab_size, n_positions=config.context, n_embd=config.n_embd,
-                        n_layer=config.n_layer, n_head=config.n_head, n_inner=config.intermediate,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None, eos_token_id=None,
-                        tie_word_embeddings=True, initializer_range=std)
-        model = GPT2LMHeadModel(hf)
-    else:
-        inter = config.intermediate or int(8 * math.ceil(8 * config.n_embd / 3 / 8))
-        hf = LlamaConfig(vocab_size=vocab_size, hidden_size=config.n_embd, intermediate_size=inter,
-                         num_hidden_layers=config.n_layer, num_attention_heads=config.n_head,
-                         num_key_value_heads=config.n_head, max_position_embeddings=config.context,
-                         tie_word_embeddings=True, bos_token_id=None, eos_token_id=None, pad_token_id=None,
-                         initializer_range=std)
-        model = LlamaForCausalLM(hf)
-    return model
+__all__ = ["TrainResult", "Trainer", "train_tiny_lm", "train_on_synthetic", "train_shakespeare"]
 
 
 @dataclass
@@ -177,20 +41,12 @@ class TrainResult:
     Attributes
     ----------
     out_dir : Path
-    step : int
-        Steps completed (all runs of this ``out_dir`` together).
-    completed : bool
-        ``step == steps`` (False when ``max_seconds`` stopped it first).
-    train_losses : list of (step, loss)
-        Training loss (nats/token) of every step run in this ``out_dir``.
-    val_losses : list of (step, loss)
-        Validation loss at each evaluation (nats/token).
+    step : int — steps completed (all runs of this ``out_dir`` together)
+    completed : bool — ``step == steps`` (False when ``max_seconds`` stopped it first)
+    train_losses, val_losses : list of (step, loss) — nats/token, every step / each evaluation
     checkpoints : list of (step, Path)
     n_params : int
-    seconds : float
-        Wall time of this call.
-    tokens_per_second : float
-        Training tokens processed per second in this call.
+    seconds, tokens_per_second : float — wall time and training throughput of this call
     """
 
     out_dir: Path
@@ -208,15 +64,6 @@ class TrainResult:
         if not self.val_losses:
             raise ValueError("val_losses: no validation loss was computed")
         return float(self.val_losses[-1][1])
-
-
-def list_checkpoints(out_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints ``(step, path)`` of a training directory, sorted by step."""
-    out = []
-    for p in Path(out_dir).glob("checkpoint-*"):
-        if p.is_dir() and p.name[11:].isdigit() and (p / "train_state.json").is_file():
-            out.append((int(p.name[11:]), p))
-    return sorted(out)
 
 
 def _lr_lambda(config: TinyLMConfig, steps: int) -> Any:
@@ -256,6 +103,17 @@ class _Batches:
         return win[:, :-1], win[:, 1:]
 
 
+def _tokens_and_config(cfg: TinyLMConfig, corpus_tokens: Any, validation_tokens: Any,
+                       tokenizer: Any) -> tuple[TinyLMConfig, np.ndarray, np.ndarray | None]:
+    """Checked token arrays and ``cfg`` with its ``vocab_size`` set (config, tokenizer or the data)."""
+    vocab = cfg.vocab_size or (tokenizer.vocab_size if tokenizer is not None else None)
+    train = _check_tokens("corpus_tokens", corpus_tokens, vocab)
+    cfg = replace(cfg, vocab_size=vocab or int(train.max()) + 1)
+    val = None if validation_tokens is None else _check_tokens("validation_tokens", validation_tokens,
+                                                               cfg.vocab_size)
+    return cfg, train, val
+
+
 def _check_tokens(name: str, tokens: Any, vocab_size: int | None) -> np.ndarray:
     arr = np.asarray(tokens)
     if arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
@@ -265,6 +123,120 @@ def _check_tokens(name: str, tokens: Any, vocab_size: int | None) -> np.ndarray:
         raise ValueError(f"{name}: token ids must lie in [0, {vocab_size}), got range "
                          f"[{int(arr.min())}, {int(arr.max())}]")
     return arr.astype(np.int64, copy=False)
+
+
+class Trainer:
+    """One training run: the model, AdamW, the schedule, the batch RNG and the checkpoint state dict.
+
+    Parameters
+    ----------
+    config : TinyLMConfig (``vocab_size`` set)
+    steps : int — length of the cosine schedule
+    run : dict — the run's settings and metadata, saved in every checkpoint and checked on resume
+    out_dir : path
+    seed : int — initialisation (torch, drawn on the CPU) and batch order (numpy)
+    device : torch.device
+    tokenizer : saved into every checkpoint, optional
+    """
+
+    def __init__(self, config: TinyLMConfig, steps: int, run: dict[str, Any], out_dir: Path, *, seed: int,
+                 device: Any, tokenizer: Any = None):
+        import torch
+
+        self.config, self.steps, self.run_info, self.out = config, steps, run, out_dir
+        self.device, self.tokenizer = device, tokenizer
+        self.model = init_transformer(config, int(config.vocab_size or 0), seed=seed).to(device)
+        params = list(self.model.parameters())
+        self.optimizer = torch.optim.AdamW(
+            [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
+            lr=config.lr, betas=(config.beta1, config.beta2))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(config, steps))
+        self.gen = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+        self.state: dict[str, Any] = {"step": 0, "train_losses": [], "val_losses": []}
+        self.validation: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+    def restore(self) -> None:
+        """Continue from the latest checkpoint of ``out_dir``."""
+        self.state, self.gen = restore_checkpoint(self.out, self.run_info, self.model, self.optimizer,
+                                                  self.scheduler)
+
+    def _on_device(self, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+        import torch
+
+        return torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device).reshape(-1)
+
+    def _loss(self, batch: tuple[np.ndarray, np.ndarray]) -> Any:
+        import torch
+
+        ids, target = self._on_device(*batch)
+        logits = self.model(input_ids=ids).logits
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target)
+
+    def evaluate(self) -> float:
+        """Mean validation loss over the fixed validation batches (nats/token)."""
+        import torch
+
+        assert self.validation is not None
+        self.model.eval()
+        with torch.inference_mode():
+            total = sum(float(self._loss(batch)) for batch in self.validation)
+        self.model.train()
+        return total / len(self.validation)
+
+    def save(self, step: int) -> None:
+        state = {**self.state, "step": step, "run": self.run_info, "numpy_rng": self.gen.bit_generator.state}
+        save_checkpoint(self.out, step, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                        state=state, tokenizer=self.tokenizer)
+
+    def train_step(self, batch: tuple[np.ndarray, np.ndarray]) -> float:
+        """One AdamW step on ``batch``; returns its loss."""
+        import torch
+
+        loss = self._loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def run(self, batches: _Batches, checkpoint_every: int, *, max_seconds: float | None = None,
+            progress: bool = False) -> tuple[int, int, float]:
+        """Train until ``steps`` (or ``max_seconds``), evaluating every ``eval_every`` steps and saving every
+        ``checkpoint_every`` steps and at the end. Returns ``(first step, last step, seconds)``."""
+        start_time = time.perf_counter()
+        step = start = int(self.state["step"])
+        if start == 0 and latest_checkpoint(self.out) is None:
+            if self.validation is not None:
+                self.state["val_losses"].append((0, self.evaluate()))
+            self.save(0)
+        self.model.train()
+        with tqdm(total=self.steps, initial=start, disable=not progress, desc="train", unit="step") as bar:
+            while step < self.steps:
+                loss = self.train_step(batches.draw(self.gen))
+                step += 1
+                self.state["train_losses"].append((step, loss))
+                out_of_time = max_seconds is not None and time.perf_counter() - start_time > max_seconds
+                last = step == self.steps or out_of_time
+                if self.validation is not None and (step % self.config.eval_every == 0 or last):
+                    self.state["val_losses"].append((step, self.evaluate()))
+                post = {"loss": f"{loss:.3f}"}
+                if self.state["val_losses"]:
+                    post["val"] = f"{self.state['val_losses'][-1][1]:.3f}"
+                bar.set_postfix(post)
+                bar.update(1)
+                self.state["step"] = step
+                if step % checkpoint_every == 0 or last:
+                    self.save(step)
+                if out_of_time:
+                    break
+        return start, step, time.perf_counter() - start_time
 
 
 def train_tiny_lm(
@@ -294,200 +266,58 @@ def train_tiny_lm(
     Parameters
     ----------
     corpus_tokens : int array, shape (N,) or (n, L)
-    config : preset name (see :data:`PRESETS`), :class:`TinyLMConfig` or dict of its fields
-    steps : int, ``>= 1``
-        Total optimisation steps (the cosine schedule spans them).
-    checkpoint_every : int, ``>= 1``
-        Save every this many steps; step 0 and the last step are always saved.
+    config : preset name (:data:`llm_bridge.PRESETS`), :class:`TinyLMConfig` or dict of its fields
+    steps, checkpoint_every : int, ``>= 1`` — schedule length; save every this many steps (and 0, last)
     out_dir : path
-    seed : int
-        Seeds the initialisation (torch) and the batch order (numpy); validation batches are fixed.
-    validation_tokens : int array, optional
-        Same layout as ``corpus_tokens``; without it no validation loss is computed.
-    tokenizer : CharTokenizer or HFTokenizer, optional
-        Saved into every checkpoint; its ``vocab_size`` sets the model's unless the config sets one.
-    max_seconds : float, optional
-        Stop (after saving a checkpoint) once this much wall time has passed in this call.
-    resume : bool
-        Continue from ``out_dir/latest.json`` when present (the run's settings must match); with False an
-        existing run in ``out_dir`` is an error.
-    threads : int, optional
-        torch threads for this call (restored afterwards).
-    progress : bool, optional
-        tqdm bar with loss (default: on when ``steps > 50``).
-    device : str or torch.device, optional
-        Where to train (default: ``"cuda"`` when available, else ``"cpu"``; see
-        :func:`llm_bridge.device.resolve_device`). The initialisation is drawn on the CPU, so it does not
-        depend on the device; a run may resume on another device, but is then not bitwise reproducible.
+    seed : int — initialisation (torch) and batch order (numpy); validation batches are fixed
+    validation_tokens : int array, optional — as ``corpus_tokens``; without it no validation loss
+    tokenizer : optional — saved into every checkpoint; its ``vocab_size`` is the model's by default
+    max_seconds : float, optional — stop (after saving a checkpoint) after this much wall time (opt-in)
+    resume : bool — continue from ``out_dir/latest.json`` (same settings); False: a run there is an error
+    threads : int, optional — torch threads for this call; progress : bool — tqdm bar (default steps > 50)
+    device : str or torch.device, optional — default CUDA when available
+        (:func:`llm_bridge.device.resolve_device`); the initialisation is drawn on the CPU.
 
     Returns
     -------
     TrainResult
     """
-    import torch
-    from safetensors.torch import load_file  # noqa: F401  (weights are only ever read from safetensors)
+    from .device import resolve_device, set_threads
 
-    from .device import quiet_transformers, resolve_device, set_threads
-
-    cfg = resolve_config(config)
-    dev = resolve_device(device)
     steps = check_positive_int("steps", steps)
     checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
     seed = check_int("seed", seed, minimum=0)
-    if max_seconds is not None and not max_seconds > 0:
-        raise ValueError(f"max_seconds: must be > 0 or None, got {max_seconds}")
-    vocab = cfg.vocab_size or (tokenizer.vocab_size if tokenizer is not None else None)
-    train = _check_tokens("corpus_tokens", corpus_tokens, vocab)
-    vocab = vocab or int(train.max()) + 1
-    cfg = replace(cfg, vocab_size=vocab)
-    val = None if validation_tokens is None else _check_tokens("validation_tokens", validation_tokens, vocab)
+    if max_seconds is not None:
+        check_float("max_seconds", max_seconds, low=0.0, low_inclusive=False)
+    cfg, train, val = _tokens_and_config(resolve_config(config), corpus_tokens, validation_tokens, tokenizer)
     batches = _Batches(train, cfg.context, cfg.batch_size, "corpus_tokens")
     val_batches = None if val is None else _Batches(val, cfg.context, cfg.batch_size, "validation_tokens")
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = {"config": cfg.to_dict(), "steps": steps, "seed": seed, "checkpoint_every": checkpoint_every,
            "corpus_shape": list(train.shape), "validation_shape": None if val is None else list(val.shape),
            **(extra_metadata or {})}
-    latest = out / "latest.json"
     previous_threads = set_threads(threads)
     try:
-        model = build_model(cfg, vocab, seed=seed).to(dev)
-        opt = torch.optim.AdamW(
-            [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-             {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}],
-            lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, steps))
-        gen = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-        state: dict[str, Any] = {"step": 0, "train_losses": [], "val_losses": []}
-        if latest.is_file():
+        trainer = Trainer(cfg, steps, run, out, seed=seed, device=resolve_device(device), tokenizer=tokenizer)
+        if latest_checkpoint(out) is not None:
             if not resume:
                 raise ValueError(f"out_dir: {str(out)!r} already holds a run (latest.json); pass resume=True "
                                  f"or use an empty directory")
-            model, state, gen = _restore(out, run, model, opt, sched)
-        n_params = sum(p.numel() for p in model.parameters())
-        fixed_val = None
+            trainer.restore()
         if val_batches is not None:
             vgen = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-            fixed_val = [val_batches.draw(vgen) for _ in range(cfg.eval_batches)]
-
-        def on_device(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
-            return torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev).reshape(-1)
-
-        def evaluate() -> float:
-            assert fixed_val is not None
-            model.eval()
-            with torch.inference_mode():
-                total = 0.0
-                for batch in fixed_val:
-                    ids, target = on_device(*batch)
-                    logits = model(input_ids=ids).logits
-                    total += float(torch.nn.functional.cross_entropy(
-                        logits.reshape(-1, logits.shape[-1]).float(), target))
-            model.train()
-            return total / len(fixed_val)
-
-        def save(step: int) -> None:
-            name = f"checkpoint-{step:06d}"
-            final, tmp = out / name, out / (name + ".partial")
-            if tmp.exists():
-                shutil.rmtree(tmp)
-            with quiet_transformers():
-                model.save_pretrained(tmp, safe_serialization=True)
-            if tokenizer is not None:
-                tokenizer.save(tmp)
-            torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                        "torch_rng": torch.get_rng_state()}, tmp / "optimizer.pt")
-            save_json({**state, "step": step, "run": run, "numpy_rng": gen.bit_generator.state},
-                      tmp / "train_state.json", indent=1)
-            replace_dir(tmp, final)
-            save_json({"step": step, "checkpoint": name}, latest, indent=1)
-
-        start_time = time.perf_counter()
-        start_step = int(state["step"])
-        if start_step == 0 and not latest.is_file():
-            if fixed_val is not None:
-                state["val_losses"].append((0, evaluate()))
-            save(0)
-        model.train()
+            trainer.validation = [val_batches.draw(vgen) for _ in range(cfg.eval_batches)]
         show = progress if progress is not None else steps > 50
-        bar = tqdm(total=steps, initial=start_step, disable=not show, desc="train", unit="step")
-        step = start_step
-        try:
-            while step < steps:
-                ids, target = on_device(*batches.draw(gen))
-                logits = model(input_ids=ids).logits
-                loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
-                sched.step()
-                step += 1
-                loss_value = float(loss.detach())
-                state["train_losses"].append((step, loss_value))
-                post = {"loss": f"{loss_value:.3f}"}
-                out_of_time = max_seconds is not None and time.perf_counter() - start_time > max_seconds
-                if fixed_val is not None and (step % cfg.eval_every == 0 or step == steps or out_of_time):
-                    state["val_losses"].append((step, evaluate()))
-                if state["val_losses"]:
-                    post["val"] = f"{state['val_losses'][-1][1]:.3f}"
-                bar.set_postfix(post)
-                bar.update(1)
-                state["step"] = step
-                if step % checkpoint_every == 0 or step == steps or out_of_time:
-                    save(step)
-                if out_of_time:
-                    break
-        finally:
-            bar.close()
-        seconds = time.perf_counter() - start_time
-        done = step - start_step
-        tokens = done * cfg.batch_size * (cfg.context if train.ndim == 1 else train.shape[1] - 1)
-        return TrainResult(out_dir=out, step=step, completed=step >= steps,
-                           train_losses=[(int(s), float(v)) for s, v in state["train_losses"]],
-                           val_losses=[(int(s), float(v)) for s, v in state["val_losses"]],
-                           checkpoints=list_checkpoints(out), n_params=int(n_params), seconds=seconds,
-                           tokens_per_second=tokens / seconds if seconds > 0 else 0.0)
+        start, step, seconds = trainer.run(batches, checkpoint_every, max_seconds=max_seconds, progress=show)
     finally:
         set_threads(previous_threads)
-
-
-def _restore(out: Path, run: dict[str, Any], model: Any, opt: Any, sched: Any) -> tuple[Any, dict, Any]:
-    """Load the latest complete checkpoint of ``out`` into fresh objects (no unpickling)."""
-    import torch
-    from safetensors.torch import load_file
-
-    pointer = json.loads((out / "latest.json").read_text())
-    ckpt = out / pointer["checkpoint"]
-    needed = ["model.safetensors", "config.json", "train_state.json", "optimizer.pt"]
-    missing = [n for n in needed if not (ckpt / n).is_file()]
-    if missing:
-        raise ValueError(f"out_dir: checkpoint {str(ckpt)!r} named by latest.json is missing {missing}")
-    saved = json.loads((ckpt / "train_state.json").read_text())
-    old = saved["run"]
-    for key in ("config", "steps", "seed", "checkpoint_every", "corpus_shape", "validation_shape"):
-        if old.get(key) != run.get(key):
-            raise ValueError(f"resume: the run in {str(out)!r} used {key}={old.get(key)!r}, this call passes "
-                             f"{run.get(key)!r}; use the same settings or a new out_dir")
-    weights = load_file(str(ckpt / "model.safetensors"))
-    missing_keys, unexpected = model.load_state_dict(weights, strict=False)
-    missing_keys = [k for k in missing_keys if "lm_head" not in k]  # tied to the embedding
-    if missing_keys or unexpected:
-        raise ValueError(f"checkpoint: {str(ckpt)!r} does not match the model (missing {missing_keys[:3]}, "
-                         f"unexpected {unexpected[:3]})")
-    if hasattr(model, "tie_weights"):
-        model.tie_weights()
-    blob = torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu")
-    opt.load_state_dict(blob["optimizer"])
-    sched.load_state_dict(blob["scheduler"])
-    torch.set_rng_state(blob["torch_rng"])
-    gen = np.random.default_rng()
-    gen.bit_generator.state = saved["numpy_rng"]
-    state = {"step": int(saved["step"]), "train_losses": [tuple(v) for v in saved["train_losses"]],
-             "val_losses": [tuple(v) for v in saved["val_losses"]]}
-    return model, state, gen
+    tokens = (step - start) * cfg.batch_size * (cfg.context if train.ndim == 1 else train.shape[1] - 1)
+    return TrainResult(out_dir=out, step=step, completed=step >= steps,
+                       train_losses=[(int(s), float(v)) for s, v in trainer.state["train_losses"]],
+                       val_losses=[(int(s), float(v)) for s, v in trainer.state["val_losses"]],
+                       checkpoints=list_checkpoints(out), n_params=trainer.n_params, seconds=seconds,
+                       tokens_per_second=tokens / seconds if seconds > 0 else 0.0)
 
 
 def train_on_synthetic(

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import simulators  # noqa: E402
-from llm_bridge import HFModel, build_model, resolve_config, train_tiny_lm  # noqa: E402
+from llm_bridge import HFModel, init_transformer, resolve_config, train_tiny_lm  # noqa: E402
 from llm_bridge.experiments import (  # noqa: E402
     WindowSpec,
     emergence_across_checkpoints,
@@ -29,7 +29,7 @@ STREAM = np.random.default_rng(0).integers(0, V, size=3000)
 
 @pytest.fixture(scope="module")
 def tiny() -> HFModel:
-    return HFModel(build_model(resolve_config("tiny", context=40), V, seed=0))
+    return HFModel(init_transformer(resolve_config("tiny", context=40), V, seed=0))
 
 
 def test_spectrum_and_scales(tiny: HFModel) -> None:
@@ -67,8 +67,8 @@ def test_emergence_over_saved_checkpoints(tmp_path) -> None:  # type: ignore[no-
 def test_hidden_dim_recovery_reports_truth() -> None:
     rng = np.random.default_rng(0)
     H = [tuple(int(t) for t in rng.integers(0, 64, 3)) for _ in range(60)]
-    res = hidden_dim_recovery(build_model(resolve_config("tiny-llama", n_embd=24, n_head=2), 64, seed=0), H,
-                              bos_token_id=0)
+    net = init_transformer(resolve_config("tiny-llama", n_embd=24, n_head=2), 64, seed=0)
+    res = hidden_dim_recovery(net, H, bos_token_id=0)
     assert (res.estimate, res.true_dim) == (24, 24)  # RMSNorm, no output bias: exactly d_model
 
 
