@@ -213,44 +213,80 @@ def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def _parse_budgets(text: str | None) -> list[int] | None:
+    """``"1e3,1e4,1e5"`` -> ``[1000, 10000, 100000]`` (the ladder is checked by the library)."""
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        try:
+            out.append(float(part))
+        except ValueError:
+            raise ValueError(f"budgets: must be comma-separated numbers such as 1e3,1e4,1e5, "
+                             f"got {text!r}") from None
+    return [int(b) if b == int(b) else b for b in out]  # type: ignore[misc]
+
+
 def _run_bench(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the transformer task runs torch
     from simulators import bench
 
     if args.list:
-        for name, task in bench.TASKS.items():
-            print(f"{name:22s} {task.access:6s} {task.description}")
+        names = args.tasks.split(",") if args.tasks else (bench.suite(args.suite) if args.suite else
+                                                          list(bench.TASKS))
+        for name in names:
+            t = bench.get_task(name)
+            ladder = ", ".join(f"{b:.0e}" for b in t.ladder(t.access))
+            print(f"{name}\n    {t.description}\n    access: {'/'.join(t.offers)} (default {t.access}), "
+                  f"oracle {t.oracle}{f' xi={t.noise:g}' if t.noise else ''}"
+                  f"{f' m={t.samples_per_query}' if t.samples_per_query else ''}; {t.access} ladder {ladder}"
+                  f"\n    hard because: {t.hardness}")
         print("suites: " + ", ".join(f"{k} ({len(v)} tasks)" for k, v in bench.SUITES.items()))
         return 0
+    suite = args.suite or "core"
     if args.export is not None:
-        names = args.tasks.split(",") if args.tasks else bench.suite(args.suite)
+        names = args.tasks.split(",") if args.tasks else bench.suite(suite)
         for name in names:
             for seed in range(args.seeds):
-                npz, js = bench.export_task(name, seed, args.export)
-                print(f"wrote {npz} and {js}")
+                path, js = bench.export_task(name, seed, args.export)
+                print(f"wrote {path} and {js}")
         return 0
-    tasks = args.tasks.split(",") if args.tasks else args.suite
-    results = bench.run(args.learner, tasks, args.seeds, out=args.out,
-                        progress=False if args.no_progress else None)
-    print(bench.leaderboard(results), end="")
+    tasks = args.tasks.split(",") if args.tasks else bench.suite(suite)
+    budgets = _parse_budgets(args.budgets)
+    failed = total = 0
+    for learner in args.learner.split(","):
+        results = bench.run(learner, tasks, args.seeds, budgets=budgets, out=args.out,
+                            progress=False if args.no_progress else None)
+        runs = [r for r in results if r.get("kind") == "run"]
+        total += len(runs)
+        failed += sum(r["status"] == "failed" for r in runs)
+    print((Path(args.out) / "leaderboard.md").read_text(), end="")
     print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'leaderboard.md'}")
-    failed = sum(r["status"] != "ok" for r in results)
-    return 1 if failed == len(results) else 0
+    return 1 if total and failed == total else 0
 
 
 @subcommand("bench")
 def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("bench", help="run a learner on the benchmark suite and print a leaderboard")
+    p = sub.add_parser("bench", help="run learners on the benchmark suite and print a leaderboard")
     p.add_argument("--learner", default="query",
-                   help="alias (query, spectral, ngram, mle) or import path 'package.module:Class'")
-    p.add_argument("--suite", default="core", help="suite name (core, quick)")
+                   help="comma-separated aliases (query, query-r16, query-r32, query-r64, spectral, ngram, "
+                        "mle, spanner) or import paths 'package.module:Class'")
+    p.add_argument("--suite", default=None, help="suite name: core (default), hard, quick, transformer")
     p.add_argument("--tasks", default=None, help="comma-separated task names (instead of --suite)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..n-1")
-    p.add_argument("--out", default="logitrank-results/bench", help="output directory (resumable)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds 0..n-1")
+    p.add_argument("--budgets", default=None, metavar="B1,B2,...",
+                   help="one strictly increasing budget ladder for every task, e.g. 1e3,1e4 (default: each "
+                        "task's own ladder)")
+    p.add_argument("--out", default="logitrank-results/bench",
+                   help="output directory (resumable; the leaderboard covers every learner run there)")
     p.add_argument("--export", default=None, metavar="DIR",
-                   help="instead of running: export the tasks' targets (npz + JSON) to DIR")
-    p.add_argument("--list", action="store_true", help="list tasks and suites")
+                   help="instead of running: export the tasks' targets (npz or checkpoint + JSON) to DIR")
+    p.add_argument("--list", action="store_true",
+                   help="describe the tasks (of --suite/--tasks, else all): access, oracle, ladder, what "
+                        "makes each hard")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

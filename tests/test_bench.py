@@ -1,21 +1,30 @@
-"""The benchmark suite: tasks from seeds, learners by path, failures kept, reproducibility, export, CLI."""
+"""The benchmark suite: tasks from seeds through the family registry, budget ladders, references and the
+score, failures kept, reproducibility, export, bad input, CLI."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
+from conftest import tol
 
+import simulators.learners.access as access_module
 from logitrank.cli import main
 from simulators import TimeVaryingISAN, bench, load_model
 from simulators.learners import LogitQueryLearner
 
 FAST = ["noisy-parity-n20", "copy-n6-v4"]
+LADDER = [10**3, 10**5]  # the smallest rung is too small for the query learner on both tasks
 
 
 def strip_timing(results):
     return [{k: v for k, v in r.items() if k != "timing"} for r in results]
+
+
+def runs(results):
+    return [r for r in results if r["kind"] == "run"]
 
 
 class Crashy:
@@ -32,79 +41,170 @@ class Crashy:
         return LogitQueryLearner(rng=self.rng).fit(access)
 
 
-class WrongVocab:
+class WrongShape:
+    """Returns a model with one token too many, or one position too few."""
+
     access_kind = "sample"
 
+    def __init__(self, extra_token=True):
+        self.extra_token = extra_token
+
     def fit(self, access):
-        self.model_ = TimeVaryingISAN.random(access.vocab_size + 1, 2, access.horizon, rng=0)
+        V, T = access.vocab_size + self.extra_token, access.horizon - (not self.extra_token)
+        self.model_ = TimeVaryingISAN.random(V, 2, T, rng=0)
         return self
 
 
-class CountingLearner:
-    fits = 0
-
-    def __init__(self, rng=None):
-        self.rng = rng
-
-    def fit(self, access):
-        CountingLearner.fits += 1
-        return LogitQueryLearner(rng=self.rng).fit(access)
-
-
-def test_every_named_task_builds_reproducibly_from_its_seed():
-    assert set(bench.suite("core")) == set(bench.TASKS) and set(bench.suite("quick")) <= set(bench.TASKS)
-    for name in bench.TASKS:
+def test_every_synthetic_task_is_built_by_the_family_registry_reproducibly_from_its_seed():
+    assert set(bench.suite("core")) | set(bench.suite("hard")) == set(bench.TASKS)
+    for name, task in bench.TASKS.items():
+        if isinstance(task.build, bench.FrozenTransformer):
+            continue  # the frozen transformer is tested in test_bench_transformer.py
+        assert isinstance(task.build, bench.FamilyTarget), name
         a, b, c = bench.build_target(name, 0), bench.build_target(name, 0), bench.build_target(name, 1)
         seqs = a.sample(3, rng=0)
         np.testing.assert_array_equal(a.logits_along_sequences(seqs), b.logits_along_sequences(seqs))
-        if name not in ("copy-n6-v4",):  # the copying task has no random parameters
+        if name != "copy-n6-v4":  # the copying task has no random parameters
             assert not np.array_equal(a.logits_along_sequences(seqs), c.logits_along_sequences(seqs)), name
 
 
+def test_hard_suite_spans_the_issue_targets():
+    hard = [bench.TASKS[n] for n in bench.suite("hard")]
+    fams = [t.build.describe() for t in hard if isinstance(t.build, bench.FamilyTarget)]
+    assert {f["family"] for f in fams} >= {"perturbed", "hmm", "isan", "planted", "noisy-parity"}
+    assert {t.oracle for t in hard} == {"exact", "fixed-noise", "sampled-logits"}
+    sample_only = [t for t in hard if t.offers == ("sample",)]
+    assert len(sample_only) >= 3 and all(t.sample_budgets == (10**3, 10**4, 10**5) for t in sample_only)
+    assert any(isinstance(t.build, bench.FrozenTransformer) for t in hard)
+    assert all(len(t.ladder(t.access)) >= 3 for t in hard)
+    # the misspecified targets sit at the advertised average misspecification (SPEC: eps_avg)
+    for name, want in (("hard-perturbed-isan-eavg1e-3", 1e-3), ("hard-perturbed-isan-eavg1e-1", 1e-1)):
+        est, _ = bench.build_target(name, 0).estimate_eps_avg(200, rng=0)
+        assert want / 1.5 < est < want * 1.5, (name, est)
+
+
 def test_bench_is_reproducible_bit_for_bit(tmp_path):
-    r1 = bench.run("query", FAST, 2, out=tmp_path / "a", progress=False)
-    r2 = bench.run("query", FAST, 2, out=tmp_path / "b", progress=False)
-    assert strip_timing(r1) == strip_timing(r2) and all(r["status"] == "ok" for r in r1)
+    r1 = bench.run("query", FAST, 2, budgets=LADDER, out=tmp_path / "a", progress=False)
+    r2 = bench.run("query", FAST, 2, budgets=LADDER, out=tmp_path / "b", progress=False)
+    assert strip_timing(r1) == strip_timing(r2)
     board_a, board_b = ((tmp_path / d / "leaderboard.md").read_bytes() for d in "ab")
     assert board_a == board_b
-    assert all(r["kl"] < 1e-6 for r in r1)
-    s1 = bench.run("ngram", ["ngram3-v8"], [5], progress=False)
-    s2 = bench.run("ngram", ["ngram3-v8"], [5], progress=False)
-    assert strip_timing(s1) == strip_timing(s2)
-    assert s1[0]["samples_used"] == bench.TASKS["ngram3-v8"].sample_budget
+    by = {(r["task"], r["seed"], r["budget"]): r for r in runs(r1)}
+    assert len(by) == 8 and all(by[t, s, 10**5]["kl"] < 1e-6 for t in FAST for s in (0, 1))
+    assert all(by[t, s, 10**3]["status"] == "over_budget" for t in FAST for s in (0, 1))
+    # sample learners on hard tasks: the same samples, the same model, the same numbers
+    hard = ["hard-sample-hmm-s8-v8", "hard-perturbed-isan-eavg1e-1", "hard-sampled-logits-isan"]
+    s1 = bench.run("ngram", hard, [5], budgets=[200, 600], progress=False)
+    s2 = bench.run("ngram", hard, [5], budgets=[200, 600], progress=False)
+    assert strip_timing(s1) == strip_timing(s2) and all(r["status"] == "ok" for r in runs(s1))
+    assert [r["used"] for r in runs(s1)] == [200, 600] * 3
+
+
+def test_reference_rows_are_exact_on_noisy_parity():
+    """Bits are uniform and the label is Bernoulli(0.9) on its parity: KL(P || uniform) = log 2 - h(0.1)
+    for every sequence, and the entropy per sequence is 20 log 2 + h(0.1)."""
+    h = -(0.1 * math.log(0.1) + 0.9 * math.log(0.9))
+    task = bench.get_task("noisy-parity-n20")
+    target = bench.build_target(task.name, 0)
+    ref = bench.reference_record(task, 0, target, bench.streams(task.name, 0))
+    np.testing.assert_allclose(ref["uniform"]["kl"], math.log(2) - h, **tol())
+    np.testing.assert_allclose(ref["entropy"], 20 * math.log(2) + h, **tol())
+    # the unigram's label marginal is 1/2 as well (parity of uniform bits), up to Monte-Carlo error
+    assert abs(ref["unigram"]["kl"] - ref["uniform"]["kl"]) < 0.01
+
+
+def test_score_is_the_mean_log10_kl_over_the_ladder_with_failures_at_the_uniform_kl():
+    base = {"kind": "run", "learner": "L", "task": "t", "seed": 0, "used": 1, "error": None}
+    records = [
+        {"kind": "reference", "task": "t", "seed": 0, "vocab_size": 2, "horizon": 3, "entropy": 1.0,
+         "entropy_se": 0.0, "uniform": {"kl": 2.0, "kl_se": 0, "tv": 0.5, "tv_se": 0},
+         "unigram": {"kl": 1.0, "kl_se": 0, "tv": 0.4, "tv_se": 0}},
+        {**base, "budget": 10, "status": "over_budget", "error": "BudgetExceeded: x"},
+        {**base, "budget": 100, "status": "ok", "kl": 1e-3, "kl_se": 0.0, "tv": 0.01, "tv_se": 0.0},
+        {**base, "budget": 1000, "status": "ok", "kl": 0.0, "kl_se": 0.0, "tv": 0.0, "tv_se": 0.0},
+    ]
+    want = (math.log10(2.0) - 3 - 10) / 3  # uniform, 1e-3, and 0 floored at 1e-10
+    sc = bench.scores(records)
+    np.testing.assert_allclose(sc["L"]["t"], want, **tol())
+    np.testing.assert_allclose(sc["L"]["overall"], want, **tol())
+    board = bench.leaderboard(records)
+    assert "| (uniform) | – | 2 ± 0 |" in board and "over_budget: BudgetExceeded: x" in board
+    assert f"| t | {want:.3g} |" in board
 
 
 def test_crashing_learner_is_recorded_and_other_tasks_kept(tmp_path):
-    results = bench.run(Crashy, FAST, [0], out=tmp_path, progress=False)
-    by_task = {r["task"]: r for r in results}
+    results = bench.run(Crashy, FAST, [0], budgets=[10**5], out=tmp_path, progress=False)
+    by_task = {r["task"]: r for r in runs(results)}
     assert by_task["copy-n6-v4"]["status"] == "failed"
     assert by_task["copy-n6-v4"]["error"] == "RuntimeError: boom"
     assert by_task["noisy-parity-n20"]["status"] == "ok" and by_task["noisy-parity-n20"]["kl"] < 1e-6
-    lines = (tmp_path / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 2 and json.loads(lines[0])["task"] == "noisy-parity-n20"
+    lines = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r["task"]) for r in lines] == [("reference", "noisy-parity-n20"),
+                                                      ("run", "noisy-parity-n20"),
+                                                      ("reference", "copy-n6-v4"), ("run", "copy-n6-v4")]
     board = (tmp_path / "leaderboard.md").read_text()
-    assert "failed: RuntimeError: boom" in board and "| noisy-parity-n20 | Crashy | query | 1/1 |" in board
+    assert "failed: RuntimeError: boom" in board and "| Crashy | 1e+05 | " in board
 
 
-def test_results_are_written_incrementally_and_resumed(tmp_path):
-    CountingLearner.fits = 0
-    first = bench.run(CountingLearner, ["noisy-parity-n20"], [0], out=tmp_path, progress=False)
-    again = bench.run(CountingLearner, ["noisy-parity-n20", "copy-n6-v4"], [0], out=tmp_path, progress=False)
-    assert CountingLearner.fits == 2  # the finished run was read back, only the new task ran
-    assert strip_timing(again[:1]) == strip_timing(first)
+def test_query_learner_on_a_sample_only_task_is_unsupported_not_scored():
+    rec = bench.run_one("query", "hard-sample-isan-v8-d4-t12", 0, 1000)
+    assert rec["status"] == "unsupported"
+    assert "access_kind: task 'hard-sample-isan-v8-d4-t12' offers sample access only, got a learner " \
+           "needing 'query'" == rec["error"]
+    assert "query" not in bench.scores([rec])
 
 
-def test_wrong_vocabulary_is_a_clear_failure():
-    rec = bench.run_one(WrongVocab, "ngram3-v8", 0)
+def test_wrong_vocabulary_or_horizon_is_a_clear_failure():
+    rec = bench.run_one(WrongShape, "ngram3-v8", 0, 100)
     assert rec["status"] == "failed"
-    assert "vocab_size must equal task 'ngram3-v8''s 8, got 9" in rec["error"]
+    assert "learned model vocab_size: must equal task 'ngram3-v8''s 8, got 9" in rec["error"]
+    rec = bench.run_one(lambda: WrongShape(extra_token=False), "ngram3-v8", 0, 100)
+    assert "learned model horizon: must equal task 'ngram3-v8''s 10, got 9" in rec["error"]
+    target = bench.build_target("ngram3-v8", 0)
+    with pytest.raises(ValueError, match="learned model vocab_size: must equal task 'ngram3-v8''s 8, got 9"):
+        bench.check_learned_model(TimeVaryingISAN.random(9, 2, 10, rng=0), bench.get_task("ngram3-v8"),
+                                  target)
+
+
+def test_sampled_logit_task_uses_sampled_logit_access_and_says_so_when_it_is_missing(monkeypatch):
+    task = bench.get_task("hard-sampled-logits-isan")
+    target = bench.build_target(task.name, 0)
+    acc = bench.make_access(task, target, "query", 10**4, 0)
+    assert type(acc).__name__ == "SampledLogitAccess" and acc.budget == 10**4
+    acc.logits([()])
+    assert acc.used == task.samples_per_query  # a query is charged as m samples
+    monkeypatch.delattr(access_module, "SampledLogitAccess")
+    rec = bench.run_one("query", task.name, 0, 10**6)
+    assert rec["status"] == "failed" and "needs SampledLogitAccess" in rec["error"]
+
+
+def test_fixed_noise_oracle_repeats_its_answers():
+    task = bench.get_task("hard-fixed-noise-isan")
+    target = bench.build_target(task.name, 0)
+    acc = bench.make_access(task, target, "query", 100, 0)
+    a, b = acc.logits([(1, 2)]), acc.logits([(1, 2)])
+    np.testing.assert_array_equal(a, b)
+    err = np.abs(a - target.logits([(1, 2)])).max()
+    assert 0 < err <= task.noise
 
 
 def test_bad_inputs_give_clear_errors():
-    with pytest.raises(ValueError, match="unknown task 'nope'; known tasks: isan-v16-d8-t16, "):
+    with pytest.raises(ValueError, match="task: must be a registered task name, got 'nope'; known tasks: "):
         bench.run("query", ["nope"], 1)
-    with pytest.raises(ValueError, match="unknown suite"):
+    with pytest.raises(ValueError, match="suite: must be a known suite name, got 'nope'"):
         bench.suite("nope")
+    with pytest.raises(ValueError, match=r"budgets: must be strictly increasing, got \[1000, 1000\]"):
+        bench.run("query", FAST, 1, budgets=[1000, 1000])
+    with pytest.raises(ValueError, match=r"budgets: must be strictly increasing, got \[10000, 1000\]"):
+        bench.run("query", FAST, 1, budgets=[1e4, 1e3])
+    with pytest.raises(ValueError, match=r"budgets: every budget must be a positive integer, got -5"):
+        bench.run("query", FAST, 1, budgets=[-5, 10])
+    with pytest.raises(ValueError, match=r"budgets: every budget must be a positive integer, got 1.5"):
+        bench.run("query", FAST, 1, budgets=[1.5])
+    with pytest.raises(ValueError, match="budgets: must name at least one budget, got an empty ladder"):
+        bench.run("query", FAST, 1, budgets=[])
+    with pytest.raises(ValueError, match=r"query_budgets: must be strictly increasing, got \[100, 10\]"):
+        bench.Task("t", "d", bench.family("isan", 4, 2, 4), query_budgets=(100, 10))
     with pytest.raises(ValueError, match="cannot import 'no_such_module:Learner': ModuleNotFoundError"):
         bench.run("no_such_module:Learner", FAST, 1)
     with pytest.raises(ValueError, match="cannot import 'simulators.learners:Nope': AttributeError"):
@@ -113,28 +213,47 @@ def test_bad_inputs_give_clear_errors():
         bench.resolve_learner("querry")
     with pytest.raises(ValueError, match="seeds: a count must be >= 1, got 0"):
         bench.run("query", FAST, 0)
-    with pytest.raises(ValueError, match="query_budget: must be a positive integer, got 0"):
-        bench.Task("t", "d", bench.TASKS["copy-n6-v4"].build, query_budget=0)
+    with pytest.raises(ValueError, match="noise: the 'fixed-noise' oracle needs noise > 0, got 0.0"):
+        bench.Task("t", "d", bench.family("isan", 4, 2, 4), oracle="fixed-noise")
+    with pytest.raises(ValueError, match="oracle: must be one of"):
+        bench.Task("t", "d", bench.family("isan", 4, 2, 4), oracle="psychic")
     with pytest.raises(ValueError, match="already registered"):
         bench.register_task(bench.TASKS["copy-n6-v4"])
 
 
-def test_export_round_trips_the_target(tmp_path):
-    npz, js = bench.export_task("sparse-poly-n16-m4", 2, tmp_path)
-    desc = json.loads(js.read_text())
-    assert desc["name"] == "sparse-poly-n16-m4" and desc["seed"] == 2 and desc["vocab_size"] == 2
-    loaded, built = load_model(npz), bench.build_target("sparse-poly-n16-m4", 2)
-    seqs = built.sample(5, rng=0)
-    np.testing.assert_array_equal(loaded.logits_along_sequences(seqs), built.logits_along_sequences(seqs))
+def test_export_writes_every_new_synthetic_target_and_it_round_trips(tmp_path):
+    for name in bench.suite("hard"):
+        if isinstance(bench.TASKS[name].build, bench.FrozenTransformer):
+            continue  # exported in test_bench_transformer.py
+        npz, js = bench.export_task(name, 2, tmp_path)
+        desc = json.loads(js.read_text())
+        assert desc["name"] == name and desc["seed"] == 2 and desc["oracle"] == bench.TASKS[name].oracle
+        assert desc["query_budgets"] == list(bench.TASKS[name].query_budgets)
+        loaded, built = load_model(npz), bench.build_target(name, 2)
+        seqs = built.sample(5, rng=0)
+        np.testing.assert_array_equal(loaded.logits_along_sequences(seqs), built.logits_along_sequences(seqs))
 
 
-def test_cli_bench_writes_json_and_leaderboard(tmp_path, capsys):
+def test_cli_bench_list_ladder_and_errors(tmp_path, capsys):
+    assert main(["bench", "--list", "--suite", "hard"]) == 0
+    listed = capsys.readouterr().out
+    for name in bench.suite("hard"):
+        assert name in listed and bench.TASKS[name].hardness in listed
     out = tmp_path / "res"
-    assert main(["bench", "--learner", "ngram", "--tasks", "ngram3-v8", "--seeds", "1", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert main(["bench", "--learner", "ngram,spectral", "--tasks", "ngram3-v8", "--budgets", "1e2,3e2",
+                 "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "| ngram3-v8 | ngram | sample | 1/1 |" in printed
+    assert "| ngram | 1e+02 | " in printed and "| spectral | 3e+02 | " in printed
+    assert "| (unigram) |" in printed
     assert (out / "leaderboard.md").read_text() in printed
-    assert json.loads((out / "results.json").read_text())[0]["status"] == "ok"
+    assert all(r["status"] == "ok" for r in json.loads((out / "results.json").read_text())
+               if r["kind"] == "run")
     assert main(["bench", "--learner", "nope:Nope", "--tasks", "ngram3-v8", "--out", str(out)]) == 2
     assert "cannot import" in capsys.readouterr().err
+    assert main(["bench", "--tasks", "ngram3-v8", "--budgets", "1e3,1e2", "--out", str(out)]) == 2
+    assert "budgets: must be strictly increasing, got [1000, 100]" in capsys.readouterr().err
+    assert main(["bench", "--tasks", "ngram3-v8", "--budgets", "1e3,lots", "--out", str(out)]) == 2
+    assert "budgets: must be comma-separated numbers such as 1e3,1e4,1e5, got '1e3,lots'" in \
+        capsys.readouterr().err
+    assert main(["bench", "--suite", "nope", "--out", str(out)]) == 2
+    assert "suite: must be a known suite name, got 'nope'" in capsys.readouterr().err

@@ -1,0 +1,81 @@
+"""A benchmark suite for learners of (approximately) low-logit-rank sequence models.
+
+Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, registry and suites),
+:mod:`~simulators.bench.catalog` (the bundled ``core``, ``hard`` and ``quick`` tasks),
+:mod:`~simulators.bench.transformer` (the frozen GPT-2 target), :mod:`~simulators.bench.runner` (streams,
+access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks x seeds x ladder, resumable),
+:mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown) and
+:mod:`~simulators.bench.persistence` (the log, atomic outputs, export).
+
+Example::
+
+    from simulators import bench
+    results = bench.run("query", "hard", seeds=1, out="results/hard")   # or: logitrank bench --suite hard
+    print(bench.leaderboard(results, bench.TASKS))
+"""
+
+from . import catalog  # noqa: F401  (registers the bundled tasks)
+from .ladder import run, seed_list
+from .leaderboard import KL_FLOOR, PositionUnigram, UniformModel, leaderboard, reference_record, scores
+from .persistence import FORMAT, export_task, read_log
+from .runner import (
+    LEARNER_ALIASES,
+    STREAMS,
+    build_target,
+    check_learned_model,
+    make_access,
+    resolve_learner,
+    run_one,
+    streams,
+)
+from .tasks import (
+    ACCESS_KINDS,
+    ORACLES,
+    SUITES,
+    TASKS,
+    FamilyTarget,
+    Task,
+    check_ladder,
+    family,
+    get_task,
+    register_task,
+    resolve_tasks,
+    suite,
+)
+from .transformer import FrozenTransformer, MissingDependency
+
+__all__ = [
+    "ACCESS_KINDS",
+    "FORMAT",
+    "KL_FLOOR",
+    "LEARNER_ALIASES",
+    "ORACLES",
+    "STREAMS",
+    "SUITES",
+    "TASKS",
+    "FamilyTarget",
+    "FrozenTransformer",
+    "MissingDependency",
+    "PositionUnigram",
+    "Task",
+    "UniformModel",
+    "build_target",
+    "check_ladder",
+    "check_learned_model",
+    "export_task",
+    "family",
+    "get_task",
+    "leaderboard",
+    "make_access",
+    "read_log",
+    "reference_record",
+    "register_task",
+    "resolve_learner",
+    "resolve_tasks",
+    "run",
+    "run_one",
+    "scores",
+    "seed_list",
+    "streams",
+    "suite",
+]

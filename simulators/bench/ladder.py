@@ -1,0 +1,118 @@
+"""Run a learner over tasks x seeds x the budget ladder, resumably, with reference rows per task and seed."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from logitrank import SequenceModel
+
+from .leaderboard import reference_record
+from .persistence import append_record, read_log, record_key, write_outputs
+from .runner import _instantiate, build_target, resolve_learner, run_one, streams
+from .tasks import check_ladder, get_task, resolve_tasks
+from .transformer import MissingDependency
+
+__all__ = ["learner_access", "run", "seed_list"]
+
+
+def seed_list(seeds: int | Iterable[int]) -> list[int]:
+    """``0..n-1`` for a count ``n``, else the given seeds (non-empty)."""
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds: a count must be >= 1, got {seeds}")
+        return list(range(int(seeds)))
+    out = [int(s) for s in seeds]  # type: ignore[union-attr]
+    if not out:
+        raise ValueError("seeds: must name at least one seed, got an empty list")
+    return out
+
+
+def learner_access(learner: Any, task_name: str) -> str:
+    """The access a learner asks for on a task (its ``access_kind``, else the task's)."""
+    _, factory = resolve_learner(learner)
+    kind = getattr(factory, "access_kind", None)
+    if kind is None and not isinstance(factory, type):
+        kind = getattr(_instantiate(factory, 0), "access_kind", None)
+    return str(kind or get_task(task_name).access)
+
+
+def run(learner: Any, tasks: str | Sequence[str], seeds: int | Iterable[int] = 1, *,
+        budgets: Sequence[int] | None = None, out: str | Path | None = None,
+        progress: bool | None = None) -> list[dict[str, Any]]:
+    """Run ``learner`` on every task (a suite name or task names), seed and rung of the budget ladder.
+
+    Parameters
+    ----------
+    learner : alias, import path, class/factory or object with ``fit``
+    tasks : str or list of str — a suite name (``"core"``, ``"hard"``, ``"quick"``) or task names.
+    seeds : int (that many: 0..n-1) or iterable of int
+    budgets : strictly increasing ints, optional — one ladder for every task (in the unit of the learner's
+        access); default each task's own ladder for that access.
+    out : directory, optional — the resumable ``results.jsonl`` (see :mod:`simulators.bench.persistence`),
+        then ``results.json`` and ``leaderboard.md`` of every record in the directory (all learners run
+        there); finished runs are read back, not redone.
+    progress : show a progress bar (None: only on a terminal)
+
+    Returns
+    -------
+    list of dict — this call's reference records (one per task and seed), then its runs (:func:`run_one`).
+    """
+    names = resolve_tasks(tasks)
+    ladder = None if budgets is None else check_ladder("budgets", budgets)
+    label, _ = resolve_learner(learner)
+    seeds_ = seed_list(seeds)
+    log = None
+    done: dict[tuple[Any, ...], dict[str, Any]] = {}
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        log = Path(out) / "results.jsonl"
+        done = {record_key(r): r for r in read_log(log)}
+    jobs = []
+    for name in names:
+        rungs = ladder or get_task(name).ladder(learner_access(learner, name))
+        jobs += [(name, s, b) for s in seeds_ for b in rungs]
+    targets: dict[tuple[str, int], SequenceModel] = {}
+
+    skipped: set[str] = set()
+
+    def target(name: str, s: int) -> SequenceModel:
+        if (name, s) not in targets:
+            targets.clear()  # one target alive at a time (the transformer is large)
+            targets[(name, s)] = build_target(name, s)
+        return targets[(name, s)]
+
+    def record(rec: dict[str, Any]) -> dict[str, Any]:
+        if log is not None:
+            append_record(log, rec)
+        return rec
+
+    refs, results = [], []
+    bar = tqdm(jobs, disable=None if progress is None else not progress, desc=f"bench {label}")
+    for name, s, b in bar:
+        bar.set_postfix_str(f"{name} seed {s} budget {b:.0e}", refresh=False)
+        if name in skipped:
+            continue
+        key: tuple[Any, ...] = ("reference", name, s)
+        if key not in done:
+            try:
+                built = target(name, s)
+            except MissingDependency as exc:
+                warnings.warn(f"task {name!r}: skipped, {exc}", RuntimeWarning, stacklevel=2)
+                skipped.add(name)
+                continue
+            done[key] = record(reference_record(get_task(name), s, built, streams(name, s)))
+        if done[key] not in refs:
+            refs.append(done[key])
+        key = ("run", label, name, s, b)
+        if key not in done:
+            done[key] = record(run_one(learner, name, s, b, target=target(name, s)))
+        results.append(done[key])
+    if out is not None:
+        write_outputs(Path(out), read_log(Path(out) / "results.jsonl"))
+    return refs + results
