@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .spectra import _check_spectrum
+from .validation import check_float, check_int
 
 __all__ = ["HiddenDimEstimate", "estimate_hidden_dim"]
 
@@ -74,14 +75,9 @@ def estimate_hidden_dim(
         raise ValueError(f"s: need at least 2 singular values to find a gap, got {n}")
     if arr[0] <= 0:
         raise ValueError("s: the largest singular value must be > 0, got an all-zero spectrum")
-    rtol = n * np.finfo(np.float64).eps if floor_rtol is None else float(floor_rtol)
-    if not 0 < rtol < 1:
-        raise ValueError(f"floor_rtol: must lie in (0, 1), got {floor_rtol}")
-    limit = n - 1
-    if max_dim is not None:
-        if not 1 <= int(max_dim) <= n - 1:
-            raise ValueError(f"max_dim: must lie in [1, {n - 1}], got {max_dim}")
-        limit = int(max_dim)
+    rtol = n * np.finfo(np.float64).eps if floor_rtol is None else check_float(
+        "floor_rtol", floor_rtol, low=0, high=1, low_inclusive=False, high_inclusive=False)
+    limit = n - 1 if max_dim is None else check_int("max_dim", max_dim, minimum=1, maximum=n - 1)
     floor = rtol * float(arr[0])
     logs = np.log(np.maximum(arr, floor))
     gaps = logs[:-1] - logs[1:]

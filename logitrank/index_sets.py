@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import RngLike, as_rng, check_int, check_positive_int
+from .validation import RngLike, as_rng, check_int, check_positive_int, check_size
 
 __all__ = ["random_futures", "random_histories", "spread_lengths"]
 
@@ -43,14 +43,27 @@ def random_histories(vocab_size: int, n: int, length: int, *, rng: RngLike = Non
     V = check_positive_int("vocab_size", vocab_size)
     n = check_positive_int("n", n)
     length = check_int("length", length, minimum=0)
+    check_size("n", n, (n, max(length, 1)), what="the histories (n, length)")
     rows = _distinct_rows(as_rng(rng), V, n, length)
     return [tuple(int(z) for z in row) for row in rows]
+
+
+def _capped_powers(vocab_size: int, lengths: list[int], n: int) -> dict[int, int]:
+    """``{m: min(V^m, n + 1)}``: the counts never need more, and huge powers ``V^m`` (``m`` up to 10^5) cost
+    time quadratic in ``max(lengths)`` to form."""
+    caps, power, at = {}, 1, 0  # power = V^at, grown only while it is <= n
+    for m in lengths:  # ascending
+        while at < m and power <= n:
+            power *= vocab_size
+            at += 1
+        caps[m] = min(power, n + 1) if at == m else n + 1
+    return caps
 
 
 def spread_lengths(vocab_size: int, n: int, min_length: int, max_length: int) -> dict[int, int]:
     """How many futures of each length: as even as possible, never more than ``V^l`` of length ``l``."""
     lengths = list(range(min_length, max_length + 1))
-    caps = {m: vocab_size**m for m in lengths}
+    caps = _capped_powers(vocab_size, lengths, n)
     total = sum(caps.values())
     if n > total:
         raise ValueError(f"n: must be <= {total} (the number of distinct sequences of length {min_length}.."
@@ -77,9 +90,11 @@ def random_futures(
     n = check_positive_int("n", n)
     max_length = check_int("max_length", max_length, minimum=0)
     min_length = check_int("min_length", min_length, minimum=0, maximum=max_length)
+    counts = spread_lengths(V, n, min_length, max_length)
+    check_size("n", n, sum(m * c for m, c in counts.items()), what="the futures' tokens")
     gen = as_rng(rng)
     out: list[tuple[int, ...]] = []
-    for m, count in spread_lengths(V, n, min_length, max_length).items():
+    for m, count in counts.items():
         if count:
             out.extend(tuple(int(z) for z in row) for row in _distinct_rows(gen, V, count, m))
     return out

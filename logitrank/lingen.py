@@ -18,7 +18,15 @@ import numpy as np
 
 from .logit_matrix import extended_logit_matrix, extended_logits
 from .sequence_model import SequenceModel, log_softmax
-from .validation import RngLike, as_rng, check_positive_int, check_prefixes
+from .validation import (
+    RngLike,
+    as_rng,
+    check_finite,
+    check_float,
+    check_model,
+    check_positive_int,
+    check_prefixes,
+)
 
 __all__ = ["LingenFit", "LingenSamples", "lingen_coefficients", "lingen_fit", "lingen_generate",
            "lingen_logits"]
@@ -94,10 +102,15 @@ def lingen_coefficients(L: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> tup
     v : array, shape (|H|,)
     residual : float
     """
-    if not ridge >= 0:
-        raise ValueError(f"ridge: must be >= 0, got {ridge}")
+    ridge = check_float("ridge", ridge, low=0)
     M = np.asarray(L, dtype=np.float64).T
     y = np.asarray(y, dtype=np.float64)
+    if M.ndim != 2 or M.size == 0:
+        raise ValueError(f"L: must be a non-empty 2-D array (|H|, n_cols), got shape {M.T.shape}")
+    if y.ndim != 1:
+        raise ValueError(f"y: must be a 1-D array (n_cols,) (the target history's row), got shape {y.shape}")
+    check_finite("L", M)
+    check_finite("y", y)
     if M.shape[0] != y.shape[0]:
         raise ValueError(f"y: must have one entry per column of L ({M.shape[0]}), got shape {y.shape}")
     if ridge == 0:
@@ -140,10 +153,14 @@ def lingen_fit(
     -------
     LingenFit
     """
-    if not ridge >= 0:
-        raise ValueError(f"ridge: must be >= 0, got {ridge}")
-    V, T = model.vocab_size, model.horizon
+    ridge = check_float("ridge", ridge, low=0)
+    V, T = check_model(model)
     target = check_prefixes("target_history", [target_history], V, T - 1)[0]
+    F = check_prefixes("futures", futures, V, T - 1)
+    longest = len(target) + max(len(f) for f in F)
+    if longest > T - 1:
+        raise ValueError(f"target_history: len(target_history) + len(f) must be <= horizon - 1 = {T - 1} for "
+                         f"every future f, got {len(target)} + {longest - len(target)} = {longest}")
     L = extended_logit_matrix(model, histories, futures, top_k=top_k, token_rule=token_rule, rng=rng,
                               progress=False)
     star = extended_logits(model, [target], L.futures, progress=False)[0]  # (|F|, V)
@@ -169,6 +186,24 @@ def lingen_logits(
     ext = extended_logits(model, histories, unique, progress=False)  # (|H|, u, V)
     comb = np.einsum("h,huv->uv", v, ext)
     return comb[[where[tuple(c)] for c in continuations]]
+
+
+def _check_against_fit(H: list[tuple[int, ...]], target_history: Sequence[int] | None, fit: LingenFit,
+                       V: int, T: int) -> None:
+    """A LingenFit's coefficients belong to its own histories, in its order (and to its target)."""
+    if H != list(fit.histories):
+        if len(H) != len(fit.histories):
+            diff = f"{len(H)} histories for a fit on {len(fit.histories)}"
+        else:
+            i = next(i for i, (a, b) in enumerate(zip(H, fit.histories, strict=True)) if a != b)
+            diff = f"histories[{i}] = {H[i]} where the fit has {fit.histories[i]}"
+        raise ValueError(f"histories: must be the LingenFit's histories in the same order (coefficient i "
+                         f"weights history i), got {diff}")
+    if target_history is not None:
+        target = check_prefixes("target_history", [target_history], V, T - 1)[0]
+        if target != tuple(fit.target_history):
+            raise ValueError(f"target_history: must be the LingenFit's target {fit.target_history} (its "
+                             f"coefficients reproduce that history only), got {target}")
 
 
 def lingen_generate(
@@ -204,8 +239,10 @@ def lingen_generate(
     -------
     LingenSamples
     """
-    V, T = model.vocab_size, model.horizon
+    V, T = check_model(model)
     H = check_prefixes("histories", histories, V, T - 1)
+    if isinstance(coefficients, LingenFit):
+        _check_against_fit(H, target_history, coefficients, V, T)
     v = np.asarray(coefficients.coefficients if isinstance(coefficients, LingenFit) else coefficients,
                    dtype=np.float64)
     if v.shape != (len(H),):
@@ -213,8 +250,7 @@ def lingen_generate(
     if not np.all(np.isfinite(v)):
         raise ValueError("coefficients: must be finite, got non-finite entries")
     n_samples = check_positive_int("n_samples", n_samples)
-    if not temperature > 0:
-        raise ValueError(f"temperature: must be > 0, got {temperature}")
+    temperature = check_float("temperature", temperature, low=0, low_inclusive=False)
     target = None
     if target_history is not None:
         target = check_prefixes("target_history", [target_history], V, T - 1)[0]

@@ -18,8 +18,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .results_io import atomic_write, dumps_json
-from .sequence_model import SequenceModel
-from .validation import RngLike, as_rng, check_finite, check_positive_int, check_prefixes
+from .sequence_model import SequenceModel, centered
+from .validation import RngLike, as_rng, check_int, check_model, check_positive_int, check_prefixes
 
 __all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "all_sequences",
            "all_futures", "pack_sequences", "unpack_sequences"]
@@ -93,7 +93,8 @@ class LogitMatrix:
         return self.values.shape  # type: ignore[return-value]
 
     def block(self, j: int) -> np.ndarray:
-        """The ``(|H|, k)`` block of future ``j``."""
+        """The ``(|H|, k)`` block of future ``j``, ``0 <= j < |F|``."""
+        j = check_int("j", j, minimum=0, maximum=len(self.futures) - 1)
         return self.values[:, j * self.k : (j + 1) * self.k]
 
     def save(self, path: str | Path) -> Path:
@@ -139,7 +140,7 @@ def extended_logits(
 def _validated_sets(
     model: SequenceModel, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]
 ) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
-    V, T = model.vocab_size, model.horizon
+    V, T = check_model(model)
     H = check_prefixes("histories", histories, V, T - 1)
     F = check_prefixes("futures", futures, V, T - 1)
     longest = max(len(h) for h in H) + max(len(f) for f in F)
@@ -177,7 +178,7 @@ def _extended_logits_of(
             out[start : start + len(hs)] = block.reshape(len(hs), len(F), V)
     if out.shape != (len(H), len(F), V):
         raise ValueError(f"model.extended_logits: must return shape {(len(H), len(F), V)}, got {out.shape}")
-    return check_finite("model.logits", out)
+    return centered("model.logits", out)
 
 
 def select_tokens(
@@ -244,7 +245,7 @@ def extended_logit_matrix(
     if token_rule not in TOKEN_RULES:
         raise ValueError(f"token_rule: must be one of {TOKEN_RULES}, got {token_rule!r}")
     if top_k is not None:
-        check_positive_int("top_k", top_k, maximum=model.vocab_size)
+        check_positive_int("top_k", top_k, maximum=check_model(model)[0])
     H, F = _validated_sets(model, histories, futures)
     full = _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
     nh, nf, V = full.shape

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .spectra import _check_spectrum
-from .validation import RngLike, as_rng, check_positive_int
+from .validation import RngLike, as_rng, check_choice, check_float, check_int, check_positive_int, short
 
 __all__ = ["BOOTSTRAP_METHODS", "ZERO_RTOL", "PowerLawFit", "approx_rank", "default_index_range",
            "fit_power_law", "summarize_spectrum"]
@@ -178,14 +178,18 @@ def fit_power_law(
     if np.any(np.diff(arr) > 1e-12 * arr[0]):
         raise ValueError("s: singular values must be sorted in descending order")
     n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence: must lie in (0, 1), got {confidence}")
-    if bootstrap not in BOOTSTRAP_METHODS:
-        raise ValueError(f"bootstrap: must be one of {BOOTSTRAP_METHODS}, got {bootstrap!r}")
+    confidence = check_float("confidence", confidence, low=0, high=1, low_inclusive=False,
+                             high_inclusive=False)
+    check_choice("bootstrap", bootstrap, BOOTSTRAP_METHODS)
     if index_range is None:
         lo, hi = default_index_range(arr)
     else:
-        lo, hi = (int(v) for v in index_range)
+        if isinstance(index_range, str | bytes) or not isinstance(index_range, Sequence | np.ndarray) \
+                or len(index_range) != 2:
+            raise ValueError(f"index_range: must be a pair (lo, hi) of 1-based indices, "
+                             f"got {short(index_range)}")
+        lo = check_int("index_range[0]", index_range[0])
+        hi = check_int("index_range[1]", index_range[1])
         if not (1 <= lo and hi <= arr.size and hi - lo + 1 >= 3):
             raise ValueError(
                 f"index_range: must satisfy 1 <= lo, hi <= {arr.size} (len(s)) and hi - lo + 1 >= 3, "
@@ -227,6 +231,10 @@ def fit_power_law(
             idx = (starts[:, :, None] + np.arange(ell)).reshape(n_bootstrap, -1)[:, :n]
         boot = _slopes(x, fitted + resid[idx])
     finite = np.isfinite(boot)
+    if not finite.any():
+        raise ValueError(f"bootstrap: every one of the {n_bootstrap} {bootstrap!r} resamples was degenerate "
+                         f"(all points at one index) over the {n} points of index_range {(lo, hi)}, so there "
+                         "is no interval; use more points, more resamples or another bootstrap")
     if not finite.all():
         warnings.warn(f"fit_power_law: {int((~finite).sum())} of {n_bootstrap} bootstrap resamples were "
                       "degenerate (all points at one index) and are left out of the interval", stacklevel=2)
@@ -253,8 +261,7 @@ def approx_rank(s: np.ndarray | Sequence[float], eps: float) -> int:
     int, ``0 <= r_eps <= n``
     """
     arr = np.sort(_check_spectrum(s))[::-1]
-    if not 0 <= eps <= 1:
-        raise ValueError(f"eps: must satisfy 0 <= eps <= 1 (a relative squared error), got {eps}")
+    eps = check_float("eps", eps, low=0, high=1)
     sq = (arr / arr[0]) ** 2 if arr[0] > 0 else arr**2  # scaled so tiny spectra do not underflow
     tails = np.append(np.cumsum(sq[::-1])[::-1], 0.0)  # tails[r] = sum_{i > r} sigma_i^2 (0-based r)
     return int(np.flatnonzero(tails <= eps * tails[0])[0])

@@ -18,7 +18,17 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from scipy.special import logsumexp
 
-from .validation import RngLike, as_rng, check_finite, check_int, check_positive_int, check_prefixes
+from .validation import (
+    RngLike,
+    as_rng,
+    check_finite,
+    check_float,
+    check_int,
+    check_model,
+    check_positive_int,
+    check_prefixes,
+    check_token_array,
+)
 
 __all__ = [
     "SequenceModel",
@@ -29,7 +39,13 @@ __all__ = [
     "sequence_log_prob",
     "QueryCounter",
     "model_logits",
+    "centered",
+    "CENTER_RTOL",
 ]
+
+CENTER_RTOL = 1e-9
+"""A returned logit row whose mean exceeds ``CENTER_RTOL * max|row|`` is centered by the core (see
+:func:`centered`); rows already centered to round-off are passed through bit for bit."""
 
 
 @runtime_checkable
@@ -48,6 +64,13 @@ class SequenceModel(Protocol):
     ``logits_along(sequences) -> (n, L, V)``, both centered float64, and
     ``logits_of_array(prefixes) -> (n, V)`` for an ``(n, t)`` int array of equal-length valid prefixes
     (used by the sampler).
+
+    **Centering is the core's job too.** A model may return raw logits or log-probabilities instead of
+    centered logits (they define the same distributions): every core entry point that reads logits
+    (:func:`model_logits`, :func:`logits_along`, :func:`logitrank.extended_logits` and the matrices and
+    spectra built on them) passes what comes back through :func:`centered`. Without that, the per-row
+    constant ``-logsumexp`` of log-probabilities would add a direction to every logit matrix (numerical
+    rank 12 instead of 3 for a rank-3 ISAN, issue 16).
     """
 
     vocab_size: int
@@ -74,6 +97,23 @@ def center_logits(raw: np.ndarray) -> np.ndarray:
     return raw - raw.mean(axis=-1, keepdims=True)
 
 
+def centered(name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` (shape ``(..., V)``) checked finite, with every row that is not centered centered.
+
+    A row counts as centered when ``|mean(row)| <= CENTER_RTOL * max|row|`` (round-off of a centered
+    model); such rows are returned unchanged, so centered models give bit-identical results, and the
+    others become ``row - mean(row)``, the centered logits of the same distribution.
+    """
+    out = check_finite(name, np.asarray(values, dtype=np.float64))
+    if out.size == 0:
+        return out
+    mean = out.mean(axis=-1, keepdims=True)
+    off = np.abs(mean) > CENTER_RTOL * np.abs(out).max(axis=-1, keepdims=True)
+    if off.any():
+        out = np.where(off, out - mean, out)
+    return out
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """``log softmax`` over the last axis: ``l - logsumexp(l)``; shape preserved, float64."""
     logits = np.asarray(logits, dtype=np.float64)
@@ -87,13 +127,12 @@ def model_logits(model: SequenceModel, prefixes: Sequence[Sequence[int]]) -> np.
     -------
     array, shape (len(prefixes), V), float64
     """
-    checked = check_prefixes("prefixes", prefixes, model.vocab_size, model.horizon - 1)
+    V, T = check_model(model)
+    checked = check_prefixes("prefixes", prefixes, V, T - 1)
     out = np.asarray(model.logits(checked), dtype=np.float64)
-    if out.shape != (len(checked), model.vocab_size):
-        raise ValueError(
-            f"model.logits: must return shape ({len(checked)}, {model.vocab_size}), got {out.shape}"
-        )
-    return check_finite("model.logits", out)
+    if out.shape != (len(checked), V):
+        raise ValueError(f"model.logits: must return shape ({len(checked)}, {V}), got {out.shape}")
+    return centered("model.logits", out)
 
 
 def logits_along(model: SequenceModel, sequences: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
@@ -109,27 +148,21 @@ def logits_along(model: SequenceModel, sequences: Sequence[Sequence[int]] | np.n
     -------
     array, shape (n, L, V), float64
     """
-    seqs = np.asarray(sequences)
-    if seqs.ndim != 2:
-        raise ValueError(
-            f"sequences: must be a 2-D array (n, L) of equal-length sequences, got shape {seqs.shape}"
-        )
+    V, T = check_model(model)
+    seqs = check_token_array("sequences", sequences, V)
     n, length = seqs.shape
-    if length > model.horizon:
-        raise ValueError(f"sequences: length must be <= horizon {model.horizon}, got {length}")
-    check_prefixes("sequences", seqs, model.vocab_size, model.horizon)
+    if length > T:
+        raise ValueError(f"sequences: length must be <= horizon {T}, got {length}")
     fast = getattr(model, "logits_along", None)
     if callable(fast):
         out = np.asarray(fast(seqs), dtype=np.float64)
     else:
         prefixes = [tuple(int(x) for x in row[:t]) for t in range(length) for row in seqs]
-        flat = model_logits(model, prefixes) if prefixes else np.zeros((0, model.vocab_size))
-        out = flat.reshape(length, n, model.vocab_size).transpose(1, 0, 2)
-    if out.shape != (n, length, model.vocab_size):
-        raise ValueError(
-            f"model.logits_along: must return shape {(n, length, model.vocab_size)}, got {out.shape}"
-        )
-    return check_finite("model.logits_along", out)
+        flat = model_logits(model, prefixes) if prefixes else np.zeros((0, V))
+        out = flat.reshape(length, n, V).transpose(1, 0, 2)
+    if out.shape != (n, length, V):
+        raise ValueError(f"model.logits_along: must return shape {(n, length, V)}, got {out.shape}")
+    return centered("model.logits_along", out)
 
 
 def sample_sequences(
@@ -159,12 +192,12 @@ def sample_sequences(
     int64 array, shape (n, length)
     """
     gen = as_rng(rng)
+    V, T = check_model(model)
     n = check_positive_int("n", n)
-    base = check_prefixes("prefix", [prefix], model.vocab_size, model.horizon - 1)[0]
-    max_len = model.horizon - len(base)
+    base = check_prefixes("prefix", [prefix], V, T - 1)[0]
+    max_len = T - len(base)
     length = max_len if length is None else check_int("length", length, minimum=0, maximum=max_len)
-    if not temperature > 0:
-        raise ValueError(f"temperature: must be > 0, got {temperature}")
+    temperature = check_float("temperature", temperature, low=0, low_inclusive=False)
     out = np.zeros((n, length), dtype=np.int64)
     batch = getattr(model, "logits_of_array", None)
     head = np.tile(np.asarray(base, dtype=np.int64), (n, 1))
@@ -191,7 +224,7 @@ def sequence_log_prob(model: SequenceModel, sequences: Sequence[Sequence[int]] |
     -------
     array, shape (n,), float64
     """
-    seqs = np.asarray(sequences, dtype=np.int64)
+    seqs = check_token_array("sequences", sequences, check_model(model)[0])
     logp = log_softmax(logits_along(model, seqs))
     picked = np.take_along_axis(logp, seqs[:, :, None], axis=2)[:, :, 0]
     return np.asarray(picked.sum(axis=1))

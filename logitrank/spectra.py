@@ -25,7 +25,17 @@ from tqdm.auto import tqdm
 
 from .logit_matrix import TOKEN_RULES, LogitMatrix, extended_logits, select_tokens
 from .sequence_model import SequenceModel
-from .validation import RngLike, as_rng, check_finite, check_int, check_positive_int, check_prefixes
+from .validation import (
+    RngLike,
+    as_rng,
+    check_choice,
+    check_finite,
+    check_float,
+    check_int,
+    check_model,
+    check_positive_int,
+    check_prefixes,
+)
 
 __all__ = [
     "METHODS",
@@ -41,6 +51,9 @@ __all__ = [
 ]
 
 METHODS = ("exact", "gram", "randomized")
+GRAM_SAFE = (2.0**-100, 2.0**100)
+"""Largest ``|entry|`` range in which :func:`singular_values`'s Gram path squares a matrix as it is; outside
+it the matrix is first scaled by an exact power of two (``1e-200`` or ``1e200`` matrices stay exact)."""
 
 
 def as_matrix(matrix: LogitMatrix | np.ndarray, name: str = "matrix") -> np.ndarray:
@@ -109,6 +122,12 @@ def accumulate_gram(
             raise ValueError(f"column_blocks[{b}]: must have {G.shape[0]} rows (n_rows), got shape {B.shape}")
         check_finite(f"column_blocks[{b}]", B)
         G += B @ B.T
+        if not np.isfinite(G).all():
+            raise ValueError(
+                f"column_blocks[{b}]: entries must stay below ~1e154 in magnitude so that the Gram matrix "
+                f"L L^T does not overflow float64, got a largest |entry| of {np.abs(B).max():.3g} "
+                "(rescale the matrix first, or use singular_values(..., method='gram'), which does)"
+            )
         n_blocks += 1
     if G is None or (n_blocks == 0 and out is None):
         raise ValueError("column_blocks: must yield at least one block, got none")
@@ -227,8 +246,7 @@ def singular_values(
     -------
     array, shape (min(m, n),) or (rank,), float64, descending.
     """
-    if method not in METHODS:
-        raise ValueError(f"method: must be one of {METHODS}, got {method!r}")
+    check_choice("method", method, METHODS)
     A = as_matrix(matrix)
     m, n = A.shape
     if rank is not None:
@@ -240,7 +258,13 @@ def singular_values(
     if method == "exact":
         s = svdvals(A, check_finite=False)
     else:
-        s = gram_singular_values(column_blocks(A, block_columns), m)[: min(m, n)]
+        # G = A A^T squares the entries: outside ~[1e-154, 1e154] it under- or overflows. Scaling by a
+        # power of two is exact, so it is applied only when needed (results elsewhere are unchanged).
+        top = float(np.abs(A).max())
+        shift = int(np.frexp(top)[1]) if top > 0 and not GRAM_SAFE[0] <= top <= GRAM_SAFE[1] else 0
+        scaled = np.ldexp(A, -shift) if shift else A
+        s = gram_singular_values(column_blocks(scaled, block_columns), m)[: min(m, n)]
+        s = np.ldexp(s, shift) if shift else s
     return s if rank is None else s[:rank]
 
 
@@ -280,7 +304,7 @@ def streamed_singular_values(
     -------
     array, shape (min(|H|, |F| k),), float64, descending.
     """
-    V, T = model.vocab_size, model.horizon
+    V, T = check_model(model)
     if token_rule not in TOKEN_RULES:
         raise ValueError(f"token_rule: must be one of {TOKEN_RULES}, got {token_rule!r}")
     if top_k is not None:
@@ -321,8 +345,7 @@ def numerical_rank(s: np.ndarray, *, rtol: float = 1e-10) -> int:
     int, ``0 <= r <= n`` (0 for an all-zero spectrum).
     """
     s = _check_spectrum(s)
-    if not 0 <= rtol < 1:
-        raise ValueError(f"rtol: must satisfy 0 <= rtol < 1, got {rtol}")
+    rtol = check_float("rtol", rtol, low=0, high=1, high_inclusive=False)
     top = float(s.max())
     return 0 if top == 0 else int(np.count_nonzero(s > rtol * top))
 

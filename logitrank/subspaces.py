@@ -13,22 +13,33 @@ is ``r / n`` (:func:`random_subspace_mean_cos2`).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.linalg import svd, svdvals
 
 from .logit_matrix import LogitMatrix
-from .spectra import as_matrix
+from .spectra import as_matrix, numerical_rank
 from .validation import RngLike, as_rng, check_positive_int
 
 __all__ = ["principal_angles", "random_subspace_cosines", "random_subspace_mean_cos2", "top_left_basis"]
 
 
+RANK_RTOL = 1e-10
+""":func:`principal_angles` warns when ``rank`` exceeds the number of singular values ``> RANK_RTOL sigma_1``
+of either matrix (:func:`logitrank.numerical_rank`'s default for an exact float64 SVD)."""
+
+
 def top_left_basis(matrix: LogitMatrix | np.ndarray, rank: int, name: str = "matrix") -> np.ndarray:
     """Orthonormal basis of the column space of the rank-``rank`` truncation: ``U[:, :rank]``, (m, rank)."""
+    return _top_left(matrix, rank, name)[0]
+
+
+def _top_left(matrix: LogitMatrix | np.ndarray, rank: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     M = as_matrix(matrix, name)
     rank = check_positive_int("rank", rank, maximum=min(M.shape))
-    U = svd(M, full_matrices=False, check_finite=False)[0]
-    return U[:, :rank]
+    U, s, _ = svd(M, full_matrices=False, check_finite=False)
+    return U[:, :rank], s
 
 
 def principal_angles(A: LogitMatrix | np.ndarray, B: LogitMatrix | np.ndarray, rank: int) -> np.ndarray:
@@ -45,12 +56,22 @@ def principal_angles(A: LogitMatrix | np.ndarray, B: LogitMatrix | np.ndarray, r
     array, shape (rank,), descending, in ``[0, 1]``: ``cos theta_i = sigma_i(U_A^T U_B)`` with
     ``U_A, U_B`` the top-``rank`` left singular vectors. 1 means a shared direction, 0 an orthogonal one.
     (If ``sigma_rank = sigma_{rank+1}`` the truncation is not unique and neither are the angles.)
+    A ``RuntimeWarning`` says when ``rank`` exceeds the numerical rank of A or B (singular values
+    ``> RANK_RTOL sigma_1``): the basis vectors beyond it span round-off, so the trailing cosines are
+    arbitrary.
     """
     MA, MB = as_matrix(A, "A"), as_matrix(B, "B")
     if MA.shape[0] != MB.shape[0]:
         raise ValueError(f"B: must have the same number of rows as A ({MA.shape[0]}), got shape {MB.shape}")
     rank = check_positive_int("rank", rank, maximum=min(MA.shape[1], MB.shape[1], MA.shape[0]))
-    cos = svdvals(top_left_basis(MA, rank, "A").T @ top_left_basis(MB, rank, "B"))
+    (UA, sA), (UB, sB) = _top_left(MA, rank, "A"), _top_left(MB, rank, "B")
+    for name, s in (("A", sA), ("B", sB)):
+        r = numerical_rank(s, rtol=RANK_RTOL)
+        if rank > r:
+            warnings.warn(f"rank: {rank} exceeds the numerical rank {r} of {name} (singular values > "
+                          f"{RANK_RTOL:g} sigma_1); the trailing {rank - r} cosines compare round-off "
+                          "directions and are arbitrary", RuntimeWarning, stacklevel=2)
+    cos = svdvals(UA.T @ UB)
     return np.clip(cos, 0.0, 1.0)
 
 

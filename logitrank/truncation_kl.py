@@ -67,9 +67,11 @@ def block_softmax_kl(L: LogitMatrix | np.ndarray, A: np.ndarray, block: int | No
     m = P.shape[0]
     lp = P.reshape(m, -1, k)
     lq = Q.reshape(m, -1, k)
-    lp = lp - logsumexp(lp, axis=2, keepdims=True)
-    lq = lq - logsumexp(lq, axis=2, keepdims=True)
-    kl = (np.exp(lp) * (lp - lq)).sum(axis=2)
+    with np.errstate(over="ignore", invalid="ignore"):  # extreme logits: log-probabilities of -inf
+        lp = lp - logsumexp(lp, axis=2, keepdims=True)
+        lq = lq - logsumexp(lq, axis=2, keepdims=True)
+        p = np.exp(lp)
+        kl = np.where(p > 0, p * (lp - lq), 0.0).sum(axis=2)  # 0 log 0 = 0, never 0 * inf = nan
     return np.maximum(kl, 0.0)
 
 

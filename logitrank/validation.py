@@ -9,13 +9,17 @@ per kind of value (scikit-learn's ``check_scalar`` / ``check_random_state`` are 
 - :func:`check_choice` -- one of a fixed set of options;
 - :func:`check_prefixes` -- collections of token sequences; :func:`check_finite` -- arrays;
 - :func:`check_stochastic` -- probability tables; :func:`check_cut` -- a cut position;
+- :func:`check_token_array` -- a rectangular integer array of token ids; :func:`check_positions` -- a
+  set of distinct integer positions; :func:`check_model` -- the ``SequenceModel`` protocol attributes;
+  :func:`check_size` -- a size guard before a large allocation (:data:`MAX_ARRAY_BYTES`);
 - :func:`as_rng` -- normalise an rng once; :func:`spawn_rngs` / :func:`spawn_seeds` -- independent
   sub-streams from :class:`numpy.random.SeedSequence` (never ``seed + 1``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +29,7 @@ RngLike = np.random.Generator | int | None
 __all__ = [
     "RngLike", "as_rng", "spawn_rngs", "spawn_seeds", "check_int", "check_positive_int", "check_float",
     "check_choice", "check_prefixes", "check_finite", "check_stochastic", "check_cut", "short",
-    "STOCHASTIC_ATOL",
+    "STOCHASTIC_ATOL", "check_token_array", "check_positions", "check_model", "check_size", "MAX_ARRAY_BYTES",
 ]
 
 
@@ -149,20 +153,16 @@ def check_prefixes(
     Rules: every token is an integer in ``[0, vocab_size)``; every sequence has length
     ``<= max_length`` (when given); the collection is non-empty unless ``allow_empty_set``.
     """
+    if prefixes is None or isinstance(prefixes, str | bytes) or not isinstance(prefixes, Iterable):
+        raise TypeError(f"{name}: must be a collection of token sequences, got {short(prefixes)} "
+                        f"({type(prefixes).__name__})")
     if isinstance(prefixes, np.ndarray) and prefixes.ndim == 2:
         arr = prefixes
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"{name}: token ids must be integers, got dtype {arr.dtype}")
         out = [tuple(int(t) for t in row) for row in arr]
     else:
-        out = []
-        for i, p in enumerate(prefixes):
-            a = np.asarray(p)
-            if a.ndim != 1 and a.size:
-                raise ValueError(f"{name}[{i}]: each sequence must be 1-D, got shape {a.shape}")
-            if a.size and not np.issubdtype(a.dtype, np.integer):
-                raise ValueError(f"{name}[{i}]: token ids must be integers, got {short(p)}")
-            out.append(tuple(int(t) for t in a.reshape(-1)))
+        out = [_token_tuple(f"{name}[{i}]", p) for i, p in enumerate(prefixes)]
     if not out and not allow_empty_set:
         raise ValueError(f"{name}: must contain at least one sequence, got an empty collection")
     for i, seq in enumerate(out):
@@ -177,6 +177,132 @@ def check_prefixes(
                     f"{name}[{i}]: token ids must lie in [0, {vocab_size}), got {t} in {short(seq)}"
                 )
     return out
+
+
+def _is_int(t: Any) -> bool:
+    return isinstance(t, int | np.integer) and not isinstance(t, bool | np.bool_)
+
+
+def _token_tuple(name: str, p: Any) -> tuple[int, ...]:
+    """One token sequence as a tuple of Python ints (no float, bool or string truncation)."""
+    if isinstance(p, tuple | list) and all(type(t) is int for t in p):  # the common case, no numpy
+        return tuple(p)
+    if isinstance(p, str | bytes) or p is None:
+        raise ValueError(f"{name}: each sequence must be a sequence of integer token ids, got {short(p)}")
+    try:
+        a = np.asarray(p)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"{name}: each sequence must be a flat sequence of integer token ids, "
+                         f"got {short(p)}") from None
+    if a.ndim != 1 and a.size:
+        raise ValueError(f"{name}: each sequence must be 1-D, got shape {a.shape}")
+    if not isinstance(p, np.ndarray) and a.size:
+        # numpy promotes a mix such as (np.uint64(2), 0) to float64 and huge ints to object, and a mix of
+        # bools and ints to int64: judge the elements themselves
+        items = list(p)
+        if all(_is_int(t) for t in items):
+            return tuple(int(t) for t in items)
+        raise ValueError(f"{name}: token ids must be integers, got {short(p)}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name}: token ids must be integers, got {short(p)}")
+    return tuple(int(t) for t in a.reshape(-1))
+
+
+def _int_array(name: str, values: Any, ndim: int, what: str) -> np.ndarray:
+    """``values`` as an integer numpy array of ``ndim`` dimensions (exact integers only)."""
+    if values is None or isinstance(values, str | bytes):
+        raise TypeError(f"{name}: must be an array of {what}, got {short(values)} ({type(values).__name__})")
+    if isinstance(values, np.ndarray):
+        arr = values
+    else:
+        try:
+            arr = np.asarray(values)
+        except (ValueError, TypeError, OverflowError):
+            raise ValueError(f"{name}: must be a rectangular array of {what} (rows of equal length), "
+                             f"got {short(values)}") from None
+        if arr.size and (arr.dtype == object or not np.issubdtype(arr.dtype, np.integer)
+                         or arr.dtype == np.int64):
+            elems = np.asarray(values, dtype=object).reshape(-1)
+            if not all(_is_int(t) for t in elems):
+                raise ValueError(f"{name}: {what} must be integers, got {short(values)}")
+            if arr.dtype != np.int64:
+                big = [int(t) for t in elems if not -(2**63) <= int(t) < 2**63]
+                if big:
+                    raise ValueError(f"{name}: {what} must fit in int64, got {big[0]}")
+                arr = np.array([int(t) for t in elems], dtype=np.int64).reshape(arr.shape)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name}: must be a {ndim}-D array of {what}, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name}: {what} must be integers, got dtype {arr.dtype}")
+    if arr.size and arr.dtype == np.uint64 and int(arr.max()) >= 2**63:
+        raise ValueError(f"{name}: {what} must fit in int64, got {int(arr.max())}")
+    return arr.astype(np.int64, copy=False)
+
+
+def check_token_array(name: str, values: Any, vocab_size: int | None = None, *, ndim: int = 2) -> np.ndarray:
+    """Return ``values`` as an int64 array after checking it is a rectangular ``ndim``-D array of integer
+    token ids (no float, bool or string truncation, no ragged rows) in ``[0, vocab_size)`` when given."""
+    arr = _int_array(name, values, ndim, "token ids")
+    if vocab_size is not None and arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        raise ValueError(f"{name}: token ids must lie in [0, {vocab_size}), "
+                         f"got range [{arr.min()}, {arr.max()}]")
+    return arr
+
+
+def check_positions(name: str, values: Any, n: int, n_name: str | None = None) -> list[int]:
+    """Return ``values`` as a list of ints after checking it is a 1-D collection of distinct integer
+    positions in ``[0, n)`` (empty allowed); ``n_name`` names the bound in the message."""
+    arr = _int_array(name, values, 1, "positions")
+    pos = [int(j) for j in arr]
+    bad = [j for j in pos if not 0 <= j < n]
+    if bad:
+        raise ValueError(f"{name}: positions must lie in [0, {n if n_name is None else f'{n_name}={n}'}), "
+                         f"got {bad}")
+    if len(set(pos)) != len(pos):
+        raise ValueError(f"{name}: positions must be distinct, got {pos}")
+    return pos
+
+
+def check_model(model: Any, name: str = "model") -> tuple[int, int]:
+    """Check the :class:`logitrank.SequenceModel` protocol and return ``(vocab_size, horizon)`` as ints:
+    integer attributes ``vocab_size >= 1`` and ``horizon >= 1`` and a callable ``logits``."""
+    for attr in ("vocab_size", "horizon"):
+        if not hasattr(model, attr):
+            raise TypeError(f"{name}: must follow the SequenceModel protocol (integer attributes vocab_size "
+                            f"and horizon, a logits method), got a {type(model).__name__} without {attr!r}")
+    if not callable(getattr(model, "logits", None)):
+        raise TypeError(f"{name}: must follow the SequenceModel protocol (a logits method), got a "
+                        f"{type(model).__name__} without one")
+    V = check_int(f"{name}.vocab_size", model.vocab_size, minimum=1)
+    T = check_int(f"{name}.horizon", model.horizon, minimum=1)
+    return V, T
+
+
+MAX_ARRAY_BYTES = 8 * 2**30
+"""Size guard: :func:`check_size` refuses an allocation above this many bytes (8 GiB; raise it on purpose
+by assigning ``logitrank.validation.MAX_ARRAY_BYTES``)."""
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if size < 1024 or unit == "EiB":
+            return f"{size:.3g} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def check_size(name: str, value: Any, shape: Sequence[int] | int, *, what: str, itemsize: int = 8) -> None:
+    """Refuse (``ValueError`` stating the size) an allocation of ``shape`` (or that many entries) of
+    ``itemsize`` bytes each above :data:`MAX_ARRAY_BYTES`, before it is attempted; ``name``/``value`` are
+    the parameter that made it large."""
+    entries = int(shape) if isinstance(shape, int | np.integer) else math.prod(int(s) for s in shape)
+    nbytes = entries * int(itemsize)
+    if nbytes > MAX_ARRAY_BYTES:
+        where = f"{entries} entries" if isinstance(shape, int | np.integer) else f"shape {tuple(shape)}"
+        raise ValueError(f"{name}: {what} must fit in {_human_bytes(MAX_ARRAY_BYTES)} "
+                         f"(logitrank.validation.MAX_ARRAY_BYTES), got {name}={short(value)} needing "
+                         f"{where} = {_human_bytes(nbytes)}")
 
 
 def check_finite(name: str, values: np.ndarray) -> np.ndarray:

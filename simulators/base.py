@@ -11,7 +11,7 @@ import numpy as np
 
 from logitrank import logits_along, sample_sequences, sequence_log_prob
 from logitrank.results_io import atomic_write, dumps_json
-from logitrank.validation import RngLike, check_prefixes
+from logitrank.validation import RngLike, check_finite, check_prefixes, check_token_array
 
 __all__ = ["SyntheticModel", "load_model", "MODEL_REGISTRY"]
 
@@ -62,18 +62,19 @@ class SyntheticModel:
             idx = np.flatnonzero(lengths == t)
             arr = np.array([P[i] for i in idx], dtype=np.int64).reshape(len(idx), int(t))
             out[idx] = self._logits_batch(arr)
-        return out
+        return self._finite(out)
+
+    def _finite(self, out: np.ndarray) -> np.ndarray:
+        """The model's own logits, checked finite (parameters can overflow float64 along a prefix)."""
+        return check_finite(f"{type(self).__name__}.logits (its parameters overflow float64 here)", out)
 
     def logits_of_array(self, prefixes: np.ndarray) -> np.ndarray:
         """Centered logits of an ``(n, t)`` int array of equal-length prefixes, ``(n, V)``."""
-        arr = np.asarray(prefixes, dtype=np.int64)
-        if arr.ndim != 2 or arr.shape[1] > self.horizon - 1:
+        arr = check_token_array("prefixes", prefixes, self.vocab_size)
+        if arr.shape[1] > self.horizon - 1:
             raise ValueError(f"prefixes: must be an (n, t) int array with t <= {self.horizon - 1}, "
                              f"got shape {arr.shape}")
-        if arr.size and (arr.min() < 0 or arr.max() >= self.vocab_size):
-            raise ValueError(f"prefixes: token ids must lie in [0, {self.vocab_size}), "
-                             f"got range [{arr.min()}, {arr.max()}]")
-        return self._logits_batch(arr)
+        return self._finite(self._logits_batch(arr))
 
     def sample(self, n: int, length: int | None = None, *, rng: RngLike = None) -> np.ndarray:
         """``n`` i.i.d. sequences, int64 array ``(n, length)`` (default length = horizon)."""

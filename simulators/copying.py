@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from logitrank import center_logits
-from logitrank.validation import check_cut, check_positive_int
+from logitrank.validation import check_cut, check_positive_int, check_size
 
 from .base import SyntheticModel
 from .isan import TimeVaryingISAN
@@ -73,6 +73,7 @@ class Copying(SyntheticModel):
         """The equivalent :class:`TimeVaryingISAN` of dimension ``n V + 1`` (see the class docstring)."""
         V, n, T = self.vocab_size, self.n, self.horizon
         d = n * V + 1
+        check_size("n", n, (T - 1, V, d, d), what="the ISAN transitions (2n - 1, V, nV + 1, nV + 1)")
         x0 = np.zeros(d)
         x0[-1] = 1.0
         A = np.broadcast_to(np.eye(d), (T - 1, V, d, d)).copy()

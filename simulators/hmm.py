@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from logitrank import center_logits
-from logitrank.validation import RngLike, as_rng, check_cut, check_positive_int, check_stochastic
+from logitrank.validation import RngLike, as_rng, check_cut, check_positive_int, check_size, check_stochastic
 
 from .base import SyntheticModel
 from .tables import dirichlet_rows, trivial_rank_bound
@@ -67,6 +67,7 @@ class HMM(SyntheticModel):
         (floored at ``1e-12`` and renormalised)."""
         S = check_positive_int("n_states", n_states)
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
+        check_size("n_states", S, (S, max(S, V)), what="the transition and emission tables (S, S), (S, V)")
         gen = as_rng(rng)
         init = dirichlet_rows(gen, concentration, (), S)
         trans = dirichlet_rows(gen, concentration, (S,), S)

@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 
 from logitrank import center_logits
-from logitrank.validation import RngLike, as_rng, check_positive_int, check_prefixes
+from logitrank.validation import (
+    RngLike,
+    as_rng,
+    check_cut,
+    check_finite,
+    check_float,
+    check_positive_int,
+    check_prefixes,
+    check_size,
+)
 
 from .base import SyntheticModel
 
@@ -67,6 +76,8 @@ class TimeVaryingISAN(SyntheticModel):
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
         d = check_positive_int("dim", dim)
         T = check_positive_int("horizon", horizon)
+        logit_scale = check_float("logit_scale", logit_scale)
+        check_size("dim", d, (max(T - 1, 1), V, d, d), what="the transitions A (T-1, V, d, d)")
         gen = as_rng(rng)
         x0 = gen.standard_normal(d)
         x0 /= np.linalg.norm(x0)
@@ -85,7 +96,8 @@ class TimeVaryingISAN(SyntheticModel):
 
     def _logits_batch(self, prefixes: np.ndarray) -> np.ndarray:
         t = prefixes.shape[1]
-        return center_logits(self.states(prefixes) @ self.B[t].T)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by the finite check
+            return center_logits(self.states(prefixes) @ self.B[t].T)
 
     def logits_along(self, sequences: np.ndarray) -> np.ndarray:
         """Centered logits at every position of ``(n, L)`` sequences -> ``(n, L, V)`` in one sweep."""
@@ -97,7 +109,7 @@ class TimeVaryingISAN(SyntheticModel):
             out[:, t] = X @ self.B[t].T
             if t + 1 < L:
                 X = np.einsum("nij,nj->ni", self.A[t, seqs[:, t]], X)
-        return center_logits(out)
+        return self._finite(center_logits(out))
 
     def future_operator(self, start: int, future: Sequence[int]) -> np.ndarray:
         """``B_{start+|f|} A_{start+|f|, f_m} ... A_{start+1, f_1}``, shape ``(V, d)``."""
@@ -121,7 +133,7 @@ class TimeVaryingISAN(SyntheticModel):
             X = self.states(np.array([H[i] for i in idx], dtype=np.int64).reshape(len(idx), int(t)))
             ops = self._stacked_future_operators(int(t), F)  # (|F| V, d)
             out[idx] = (X @ ops.T).reshape(len(idx), nf, V)
-        return center_logits(out)
+        return self._finite(center_logits(out))
 
     def _stacked_future_operators(self, start: int, futures: list[tuple[int, ...]]) -> np.ndarray:
         # share work across futures with a common prefix: walk a trie of futures depth by depth
@@ -133,6 +145,7 @@ class TimeVaryingISAN(SyntheticModel):
         return np.concatenate([self.B[start + len(f)] @ cache[f] for f in futures], axis=0)
 
     def rank_bound(self, t: int) -> int:
+        check_cut(t, self.horizon)
         return self.dim
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -159,12 +172,18 @@ class TimeInvariantISAN(SyntheticModel):
     def __init__(self, x0: np.ndarray, A: np.ndarray, b: np.ndarray, B: np.ndarray, c: np.ndarray,
                  horizon: int):
         self.x0, self.A, self.b, self.B, self.c = (np.asarray(a, dtype=np.float64) for a in (x0, A, b, B, c))
+        if self.x0.ndim != 1:
+            raise ValueError(f"x0: must be 1-D (d,), got shape {self.x0.shape}")
+        if self.B.ndim != 2 or self.B.shape[0] < 1:
+            raise ValueError(f"B: must have shape (V, d) with V >= 1, got {self.B.shape}")
         d = self.x0.shape[0]
         V = self.B.shape[0]
         for name, arr, shape in (("A", self.A, (V, d, d)), ("b", self.b, (V, d)), ("B", self.B, (V, d)),
                                  ("c", self.c, (V,))):
             if arr.shape != shape:
                 raise ValueError(f"{name}: must have shape {shape}, got {arr.shape}")
+        for name, arr in (("x0", self.x0), ("A", self.A), ("b", self.b), ("B", self.B), ("c", self.c)):
+            check_finite(name, arr)
         self.dim, self.vocab_size = d, V
         self.horizon = check_positive_int("horizon", horizon)
 
@@ -175,6 +194,8 @@ class TimeInvariantISAN(SyntheticModel):
         states bounded."""
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
         d = check_positive_int("dim", dim)
+        logit_scale = check_float("logit_scale", logit_scale)
+        check_size("dim", d, (V, d, d), what="the transitions A (V, d, d)")
         gen = as_rng(rng)
         A = 0.9 * random_orthogonal(d, gen, (V,))
         b = 0.3 * gen.standard_normal((V, d)) / np.sqrt(d)
@@ -185,15 +206,17 @@ class TimeInvariantISAN(SyntheticModel):
 
     def _logits_batch(self, prefixes: np.ndarray) -> np.ndarray:
         X = np.tile(self.x0, (prefixes.shape[0], 1))
-        for s in range(prefixes.shape[1]):
-            z = prefixes[:, s]
-            X = np.einsum("nij,nj->ni", self.A[z], X) + self.b[z]
-        return center_logits(X @ self.B.T + self.c)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by the finite check
+            for s in range(prefixes.shape[1]):
+                z = prefixes[:, s]
+                X = np.einsum("nij,nj->ni", self.A[z], X) + self.b[z]
+            return center_logits(X @ self.B.T + self.c)
 
     def to_time_varying(self) -> TimeVaryingISAN:
         """The equivalent time-varying ISAN of dimension ``d + 1`` (bias and output offset absorbed
         by a constant coordinate)."""
         d, V, T = self.dim, self.vocab_size, self.horizon
+        check_size("horizon", T, (max(T - 1, 1), V, d + 1, d + 1), what="the time-varying transitions")
         x0 = np.append(self.x0, 1.0)
         Az = np.zeros((V, d + 1, d + 1))
         Az[:, :d, :d] = self.A
@@ -204,6 +227,7 @@ class TimeInvariantISAN(SyntheticModel):
                                np.broadcast_to(Bt, (T, V, d + 1)).copy())
 
     def rank_bound(self, t: int) -> int:
+        check_cut(t, self.horizon)
         return self.dim + 1
 
     def _arrays(self) -> dict[str, np.ndarray]:

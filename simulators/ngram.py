@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from logitrank import center_logits
-from logitrank.validation import RngLike, as_rng, check_cut, check_positive_int, check_stochastic
+from logitrank.validation import RngLike, as_rng, check_cut, check_positive_int, check_size, check_stochastic
 
 from .base import SyntheticModel
 from .tables import dirichlet_rows, trivial_rank_bound
@@ -72,6 +72,8 @@ class NGram(SyntheticModel):
         (probabilities floored at ``1e-12`` and renormalised so logits stay finite)."""
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
         k = check_positive_int("order", order)
+        check_size("order", k, sum(V ** (j + 1) for j in range(k)),
+                   what=f"the probability tables (V + V^2 + ... + V^order entries, V={V})")
         gen = as_rng(rng)
         tables = [dirichlet_rows(gen, concentration, (V,) * j, V) for j in range(k)]
         return cls(tables, horizon)

@@ -14,7 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from logitrank.validation import RngLike, as_rng, check_cut, check_int, check_positive_int
+from logitrank.validation import (
+    RngLike,
+    as_rng,
+    check_cut,
+    check_float,
+    check_int,
+    check_positions,
+    check_positive_int,
+    check_size,
+)
 
 from .base import SyntheticModel
 from .isan import TimeVaryingISAN
@@ -58,18 +67,14 @@ class NoisyParity(SyntheticModel):
 
     def __init__(self, n_bits: int, subset: Sequence[int] | np.ndarray, noise: float):
         self.n_bits = check_positive_int("n_bits", n_bits)
-        sub = [int(j) for j in np.asarray(subset, dtype=np.int64).reshape(-1)]
-        bad = [j for j in sub if not 0 <= j < self.n_bits]
-        if bad:
-            raise ValueError(f"subset: positions must lie in [0, n_bits={self.n_bits}), got {bad}")
-        if len(set(sub)) != len(sub):
-            raise ValueError(f"subset: positions must be distinct, got {sub}")
-        noise = float(noise)
+        sub = check_positions("subset", subset, self.n_bits, "n_bits")
+        noise = check_float("noise", noise)
         if not 0.0 < noise <= 0.5:
             raise ValueError(f"noise: must lie in (0, 1/2], got {noise}")
         self.subset = tuple(sorted(sub))
         self.noise = noise
-        self.log_odds = float(np.log((1.0 - noise) / noise))
+        ratio = (1.0 - noise) / noise  # overflows for subnormal noise: then the stable form
+        self.log_odds = float(np.log(ratio) if np.isfinite(ratio) else np.log1p(-noise) - np.log(noise))
         self.vocab_size, self.horizon = 2, self.n_bits + 1
 
     @classmethod
@@ -144,11 +149,10 @@ class SparsePolynomialBits(SyntheticModel):
                  bias: np.ndarray | None = None):
         n = self.n_bits = check_positive_int("n_bits", n_bits)
         sets: list[tuple[int, ...]] = []
+        if monomials is None or isinstance(monomials, str | bytes):
+            raise TypeError(f"monomials: must be a sequence of position sets, got {monomials!r}")
         for i, mono in enumerate(monomials):
-            pos = [int(j) for j in np.asarray(mono, dtype=np.int64).reshape(-1)]
-            if any(not 0 <= j < n for j in pos) or len(set(pos)) != len(pos):
-                raise ValueError(f"monomials[{i}]: must be distinct positions in [0, n_bits={n}), got {pos}")
-            sets.append(tuple(sorted(pos)))
+            sets.append(tuple(sorted(check_positions(f"monomials[{i}]", mono, n, "n_bits"))))
         m = len(sets)
         coef = np.asarray(coefficients, dtype=np.float64)
         if coef.shape != (n, m):
@@ -180,6 +184,8 @@ class SparsePolynomialBits(SyntheticModel):
         n = check_positive_int("n_bits", n_bits, minimum=2)
         m = check_int("n_monomials", n_monomials, minimum=0)
         k = check_positive_int("max_degree", max_degree)
+        scale = check_float("scale", scale)
+        check_size("n_monomials", m, (n, m), what="the coefficients (n_bits, n_monomials)")
         gen = as_rng(rng)
         monos = []
         for _ in range(m):
@@ -203,6 +209,8 @@ class SparsePolynomialBits(SyntheticModel):
         """The equivalent :class:`TimeVaryingISAN` of dimension ``m + 1`` (see the class docstring)."""
         n, m = self.n_bits, len(self.monomials)
         d = m + 1
+        check_size("monomials", m, (max(n - 1, 1), 2, d, d),
+                   what="the ISAN transitions (n_bits - 1, 2, m + 1, m + 1)")
         x0 = np.ones(d)
         A = np.zeros((n - 1, 2, d, d))
         diag = np.arange(d)

@@ -6,12 +6,16 @@ from typing import Any
 
 import numpy as np
 
-from logitrank.validation import RngLike, as_rng, check_cut, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_cut, check_float, check_positive_int, check_size
 
 from .isan import TimeVaryingISAN
 from .tables import trivial_rank_bound
 
-__all__ = ["PlantedSpectrum"]
+__all__ = ["PlantedSpectrum", "C_MAX"]
+
+C_MAX = 1e150
+"""Largest prefactor ``C``: logits reach ``~C``, and spectra square them (Gram path, Frobenius sums), so
+beyond ``~1e154`` they overflow float64 (``C = 1e308`` gave NaN logits, issue 16)."""
 
 
 class PlantedSpectrum(TimeVaryingISAN):
@@ -54,7 +58,7 @@ class PlantedSpectrum(TimeVaryingISAN):
     signs : array, shape (T-1, V, d), entries ``+-1``
     B : array, shape (T, V, d)
     alpha : float, ``>= 0``
-    C : float, ``> 0``
+    C : float, ``0 < C <= C_MAX = 1e150``
     """
 
     kind = "planted_spectrum"
@@ -65,12 +69,16 @@ class PlantedSpectrum(TimeVaryingISAN):
             raise ValueError(f"signs: must have shape (T-1, V, d), got {signs.shape}")
         if not np.all(np.abs(signs) == 1.0):
             raise ValueError("signs: entries must be +1 or -1 (non-mixing orthogonal transitions)")
-        alpha, C = float(alpha), float(C)
+        alpha, C = check_float("alpha", alpha, allow_inf=True), check_float("C", C, allow_inf=True)
         if not (np.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"alpha: must be a finite number >= 0, got {alpha}")
         if not (np.isfinite(C) and C > 0):
             raise ValueError(f"C: must be a finite number > 0, got {C}")
+        if C > C_MAX:
+            raise ValueError(f"C: must be <= C_MAX = {C_MAX:g} (the logits reach ~C and spectra square "
+                             f"them), got {C:g}")
         d = signs.shape[2]
+        check_size("signs", signs.shape, signs.shape + (d,), what="the transitions A (T-1, V, d, d)")
         x0 = C * np.arange(1, d + 1, dtype=np.float64) ** (-alpha)
         A = np.zeros(signs.shape + (d,))
         A[..., np.arange(d), np.arange(d)] = signs
@@ -86,6 +94,7 @@ class PlantedSpectrum(TimeVaryingISAN):
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
         d = check_positive_int("dim", dim)
         T = check_positive_int("horizon", horizon)
+        check_size("dim", d, (max(T - 1, 1), V, d, d), what="the transitions A (T-1, V, d, d)")
         gen = as_rng(rng)
         signs = gen.choice(np.array([-1.0, 1.0]), size=(T - 1, V, d))
         B = gen.standard_normal((T, V, d))

@@ -291,7 +291,7 @@ def test_bad_inputs() -> None:
         NoisyParity(4, [1, 1], 0.1)
     with pytest.raises(ValueError, match=r"coefficients\[1, 0\]: must be 0 because monomial 0"):
         SparsePolynomialBits(3, [[1]], np.array([[0.0], [1.0], [0.5]]))
-    with pytest.raises(ValueError, match=r"monomials\[0\]: must be distinct positions"):
+    with pytest.raises(ValueError, match=r"monomials\[0\]: positions must lie in \[0, n_bits=3\), got \[3\]"):
         SparsePolynomialBits(3, [[3]], np.zeros((3, 1)))
     with pytest.raises(ValueError, match=r"coefficients: must have shape \(n_bits=3, m=1\)"):
         SparsePolynomialBits(3, [[0]], np.zeros((3, 2)))

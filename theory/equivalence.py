@@ -32,7 +32,7 @@ from scipy.linalg import svd
 from tqdm.auto import tqdm
 
 from logitrank import QueryCounter, SequenceModel, all_futures, all_sequences, extended_logits, numerical_rank
-from logitrank.validation import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_int, check_model, check_positive_int
 from simulators import TimeVaryingISAN
 from simulators.ngram import NGram
 
@@ -94,7 +94,8 @@ def isan_from_logits(
     model : SequenceModel
         Only ``model.logits`` (or its ``extended_logits`` fast path) is used.
     horizon : int, optional
-        ``T`` (default ``model.horizon``); needs ``V**T <= theory.enumeration.MAX_ENUMERATION``.
+        ``T`` with ``1 <= T <= model.horizon`` (default ``model.horizon``); needs
+        ``V**T <= theory.enumeration.MAX_ENUMERATION``.
     rtol : float
         Rank tolerance: singular values ``> rtol * sigma_1`` of each cut matrix count.
     max_dim : int, optional
@@ -107,8 +108,8 @@ def isan_from_logits(
     -------
     RebuiltISAN
     """
-    V = model.vocab_size
-    T = int(model.horizon if horizon is None else horizon)
+    V, T_model = check_model(model)
+    T = T_model if horizon is None else check_int("horizon", horizon, minimum=1, maximum=T_model)
     check_enumerable(V, T)
     if max_dim is not None:
         max_dim = check_positive_int("max_dim", max_dim)
@@ -154,8 +155,8 @@ def isan_from_logits(
 
 def reproduction_error(candidate: SequenceModel, model: SequenceModel, horizon: int | None = None) -> float:
     """``max |l_candidate(x) - l_model(x)|`` over every prefix ``x`` with ``|x| < T`` (exhaustive)."""
-    V = model.vocab_size
-    T = int(model.horizon if horizon is None else horizon)
+    V, T_model = check_model(model)
+    T = T_model if horizon is None else check_int("horizon", horizon, minimum=1, maximum=T_model)
     check_enumerable(V, T)
     worst = 0.0
     for t in range(T):

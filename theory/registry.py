@@ -155,6 +155,8 @@ class Claim:
         merged["instances"] = check_positive_int("instances", merged["instances"], maximum=100_000)
         for name, (lo, hi) in self.bounds.items():
             value = merged[name]
+            if isinstance(lo, int) and isinstance(hi, int):  # an integer parameter: no float truncation
+                value = merged[name] = check_int(name, value)
             if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
                 raise TypeError(f"{name}: must be a number, got {value!r}")
             if not lo <= value <= hi:
@@ -251,7 +253,7 @@ class ClaimResult:
 
 
 def run_claims(
-    ids: Iterable[str] | None = None,
+    ids: str | Iterable[str] | None = None,
     *,
     instances: int | None = None,
     seed: int = 0,
@@ -262,8 +264,8 @@ def run_claims(
 
     Parameters
     ----------
-    ids : iterable of str, optional
-        Claim ids; default every claim.
+    ids : str or iterable of str, optional
+        One claim id or several; default every claim.
     instances : int, optional
         Instances per claim (default: each claim's own default).
     seed : int
@@ -282,6 +284,8 @@ def run_claims(
 
     all_claims = claims()
     order = {c.id: i for i, c in enumerate(all_claims)}
+    if isinstance(ids, str):  # one id, not its characters
+        ids = [ids]
     chosen = all_claims if ids is None else [get_claim(i) for i in ids]
     seed = check_int("seed", seed, minimum=0)
     out = []

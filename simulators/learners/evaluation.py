@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from logitrank import SequenceModel, log_softmax, logits_along
-from logitrank.validation import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_model, check_positive_int
 
 __all__ = ["Evaluation", "evaluate", "step_kl"]
 
@@ -37,7 +37,9 @@ def step_kl(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
     array, shape (...)
     """
     lp, lq = log_softmax(p_logits), log_softmax(q_logits)
-    return np.maximum(np.sum(np.exp(lp) * (lp - lq), axis=-1), 0.0)
+    p = np.exp(lp)
+    with np.errstate(invalid="ignore"):  # 0 log 0 = 0, never 0 * inf = nan
+        return np.maximum(np.sum(np.where(p > 0, p * (lp - lq), 0.0), axis=-1), 0.0)
 
 
 @dataclass
@@ -66,11 +68,8 @@ class Evaluation:
 
 
 def _check_compatible(target: SequenceModel, learned: SequenceModel) -> None:
-    for attr in ("vocab_size", "horizon"):
-        if not hasattr(learned, attr):
-            raise TypeError(
-                f"learned: must follow the SequenceModel protocol (no {attr!r}), got {type(learned).__name__}"
-            )
+    check_model(target, "target")
+    check_model(learned, "learned")
     if int(learned.vocab_size) != int(target.vocab_size):
         raise ValueError(
             f"learned.vocab_size: must equal the target's {target.vocab_size}, got {learned.vocab_size}"
@@ -96,18 +95,21 @@ def evaluate(
     ----------
     target, learned : SequenceModel
         Same vocabulary; ``learned.horizon >= target.horizon``.
-    n_sequences : int
+    n_sequences : int, ``>= 2`` (the standard errors need two samples)
     rng : Generator or int
         Drives the sampling from the target.
     queries_used, samples_used, fit_seconds : optional
         Cost of the fit, copied into the result.
+    batch_size : int, ``>= 1``
+        Sequences scored per call to the models.
 
     Returns
     -------
     Evaluation
     """
     _check_compatible(target, learned)
-    n = check_positive_int("n_sequences", n_sequences)
+    n = check_positive_int("n_sequences", n_sequences, minimum=2)
+    batch_size = check_positive_int("batch_size", batch_size)
     gen = as_rng(rng)
     t0 = time.perf_counter()
     own = getattr(target, "sample", None)
@@ -132,7 +134,7 @@ def evaluate(
     tv_terms = np.maximum(0.0, 1.0 - np.exp(np.minimum(logq - logp, 0.0)))
 
     def se(a: np.ndarray) -> float:
-        return float(a.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        return float(a.std(ddof=1) / np.sqrt(n))
 
     return Evaluation(
         kl=float(kl_seq.mean()),
