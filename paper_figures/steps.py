@@ -363,8 +363,7 @@ METHOD_NAMES = {"lingen": "LINGEN", "single_token": "single-token", "short_histo
 def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: int, n_steps: int,
             n_basis: int, n_futures: int, history_len: int, future_len: int, short_len: int, n_show: int,
             seed: int, prefix_closed: bool = True, **_key: Any) -> dict[str, Any]:
-    from llm_bridge.experiments import draw_windows
-    from llm_bridge.lingen_experiment import lingen_experiment
+    from llm_bridge.experiments import draw_windows, lingen_experiment
     from llm_bridge.windows import prefix_closure
     from logitrank import lingen_fit, lingen_generate
 
@@ -372,7 +371,7 @@ def _lingen(path: str, early_path: str, device: str, n_targets: int, n_samples: 
     corpus = _corpus_of(path)
     table: dict[str, dict[str, float]] = {}
     se: dict[str, dict[str, float]] = {}
-    for setting, key in (("in-distribution", "in_distribution"), ("nonsense", "nonsense")):
+    for setting, key in (("in_distribution", "in_distribution"), ("nonsense", "nonsense")):
         r = lingen_experiment(model, corpus.validation, setting=setting, n_targets=n_targets,
                               n_samples=n_samples, steps=n_steps, n_basis=n_basis, n_futures=n_futures,
                               history_length=history_len, future_length=future_len, short_history=short_len,

@@ -16,12 +16,12 @@ from llm_bridge.experiments import (  # noqa: E402
     emergence_across_checkpoints,
     hidden_dim_recovery,
     kl_across_scales,
+    lingen_experiment,  # noqa: E402
     logit_spectrum,
     subspace_angles,
     synthetic_rank_comparison,
 )
-from llm_bridge.lingen_experiment import fit_coefficients, lingen_experiment  # noqa: E402
-from logitrank import extended_logit_matrix, extended_logits, lingen_fit  # noqa: E402
+from logitrank import extended_logit_matrix, extended_logits, lingen_coefficients, lingen_fit  # noqa: E402
 
 V = 20
 STREAM = np.random.default_rng(0).integers(0, V, size=3000)
@@ -112,7 +112,7 @@ def test_fit_coefficients_matches_core_lingen_fit() -> None:
     for ridge in (0.0, 0.1):
         core = lingen_fit(isan, target, H, F, ridge=ridge)
         L = extended_logit_matrix(isan, H, F).values
-        v, r = fit_coefficients(L, extended_logits(isan, [target], F)[0].reshape(-1), ridge)
+        v, r = lingen_coefficients(L, extended_logits(isan, [target], F)[0].reshape(-1), ridge)
         np.testing.assert_allclose(v, core.coefficients, atol=1e-9)
         assert r == pytest.approx(core.residual, abs=1e-9)
 
@@ -131,8 +131,7 @@ def test_untrained_spectrum_flattens_with_the_initialisation_scale() -> None:
     its history's embeddings and L_k(H, F) decays fast; at fan-in scale (1/sqrt(16) = 0.25) it mixes the
     history nonlinearly and the spectrum is much flatter (measured: alpha 3.0 vs 0.9 on 3 seeds)."""
     from llm_bridge import load_shakespeare
-    from llm_bridge.experiments import WindowSpec
-    from llm_bridge.init_scale import init_scale_sweep
+    from llm_bridge.experiments import WindowSpec, init_scale_sweep
 
     text = load_shakespeare().validation[:50_000]
     r = init_scale_sweep([0.02, 0.25], text, 84, WindowSpec(64, 16, 64, 4, 16), config="tiny", seed=0, rng=0)

@@ -21,7 +21,7 @@ targets and samples.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,40 +31,28 @@ from logitrank import (
     as_rng,
     extended_logit_matrix,
     extended_logits,
+    lingen_fit,
     lingen_generate,
     log_softmax,
     model_logits,
 )
 from logitrank.lingen import lingen_coefficients
-from logitrank.validation import RngLike, check_positive_int
+from logitrank.paper import LINGEN_METHODS, LINGEN_SETTINGS, PAPER
+from logitrank.validation import RngLike, check_positive_int, spawn_seeds
 
-from .experiments import _Result, as_model
-from .windows import disjoint_windows, permute_windows, prefix_closure, windows_to_tuples
+from ..windows import (
+    WindowSpec,
+    disjoint_windows,
+    draw_windows,
+    permute_windows,
+    prefix_closure,
+    windows_to_tuples,
+)
+from ._common import ResultBase, as_model
 
-__all__ = [
-    "LingenResult",
-    "lingen_experiment",
-    "fit_coefficients",
-    "direct_generation_kl",
-    "PAPER_LINGEN_TABLE",
-]
+__all__ = ["Config", "Result", "run", "LingenResult", "lingen_experiment", "direct_generation_kl"]
 
-PAPER_LINGEN_TABLE = {
-    "in-distribution": {
-        "lingen": 2.85,
-        "single_token": 10.79,
-        "short_history": 17.77,
-        "earlier_checkpoint": 6.46,
-    },
-    "nonsense": {"lingen": 4.95, "single_token": 14.41, "short_history": 17.56, "earlier_checkpoint": 6.55},
-}
-"""Cumulative KL over 15 steps reported in the paper (OLMo-1b, 50 targets x 5 samples)."""
-
-SETTINGS = ("in-distribution", "nonsense")
-
-
-fit_coefficients = lingen_coefficients
-"""The core's ridge least squares for LINGEN (:func:`logitrank.lingen.lingen_coefficients`)."""
+SETTINGS = LINGEN_SETTINGS
 
 
 def direct_generation_kl(
@@ -98,12 +86,12 @@ def direct_generation_kl(
 
 
 @dataclass
-class LingenResult(_Result):
-    """Cumulative KL of LINGEN and its baselines.
+class LingenResult(ResultBase):
+    """Cumulative KL of LINGEN and its baselines in one setting.
 
     Attributes
     ----------
-    setting : ``"in-distribution"`` or ``"nonsense"``
+    setting : ``"in_distribution"`` or ``"nonsense"``
     cumulative_kl : dict method -> array, shape (n_targets, n_samples, steps)
     residual : dict method -> array, shape (n_targets,) — relative fit residuals (LINGEN variants)
     paper : dict method -> float — the paper's value for this setting
@@ -126,7 +114,7 @@ def lingen_experiment(
     model: Any,
     tokens: np.ndarray,
     *,
-    setting: str = "in-distribution",
+    setting: str = "in_distribution",
     n_targets: int = 8,
     n_samples: int = 2,
     steps: int = 15,
@@ -160,14 +148,8 @@ def lingen_experiment(
     """
     if setting not in SETTINGS:
         raise ValueError(f"setting: must be one of {SETTINGS}, got {setting!r}")
-    for name, val in (
-        ("n_targets", n_targets),
-        ("n_samples", n_samples),
-        ("steps", steps),
-        ("n_basis", n_basis),
-        ("n_futures", n_futures),
-        ("short_history", short_history),
-    ):
+    for name, val in (("n_targets", n_targets), ("n_samples", n_samples), ("steps", steps),
+                      ("n_basis", n_basis), ("n_futures", n_futures), ("short_history", short_history)):
         check_positive_int(name, val)
     gen = as_rng(rng)
     m = as_model(model)
@@ -176,15 +158,8 @@ def lingen_experiment(
             f"history_length: history_length + max(steps, future_length) must be <= horizon - 1 = "
             f"{m.horizon - 1}, got {history_length} + {max(steps, future_length)}"
         )
-    lengths = [history_length] * (n_targets + n_basis) + [future_length] * n_futures
-    wins, _ = disjoint_windows(tokens, lengths, rng=gen)
-    targets = windows_to_tuples(np.stack(wins[:n_targets]))
-    Hw, Fw = np.stack(wins[n_targets : n_targets + n_basis]), np.stack(wins[n_targets + n_basis :])
-    if setting == "nonsense":
-        Hw, Fw = permute_windows(Hw, rng=gen), permute_windows(Fw, rng=gen)
-    H, F = windows_to_tuples(Hw), windows_to_tuples(Fw)
-    if prefix_closed:
-        F = prefix_closure(F)
+    targets, H, F = _targets_and_basis(tokens, setting, [n_targets, n_basis, n_futures],
+                                       [history_length, future_length], prefix_closed, gen)
     L = extended_logit_matrix(m, H, F, progress=False).values
     L0 = extended_logit_matrix(m, H, [()], progress=False).values
     early = None if earlier_model is None else as_model(earlier_model)
@@ -195,7 +170,7 @@ def lingen_experiment(
     for i, target in enumerate(tqdm(targets, disable=not show, desc=f"LINGEN ({setting})", unit="target")):
         star = extended_logits(m, [target], F, progress=False)[0].reshape(-1)
         for name, mat, y in (("lingen", L, star), ("single_token", L0, model_logits(m, [target])[0])):
-            v, res[name][i] = fit_coefficients(mat, y, ridge)
+            v, res[name][i] = lingen_coefficients(mat, y, ridge)
             out = lingen_generate(m, H, v, steps, rng=gen, target_history=target, n_samples=n_samples)
             assert out.cumulative_kl is not None
             ckl[name][i] = out.cumulative_kl
@@ -206,7 +181,102 @@ def lingen_experiment(
             ckl["earlier_checkpoint"][i] = direct_generation_kl(
                 m, early, target, target, steps, n_samples, rng=gen
             )
-    return LingenResult(
-        setting=setting, cumulative_kl=ckl, residual=res, paper=dict(PAPER_LINGEN_TABLE[setting]),
-        n_fit_futures=len(F),
-    )
+    return LingenResult(setting=setting, cumulative_kl=ckl, residual=res,
+                        paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F))
+
+
+def _targets_and_basis(tokens: np.ndarray, setting: str, counts: list[int], lengths: list[int],
+                       prefix_closed: bool, gen: np.random.Generator) -> tuple[list, list, list]:
+    """Pairwise disjoint target, basis-history and future windows (``H``, ``F`` permuted for nonsense)."""
+    n_targets, n_basis, n_futures = counts
+    wins, _ = disjoint_windows(tokens, [lengths[0]] * (n_targets + n_basis) + [lengths[1]] * n_futures,
+                               rng=gen)
+    targets = windows_to_tuples(np.stack(wins[:n_targets]))
+    Hw, Fw = np.stack(wins[n_targets : n_targets + n_basis]), np.stack(wins[n_targets + n_basis :])
+    if setting == "nonsense":
+        Hw, Fw = permute_windows(Hw, rng=gen), permute_windows(Fw, rng=gen)
+    H, F = windows_to_tuples(Hw), windows_to_tuples(Fw)
+    return targets, H, prefix_closure(F) if prefix_closed else F
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes of the LINGEN experiment (both settings) and of its continuation demo (``n_show`` targets)."""
+
+    n_targets: int = 8
+    n_samples: int = 2
+    steps: int = 15
+    n_basis: int = 128
+    n_futures: int = 32
+    history_length: int = 32
+    future_length: int = 8
+    short_history: int = 5
+    n_show: int = 3
+    prefix_closed: bool = True
+    ridge: float = 0.0
+
+
+@dataclass
+class Result(ResultBase):
+    """LINGEN and its baselines in both settings, with a few continuations.
+
+    Attributes
+    ----------
+    table, se : dict method -> setting -> float
+        Mean cumulative KL at the last step over targets x samples, and its standard error.
+    n_fit_futures : int — ``|F|`` of the fit
+    continuations : list of dict — ``history`` (its end), ``model`` and ``lingen`` continuations (text when
+        a tokenizer is given, else token lists)
+    config : Config
+    """
+
+    table: dict[str, dict[str, float]]
+    se: dict[str, dict[str, float]]
+    n_fit_futures: int
+    config: Config
+    continuations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def continuations(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None,
+                  tokenizer: Any = None) -> list[dict[str, Any]]:
+    """The model's own continuation and LINGEN's (``v`` fit on the target's row ``L({h*}, F)``, then
+    generating from the other histories only) for ``config.n_show`` corpus targets."""
+    seeds = spawn_seeds(rng, config.n_show + 1)
+    spec = WindowSpec(config.n_basis + config.n_show, config.history_length, config.n_futures,
+                      config.future_length, 1)
+    H, F = draw_windows(tokens, spec, rng=seeds[-1])
+    F = prefix_closure(F) if config.prefix_closed else F
+    decode = tokenizer.decode if tokenizer is not None else (lambda t: [int(x) for x in t])
+    shown = []
+    for h, seed in zip(H[:config.n_show], seeds, strict=False):
+        fit = lingen_fit(model, h, H[config.n_show:], F)
+        lin = lingen_generate(model, H[config.n_show:], fit, config.steps, rng=seed, n_samples=1)
+        own = lingen_generate(model, [h], np.ones(1), config.steps, rng=seed, n_samples=1)
+        shown.append({"history": decode(h[-24:]), "model": decode(own.tokens[0]),
+                      "lingen": decode(lin.tokens[0])})
+    return shown
+
+
+def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None, earlier_model: Any = None,
+        tokenizer: Any = None) -> Result:
+    """:func:`lingen_experiment` in both settings (each from the same ``rng`` seed), then
+    :func:`continuations`. ``earlier_model`` adds the earlier-checkpoint baseline."""
+    seed = rng if isinstance(rng, int) else int(as_rng(rng).integers(2**31))
+    model = as_model(model)
+    early = None if earlier_model is None else as_model(earlier_model)
+    table: dict[str, dict[str, float]] = {}
+    se: dict[str, dict[str, float]] = {}
+    for setting in SETTINGS:
+        r = lingen_experiment(model, tokens, setting=setting, n_targets=config.n_targets,
+                              n_samples=config.n_samples, steps=config.steps, n_basis=config.n_basis,
+                              n_futures=config.n_futures, history_length=config.history_length,
+                              future_length=config.future_length, short_history=config.short_history,
+                              earlier_model=early, ridge=config.ridge, prefix_closed=config.prefix_closed,
+                              rng=seed, progress=False)
+        for method, ckl in r.cumulative_kl.items():
+            last = ckl[:, :, -1].reshape(-1)
+            table.setdefault(method, {})[setting] = float(last.mean())
+            se.setdefault(method, {})[setting] = (float(last.std(ddof=1) / np.sqrt(last.size))
+                                                  if last.size > 1 else 0.0)
+    shown = continuations(model, tokens, config, rng=seed, tokenizer=tokenizer)
+    return Result(table=table, se=se, n_fit_futures=r.n_fit_futures, config=config, continuations=shown)

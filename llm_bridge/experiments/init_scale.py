@@ -22,13 +22,26 @@ import numpy as np
 
 from logitrank.validation import RngLike, as_rng
 
-from .experiments import SpectrumResult, WindowSpec, _Result, draw_windows, logit_spectrum
+from ..windows import WindowSpec, draw_windows
+from ._common import ResultBase
+from .spectrum import Result as SpectrumResult
+from .spectrum import logit_spectrum
 
-__all__ = ["InitScaleResult", "init_scale_sweep"]
+__all__ = ["Config", "Result", "run", "init_scale_sweep"]
+
+
+@dataclass(frozen=True)
+class Config(WindowSpec):
+    """The window sizes (:class:`llm_bridge.WindowSpec`), the initialisation scales, the models'
+    vocabulary and the weight seed (the same for every scale)."""
+
+    init_stds: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)
+    vocab_size: int = 1024
+    seed: int = 0
 
 
 @dataclass
-class InitScaleResult(_Result):
+class Result(ResultBase):
     """Power-law exponent of ``L_k(H, F)`` for untrained models, one per initialisation scale.
 
     Attributes
@@ -56,7 +69,7 @@ def init_scale_sweep(
     config: Any = "shakespeare-char",
     seed: int = 0,
     rng: RngLike = None,
-) -> InitScaleResult:
+) -> Result:
     """``alpha`` of randomly initialised models of ``config`` at each ``init_std``, on the same ``H, F``.
 
     Parameters
@@ -72,10 +85,10 @@ def init_scale_sweep(
 
     Returns
     -------
-    InitScaleResult
+    Result
     """
-    from .hf_model import HFModel
-    from .lm_config import init_transformer, resolve_config
+    from ..hf_model import HFModel
+    from ..lm_config import init_transformer, resolve_config
 
     stds = [float(s) for s in init_stds]
     if not stds or not all(np.isfinite(s) and s > 0 for s in stds):
@@ -94,7 +107,7 @@ def init_scale_sweep(
         model = init_transformer(resolve_config(config, init_std=std), vocab_size, seed=seed)
         results.append(logit_spectrum(HFModel(model, progress=False), tokens, spec, rng=fit_seed,
                                       windows=windows))
-    return InitScaleResult(
+    return Result(
         init_stds=np.array(stds),
         alpha=np.array([r.alpha for r in results]),
         alpha_lo=np.array([r.fit.alpha_ci[0] for r in results]),
@@ -102,3 +115,11 @@ def init_scale_sweep(
         r_squared=np.array([r.fit.r_squared for r in results]),
         spectra=results,
     )
+
+
+def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`init_scale_sweep`; ``model`` is the architecture (preset name, TinyLMConfig or dict)."""
+    spec = WindowSpec(config.n_histories, config.history_length, config.n_futures, config.future_length,
+                      config.top_k)
+    return init_scale_sweep(config.init_stds, tokens, config.vocab_size, spec, config=model, seed=config.seed,
+                            rng=rng)
