@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from logitrank.validation import RngLike, as_rng, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_positive_int, check_prefixes, check_token_array
 
 __all__ = ["WindowSpec", "draw_windows", "disjoint_windows", "history_future_windows", "permute_windows",
            "prefix_closure", "random_windows", "reduce_futures", "windows_to_tuples"]
@@ -105,11 +105,9 @@ def permute_windows(windows: np.ndarray, *, rng: RngLike = None) -> np.ndarray:
     -------
     int64 array, shape (n, L) — same multiset of tokens per row, order destroyed.
     """
-    arr = np.asarray(windows)
-    if arr.ndim != 2:
-        raise ValueError(f"windows: must be a 2-D array (n, L), got shape {arr.shape}")
+    arr = check_token_array("windows", windows)  # integers only: no float or bool truncation
     gen = as_rng(rng)
-    return gen.permuted(arr.astype(np.int64), axis=1)
+    return gen.permuted(arr, axis=1)
 
 
 def random_windows(n: int, length: int, vocab_size: int, *, rng: RngLike = None) -> np.ndarray:
@@ -121,13 +119,14 @@ def random_windows(n: int, length: int, vocab_size: int, *, rng: RngLike = None)
 
 
 def prefix_closure(futures: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
-    """Every prefix of every future, the empty one included, once each, sorted."""
-    return sorted({tuple(int(t) for t in f[:j]) for f in futures for j in range(len(f) + 1)})
+    """Every prefix of every future, the empty one included, once each, sorted (integer token ids only)."""
+    checked = check_prefixes("futures", futures, 2**63, None, allow_empty_set=True)
+    return sorted({f[:j] for f in checked for j in range(len(f) + 1)})
 
 
 def windows_to_tuples(windows: np.ndarray) -> list[tuple[int, ...]]:
     """Rows of a window array as a list of int tuples (the core's history/future format)."""
-    return [tuple(int(t) for t in row) for row in np.asarray(windows)]
+    return [tuple(int(t) for t in row) for row in check_token_array("windows", windows)]
 
 
 @dataclass(frozen=True)

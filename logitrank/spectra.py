@@ -121,7 +121,8 @@ def accumulate_gram(
         if B.shape[0] != G.shape[0]:
             raise ValueError(f"column_blocks[{b}]: must have {G.shape[0]} rows (n_rows), got shape {B.shape}")
         check_finite(f"column_blocks[{b}]", B)
-        G += B @ B.T
+        with np.errstate(over="ignore", invalid="ignore"):  # reported just below, naming the block
+            G += B @ B.T
         if not np.isfinite(G).all():
             raise ValueError(
                 f"column_blocks[{b}]: entries must stay below ~1e154 in magnitude so that the Gram matrix "

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from logitrank import center_logits
-from logitrank.validation import check_cut, check_positive_int, check_size
+from logitrank.validation import check_cut, check_float, check_positive_int, check_size
 
 from .base import SyntheticModel
 from .isan import TimeVaryingISAN
@@ -49,7 +49,7 @@ class Copying(SyntheticModel):
     def __init__(self, vocab_size: int, n: int, sharpness: float = 4.0):
         self.vocab_size = check_positive_int("vocab_size", vocab_size, minimum=2)
         self.n = check_positive_int("n", n)
-        sharpness = float(sharpness)
+        sharpness = check_float("sharpness", sharpness, allow_inf=True)
         if not np.isfinite(sharpness):
             raise ValueError(f"sharpness: must be finite, got {sharpness}")
         self.sharpness = sharpness

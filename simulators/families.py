@@ -70,6 +70,7 @@ def _parity(V: int, d: int, T: int, gen: Any, noise: float = 0.1) -> SyntheticMo
 
 
 def _sparse(V: int, d: int, T: int, gen: Any, max_degree: int = 2, scale: float = 1.0) -> SyntheticModel:
+    T = check_positive_int("horizon", T, minimum=2)  # T bits; named here, not as SparsePolynomialBits' n_bits
     return SparsePolynomialBits.random(T, d, max_degree=max_degree, scale=scale, rng=gen)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from logitrank.validation import check_float, check_size
+
 __all__ = ["trivial_rank_bound", "dirichlet_rows"]
 
 
@@ -26,8 +28,10 @@ def dirichlet_rows(gen: np.random.Generator, concentration: float, shape: tuple[
     Every probability is then raised to at least ``floor`` and the row renormalised, so that
     log-probabilities stay finite even for tiny concentrations (a Dirichlet draw can underflow to 0).
     """
+    concentration = check_float("concentration", concentration, allow_inf=True)
     if not (np.isfinite(concentration) and concentration > 0):
         raise ValueError(f"concentration: must be a finite number > 0, got {concentration}")
+    check_size("size", size, tuple(shape) + (size,), what="the Dirichlet table")
     p = gen.dirichlet(np.full(size, float(concentration)), size=shape if shape else None)
     p = np.maximum(p, floor)
     return p / p.sum(axis=-1, keepdims=True)
