@@ -1,4 +1,5 @@
-"""Learners of sequence models: the logit-query learner and sample-only baselines, with their access objects.
+"""Learners of sequence models: the provable and the practical logit-query learners, sample-only baselines,
+and their access objects.
 
 ``MLELearner`` needs torch and is imported lazily (``simulators.learners.MLELearner`` loads
 ``simulators.learners.mle`` on first use), so ``import simulators`` stays torch-free.
@@ -10,6 +11,7 @@ from .access import BudgetExceeded, QueryAccess, SampleAccess, SampledLogitAcces
 from .evaluation import Evaluation, evaluate, step_kl
 from .ngram_baseline import NGramLearner
 from .query_learner import LogitQueryLearner
+from .spanner_lp import SpannerLPLearner, SpannerLPModel
 from .spectral import SpectralWFALearner, WFAModel
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "QueryAccess",
     "SampleAccess",
     "SampledLogitAccess",
+    "SpannerLPLearner",
+    "SpannerLPModel",
     "SpectralWFALearner",
     "WFAModel",
     "evaluate",

@@ -1,0 +1,358 @@
+"""The provable learner (GLS2's algorithm): spanner basis histories, the tracking LP, witness futures.
+
+SPEC §1 "The provable learner".  State, for each history length ``s = 0..T-1``:
+
+- ``F^_s``, the futures of position ``s`` (initially ``{()}`` and the one-token futures; ``{()}`` at
+  ``s = T-1``), and the extended set ``F~_s = F^_s u (Sigma . F^_{s+1})``, so that the row of ``h . z`` on
+  ``F^_{s+1}`` is a sub-vector of the row of ``h`` on ``F~_s``;
+- basis histories ``h_{s,1..m_s}`` with rows ``R_{s,i}(f) = l(h_{s,i} . f)``, ``f in F~_s`` (each entry is
+  queried once and cached).
+
+One epoch (at most ``max_epochs``):
+
+1. *Spanner.* Histories of length ``s`` are drawn as prefixes of ``n_samples`` complete samples (plus the
+   previous basis, history witnesses and, with ``extend_basis``, the one-token extensions ``h . z`` of the
+   basis at ``s - 1``); their rows on ``F^_s`` are queried and ``m_s`` = their numerical
+   rank (``rank`` cap, ``rel_tol``) of them are chosen as a ``beta``-spanner
+   (:func:`~simulators.learners.tracking_lp.select_spanner`); ``s = 0``: the empty history, ``c_0 = (1)``.
+2. *Tracking.* Along a sequence ``y``, ``c_{s+1} = argmin_{|c|_inf <= beta} max_{f in F^_{s+1}}
+   |sum_j c_j R_{s+1,j}(f) - sum_i c_{s,i} R_{s,i}(y_s . f)|`` (the tracking LP,
+   :func:`~simulators.learners.tracking_lp.track`; every ``|c| <= beta``).
+3. *Validation.* On ``n_validation`` fresh samples, the learned logits ``sum_i c_{r,i} R_{r,i}(())`` are
+   compared with the answers at ``y_{<r}`` (entrywise, centered).  Where they differ by more than
+   ``threshold``, the predictions ``sum_i c_{s,i} l(h_{s,i} . y_{s:r})`` of the same logits from every
+   earlier position ``s`` are queried; the position where the prediction error jumps most is where the
+   tracking lost the information, and ``g = y_{s:r}`` becomes a witness future of ``F^_s`` — one per
+   position per epoch, at most ``max_witnesses`` per position.  A tracking step whose LP residual exceeds
+   ``threshold`` (no bounded combination fits) adds its history ``y_{<s+1}`` as a history witness.
+4. An epoch whose validation passes everywhere stops the fit ("validated").
+
+Generation (:class:`SpannerLPModel`, the learned ``model_``) uses the stored rows only — it never calls
+the target: the logits at step ``s`` are ``sum_i c_{s,i} R_{s,i}(())`` and after token ``z`` the tracking
+LP on the stored entries ``R_{s,i}(z . f)`` gives ``c_{s+1}``.  TV over length-``T`` sequences is at most
+the sum over positions of the expected next-token TV, and ``TV(softmax u, softmax v) <= tanh(range(u-v)/4)``.
+
+Cost per epoch: ``~ T n_samples |F^|`` queries for the candidates, ``sum_s m_s |F~_s|`` for the basis rows
+(``~ T d V |F^|`` — cached across epochs), ``T (n_samples + n_validation)`` for the samples, and
+``~ T d`` per checked validation failure.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from logitrank import center_logits, log_softmax
+from logitrank.validation import RngLike, as_rng, check_float, check_int, check_positive_int
+
+from .access import BudgetExceeded, check_access
+from .query_learner import _Table
+from .tracking_lp import select_spanner, track
+
+__all__ = ["SpannerLPLearner", "SpannerLPModel"]
+
+Seq = tuple[int, ...]
+_SPANNER_MIN_BETA = 1.0 + 1e-6  # a spanner needs beta > 1 (each swap grows |det| by > beta)
+
+
+class SpannerLPModel:
+    """The learned sequence model: stored basis rows and the tracking LP (never calls the target).
+
+    Parameters
+    ----------
+    readout : list of arrays ``(m_s, V)`` — ``R_{s,i}(())``, ``s = 0..T-1``.
+    basis_rows : list of arrays ``(m_s, D_s)`` — ``R_{s,i}`` on ``F^_s`` (``D_s = |F^_s| V``).
+    shifted : list of arrays ``(V, m_s, D_{s+1})`` — ``R_{s,i}(z . F^_{s+1})``, ``s = 0..T-2``.
+    beta : float — the coefficient bound of the tracking LP.
+    certify : float — residual below which an in-box least-squares point is taken as the LP's solution.
+    """
+
+    def __init__(self, readout: list[np.ndarray], basis_rows: list[np.ndarray], shifted: list[np.ndarray],
+                 beta: float, certify: float):
+        self.readout, self.basis_rows, self.shifted = readout, basis_rows, shifted
+        self.beta, self.certify = float(beta), float(certify)
+        self.horizon = len(readout)
+        self.vocab_size = int(readout[0].shape[1])
+        self.dims = np.array([r.shape[0] for r in readout])
+
+    def track(self, sequences: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
+        """Track ``(n, L)`` sequences.
+
+        Returns
+        -------
+        logits : array (n, L, V), centered
+        residual : array (n, L) — tracking-LP residual of the step into each position (0 at ``s = 0``)
+        coefficients : list of arrays ``(n, m_s)`` — ``c_s``, every ``|c| <= beta``
+        n_lp : int — tracking problems solved by HiGHS (the others by certified least squares)
+        """
+        seqs = np.asarray(sequences, dtype=np.int64)
+        n, L = seqs.shape
+        out = np.empty((n, L, self.vocab_size))
+        resid = np.zeros((n, L))
+        c = np.ones((n, 1))
+        coeffs, n_lp = [], 0
+        for s in range(L):
+            coeffs.append(c)
+            out[:, s] = c @ self.readout[s]
+            if s + 1 < L:
+                b = np.einsum("nm,nmd->nd", c, self.shifted[s][seqs[:, s]])
+                c, resid[:, s + 1], k = track(self.basis_rows[s + 1], b, self.beta, certify=self.certify)
+                n_lp += k
+        return center_logits(out), resid, coeffs, n_lp
+
+    def logits_along(self, sequences: np.ndarray) -> np.ndarray:
+        """Centered logits at every position of ``(n, L)`` sequences, ``(n, L, V)``."""
+        return self.track(sequences)[0]
+
+    def logits(self, prefixes: Any) -> np.ndarray:
+        """Centered logits of each prefix, ``(len(prefixes), V)``."""
+        P = [tuple(int(z) for z in p) for p in prefixes]
+        out = np.empty((len(P), self.vocab_size))
+        lengths = np.array([len(p) for p in P], dtype=np.int64)
+        for t in np.unique(lengths):
+            idx = np.flatnonzero(lengths == t)
+            padded = np.zeros((idx.size, int(t) + 1), dtype=np.int64)
+            padded[:, : int(t)] = [P[i] for i in idx] if t else np.zeros((idx.size, 0))
+            out[idx] = self.logits_along(padded)[:, int(t)]
+        return out
+
+    def sample(self, n: int, *, rng: RngLike = None) -> np.ndarray:
+        """``n`` sequences of length ``T`` drawn from the learned model, int64 ``(n, T)``."""
+        n = check_positive_int("n", n)
+        gen = as_rng(rng)
+        seqs = np.zeros((n, self.horizon), dtype=np.int64)
+        c = np.ones((n, 1))
+        for s in range(self.horizon):
+            cdf = np.cumsum(np.exp(log_softmax(c @ self.readout[s])), axis=1)
+            seqs[:, s] = np.minimum((cdf < gen.random(n)[:, None] * cdf[:, -1:]).sum(axis=1),
+                                    self.vocab_size - 1)
+            if s + 1 < self.horizon:
+                b = np.einsum("nm,nmd->nd", c, self.shifted[s][seqs[:, s]])
+                c = track(self.basis_rows[s + 1], b, self.beta, certify=self.certify)[0]
+        return seqs
+
+
+class SpannerLPLearner:
+    """GLS2's provable learner from logit queries (see the module docstring for the algorithm).
+
+    Parameters
+    ----------
+    beta : float, ``> 0``
+        Coefficient bound ``||c||_inf <= beta`` of the spanner and the tracking LP (default 2).  Values
+        ``<= 1`` are accepted for the LP's box (a negative control: a basis row itself needs ``|c| = 1``);
+        the spanner then uses ``1 + 1e-6``.
+    rank : int, optional
+        Rank bound ``d``: at most this many basis histories per position (``None``: from ``rel_tol``).
+    rel_tol : float, in ``(0, 1)``
+        Relative singular-value tolerance of the candidates' rows (the numerical rank).
+    threshold : float, ``> 0``
+        Validation threshold on entrywise logit errors (and on tracking-LP residuals).
+    n_samples, n_validation : int
+        Complete samples per epoch for the spanner candidates and for validation.
+    max_epochs : int
+    max_witnesses : int, optional
+        Witness futures per position at most (``0`` disables witnesses; ``None``: no cap but epochs).
+    lp_shortcut : float, in ``[0, 1]``
+        An in-box least-squares point whose residual is ``<= lp_shortcut * threshold`` is accepted as a
+        solution of the tracking LP (a feasible point of ``{|c| <= beta, residual <= threshold}``);
+        ``0``: HiGHS solves every step unless the residual is at rounding level (``1e-12``).
+    extend_basis : bool
+        Also offer the one-token extensions ``h . z`` of the previous position's basis as candidates
+        (GLS1's closure).  The spanner of this superset still bounds the sampled histories' coefficients
+        by ``beta``, and for an exact target whose futures separate the states it spans every reachable
+        history, so TV -> 0 exactly; ``False``: the sampled histories alone (GLS2 as written), which
+        misses histories of probability below ``~ 1 / n_samples``.
+    rng : Generator or int
+
+    Attributes
+    ----------
+    model_ : SpannerLPModel
+    witnesses_ : int array (T,) — witness futures added per position.
+    history_witnesses_ : int — histories added after an LP residual above ``threshold``.
+    coef_max_ : float — largest ``|c|`` used (spanner coefficients and tracking).
+    basis_sizes_ : int array (T,) — ``m_s``.
+    futures_ : list of lists — ``F^_s``.
+    queries_used_, samples_used_, epochs_ : int
+        Logit vectors answered, complete sequences drawn, models built.
+    validation_error_ : list of float — largest validation error per epoch.
+    stop_reason_ : str — "validated", "stalled", "max_epochs" or "budget".
+    """
+
+    access_kind = "query"
+
+    def __init__(self, beta: float = 2.0, rank: int | None = None, rel_tol: float = 1e-8,
+                 threshold: float = 1e-4, n_samples: int = 64, n_validation: int = 64, max_epochs: int = 20,
+                 max_witnesses: int | None = None, lp_shortcut: float = 0.25, extend_basis: bool = True,
+                 rng: RngLike = None):
+        self.beta, self.rank, self.rel_tol, self.threshold = beta, rank, rel_tol, threshold
+        self.n_samples, self.n_validation, self.max_epochs = n_samples, n_validation, max_epochs
+        self.max_witnesses, self.lp_shortcut, self.extend_basis, self.rng = (max_witnesses, lp_shortcut,
+                                                                             extend_basis, rng)
+
+    def _check_params(self) -> None:
+        check_float("beta", self.beta, low=0.0, low_inclusive=False)
+        if not isinstance(self.extend_basis, bool):
+            raise TypeError(f"extend_basis: must be a bool, got {self.extend_basis!r}")
+        if self.rank is not None:
+            check_positive_int("rank", self.rank)
+        check_float("rel_tol", self.rel_tol, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        check_float("threshold", self.threshold, low=0.0, low_inclusive=False)
+        check_positive_int("n_samples", self.n_samples)
+        check_positive_int("n_validation", self.n_validation)
+        check_positive_int("max_epochs", self.max_epochs)
+        if self.max_witnesses is not None:
+            check_int("max_witnesses", self.max_witnesses, minimum=0)
+        check_float("lp_shortcut", self.lp_shortcut, low=0.0, high=1.0)
+
+    def fit(self, access: Any) -> SpannerLPLearner:
+        """Learn from ``access`` (a :class:`QueryAccess` or :class:`SampledLogitAccess`); returns ``self``.
+
+        If the access's budget runs out, the last complete model is kept with a warning (a
+        :class:`BudgetExceeded` is raised only when not even one model could be built)."""
+        self._check_params()
+        check_access(access, ("vocab_size", "horizon", "extended_logits", "sample"),
+                     "logit queries (a QueryAccess or SampledLogitAccess)")
+        V, T = int(access.vocab_size), int(access.horizon)
+        self.V_, self.T_ = V, T
+        start = int(getattr(access, "queries_used", access.used))
+        self._tables = [_Table(V) for _ in range(T)]
+        self.futures_: list[list[Seq]] = [[()] + ([(z,) for z in range(V)] if s < T - 1 else [])
+                                          for s in range(T)]
+        empty: Seq = ()
+        self._basis: list[list[Seq]] = [[empty]] + [[] for _ in range(T - 1)]
+        self._forced: list[dict[Seq, None]] = [{} for _ in range(T)]
+        self.witnesses_ = np.zeros(T, dtype=np.int64)
+        self.history_witnesses_ = 0
+        self.coef_max_ = 1.0
+        self.samples_used_ = self.epochs_ = 0
+        self.validation_error_: list[float] = []
+        self.stop_reason_ = "max_epochs"
+        model: SpannerLPModel | None = None
+        for _ in range(self.max_epochs):
+            try:
+                self._select_basis(access, self._draw(access, self.n_samples)[0])
+                model = self._snapshot(access)
+                self.epochs_ += 1  # a complete model exists from here on
+                seqs, answers = self._draw(access, self.n_validation)
+                outcome = self._validate(access, model, seqs, answers)
+            except BudgetExceeded as exc:
+                if model is None:
+                    raise
+                warnings.warn(f"SpannerLPLearner: budget exhausted after {self.epochs_} epochs; keeping the "
+                              f"last complete model ({exc})", RuntimeWarning, stacklevel=2)
+                self.stop_reason_ = "budget"
+                break
+            if outcome != "continue":
+                self.stop_reason_ = outcome
+                break
+        assert model is not None
+        self.model_ = model
+        self.basis_sizes_ = model.dims.copy()
+        del self._tables
+        self.queries_used_ = int(getattr(access, "queries_used", access.used)) - start
+        return self
+
+    # ------------------------------------------------------------------------------------------
+    def _draw(self, access: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+        seqs, answers = access.sample(n)
+        self.samples_used_ += n
+        rows = [tuple(r) for r in seqs.tolist()]
+        for t in range(self.T_):
+            self._tables[t].put([r[:t] for r in rows], (), answers[:, t])
+        return seqs, answers
+
+    def _rank(self, X: np.ndarray) -> int:
+        s = scipy.linalg.svdvals(X) if X.size else np.zeros(0)
+        if s.size == 0 or s[0] <= 1e-300:
+            return 0
+        r = int(np.sum(s > max(self.rel_tol, 1e-11) * s[0]))
+        return r if self.rank is None else min(r, int(self.rank))
+
+    def _select_basis(self, access: Any, seqs: np.ndarray) -> None:
+        rows = [tuple(r) for r in seqs.tolist()]
+        for s in range(1, self.T_):
+            ext = [h + (z,) for h in self._basis[s - 1] for z in range(self.V_)] if self.extend_basis else []
+            cands = list(dict.fromkeys([r[:s] for r in rows] + self._basis[s] + list(self._forced[s]) + ext))
+            X = self._tables[s].get(access, cands, self.futures_[s])
+            idx, coef = select_spanner(X, self._rank(X), max(float(self.beta), _SPANNER_MIN_BETA))
+            self.coef_max_ = max(self.coef_max_, coef)
+            self._basis[s] = [cands[i] for i in idx]
+
+    def _snapshot(self, access: Any) -> SpannerLPModel:
+        V, T = self.V_, self.T_
+        readout, basis_rows, shifted = [], [], []
+        for s in range(T):
+            nxt = [(z,) + f for z in range(V) for f in self.futures_[s + 1]] if s + 1 < T else []
+            ext = list(dict.fromkeys(self.futures_[s] + nxt))
+            m = len(self._basis[s])
+            rows = (self._tables[s].get(access, self._basis[s], ext) if m else np.zeros((0, len(ext) * V)))
+            rows = rows.reshape(m, len(ext), V)
+            col = {f: j for j, f in enumerate(ext)}
+            readout.append(rows[:, col[()]])
+            own = [col[f] for f in self.futures_[s]]
+            basis_rows.append(rows[:, own].reshape(m, len(own) * V))
+            if nxt:
+                sh = rows[:, [col[f] for f in nxt]].reshape(m, V, len(self.futures_[s + 1]) * V)
+                shifted.append(sh.transpose(1, 0, 2).copy())
+        return SpannerLPModel(readout, basis_rows, shifted, float(self.beta),
+                              certify=max(self.lp_shortcut * float(self.threshold), 1e-12))
+
+    def _validate(self, access: Any, model: SpannerLPModel, seqs: np.ndarray, answers: np.ndarray) -> str:
+        T, thr = self.T_, float(self.threshold)
+        pred, resid, coeffs, _ = model.track(seqs)
+        self.coef_max_ = max([self.coef_max_] + [float(np.abs(c).max(initial=0.0)) for c in coeffs])
+        truth = center_logits(answers)
+        err = np.abs(pred - truth).max(axis=2)  # (n, T)
+        self.validation_error_.append(float(max(err.max(), resid.max())))
+        if err.max() <= thr and resid.max() <= thr:
+            return "validated"
+        added = self._add_history_witnesses(seqs, resid)
+        given: set[int] = set()
+        for i, r in np.argwhere(err > thr)[np.argsort(-err[err > thr], kind="stable")][: 4 * T]:
+            s = self._witness_position(access, seqs[i], int(r), coeffs, i, truth[i, r], given)
+            if s is not None:
+                self.futures_[s].append(tuple(int(z) for z in seqs[i, s:r]))
+                self.witnesses_[s] += 1
+                given.add(s)
+                added += 1
+        return "continue" if added else "stalled"
+
+    def _add_history_witnesses(self, seqs: np.ndarray, resid: np.ndarray) -> int:
+        added = 0
+        for s in range(1, self.T_):
+            bad = np.flatnonzero(resid[:, s] > float(self.threshold))
+            for i in bad[np.argsort(-resid[bad, s], kind="stable")][:4]:
+                h = tuple(int(z) for z in seqs[i, :s])
+                if h not in self._forced[s] and h not in self._basis[s]:
+                    self._forced[s][h] = None
+                    self.history_witnesses_ += 1
+                    added += 1
+        return added
+
+    def _witness_position(self, access: Any, y: np.ndarray, r: int, coeffs: list[np.ndarray], i: int,
+                          truth: np.ndarray, given: set[int]) -> int | None:
+        """The position ``s`` in ``1..r-1`` where predicting ``l(y_{<r})`` from ``c_s`` breaks down most."""
+        if r < 2:
+            return None
+        res = np.zeros(r + 1)  # res[0] = 0: c_0 = (1) on the empty history predicts exactly
+        res[r] = np.abs(center_logits(coeffs[r][i] @ self._rows(access, r, ())) - truth).max()
+        for s in range(1, r):
+            g = tuple(int(z) for z in y[s:r])
+            res[s] = np.abs(center_logits(coeffs[s][i] @ self._rows(access, s, g)) - truth).max()
+        cap = np.inf if self.max_witnesses is None else self.max_witnesses
+        for s in np.argsort(-np.diff(res)[:-1], kind="stable") + 1:  # jump res[s] - res[s-1], s < r
+            g = tuple(int(z) for z in y[s:r])
+            if res[s] - res[s - 1] <= 0 or s in given or self.witnesses_[s] >= cap:
+                continue
+            if g not in self.futures_[s]:
+                return int(s)
+        return None
+
+    def _rows(self, access: Any, s: int, g: Seq) -> np.ndarray:
+        """``l(h_{s,i} . g)`` for the basis histories of position ``s``, shape ``(m_s, V)`` (cached)."""
+        if not self._basis[s]:
+            return np.zeros((0, self.V_))
+        return self._tables[s].get(access, self._basis[s], [g])

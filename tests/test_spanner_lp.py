@@ -1,0 +1,171 @@
+"""The provable learner: tracking LP vs brute force, spanner bound, recovery, witnesses, budgets, errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from conftest import tol
+
+from logitrank import QueryCounter, sequence_log_prob
+from simulators import NoisyParity, TimeVaryingISAN
+from simulators.learners import (
+    BudgetExceeded,
+    QueryAccess,
+    SampledLogitAccess,
+    SpannerLPLearner,
+    evaluate,
+)
+from simulators.learners.tracking_lp import select_spanner, solve_tracking_lp, track
+
+
+def exact_tv(target, learned) -> float:
+    """TV over whole sequences by enumerating all V^T of them (independent of the learner's tracking)."""
+    seqs = np.array(list(itertools.product(range(target.vocab_size), repeat=target.horizon)))
+    p, q = np.exp(sequence_log_prob(target, seqs)), np.exp(sequence_log_prob(learned, seqs))
+    return 0.5 * float(np.abs(p - q).sum())
+
+
+# --- the tracking LP and the spanner --------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tracking_lp_matches_brute_force_on_a_grid(seed):
+    rng = np.random.default_rng(seed)
+    m, D, beta = 2, 5, 1.5
+    A = rng.standard_normal((m, D))
+    b = rng.standard_normal((3, D)) * 2.0  # typically not representable inside the box
+    c, res = solve_tracking_lp(A, b, beta)
+    h = 0.005
+    grid = np.stack(np.meshgrid(*[np.arange(-beta, beta + h / 2, h)] * m), axis=-1).reshape(-1, m)
+    brute = np.abs((grid @ A)[:, None, :] - b[None]).max(axis=2).min(axis=0)  # (3,)
+    lipschitz = np.abs(A).sum(axis=0).max() * h / 2  # the grid is within h/2 of every point per coordinate
+    assert np.all(res <= brute + 1e-9)
+    assert np.all(res >= brute - lipschitz)
+    assert np.all(np.abs(c) <= beta)
+    np.testing.assert_allclose(res, np.abs(c @ A - b).max(axis=1), **tol())
+
+
+def test_track_certified_least_squares_agrees_with_the_lp():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((3, 12))
+    inside = rng.uniform(-1, 1, (5, 3))
+    b = np.vstack([inside @ A, 3.0 * np.ones((1, 3)) @ A])  # the last one needs |c| = 3 > beta
+    c, res, n_lp = track(A, b, 2.0, certify=1e-9)
+    np.testing.assert_allclose(c[:5], inside, **tol(scale=1e3))
+    assert res[:5].max() < 1e-9 and n_lp == 1 and res[5] > 0.1
+    c_lp, res_lp = solve_tracking_lp(A, b, 2.0)
+    np.testing.assert_allclose(res, res_lp, atol=1e-7)
+
+
+@pytest.mark.parametrize("beta", [1.2, 2.0])
+def test_spanner_coefficients_are_bounded_by_beta(beta):
+    rng = np.random.default_rng(1)
+    X = (rng.standard_normal((300, 6)) * rng.exponential(1, (300, 1))) @ rng.standard_normal((6, 40))
+    basis, coef = select_spanner(X, 6, beta)
+    C = np.linalg.lstsq(X[basis].T, X.T, rcond=None)[0].T  # every candidate in the chosen rows
+    assert len(set(basis.tolist())) == 6 and coef <= beta
+    assert np.abs(C).max() <= beta + 1e-8
+    np.testing.assert_allclose(C @ X[basis], X, **tol(scale=1e4))
+
+
+# --- learning exact targets -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("V, d, T, seed", [(3, 2, 5, 0), (4, 3, 6, 1), (2, 3, 7, 2), (5, 4, 6, 3)])
+def test_tiny_exact_isans_are_recovered_within_a_small_budget(V, d, T, seed):
+    target = TimeVaryingISAN.random(V, d, T, rng=seed)
+    learner = SpannerLPLearner(rng=seed).fit(QueryAccess(target, budget=60_000, rng=seed))
+    assert exact_tv(target, learner.model_) < 1e-6
+    assert learner.coef_max_ <= learner.beta
+    assert learner.witnesses_.max() <= 4 * d
+    assert learner.basis_sizes_.max() <= d and learner.stop_reason_ == "validated"
+    assert learner.queries_used_ <= 60_000
+
+
+def test_learned_model_never_calls_the_target():
+    target = TimeVaryingISAN.random(4, 3, 6, rng=0)
+    counter = QueryCounter(target)
+    learner = SpannerLPLearner(rng=0).fit(QueryAccess(counter, rng=0))
+    assert counter.queries == learner.queries_used_
+    seqs = learner.model_.sample(50, rng=1)
+    lq = learner.model_.logits_along(seqs)
+    single = learner.model_.logits([tuple(s[:t]) for s in seqs for t in range(6)]).reshape(lq.shape)
+    np.testing.assert_allclose(single, lq, **tol())
+    assert counter.queries == learner.queries_used_  # generation used the stored rows only
+    np.testing.assert_allclose(lq, target.logits_along(seqs), **tol(scale=1e4))
+
+
+def test_witness_futures_are_needed_for_parity_and_disabling_them_fails():
+    # noisy parity: every row on the one-token futures is zero (uniform bits); only long witness
+    # futures carry the parity, so the learner must add them one at a time
+    target = NoisyParity(6, [0, 2, 4], 0.1)
+    on = SpannerLPLearner(max_epochs=30, rng=0).fit(QueryAccess(target, rng=0))
+    off = SpannerLPLearner(max_witnesses=0, max_epochs=30, rng=0).fit(QueryAccess(target, rng=0))
+    assert exact_tv(target, on.model_) < 1e-9 and on.witnesses_.sum() > 0
+    assert on.witnesses_.max() <= 4 * 1  # logit rank 1
+    assert off.witnesses_.sum() == 0 and exact_tv(target, off.model_) > 0.3  # = the label's TV, 0.4
+
+
+def test_beta_too_small_fails_on_an_exact_target():
+    target = TimeVaryingISAN.random(4, 3, 6, rng=1)
+    good = SpannerLPLearner(beta=2.0, rng=0).fit(QueryAccess(target, rng=0))
+    small = SpannerLPLearner(beta=0.5, max_epochs=2, n_validation=16, rng=0).fit(QueryAccess(target, rng=0))
+    assert exact_tv(target, good.model_) < 1e-6 and good.stop_reason_ == "validated"
+    assert small.stop_reason_ != "validated"
+    assert evaluate(target, small.model_, n_sequences=100, rng=0).tv > 0.05
+    _, _, coeffs, _ = small.model_.track(target.sample(20, rng=0))
+    assert max(np.abs(c).max() for c in coeffs[1:]) <= 0.5 + 1e-12  # the LP's box holds even when too small
+
+
+def test_sampled_logits_end_to_end():
+    target = TimeVaryingISAN.random(3, 2, 4, rng=0, logit_scale=1.0)
+    access = SampledLogitAccess(target, 20_000, rng=0)
+    learner = SpannerLPLearner(rank=2, threshold=0.2, rng=0).fit(access)
+    assert access.samples_used == 20_000 * learner.queries_used_
+    assert exact_tv(target, learner.model_) < 0.1
+
+
+# --- budgets and errors ---------------------------------------------------------------------------
+
+def test_budget_running_out_keeps_the_last_complete_model_with_a_warning():
+    target = NoisyParity(6, [0, 2, 4], 0.1)
+    full = SpannerLPLearner(max_epochs=30, rng=0).fit(QueryAccess(target, rng=0))
+    budget = full.queries_used_ // 2
+    with pytest.warns(RuntimeWarning, match="budget exhausted after .* epochs; keeping the last complete"):
+        cut = SpannerLPLearner(max_epochs=30, rng=0).fit(QueryAccess(target, budget=budget, rng=0))
+    assert cut.stop_reason_ == "budget" and 1 <= cut.epochs_ < full.epochs_
+    assert cut.queries_used_ <= budget
+    same = SpannerLPLearner(max_epochs=cut.epochs_, rng=0).fit(QueryAccess(target, rng=0))
+    seqs = np.array(list(itertools.product(range(2), repeat=7)))
+    np.testing.assert_array_equal(cut.model_.logits_along(seqs), same.model_.logits_along(seqs))
+    with pytest.raises(BudgetExceeded):  # not even one model: nothing to return
+        SpannerLPLearner(rng=0).fit(QueryAccess(target, budget=50, rng=0))
+
+
+@pytest.mark.parametrize("kw, err, match", [
+    ({"beta": 0.0}, ValueError, "beta: must be > 0, got 0"),
+    ({"beta": -2.0}, ValueError, "beta: must be > 0, got -2"),
+    ({"extend_basis": 1}, TypeError, "extend_basis: must be a bool, got 1"),
+    ({"threshold": 0.0}, ValueError, "threshold: must be > 0, got 0"),
+    ({"threshold": -1e-3}, ValueError, "threshold: must be > 0, got -0.001"),
+    ({"rank": 0}, ValueError, "rank: must be >= 1, got 0"),
+    ({"rel_tol": 1.5}, ValueError, "rel_tol: must be < 1, got 1.5"),
+    ({"n_samples": 0}, ValueError, "n_samples: must be >= 1, got 0"),
+    ({"max_epochs": 2.5}, TypeError, r"max_epochs: must be an integer, got 2.5"),
+    ({"max_witnesses": -1}, ValueError, "max_witnesses: must be >= 0, got -1"),
+    ({"lp_shortcut": 2.0}, ValueError, "lp_shortcut: must be <= 1, got 2"),
+])
+def test_bad_hyperparameters_raise_clear_errors(kw, err, match):
+    target = TimeVaryingISAN.random(3, 2, 4, rng=0)
+    with pytest.raises(err, match=match):
+        SpannerLPLearner(**kw).fit(QueryAccess(target))
+
+
+def test_wrong_inputs_name_the_parameter():
+    target = TimeVaryingISAN.random(3, 2, 4, rng=0)
+    with pytest.raises(TypeError, match="access: must be an access object .* TimeVaryingISAN itself"):
+        SpannerLPLearner().fit(target)
+    learned = SpannerLPLearner(rng=0).fit(QueryAccess(target, rng=0)).model_
+    other = TimeVaryingISAN.random(4, 2, 4, rng=0)  # a target with another vocabulary
+    with pytest.raises(ValueError, match="learned.vocab_size: must equal the target's 4, got 3"):
+        evaluate(other, learned)
