@@ -130,6 +130,11 @@ def test_score_is_the_mean_log10_kl_over_the_ladder_with_failures_at_the_uniform
     board = bench.leaderboard(records)
     assert "| (uniform) | – | 2 ± 0 |" in board and "over_budget: BudgetExceeded: x" in board
     assert f"| t | {want:.3g} |" in board
+    # headroom: best at the top rung (KL 0 < 1e-2) and at the bottom rung (over budget = uniform KL 2)
+    room = bench.headroom(records)
+    assert room["top"] == {"t": ("L", 0.0)} and room["bottom"] == {"t": ("L", 2.0)}
+    assert room["bottom_below_1e-6"] == {"L": []}
+    assert "stays at KL >= 1e-2: 0 of 1" in board and "per learner: L 0/1" in board
 
 
 def test_crashing_learner_is_recorded_and_other_tasks_kept(tmp_path):

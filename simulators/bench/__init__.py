@@ -16,7 +16,15 @@ Example::
 
 from . import catalog  # noqa: F401  (registers the bundled tasks)
 from .ladder import run, seed_list
-from .leaderboard import KL_FLOOR, PositionUnigram, UniformModel, leaderboard, reference_record, scores
+from .leaderboard import (
+    KL_FLOOR,
+    PositionUnigram,
+    UniformModel,
+    headroom,
+    leaderboard,
+    reference_record,
+    scores,
+)
 from .persistence import FORMAT, export_task, read_log
 from .runner import (
     LEARNER_ALIASES,
@@ -65,6 +73,7 @@ __all__ = [
     "export_task",
     "family",
     "get_task",
+    "headroom",
     "leaderboard",
     "make_access",
     "read_log",

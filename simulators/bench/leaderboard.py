@@ -28,7 +28,8 @@ from logitrank import SequenceModel, center_logits, log_softmax, logits_along, s
 from ..learners.evaluation import evaluate
 from .tasks import Task
 
-__all__ = ["KL_FLOOR", "PositionUnigram", "UniformModel", "leaderboard", "reference_record", "scores"]
+__all__ = ["KL_FLOOR", "PositionUnigram", "UniformModel", "headroom", "leaderboard", "reference_record",
+           "scores"]
 
 KL_FLOOR = 1e-10
 
@@ -107,6 +108,12 @@ def _groups(results: Sequence[dict[str, Any]]) -> tuple[dict[str, list[dict[str,
     return refs, runs
 
 
+def _rung_pairs(runs: dict[tuple[str, str, int], list[dict[str, Any]]]) -> set[tuple[str, str]]:
+    """``(task, learner)`` pairs with at least one supported run."""
+    return {(t, lr) for (t, lr, _), recs in runs.items()
+            if not all(r["status"] == "unsupported" for r in recs)}
+
+
 def _cell_kl(recs: list[dict[str, Any]], uniform_by_seed: dict[int, float]) -> float:
     """Mean over seeds of KL, a failed / over-budget run counting as the uniform predictor's KL."""
     vals = [r["kl"] if r["status"] == "ok" else uniform_by_seed.get(r["seed"], np.nan) for r in recs]
@@ -128,6 +135,37 @@ def scores(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
         out[learner] = {t: float(np.mean(v)) for t, v in tasks.items()}
         out[learner]["overall"] = float(np.mean(list(out[learner].values())))
     return out
+
+
+def headroom(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per task, the best learner at the top and at the bottom of each learner's ladder (KL averaged over
+    seeds, failures at the uniform KL), and per learner the tasks where its bottom rung is below 1e-6.
+
+    Returns
+    -------
+    dict — ``{"top": {task: (learner, kl)}, "bottom": {task: (learner, kl)},
+    "bottom_below_1e-6": {learner: [task, ...]}}``
+    """
+    refs, runs = _groups(results)
+    uniform = {t: {r["seed"]: r["uniform"]["kl"] for r in rs} for t, rs in refs.items()}
+    rungs: dict[tuple[str, str], list[int]] = {}
+    for (task, learner, budget), recs in runs.items():
+        if not all(r["status"] == "unsupported" for r in recs):
+            rungs.setdefault((task, learner), []).append(budget)
+    top: dict[str, tuple[str, float]] = {}
+    bottom: dict[str, tuple[str, float]] = {}
+    below: dict[str, list[str]] = {}
+    for (task, learner), budgets in rungs.items():
+        hi = _cell_kl(runs[(task, learner, max(budgets))], uniform.get(task, {}))
+        lo = _cell_kl(runs[(task, learner, min(budgets))], uniform.get(task, {}))
+        if task not in top or hi < top[task][1]:
+            top[task] = (learner, hi)
+        if task not in bottom or lo < bottom[task][1]:
+            bottom[task] = (learner, lo)
+        below.setdefault(learner, [])
+        if lo < 1e-6:
+            below[learner].append(task)
+    return {"top": top, "bottom": bottom, "bottom_below_1e-6": below}
 
 
 def _fmt(x: float) -> str:
@@ -196,4 +234,17 @@ def leaderboard(results: Sequence[dict[str, Any]], tasks: dict[str, Task] | None
             lines.append(f"| {task} | " + " | ".join(_fmt(sc[lr].get(task, np.nan)) if task in sc[lr] else "–"
                                                     for lr in learners) + " |")
         lines.append("| **overall** | " + " | ".join(_fmt(sc[lr]["overall"]) for lr in learners) + " |")
+        room = headroom(results)
+        n_hard = sum(kl >= 1e-2 for _, kl in room["top"].values())
+        lines += ["", "## Headroom", "",
+                  f"Tasks where the best learner at its largest budget stays at KL >= 1e-2: {n_hard} of "
+                  f"{len(room['top'])}. Tasks below 1e-6 at the smallest budget, per learner: "
+                  + ", ".join(f"{lr} {len(ts)}/{sum(1 for (t, l) in _rung_pairs(runs) if l == lr)}"
+                              for lr, ts in room["bottom_below_1e-6"].items()) + ".", "",
+                  "| task | best at the largest budget | KL | best at the smallest budget | KL |",
+                  "|---|---|---|---|---|"]
+        for task in task_names:
+            if task in room["top"]:
+                (a, ka), (b, kb) = room["top"][task], room["bottom"][task]
+                lines.append(f"| {task} | {a} | {_fmt(ka)} | {b} | {_fmt(kb)} |")
     return "\n".join(lines) + "\n"
