@@ -1,12 +1,15 @@
 """paper_figures: the paper's figures and tables (``logitrank reproduce``); the only layer that plots.
 
-One module per figure (``fig_*.py``, ``table_lingen.py``), each with ``compute(config, cache)``,
-``make(results_or_config, out_dir)`` and ``summarize(results)``; :func:`reproduce` runs them with a per-figure
-step cache and writes ``results.json`` and ``report.md``.
+One module per figure (``fig_*.py``, ``table_lingen.py``), each with its ``Config`` (presets as
+overrides), ``compute(config, cache)``, ``make(results, out_dir)`` and ``summarize(results)`` (the pattern
+is documented in :mod:`paper_figures.pipeline`); :func:`reproduce` runs them with a per-figure step cache
+and writes ``results.json`` and ``report.md``.
 """
 
-from .pipeline import FIGURES, ReproduceConfig, figure_module, reproduce
-from .report import PAPER
+from logitrank.paper import PAPER
+
+from .pipeline import FIGURES, FigureCache, FigureConfig, ReproduceConfig, figure_module, reproduce
 from .store import StepCache
 
-__all__ = ["FIGURES", "PAPER", "ReproduceConfig", "StepCache", "figure_module", "reproduce"]
+__all__ = ["FIGURES", "PAPER", "FigureCache", "FigureConfig", "ReproduceConfig", "StepCache", "figure_module",
+           "reproduce"]

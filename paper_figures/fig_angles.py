@@ -8,17 +8,19 @@ same ambient dimension (the baseline). The paper finds the first two mostly near
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import matplotlib.ticker as mticker
 import numpy as np
 
-from . import steps as ex
-from .pipeline import ReproduceConfig, figure_cache
+from logitrank.paper import PAPER
+
+from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
-from .report import PAPER, fmt
-from .store import StepCache
+from .report import fmt
 
 NAME = "angles"
 TITLE = "Principal-angle cosines: real vs nonsense futures, model vs model, random baseline"
@@ -27,14 +29,44 @@ PAIRS = {"real_vs_nonsense": "real vs nonsense futures", "model_vs_model": "mode
          "random": "random subspaces (baseline)"}
 
 
-def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
-    return ex.transformer_angles(config, cache)
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``|H| = |F|``, window lengths, ``k`` and the rank r of the compared column spaces."""
+
+    n_histories: int = 160
+    history_length: int = 32
+    future_length: int = 8
+    top_k: int = 16
+    rank: int = 16
+    PRESETS: ClassVar[Presets] = {
+        "tiny": {"n_histories": 24, "history_length": 8, "future_length": 3, "top_k": 8, "rank": 4},
+        "full": {"n_histories": 1024, "top_k": 32, "rank": 32},
+    }
 
 
-def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
-    res = results_or_config
-    if isinstance(res, ReproduceConfig):
-        res = compute(res, figure_cache(out_dir, NAME, res))
+def angles(path: str, path2: str, device: str, n_histories: int, history_length: int, future_length: int,
+           top_k: int, rank: int, seed: int, **_key: Any) -> dict[str, Any]:
+    """``llm_bridge.experiments.angles``: the final model vs nonsense futures and vs the second model."""
+    from llm_bridge.experiments import angles as experiment
+
+    from .transformer import corpus_of, hf_model
+
+    cfg = experiment.Config(n_histories, history_length, n_histories, future_length, top_k, rank=rank)
+    r = experiment.run(hf_model(path, device), corpus_of(path).validation, cfg, rng=seed,
+                       other_model=hf_model(path2, device))
+    return {"rank": rank, "n_histories": n_histories, "real_vs_nonsense": r.real_vs_nonsense,
+            "model_vs_model": r.model_vs_model, "random": r.random_baseline}
+
+
+def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
+    lm, lm2 = cache.transformer(), cache.transformer(second=True)
+    fn = functools.partial(angles, lm.path("final"), lm2.path("final"), config.device)
+    return cache.step("angles", fn, model=lm.key, model2=lm2.key, n_histories=config.n_histories,
+                      history_length=config.history_length, future_length=config.future_length,
+                      top_k=config.top_k, rank=config.rank, seed=config.seed)
+
+
+def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(1, width=5.0, height=4.4)
     ax = axes[0, 0]
     styles = {"real_vs_nonsense": ("o-", COLORS[0]), "model_vs_model": ("s-", COLORS[1]),

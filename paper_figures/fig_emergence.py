@@ -7,24 +7,69 @@ its rank-r truncation. The paper reports alpha ~ 0.374 at step 0 of OLMo-1b and 
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import matplotlib.ticker as mticker
 import numpy as np
 
-from . import steps as ex
-from .pipeline import ReproduceConfig, figure_cache
+from logitrank.paper import PAPER
+
+from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
-from .report import PAPER, fmt
-from .store import StepCache
+from .report import fmt
 
 NAME = "emergence"
 TITLE = "Emergence of low logit rank across training checkpoints"
 
 
-def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
-    return ex.transformer_emergence(config, cache)
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """``|H| = |F|``, window lengths and ``k`` of the matrix measured at every saved checkpoint (those in
+    the transformer's ``checkpoints``, and the final one), and the rank of the truncation KL."""
+
+    n_histories: int = 96
+    history_length: int = 32
+    future_length: int = 8
+    top_k: int = 16
+    kl_rank: int = 8
+    PRESETS: ClassVar[Presets] = {
+        "tiny": {"n_histories": 16, "history_length": 8, "future_length": 3, "top_k": 8, "kl_rank": 2},
+        "full": {"n_histories": 512, "top_k": 32, "kl_rank": 16},
+    }
+
+
+def checkpoint_point(path: str, device: str, step: int, val_loss: float | None, n_histories: int,
+                     history_length: int, future_length: int, top_k: int, kl_rank: int, seed: int,
+                     **_key: Any) -> dict[str, Any]:
+    """``llm_bridge.experiments.emergence`` on one checkpoint (each cached on its own; the same seed draws
+    the same ``H, F`` every time)."""
+    from llm_bridge.experiments import emergence
+
+    from .transformer import corpus_of, hf_model
+
+    cfg = emergence.Config(n_histories, history_length, n_histories, future_length, top_k, ranks=(kl_rank,))
+    e = emergence.run([(step, hf_model(path, device))], corpus_of(path).validation, cfg, rng=seed)
+    return {"s": np.asarray(e.singular_values[0]), "alpha": float(e.alpha[0]),
+            "ci": [float(e.alpha_lo[0]), float(e.alpha_hi[0])], "kl": float(e.kl[0, 0]), "kl_rank": kl_rank,
+            "steps": step, "val_loss": val_loss, "k": top_k}
+
+
+def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
+    lm = cache.transformer()
+    steps = sorted({s for s in cache.transformer_config.checkpoints if s in lm.paths} | {lm.final_step})
+    cps = []
+    for s in steps:
+        fn = functools.partial(checkpoint_point, lm.path(s), config.device)
+        cps.append(cache.step(f"checkpoint_{s}", fn, model=lm.key, step=s, val_loss=lm.val_by_step.get(s),
+                              n_histories=config.n_histories, history_length=config.history_length,
+                              future_length=config.future_length, top_k=config.top_k, kl_rank=config.kl_rank,
+                              seed=config.seed))
+    return {"kl_rank": config.kl_rank,
+            "checkpoints": [{"step": c["steps"], "alpha": c["alpha"], "ci": c["ci"], "kl": c["kl"],
+                             "val_loss": c["val_loss"]} for c in cps]}
 
 
 def _xsteps(steps: np.ndarray) -> np.ndarray:
@@ -44,10 +89,7 @@ def _mark_step0(ax: Any, x: np.ndarray, steps: np.ndarray) -> None:
     ax.set_xlabel("training step (log scale; step 0 drawn left of the grey line)")
 
 
-def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
-    res = results_or_config
-    if isinstance(res, ReproduceConfig):
-        res = compute(res, figure_cache(out_dir, NAME, res))
+def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     cps = res["checkpoints"]
     steps = np.array([c["step"] for c in cps])
     x = _xsteps(steps)

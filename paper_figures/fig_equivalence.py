@@ -8,17 +8,16 @@ its largest next-token logit error for each model, and its dimension per step be
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import matplotlib.ticker as mticker
 import numpy as np
 
-from . import steps as ex
-from .pipeline import ReproduceConfig, figure_cache
+from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
-from .store import StepCache
 
 NAME = "equivalence"
 TITLE = "Equivalence: measured rank per position, and the ISAN rebuilt from logits"
@@ -26,18 +25,49 @@ TITLE = "Equivalence: measured rank per position, and the ISAN rebuilt from logi
 MODELS = ("isan", "ngram", "hmm")
 
 
-def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """Vocabulary ``V``, horizon ``T`` and ISAN dimension ``d`` (also the HMM's number of states)."""
+
+    vocab: int = 3
+    horizon: int = 6
+    dim: int = 3
+    PRESETS: ClassVar[Presets] = {"tiny": {"vocab": 2, "horizon": 4, "dim": 2},
+                                  "full": {"vocab": 4, "horizon": 6, "dim": 4}}
+
+
+def equivalence_point(family: str, vocab: int, horizon: int, dim: int, seed: int) -> dict[str, Any]:
+    """Exact cut ranks ``rank L(Σ^t, Σ^{≤T-1-t})`` of one model (``theory.enumeration.cut_ranks``) and the
+    ISAN rebuilt from its logits alone (``theory.equivalence.isan_from_logits``): its dimension per step and
+    its largest centered-logit error over every prefix, at full measured rank and capped at ``dim``.
+
+    ``family``: ``"isan"`` (random, dimension ``dim``), ``"ngram"`` (order 3, logit rank up to ``V^2``,
+    more than ``dim`` when ``V^2 > dim``) or ``"hmm"`` (``dim`` states; not exactly low rank)."""
+    from simulators.families import build_model
+    from theory.enumeration import cut_ranks
+    from theory.equivalence import isan_from_logits
+
+    kw: dict[str, Any] = {"order": 3} if family == "ngram" else {}
+    model = build_model(family, vocab_size=vocab, dim=dim, horizon=horizon, rng=seed, **kw)
+    label = {"isan": f"random ISAN, d={dim}", "ngram": f"3-gram (rank ≤ V²={vocab ** 2})",
+             "hmm": f"HMM, {dim} states"}.get(family, family)
+    ranks = [int(r) for r in cut_ranks(model, horizon)]
+    full = isan_from_logits(model, horizon, progress=False)
+    capped = isan_from_logits(model, horizon, max_dim=dim, progress=False)
+    return {"family": family, "label": label, "ranks": ranks, "rebuilt_dims": [int(r) for r in full.ranks],
+            "rebuilt_error": float(full.max_error), "capped_error": float(capped.max_error),
+            "queries": int(full.queries)}
+
+
+def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
     out = {}
     for i, fam in enumerate(MODELS):
-        out[fam] = cache.step(f"ranks_{fam}", ex.equivalence_point, family=fam, vocab=config.eq_vocab,
-                              horizon=config.eq_horizon, dim=config.eq_dim, seed=config.seed + i)
-    return {"models": out, "dim": config.eq_dim, "vocab": config.eq_vocab, "horizon": config.eq_horizon}
+        out[fam] = cache.step(f"ranks_{fam}", equivalence_point, family=fam, vocab=config.vocab,
+                              horizon=config.horizon, dim=config.dim, seed=config.seed + i)
+    return {"models": out, "dim": config.dim, "vocab": config.vocab, "horizon": config.horizon}
 
 
-def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
-    res = results_or_config
-    if isinstance(res, ReproduceConfig):
-        res = compute(res, figure_cache(out_dir, NAME, res))
+def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(2, width=4.4, height=4.3)
     ax = axes[0, 0]
     mks = ("o-", "s-", "^-")

@@ -9,34 +9,68 @@ spectra with each estimate marked.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from . import steps as ex
-from .pipeline import ReproduceConfig, figure_cache
+from logitrank.paper import PAPER
+
+from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
-from .report import PAPER, fmt
-from .store import StepCache
+from .report import fmt
 
 NAME = "hidden_dim"
 TITLE = "Hidden dimension recovered from the logits vs the true n_embd"
 
 
-def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
-    run_root = str(cache.directory / "runs")
-    models = [cache.step(f"n_embd_{d}", functools.partial(ex.hidden_dim_point, run_root=run_root), n_embd=d,
-                         preset=config.lm_preset, steps=config.hd_steps, n_histories=config.hd_histories,
-                         history_len=config.lm_history_len, device=config.device, seed=config.seed)
-              for d in config.hd_dims]
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """Widths ``n_embd`` of the ``model`` preset trained for ``steps`` steps on Shakespeare characters, and
+    the ``|H|`` corpus histories of ``L(H, {∅})``."""
+
+    model: str = "shakespeare-char"
+    dims: tuple[int, ...] = (32, 48, 64)  # < 80: L(H, {empty}) has V = 81 char columns
+    steps: int = 60
+    n_histories: int = 256
+    history_length: int = 32
+    PRESETS: ClassVar[Presets] = {
+        "tiny": {"model": "tiny", "dims": (8, 12), "steps": 2, "n_histories": 40, "history_length": 8},
+        "full": {"dims": (16, 32, 48, 64), "steps": 300, "n_histories": 512},
+    }
+
+
+def width_point(n_embd: int, preset: str, steps: int, n_histories: int, history_length: int, device: str,
+                seed: int, run_root: str) -> dict[str, Any]:
+    """Train a model of width ``n_embd`` for ``steps`` steps (so LayerNorm's shift is no longer 0), then
+    ``llm_bridge.experiments.hidden_dim`` on ``L(H, {∅})`` of validation windows."""
+    from llm_bridge import train_shakespeare
+    from llm_bridge.experiments import hidden_dim
+
+    from .transformer import corpus_of, hf_model
+
+    run = Path(run_root) / f"n_embd{n_embd}-seed{seed}-steps{steps}"
+    res = train_shakespeare(run, preset=preset, steps=max(steps, 1), checkpoint_every=max(steps, 1),
+                            seed=seed, progress=False, device=device, n_embd=n_embd,
+                            n_head=2 if n_embd % 4 else 4)
+    cfg = hidden_dim.Config(n_histories=n_histories, history_length=history_length)
+    r = hidden_dim.run(hf_model(str(res.checkpoints[-1][1]), device), corpus_of(None).validation, cfg,
+                       rng=seed)
+    return {"n_embd": n_embd, "estimate": int(r.estimate), "gap": float(r.gap), "s": r.singular_values,
+            "n_histories": n_histories, "steps": steps}
+
+
+def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
+    fn = functools.partial(width_point, run_root=str(cache.directory / "runs"))
+    models = [cache.step(f"n_embd_{d}", fn, n_embd=d, preset=config.model, steps=config.steps,
+                         n_histories=config.n_histories, history_length=config.history_length,
+                         device=config.device, seed=config.seed)
+              for d in config.dims]
     return {"models": models}
 
 
-def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
-    res = results_or_config
-    if isinstance(res, ReproduceConfig):
-        res = compute(res, figure_cache(out_dir, NAME, res))
+def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     models = res["models"]
     fig, axes = subplots(2, width=4.3, height=3.5)
     ax = axes[0, 0]

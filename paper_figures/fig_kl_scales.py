@@ -8,23 +8,65 @@ is drawn dashed for the largest scale.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from . import steps as ex
-from .pipeline import ReproduceConfig, figure_cache
+from logitrank.paper import PAPER
+
+from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
-from .report import PAPER, fmt
-from .store import StepCache
+from .report import fmt
 
 NAME = "kl_scales"
 TITLE = "Average KL of rank-r truncations vs r at several matrix scales"
 
 
-def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
-    return ex.transformer_kl_scales(config, cache)
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """Matrix sizes ``|H| = |F| = n`` (nested), truncation ranks, window lengths and ``k``."""
+
+    sizes: tuple[int, ...] = (192, 96, 48, 24)
+    ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+    history_length: int = 32
+    future_length: int = 8
+    top_k: int = 16
+    PRESETS: ClassVar[Presets] = {
+        "tiny": {"sizes": (16, 8), "ranks": (1, 2, 4, 8), "history_length": 8, "future_length": 3,
+                 "top_k": 8},
+        "full": {"sizes": (1024, 512, 256, 128, 64), "ranks": (1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+                 "top_k": 32},
+    }
+
+
+def kl_scales(path: str, device: str, sizes: list[int], ranks: list[int], history_length: int,
+              future_length: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
+    """``llm_bridge.experiments.kl_scales`` on the checkpoint ``path``, kept below full rank per size."""
+    from llm_bridge.experiments import kl_scales as experiment
+
+    from .transformer import corpus_of, hf_model
+
+    n = max(sizes)
+    divisors = tuple(n // m for m in sorted(sizes, reverse=True))
+    cfg = experiment.Config(n=n, ranks=tuple(ranks), scales=divisors, history_length=history_length,
+                            future_length=future_length, top_k=top_k)
+    r = experiment.run(hf_model(path, device), corpus_of(path).validation, cfg, rng=seed)
+    out = []
+    for i, m in enumerate(r.sizes):
+        ok = np.isfinite(r.kl[i]) & (r.ranks < m)  # below full rank, where the truncation KL is > 0
+        out.append({"n": int(m), "ranks": r.ranks[ok], "kl": r.kl[i][ok], "bound": r.frobenius_bound[i][ok]})
+    return {"scales": out, "k": top_k, "history_len": history_length}
+
+
+def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
+    lm = cache.transformer()
+    fn = functools.partial(kl_scales, lm.path("final"), config.device)
+    return cache.step("scales", fn, model=lm.key, sizes=list(config.sizes), ranks=list(config.ranks),
+                      history_length=config.history_length, future_length=config.future_length,
+                      top_k=config.top_k, seed=config.seed)
 
 
 def _loglog_slope(r: np.ndarray, kl: np.ndarray) -> float:
@@ -34,10 +76,7 @@ def _loglog_slope(r: np.ndarray, kl: np.ndarray) -> float:
     return float(np.polyfit(np.log(r[keep]), np.log(kl[keep]), 1)[0])
 
 
-def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
-    res = results_or_config
-    if isinstance(res, ReproduceConfig):
-        res = compute(res, figure_cache(out_dir, NAME, res))
+def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(1, width=5.6, height=4.6)
     ax = axes[0, 0]
     for c, sc in zip(COLORS, res["scales"], strict=False):

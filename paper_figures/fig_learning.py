@@ -32,16 +32,17 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import matplotlib.ticker as mticker
 import numpy as np
 
 from logitrank.validation import check_int, spawn_rngs
 
-from . import steps as ex
-from .pipeline import ReproduceConfig, figure_cache
+from . import learning_curves as ex
+from .pipeline import FigureConfig, Presets, figure_cache
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
 from .store import StepCache
@@ -50,7 +51,32 @@ NAME = "learning"
 TITLE = "Learning: the logit-query learner vs sample-only baselines"
 
 
-def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """Targets (ISAN ``V``, ``d``, ``T`` and the scaling sweeps), noisy parity and evaluation sizes."""
+
+    learn_vocab: int = 4
+    learn_dim: int = 3
+    learn_horizon: int = 6
+    learn_scaling_dims: tuple[int, ...] = (2, 4, 8)
+    learn_scaling_vocabs: tuple[int, ...] = (4, 8, 16)
+    learn_scaling_horizons: tuple[int, ...] = (4, 8, 16)
+    parity_bits: int = 20
+    parity_subset: int = 10
+    parity_noise: float = 0.1
+    parity_samples: tuple[int, ...] = (1000, 10000)
+    parity_mle_steps: int = 400
+    learn_eval: int = 400
+    PRESETS: ClassVar[Presets] = {
+        "tiny": {"learn_vocab": 2, "learn_dim": 2, "learn_horizon": 4, "learn_scaling_dims": (1, 2),
+                 "learn_scaling_vocabs": (2, 3), "learn_scaling_horizons": (3, 4), "parity_bits": 4,
+                 "parity_subset": 2, "parity_samples": (50, 200), "parity_mle_steps": 10, "learn_eval": 50},
+        "full": {"learn_scaling_dims": (2, 4, 8, 16), "learn_scaling_vocabs": (4, 8, 16, 32),
+                 "learn_scaling_horizons": (4, 8, 16, 32), "parity_samples": (10**3, 10**4, 10**5)},
+    }
+
+
+def compute(config: Config, cache: StepCache) -> dict[str, Any]:
     curves = [cache.step("query_curve_isan", ex.learning_curve, family="isan", vocab=config.learn_vocab,
                          dim=config.learn_dim, horizon=config.learn_horizon,
                          ranks=list(range(1, config.learn_dim + 2)), seed=config.seed,
@@ -159,10 +185,10 @@ def _exponent(x: list[float], y: list[float]) -> float:
     return float(np.polyfit(np.log(x_[ok]), np.log(y_[ok]), 1)[0])
 
 
-def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
+def make(results_or_config: dict[str, Any] | Config, out_dir: str | Path) -> list[Path]:
     res = results_or_config
-    if isinstance(res, ReproduceConfig):
-        res = compute(res, figure_cache(out_dir, NAME, res))
+    if isinstance(res, Config):
+        res = compute(res, figure_cache(out_dir, NAME))
     fig, axes = subplots(3, width=3.9, height=4.2)
     ax = axes[0, 0]
     for c, mk, cur in zip(COLORS, ("o-", "s-"), res["curves"], strict=False):

@@ -9,31 +9,43 @@ alpha = 0.536 it exceeds any matrix we can build), which the figure shows beside
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .pipeline import ReproduceConfig, figure_cache
+from logitrank.paper import PAPER
+
+from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import legend_below, save, subplots
-from .report import PAPER, fmt
-from .store import StepCache
+from .report import fmt
 
 NAME = "phase_transition"
 TITLE = "The α = 1/2 phase transition: rank for relative error ε vs matrix size N"
 
 
-def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """Spectrum exponents alpha, the relative error eps and the matrix sizes N."""
+
+    alphas: tuple[float, ...] = (0.3, 0.45, 0.5, 0.536, 0.6, 0.75, 1.0)
+    eps: float = 0.09
+    sizes: tuple[int, ...] = (10**2, 10**3, 10**4, 10**5, 10**6)
+    PRESETS: ClassVar[Presets] = {
+        "tiny": {"sizes": (10, 100, 1000), "alphas": (0.3, 0.5, 0.536, 0.75)},
+        "full": {"sizes": (10**2, 10**3, 10**4, 10**5, 10**6, 10**7)},
+    }
+
+
+def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
     from theory.phase_transition import phase_transition_table
 
-    return cache.step("ranks", phase_transition_table, alphas=list(config.pt_alphas),
-                      sizes=list(config.pt_sizes), eps=config.pt_eps)
+    return cache.step("ranks", phase_transition_table, alphas=list(config.alphas),  # type: ignore[no-any-return]
+                      sizes=list(config.sizes), eps=config.eps)
 
 
-def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
-    res = results_or_config
-    if isinstance(res, ReproduceConfig):
-        res = compute(res, figure_cache(out_dir, NAME, res))
+def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     import matplotlib as mpl
 
     sizes = np.asarray(res["sizes"], dtype=float)

@@ -8,16 +8,18 @@ logit matrix ``L_k(H, F)`` with its fit, the same model at initialisation (step 
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from . import steps as ex
-from .pipeline import ReproduceConfig, figure_cache
+from logitrank.paper import PAPER
+
+from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
-from .report import PAPER, fmt
-from .store import StepCache
+from .report import fmt
 
 NAME = "spectra"
 TITLE = "Singular values of extended logit matrices and their power-law fits"
@@ -27,17 +29,94 @@ FAMILIES: tuple[tuple[str, int, dict[str, Any]], ...] = (
     ("isan", 1, {}), ("planted", 4, {"alpha": 0.7}), ("hmm", 1, {}), ("ngram", 4, {}))
 
 
-def compute(config: ReproduceConfig, cache: StepCache) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Config(FigureConfig):
+    """Synthetic models (``V``, base dimension ``d``, horizon ``T``, ``|H|``, ``|F|``) and the transformer's
+    ``L_k(H, F)`` (``|H| = |F|``, window lengths, ``k``)."""
+
+    vocab: int = 8
+    dim: int = 16
+    horizon: int = 8
+    syn_histories: int = 256
+    syn_futures: int = 256
+    n_histories: int = 160
+    history_length: int = 32
+    future_length: int = 8
+    top_k: int = 16
+    PRESETS: ClassVar[Presets] = {
+        "tiny": {"vocab": 3, "dim": 3, "horizon": 5, "syn_histories": 27, "syn_futures": 13,
+                 "n_histories": 24, "history_length": 8, "future_length": 3, "top_k": 8},
+        "full": {"vocab": 16, "dim": 32, "syn_histories": 1024, "syn_futures": 1024, "n_histories": 1024,
+                 "top_k": 32},
+    }
+
+
+def spectrum_entry(s: np.ndarray, fit: Any, **extra: Any) -> dict[str, Any]:
+    """Singular values with their power-law fit, as a cacheable dict."""
+    return {"s": np.asarray(s, dtype=np.float64), "alpha": fit.alpha, "ci": list(fit.alpha_ci), "C": fit.c,
+            "fit_range": list(fit.index_range), "r_squared": fit.r_squared, **extra}
+
+
+def synthetic_spectrum(family: str, vocab: int, dim: int, horizon: int, n_histories: int, n_futures: int,
+                       seed: int, **kw: Any) -> dict[str, Any]:
+    """Spectrum and power-law fit of ``L_M(H, F)`` for a synthetic model (``simulators.build_model``):
+    histories of length ``horizon // 2`` and futures up to the remaining horizon."""
+    from logitrank import (
+        as_rng,
+        extended_logit_matrix,
+        fit_power_law,
+        random_futures,
+        random_histories,
+        singular_values,
+    )
+    from simulators.families import build_model
+
+    gen = as_rng(seed)
+    model = build_model(family, vocab_size=vocab, dim=dim, horizon=horizon, rng=seed, **kw)
+    t = horizon // 2
+    H = random_histories(vocab, min(n_histories, vocab**t), t, rng=gen)
+    n_f = min(n_futures, sum(vocab**m for m in range(horizon - t)))
+    F = random_futures(vocab, n_f, horizon - 1 - t, rng=gen)
+    L = extended_logit_matrix(model, H, F, progress=False)
+    s = singular_values(L)
+    alpha_true = getattr(model, "alpha", None)
+    label = {"isan": f"ISAN d={dim}", "planted": f"planted α={alpha_true}, d={dim}",
+             "hmm": f"HMM, {dim} states",
+             "ngram": f"{getattr(model, 'order', '')}-gram"}.get(family, family)
+    return spectrum_entry(s, fit_power_law(s, rng=seed), family=family, label=label, shape=list(L.shape),
+                          alpha_true=None if alpha_true is None else float(alpha_true))
+
+
+def transformer_spectrum(path: str, device: str, n_histories: int, history_length: int, future_length: int,
+                         top_k: int, seed: int, **key: Any) -> dict[str, Any]:
+    """``llm_bridge.experiments.spectrum`` of the checkpoint ``path`` on the validation plays (``key``:
+    the step, its validation loss and the model key, recorded with the result)."""
+    from llm_bridge.experiments import spectrum
+
+    from .transformer import corpus_of, hf_model
+
+    cfg = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
+    r = spectrum.run(hf_model(path, device), corpus_of(path).validation, cfg, rng=seed)
+    return spectrum_entry(r.singular_values, r.fit, steps=key["step"], val_loss=key["val_loss"], k=top_k,
+                          shape=list(r.shape))
+
+
+def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
     """Spectra and fits of each synthetic family and of the transformer (final checkpoint and step 0)."""
     fams = {}
     for i, (fam, mult, kw) in enumerate(FAMILIES):
-        fams[fam] = cache.step(f"synthetic_{fam}", ex.synthetic_spectrum, family=fam,
-                               vocab=config.syn_vocab, dim=mult * config.syn_dim, horizon=config.syn_horizon,
+        fams[fam] = cache.step(f"synthetic_{fam}", synthetic_spectrum, family=fam, vocab=config.vocab,
+                               dim=mult * config.dim, horizon=config.horizon,
                                n_histories=config.syn_histories, n_futures=config.syn_futures,
                                seed=config.seed + i, **kw)
-    lm = ex.transformer_spectrum(config, cache, checkpoint="final", name="transformer")
-    lm0 = ex.transformer_spectrum(config, cache, checkpoint=0, name="transformer_step0")
-    return {"families": fams, "transformer": lm, "transformer_step0": lm0}
+    lm = cache.transformer()
+    out = {"families": fams}
+    for name, step in (("transformer", lm.final_step), ("transformer_step0", 0)):
+        fn = functools.partial(transformer_spectrum, lm.path(step), config.device)
+        out[name] = cache.step(name, fn, model=lm.key, step=step, val_loss=lm.val_by_step.get(step),
+                               n_histories=config.n_histories, history_length=config.history_length,
+                               future_length=config.future_length, top_k=config.top_k, seed=config.seed)
+    return out
 
 
 def _fit_line(entry: dict[str, Any], s1: float) -> tuple[np.ndarray, np.ndarray]:
@@ -50,11 +129,8 @@ def _label(prefix: str, e: dict[str, Any]) -> str:
     return f"{prefix}: α={e['alpha']:.3f} [{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]"
 
 
-def make(results_or_config: dict[str, Any] | ReproduceConfig, out_dir: str | Path) -> list[Path]:
-    """Plot to ``<out_dir>/spectra.png|pdf`` (computing first when given a config)."""
-    res = results_or_config
-    if isinstance(res, ReproduceConfig):
-        res = compute(res, figure_cache(out_dir, NAME, res))
+def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Plot to ``<out_dir>/spectra.png|pdf``."""
     fig, axes = subplots(2, width=4.6, height=4.6)
     ax = axes[0, 0]
     for c, e in zip(COLORS, res["families"].values(), strict=False):

@@ -1,6 +1,6 @@
 """``results.json`` and ``report.md``: one section per figure with its key numbers beside the paper's.
 
-The paper's numbers (SPEC §1) live here, in :data:`PAPER`, so every figure compares against one source.
+The paper's numbers (SPEC §1) are the one table :data:`logitrank.paper.PAPER`.
 """
 
 from __future__ import annotations
@@ -13,25 +13,7 @@ from typing import Any
 
 from logitrank.results_io import atomic_write_text, save_json
 
-__all__ = ["PAPER", "write_results", "write_report", "read_results", "fmt"]
-
-#: Numbers reported by Golowich, Liu & Shetty (arXiv 2510.24966), as restated in SPEC §1.
-PAPER: dict[str, Any] = {
-    "alpha_olmo7b": 0.536,
-    "alpha_olmo1b_step0": 0.374,
-    "kl_rank_range": [5, 500],
-    "kl_scale_factors": [2, 4, 8, 16],
-    "lingen": {
-        "LINGEN": {"in_distribution": 2.85, "nonsense": 4.95},
-        "single-token": {"in_distribution": 10.79, "nonsense": 14.41},
-        "short history": {"in_distribution": 17.77, "nonsense": 17.56},
-        "earlier checkpoint": {"in_distribution": 6.46, "nonsense": 6.55},
-    },
-    "lingen_setup": "OLMo-1b, 50 targets x 5 samples, 15 steps",
-    "angles": "cosines mostly near 1, far above random subspaces of the same dimension",
-    "hidden_dim": "rank of L(H, {empty}) ~ d_model (d_model - 1 for a fresh GPT-2 with beta = 0)",
-}
-
+__all__ = ["write_results", "write_report", "read_results", "fmt"]
 
 def fmt(x: Any, digits: int = 3) -> str:
     """Compact number formatting for reports (``nan`` and non-numbers pass through)."""

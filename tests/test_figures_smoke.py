@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paper_figures import steps
+from paper_figures import fig_spectra
 from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
 from paper_figures.store import StepCache
 
@@ -71,12 +71,14 @@ def test_bad_inputs_name_the_parameter(tmp_path: Path) -> None:
 
 
 def test_presets_document_growing_sizes() -> None:
-    tiny, quick, full = ReproduceConfig.tiny(), ReproduceConfig.quick(), ReproduceConfig.full()
-    assert tiny.lm_histories < quick.lm_histories < full.lm_histories
-    assert tiny.lm_steps < quick.lm_steps < full.lm_steps
+    runs = ReproduceConfig.tiny(), ReproduceConfig.quick(), ReproduceConfig.full()
+    tiny, quick, full = (r.figure_config("spectra") for r in runs)
+    assert tiny.n_histories < quick.n_histories < full.n_histories  # type: ignore[attr-defined]
+    tiny, quick, full = (r.figure_config("transformer") for r in runs)
+    assert tiny.steps < quick.steps < full.steps  # type: ignore[attr-defined]
     for c in (tiny, quick, full):
-        assert c.lm_checkpoints[0] == 0 and c.lm_checkpoints[-1] == c.lm_steps
-        assert all(s % c.lm_checkpoint_every == 0 for s in c.lm_checkpoints)
+        assert c.checkpoints[0] == 0 and c.checkpoints[-1] == c.steps  # type: ignore[attr-defined]
+        assert all(s % c.checkpoint_every == 0 for s in c.checkpoints)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ def test_interrupted_run_resumes_without_recomputing(tiny_run: tuple[Path, dict]
     out = tmp_path / "run"
     (out / "cache").mkdir(parents=True)
     shutil.copytree(src / "cache" / "transformer", out / "cache" / "transformer")  # the trained model
-    real = steps.synthetic_spectrum
+    real = fig_spectra.synthetic_spectrum
     seen = []
 
     def interrupted(**kw: object) -> dict:
@@ -139,10 +141,10 @@ def test_interrupted_run_resumes_without_recomputing(tiny_run: tuple[Path, dict]
         seen.append(kw["family"])
         return real(**kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(steps, "synthetic_spectrum", interrupted)
+    monkeypatch.setattr(fig_spectra, "synthetic_spectrum", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
-    monkeypatch.setattr(steps, "synthetic_spectrum", real)
+    monkeypatch.setattr(fig_spectra, "synthetic_spectrum", real)
     res = reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
     entry = res["figures"]["spectra"]
     cached = [s for s in entry["cached_steps"] if s.startswith("synthetic_")]
