@@ -14,7 +14,7 @@ sparse-poly    ``SparsePolynomialBits.random(T bits, dim monomials)``           
                                                                                   ``scale`` (1.0); V = 2
 ngram          ``NGram.random(V, order, T)``, default order = largest k >= 2      ``order``,
                with ``V^(k-1) <= max(dim, V)``                                    ``concentration`` (1.0)
-hmm            ``HMM.random(dim states, V, T)``                                   ``concentration`` (1.0)
+hmm            ``HMM.random(V, dim states, T)``                                   ``concentration`` (1.0)
 copy           ``Copying(V, T / 2, sharpness)``; T even; ``dim`` unused            ``sharpness`` (4.0)
 planted        ``PlantedSpectrum.random(V, dim, T, alpha)``                       ``alpha`` (0.5), ``C`` (1.0)
 perturbed      ``PerturbedModel(TimeVaryingISAN.random(V, dim, T), eps)``         ``eps`` (0.1),
@@ -107,7 +107,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("ngram", "Dirichlet n-gram; order from dim unless given (logit rank <= V^(order-1))", _ngram,
            ("order", "concentration")),
     Family("hmm", "random HMM with dim hidden states (approximately low logit rank)",
-           lambda V, d, T, gen, **kw: HMM.random(d, V, T, rng=gen, **kw), ("concentration",)),
+           lambda V, d, T, gen, **kw: HMM.random(V, d, T, rng=gen, **kw), ("concentration",)),
     Family("copy", "random string of T/2 tokens then a tempered copy (dim unused)", _copy, ("sharpness",)),
     Family("planted", "ISAN of dimension dim with planted spectrum sigma_i ~ C i^-alpha",
            lambda V, d, T, gen, **kw: PlantedSpectrum.random(V, d, T, rng=gen, **kw), ("alpha", "C")),

@@ -61,7 +61,7 @@ class HMM(SyntheticModel):
         self.horizon = check_positive_int("horizon", horizon)
 
     @classmethod
-    def random(cls, n_states: int, vocab_size: int, horizon: int, *, rng: RngLike = None,
+    def random(cls, vocab_size: int, n_states: int, horizon: int, *, rng: RngLike = None,
                concentration: float = 1.0) -> HMM:
         """Initial distribution, transition rows and emission rows i.i.d. ``Dirichlet(concentration)``
         (floored at ``1e-12`` and renormalised)."""

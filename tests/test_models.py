@@ -216,7 +216,7 @@ def test_copying_to_isan_is_exact() -> None:
 
 
 def test_hmm_is_not_exactly_low_rank_but_within_trivial_bound() -> None:
-    m = HMM.random(2, 3, 5, rng=0)
+    m = HMM.random(3, 2, 5, rng=0)
     ranks = [exhaustive_rank(m, t) for t in range(5)]
     assert all(r <= m.rank_bound(t) for t, r in enumerate(ranks))
     assert max(ranks) > m.n_states  # logs of mixtures: rank well above the number of states
@@ -304,7 +304,7 @@ def test_bad_inputs() -> None:
         NGram([good[0], good[1][:2]], 4)
     with pytest.raises(ValueError, match="concentration: must be a finite number > 0"):
         NGram.random(3, 2, 4, concentration=0.0, rng=0)
-    h = HMM.random(2, 3, 4, rng=0)
+    h = HMM.random(3, 2, 4, rng=0)
     with pytest.raises(ValueError, match=r"transition: each row \(last axis\) must sum to 1"):
         HMM(h.initial, h.transition * 0.5, h.emission, 4)
     with pytest.raises(ValueError, match=r"initial: entries must be >= 0"):

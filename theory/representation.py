@@ -202,9 +202,9 @@ def _check_hmm(gen: np.random.Generator, *, instances: int, max_states: int) -> 
         S = int(gen.integers(2, max_states + 1))
         V = int(gen.integers(2, 4))
         horizons = [3, 5, 7] if V == 2 else [3, 4, 5]
-        hmm = HMM.random(S, V, horizons[-1], rng=gen)
+        hmm = HMM.random(V, S, horizons[-1], rng=gen)
         while not hmm_is_nondegenerate(hmm):  # draw until generic (see the hypotheses)
-            hmm = HMM.random(S, V, horizons[-1], rng=gen)
+            hmm = HMM.random(V, S, horizons[-1], rng=gen)
         margin, info = _hmm_margin(hmm, horizons)
         tally.add(margin, instance=i, **info)
     return tally.evidence()
@@ -214,7 +214,7 @@ def _control_hmm(gen: np.random.Generator) -> Evidence:
     # one hidden state = i.i.d. tokens (an order-1 n-gram): the rank does not grow with the horizon
     tally = Tally("representation.hmm")
     for i in range(2):
-        margin, info = _hmm_margin(HMM.random(1, 3, 5, rng=gen), [3, 4, 5])
+        margin, info = _hmm_margin(HMM.random(3, 1, 5, rng=gen), [3, 4, 5])
         tally.add(margin, instance=i, **info)
     return tally.evidence()
 
