@@ -262,3 +262,17 @@ def test_cli_bench_list_ladder_and_errors(tmp_path, capsys):
         capsys.readouterr().err
     assert main(["bench", "--suite", "nope", "--out", str(out)]) == 2
     assert "suite: must be a known suite name, got 'nope'" in capsys.readouterr().err
+
+
+def test_cli_export_writes_each_task_target(tmp_path, capsys):
+    names = ["hard-perturbed-isan-eavg1e-3", "hard-sampled-logits-isan", "copy-n6-v4"]
+    assert main(["bench", "--export", str(tmp_path), "--tasks", ",".join(names), "--seeds", "2"]) == 0
+    printed = capsys.readouterr().out
+    for name in names:
+        for seed in (0, 1):
+            assert (tmp_path / f"{name}-seed{seed}.npz").is_file() and f"{name}-seed{seed}.json" in printed
+            desc = json.loads((tmp_path / f"{name}-seed{seed}.json").read_text())
+            assert desc["streams"] == bench.streams(name, seed)
+            assert desc["load"] == "simulators.load_model(path)"
+    sampled = json.loads((tmp_path / "hard-sampled-logits-isan-seed0.json").read_text())
+    assert sampled["oracle"] == "sampled-logits" and sampled["samples_per_query"] == 100
