@@ -58,7 +58,8 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
     only = parse_only(args.only) if args.only else None
     config = ReproduceConfig.preset_named(args.preset, device=args.device, seed=args.seed,
-                                          progress=False if args.no_progress else None)
+                                          progress=False if args.no_progress else None,
+                                          max_minutes=args.max_minutes)
     results = reproduce(config, args.out, only=only)
     figs = results["figures"]
     failed = [n for n in (only or list(FIGURES)) if figs.get(n, {}).get("status") != "ok"]
@@ -85,6 +86,9 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="device for the transformers: training, logit matrices, LINGEN")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop each transformer training after this wall time (opt-in: numbers then depend on "
+                        "the machine's speed; by default training runs its fixed step count)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -104,7 +108,8 @@ def _parse_settings(items: list[str]) -> dict[str, object]:
     return out
 
 
-def _build_spectrum_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _build_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The synthetic model of ``--model/--vocab/--dim/--horizon/--set/--seed`` (picklable via partial)."""
     settings = _parse_settings(getattr(args, "set", None) or [])
     if args.model == "isan" and not settings:
         from simulators import TimeVaryingISAN
@@ -121,33 +126,93 @@ def _build_spectrum_model(args: argparse.Namespace):  # type: ignore[no-untyped-
                        **settings)
 
 
-def _run_spectrum(args: argparse.Namespace) -> int:
-    from pathlib import Path
+DEFAULT_INDEX_SET = 256  # |H| and |F| when not given
 
+
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
+
+
+def _distinct(V: int, lengths: range, cap: int) -> int:
+    """``min(cap, sum_{m in lengths} V^m)`` without forming huge powers."""
+    total = 0
+    for m in lengths:
+        power = 1
+        for _ in range(m):
+            power *= V
+            if power >= cap:
+                break
+        total += power
+        if total >= cap:
+            return cap
+    return total
+
+
+def _model_and_index_sets(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The model, its history length ``t``, ``H`` (``|H|`` random histories of length ``t``), ``F`` (random
+    futures of lengths ``0..T-1-t``) and the generator that drew them.
+
+    Defaults work for every family: without ``--vocab`` a family gets its own ``V`` (16, or 2 for the binary
+    ones), and the default ``|H| = |F| = 256`` is clipped, with a note on stderr, to the number of distinct
+    sequences there are. An explicit value a family cannot take is an error."""
     import numpy as np
 
-    from logitrank import (
-        extended_logit_matrix,
-        random_futures,
-        random_histories,
-        save_json,
-        singular_values,
-        summarize_spectrum,
-    )
+    from logitrank import random_futures, random_histories
 
-    if getattr(args, "from_dir", None) is not None:
-        return _spectrum_from_shards(args)
-    model = _build_spectrum_model(args)
+    model = _build_model(args)
     V, T = model.vocab_size, model.horizon
     t = T // 2 if args.history_length is None else args.history_length
     if not 0 <= t <= T - 1:
         raise ValueError(f"history-length: must lie in [0, {T - 1}] (horizon - 1), got {t}")
-    if args.histories > V**t:
-        raise ValueError(f"histories: must be <= {V**t} (the number of distinct histories of length {t} "
-                         f"over {V} tokens), got {args.histories}")
+    for name, lengths in (("histories", range(t, t + 1)), ("futures", range(T - t))):
+        n = DEFAULT_INDEX_SET if getattr(args, name) is None else getattr(args, name)
+        most = _distinct(V, lengths, n)
+        span = f"length {t}" if name == "histories" else f"lengths 0..{T - 1 - t}"
+        if n > most and getattr(args, name) is not None:
+            raise ValueError(f"{name}: must be <= {most} (the number of distinct {name} of {span} over {V} "
+                             f"tokens), got {n}")
+        if n > most:
+            _note(f"{args.model} has only {most} distinct {name} of {span} over {V} tokens: "
+                  f"|{name[0].upper()}| = {most} instead of the default {n}")
+        setattr(args, name, min(n, most))
     rng = np.random.default_rng(args.seed)
     H = random_histories(V, args.histories, t, rng=rng)
     F = random_futures(V, args.futures, T - 1 - t, rng=rng)
+    return model, t, H, F, rng
+
+
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The argument group ``spectrum`` and ``extract`` share: the model and its index sets."""
+    g = p.add_argument_group("model and index sets")
+    g.add_argument("--model", default="isan",
+                   help="model family: isan (random time-varying ISAN) or one of simulators.families")
+    g.add_argument("--vocab", type=int, default=None,
+                   help="vocabulary size V (default: the family's, 16 or 2 for binary families)")
+    g.add_argument("--dim", type=int, default=8, help="hidden dimension d (or the family's size parameter)")
+    g.add_argument("--horizon", type=int, default=12, help="horizon T")
+    g.add_argument("--histories", type=int, default=None,
+                   help=f"number of random histories |H| (default {DEFAULT_INDEX_SET}, or all V^t if fewer)")
+    g.add_argument("--futures", type=int, default=None,
+                   help=f"number of random futures |F| (default {DEFAULT_INDEX_SET}, or all of lengths "
+                        "0..T-1-t if fewer)")
+    g.add_argument("--history-length", type=int, default=None, help="history length t (default horizon // 2)")
+    g.add_argument("--top-k", type=int, default=None, help="keep k token columns per future")
+    g.add_argument("--token-rule", default="mean", choices=["mean", "random"], help="top-k token rule")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a family keyword, e.g. --set alpha=0.7 for planted (repeatable)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_spectrum(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from logitrank import extended_logit_matrix, save_json, singular_values, summarize_spectrum
+
+    if getattr(args, "from_dir", None) is not None:
+        return _spectrum_from_shards(args)
+    model, t, H, F, rng = _model_and_index_sets(args)
+    T = model.horizon
     L = extended_logit_matrix(model, H, F, top_k=args.top_k, token_rule=args.token_rule, rng=rng,
                               progress=False if args.no_progress else None)
     s = singular_values(L, method=args.method)
@@ -188,28 +253,14 @@ def _run_spectrum(args: argparse.Namespace) -> int:
 def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("spectrum",
                        help="spectrum, rank and power-law fit of a synthetic model's logit matrix")
-    p.add_argument("--model", default="isan",
-                   help="model family: isan (random time-varying ISAN) or one of simulators.families")
-    p.add_argument("--vocab", type=int, default=None,
-                   help="vocabulary size V (default 16; binary families use 2)")
-    p.add_argument("--dim", type=int, default=8, help="hidden dimension d (or the family's size parameter)")
-    p.add_argument("--horizon", type=int, default=12, help="horizon T")
-    p.add_argument("--histories", type=int, default=256, help="number of random histories |H|")
-    p.add_argument("--futures", type=int, default=256, help="number of random futures |F|")
-    p.add_argument("--history-length", type=int, default=None, help="history length t (default horizon // 2)")
-    p.add_argument("--top-k", type=int, default=None, help="keep k token columns per future")
-    p.add_argument("--token-rule", default="mean", choices=["mean", "random"], help="top-k token rule")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a family keyword, e.g. --set alpha=0.7 for planted (repeatable)")
+    _add_model_arguments(p)
     p.add_argument("--method", default="exact", choices=["exact", "gram"],
                    help="dense SVD, or sqrt eig(L L^T) accumulated over column blocks")
     p.add_argument("--rtol", type=float, default=None,
                    help="relative tolerance of the numerical rank (default 1e-10 exact, 1e-6 gram)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--from", dest="from_dir", default=None,
                    help="shard directory of `logitrank extract`: Gram-streamed spectrum of those shards")
     p.add_argument("--out", default="logitrank-results/spectrum", help="output directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
@@ -315,7 +366,7 @@ def _run_train(args: argparse.Namespace) -> int:
 @subcommand("train")
 def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a small transformer on the Shakespeare corpus (resumable)")
-    p.add_argument("--preset", default="shakespeare-char", help="model preset (llm_bridge.train.PRESETS)")
+    p.add_argument("--preset", default="shakespeare-char", help="model preset (llm_bridge.PRESETS)")
     p.add_argument("--steps", type=int, default=1200, help="total optimisation steps")
     p.add_argument("--minutes", type=float, default=None, help="stop (checkpointed) after this wall time")
     p.add_argument("--out", default="logitrank-results/shakespeare-char", help="checkpoint directory")
@@ -363,18 +414,8 @@ def _spectrum_from_shards(args: argparse.Namespace) -> int:
 def _run_extract(args: argparse.Namespace) -> int:
     import functools
 
-    import numpy as np
-
-    from logitrank import random_futures, random_histories
-
-    model = _build_spectrum_model(args)
+    model, t, H, F, rng = _model_and_index_sets(args)
     V, T = model.vocab_size, model.horizon
-    t = T // 2 if args.history_length is None else args.history_length
-    if not 0 <= t <= T - 1:
-        raise ValueError(f"history-length: must lie in [0, {T - 1}] (horizon - 1), got {t}")
-    rng = np.random.default_rng(args.seed)
-    H = random_histories(V, args.histories, t, rng=rng)
-    F = random_futures(V, args.futures, T - 1 - t, rng=rng)
     model_id = f"{args.model}:V={V}:d={args.dim}:T={T}:seed={args.seed}"
     kw = dict(shard_rows=args.shard_rows, top_k=args.top_k, token_rule=args.token_rule, dtype=args.dtype,
               model_id=model_id, rng=rng, progress=False if args.no_progress else None)
@@ -386,7 +427,7 @@ def _run_extract(args: argparse.Namespace) -> int:
         from logitrank.distributed import extract_distributed
 
         try:
-            sm = extract_distributed(functools.partial(_build_spectrum_model, args), H, F, args.out,
+            sm = extract_distributed(functools.partial(_build_model, args), H, F, args.out,
                                      scheduler_address=args.scheduler, n_workers=args.workers,
                                      connect_timeout=args.connect_timeout, **kw)  # type: ignore[arg-type]
         except (ConnectionError, ImportError) as exc:
@@ -400,30 +441,19 @@ def _run_extract(args: argparse.Namespace) -> int:
 @subcommand("extract")
 def _add_extract(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="write a synthetic model's extended logit matrix as resumable shards")
-    p.add_argument("--model", default="isan", help="model family: isan or one of simulators.families")
-    p.add_argument("--vocab", type=int, default=16, help="vocabulary size V")
-    p.add_argument("--dim", type=int, default=8, help="hidden dimension d (or the family's size parameter)")
-    p.add_argument("--horizon", type=int, default=12, help="horizon T")
-    p.add_argument("--histories", type=int, default=256, help="number of random histories |H|")
-    p.add_argument("--futures", type=int, default=256, help="number of random futures |F|")
-    p.add_argument("--history-length", type=int, default=None, help="history length t (default horizon // 2)")
-    p.add_argument("--top-k", type=int, default=None, help="keep k token columns per future")
-    p.add_argument("--token-rule", default="mean", choices=["mean", "random"], help="top-k token rule")
+    _add_model_arguments(p)
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="stored dtype")
     p.add_argument("--shard-rows", type=int, default=256, help="rows per shard")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="shard directory (re-running the same command resumes)")
     p.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--local-cluster", action="store_true", help="run on a dask LocalCluster")
     p.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for --scheduler")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    import json
-
+    from logitrank.results_io import dumps_json
     from theory import claims, format_table, run_claims
 
     if args.list:
@@ -434,7 +464,7 @@ def _run_verify(args: argparse.Namespace) -> int:
                          progress=not args.json and not args.no_progress)
     ok = all(r.ok for r in results)
     if args.json:
-        print(json.dumps({"seed": args.seed, "ok": ok, "claims": [r.to_dict() for r in results]}, indent=1))
+        print(dumps_json({"seed": args.seed, "ok": ok, "claims": [r.to_dict() for r in results]}, indent=1))
     else:
         print(format_table(results))
     return 0 if ok else 1

@@ -12,6 +12,7 @@ from conftest import tol
 from logitrank import LogitMatrix, load_json, random_futures, random_histories, save_json, singular_values
 from logitrank.cli import main
 from logitrank.index_sets import spread_lengths
+from logitrank.shards import open_shards
 
 
 def test_spectrum_with_no_arguments_runs_on_defaults(tmp_path, monkeypatch, capsys):
@@ -54,6 +55,28 @@ def test_spectrum_of_other_families(tmp_path):
                  "--out", str(tmp_path / "n")]) == 0
     summary = load_json(tmp_path / "n" / "summary.json")
     assert summary["shape"][1] == 16 * 2 and summary["numerical_rank"] == summary["rank_bound"] == 1
+
+
+def test_spectrum_and_extract_of_a_binary_family_run_on_defaults(tmp_path, monkeypatch, capsys):
+    """noisy-parity (V = 2, T = 12, t = 6) has 64 histories and 63 futures of lengths 0..5: the default
+    |H| = |F| = 256 is clipped to all of them (with a note), and the two commands draw the same sets."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["spectrum", "--model", "noisy-parity", "--no-progress"]) == 0
+    summary = load_json(tmp_path / "logitrank-results" / "spectrum" / "summary.json")
+    assert (summary["n_histories"], summary["n_futures"], summary["shape"]) == (64, 63, [64, 126])
+    assert summary["numerical_rank"] == summary["rank_bound"] == 1  # the label's logit is one parity
+    err = capsys.readouterr().err
+    assert "|H| = 64 instead of the default 256" in err and "|F| = 63 instead of the default 256" in err
+    assert main(["extract", "--model", "noisy-parity", "--out", "D", "--no-progress"]) == 0
+    sm = open_shards(tmp_path / "D")
+    assert sm.shape == (64, 126)
+    L = LogitMatrix.load(tmp_path / "logitrank-results" / "spectrum" / "matrix.npz")
+    np.testing.assert_allclose(sm.singular_values(method="gram", progress=False)[:1], singular_values(L)[:1],
+                               rtol=1e-5)
+    # an explicit size the family cannot take stays an error naming the rule and the value
+    assert main(["extract", "--model", "noisy-parity", "--histories", "100", "--out", "E"]) == 2
+    assert "histories: must be <= 64 (the number of distinct histories of length 6 over 2 tokens), got 100" \
+        in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra,message", [(["--history-length", "12"], "history-length"),
