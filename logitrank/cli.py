@@ -291,10 +291,11 @@ def _run_bench(args: argparse.Namespace) -> int:
         for name in names:
             t = bench.get_task(name)
             ladder = ", ".join(f"{b:.0e}" for b in t.ladder(t.access))
-            print(f"{name}\n    {t.description}\n    access: {'/'.join(t.offers)} (default {t.access}), "
-                  f"oracle {t.oracle}{f' xi={t.noise:g}' if t.noise else ''}"
-                  f"{f' m={t.samples_per_query}' if t.samples_per_query else ''}; {t.access} ladder {ladder}"
-                  f"\n    hard because: {t.hardness}")
+            oracle = (f", oracle {t.oracle}{f' xi={t.noise:g}' if t.noise else ''}"
+                      f"{f' m={t.samples_per_query}' if t.samples_per_query else ''}"
+                      if "query" in t.offers else "")
+            print(f"{name}\n    {t.description}\n    access: {'/'.join(t.offers)} (default {t.access})"
+                  f"{oracle}; {t.access} ladder {ladder}\n    hard because: {t.hardness}")
         print("suites: " + ", ".join(f"{k} ({len(v)} tasks)" for k, v in bench.SUITES.items()))
         return 0
     suite = args.suite or "core"

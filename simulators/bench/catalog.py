@@ -77,7 +77,10 @@ HARD = [
          hardness="sample-only access to an exact low-rank model (no n-gram structure)", suites=("hard",)),
     Task("hard-sample-parity-n16-k8", "16 uniform bits, label = parity of a hidden 8-subset flipped w.p. 0.1",
          family("noisy-parity", None, 8, 17, noise=0.1), access="sample", offers=("sample",),
-         sample_budgets=_S, hardness="learning parity with noise from samples (believed hard)",
+         sample_budgets=_S,
+         hardness="learning parity with noise from samples: the bundled sample learners see too little of "
+                  "it (WFA, n-gram) or search badly (MLE); brute force over C(16,8) = 12870 subsets would, "
+                  "so it is hard only asymptotically in n",
          suites=("hard",)),
     Task("transformer-shakespeare-t16",
          "frozen character GPT-2 (2 layers, width 64) trained on the Shakespeare plays, V=31, T=16",
