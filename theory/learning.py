@@ -30,8 +30,8 @@ from logitrank.validation import RngLike, as_rng, spawn_seeds
 from simulators import PerturbedModel, TimeVaryingISAN
 from simulators.learners import LogitQueryLearner, QueryAccess, SampledLogitAccess, SpannerLPLearner, evaluate
 
-__all__ = ["fit_both", "loglog_slope", "query_scaling", "robustness_sweep", "sampled_logit_cost",
-           "witness_bound", "witness_sweep"]
+__all__ = ["fit_both", "loglog_slope", "query_scaling", "robustness_sweep", "sampled_end_to_end",
+           "sampled_logit_cost", "witness_bound", "witness_sweep"]
 
 LEARNERS = ("provable", "practical")
 
@@ -324,3 +324,24 @@ def _register() -> None:
 
 
 _register()
+
+
+def sampled_end_to_end(samples_per_query: int = 20_000, *, V: int = 3, d: int = 2, T: int = 4,
+                       n_eval: int = 1000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Both learners on :class:`SampledLogitAccess` of a small ISAN (``logit_scale = 1``): TV and samples.
+
+    Tolerances from ``m``: entrywise sampled-logit error ``~ sqrt(V / m)``, so the provable learner's
+    threshold is ``8 sqrt(V / m)`` and the practical learner's ``noise_std = sqrt(V / m)``."""
+    target = TimeVaryingISAN.random(V, d, T, rng=seed, logit_scale=1.0)
+    scale = float(np.sqrt(V / samples_per_query))
+    out = {}
+    for name in LEARNERS:
+        access = SampledLogitAccess(target, samples_per_query, rng=seed)
+        learner: Any = (SpannerLPLearner(rank=d, threshold=8 * scale, max_epochs=3, rng=seed)
+                        if name == "provable" else
+                        LogitQueryLearner(rank=d, noise_std=scale, max_rounds=2, rng=seed))
+        learner.fit(access)
+        ev = evaluate(target, learner.model_, n_sequences=n_eval, rng=seed + 1)
+        out[name] = {"tv": ev.tv, "tv_se": ev.tv_se, "samples": float(access.samples_used),
+                     "queries": float(access.queries_used), "m": float(samples_per_query)}
+    return out
