@@ -18,9 +18,10 @@ import numpy as np
 
 from logitrank.paper import PAPER
 
-from .pipeline import FigureCache, FigureConfig, Presets
+from .pipeline import FigureCache, Presets, merge_presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
+from .transformer import Windows
 
 NAME = "angles"
 TITLE = "Principal-angle cosines: real vs nonsense futures, model vs model, random baseline"
@@ -30,18 +31,12 @@ PAIRS = {"real_vs_nonsense": "real vs nonsense futures", "model_vs_model": "mode
 
 
 @dataclass(frozen=True)
-class Config(FigureConfig):
-    """``|H| = |F|``, window lengths, ``k`` and the rank r of the compared column spaces."""
+class Config(Windows):
+    """The matrices (:class:`paper_figures.transformer.Windows`) and the rank r of the compared column
+    spaces."""
 
-    n_histories: int = 160
-    history_length: int = 32
-    future_length: int = 8
-    top_k: int = 16
     rank: int = 16
-    PRESETS: ClassVar[Presets] = {
-        "tiny": {"n_histories": 24, "history_length": 8, "future_length": 3, "top_k": 8, "rank": 4},
-        "full": {"n_histories": 1024, "top_k": 32, "rank": 32},
-    }
+    PRESETS: ClassVar[Presets] = merge_presets(Windows.PRESETS, tiny={"rank": 4}, full={"rank": 32})
 
 
 def angles(path: str, path2: str, device: str, n_histories: int, history_length: int, future_length: int,

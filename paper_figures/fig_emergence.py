@@ -17,28 +17,25 @@ import numpy as np
 
 from logitrank.paper import PAPER
 
-from .pipeline import FigureCache, FigureConfig, Presets
+from .pipeline import FigureCache, Presets, merge_presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
+from .transformer import Windows
 
 NAME = "emergence"
 TITLE = "Emergence of low logit rank across training checkpoints"
 
 
 @dataclass(frozen=True)
-class Config(FigureConfig):
-    """``|H| = |F|``, window lengths and ``k`` of the matrix measured at every saved checkpoint (those in
-    the transformer's ``checkpoints``, and the final one), and the rank of the truncation KL."""
+class Config(Windows):
+    """The matrix measured at every saved checkpoint (those in the transformer's ``checkpoints``, and the
+    final one; :class:`paper_figures.transformer.Windows`, smaller ``|H|``) and the rank of the truncation
+    KL."""
 
     n_histories: int = 96
-    history_length: int = 32
-    future_length: int = 8
-    top_k: int = 16
     kl_rank: int = 8
-    PRESETS: ClassVar[Presets] = {
-        "tiny": {"n_histories": 16, "history_length": 8, "future_length": 3, "top_k": 8, "kl_rank": 2},
-        "full": {"n_histories": 512, "top_k": 32, "kl_rank": 16},
-    }
+    PRESETS: ClassVar[Presets] = merge_presets(Windows.PRESETS, tiny={"n_histories": 16, "kl_rank": 2},
+                                               full={"n_histories": 512, "kl_rank": 16})
 
 
 def checkpoint_point(path: str, device: str, step: int, val_loss: float | None, n_histories: int,

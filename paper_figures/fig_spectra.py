@@ -17,9 +17,10 @@ import numpy as np
 
 from logitrank.paper import PAPER
 
-from .pipeline import FigureCache, FigureConfig, Presets
+from .pipeline import FigureCache, Presets, merge_presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
+from .transformer import Windows
 
 NAME = "spectra"
 TITLE = "Singular values of extended logit matrices and their power-law fits"
@@ -30,25 +31,18 @@ FAMILIES: tuple[tuple[str, int, dict[str, Any]], ...] = (
 
 
 @dataclass(frozen=True)
-class Config(FigureConfig):
-    """Synthetic models (``V``, base dimension ``d``, horizon ``T``, ``|H|``, ``|F|``) and the transformer's
-    ``L_k(H, F)`` (``|H| = |F|``, window lengths, ``k``)."""
+class Config(Windows):
+    """The transformer's ``L_k(H, F)`` (:class:`paper_figures.transformer.Windows`) and the synthetic
+    models' ``L(H, F)``: ``V``, base dimension ``d``, horizon ``T``, ``|H|``, ``|F|``."""
 
     vocab: int = 8
     dim: int = 16
     horizon: int = 8
     syn_histories: int = 256
     syn_futures: int = 256
-    n_histories: int = 160
-    history_length: int = 32
-    future_length: int = 8
-    top_k: int = 16
-    PRESETS: ClassVar[Presets] = {
-        "tiny": {"vocab": 3, "dim": 3, "horizon": 5, "syn_histories": 27, "syn_futures": 13,
-                 "n_histories": 24, "history_length": 8, "future_length": 3, "top_k": 8},
-        "full": {"vocab": 16, "dim": 32, "syn_histories": 1024, "syn_futures": 1024, "n_histories": 1024,
-                 "top_k": 32},
-    }
+    PRESETS: ClassVar[Presets] = merge_presets(
+        Windows.PRESETS, tiny={"vocab": 3, "dim": 3, "horizon": 5, "syn_histories": 27, "syn_futures": 13},
+        full={"vocab": 16, "dim": 32, "syn_histories": 1024, "syn_futures": 1024})
 
 
 def spectrum_entry(s: np.ndarray, fit: Any, **extra: Any) -> dict[str, Any]:

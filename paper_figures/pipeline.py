@@ -10,6 +10,9 @@ A figure module ``paper_figures/fig_<name>.py`` is self-contained and has this s
         n: int = 100                       # defaults are the quick preset
         PRESETS: ClassVar[Presets] = {"tiny": {"n": 10}, "full": {"n": 1000}}   # overrides of the defaults
 
+(a figure on the shared transformer's matrix extends :class:`paper_figures.transformer.Windows` instead and
+adds its own presets with :func:`merge_presets`)
+
     def compute(config: Config, cache: FigureCache) -> dict:
         # each expensive part a cached step: a finished step is never recomputed
         return {"curve": cache.step("curve", some_library_function, n=config.n, seed=config.seed)}
@@ -50,7 +53,7 @@ from .report import read_results, write_report, write_results
 from .store import StepCache
 
 __all__ = ["FIGURES", "PRESET_NAMES", "FigureConfig", "FigureCache", "Presets", "ReproduceConfig",
-           "reproduce", "figure_module", "figure_cache", "parse_only"]
+           "merge_presets", "reproduce", "figure_module", "figure_cache", "parse_only"]
 
 #: Figure name -> module, in report order.
 FIGURES: dict[str, str] = {
@@ -90,6 +93,11 @@ class FigureConfig:
             raise ValueError(f"overrides: each key must be a field of {cls.__module__}.{cls.__name__} "
                              f"({sorted(known)}), got {unknown}")
         return dataclasses.replace(cls(), **{**cls.PRESETS.get(name, {}), **changes})
+
+
+def merge_presets(base: Presets, **extra: dict[str, Any]) -> Presets:
+    """``base``'s presets with ``extra[name]`` added on top (for a Config that extends another)."""
+    return {name: {**base.get(name, {}), **extra.get(name, {})} for name in {*base, *extra}}
 
 
 class FigureCache(StepCache):
