@@ -106,14 +106,18 @@ class FigureCache(StepCache):
 
     def __init__(self, directory: str | Path, progress: Any = None, transformer_config: Any = None):
         super().__init__(directory, progress=progress)
+        if transformer_config is None:
+            from .transformer import Config
+
+            transformer_config = Config()
         self.transformer_config = transformer_config
 
     def transformer(self, *, second: bool = False) -> Any:
         """The shared transformer (:class:`paper_figures.transformer.Trained`), trained on first use."""
-        from .transformer import Config, train
+        from .transformer import train
 
         tcache = StepCache(self.directory.parent / "transformer", progress=self.progress)
-        return train(self.transformer_config or Config(), tcache, second=second)
+        return train(self.transformer_config, tcache, second=second)
 
 
 @dataclass(frozen=True)

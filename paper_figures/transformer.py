@@ -76,13 +76,6 @@ class Trained:
         """The checkpoint directory at ``step`` (``"final"``: the last one)."""
         return self.paths[self.final_step if step == "final" else int(step)]
 
-    def model(self, step: int | str = "final") -> Any:
-        """An :class:`llm_bridge.HFModel` of the checkpoint at ``step``."""
-        return hf_model(self.path(step), self.device)
-
-    def corpus(self) -> Any:
-        """The Shakespeare corpus tokenized as this run was."""
-        return corpus_of(self.path(0))
 
 
 def _train(run_dir: str, *, preset: str, tokenizer: str, steps: int, checkpoint_every: int,

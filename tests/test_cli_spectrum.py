@@ -122,3 +122,20 @@ def test_json_round_trip_is_numpy_aware_and_atomic(tmp_path):
     assert not (tmp_path / "bad.json").exists()
     with pytest.raises(FileNotFoundError, match="path"):
         load_json(tmp_path / "missing.json")
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    from logitrank.results_io import atomic_write, atomic_write_text, dumps_json
+
+    path = atomic_write_text(tmp_path / "a.txt", "old")
+
+    def dies_halfway(fh):  # type: ignore[no-untyped-def]
+        fh.write(b"new, half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, dies_halfway)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    # one NaN policy: non-finite floats stay floats (NaN / Infinity), read back as such
+    assert dumps_json({"x": [np.float32(np.inf), -np.inf, np.nan]}) == '{"x": [Infinity, -Infinity, NaN]}'
+

@@ -7,6 +7,7 @@ import json
 import shutil
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,6 +80,37 @@ def test_presets_document_growing_sizes() -> None:
     for c in (tiny, quick, full):
         assert c.checkpoints[0] == 0 and c.checkpoints[-1] == c.steps  # type: ignore[attr-defined]
         assert all(s % c.checkpoint_every == 0 for s in c.checkpoints)  # type: ignore[attr-defined]
+
+
+def test_each_figure_declares_its_config_and_presets_override_it() -> None:
+    import dataclasses
+
+    from paper_figures.pipeline import FigureConfig, figure_module
+
+    for name in [*FIGURES, "transformer"]:
+        cls = ReproduceConfig().figure_config(name).__class__
+        assert issubclass(cls, FigureConfig), name
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for preset, changes in cls.PRESETS.items():
+            assert preset in ("tiny", "full") and set(changes) <= fields, (name, preset)
+        if name != "transformer":
+            assert cls is figure_module(name).Config
+    run = ReproduceConfig.tiny(seed=3, device="cuda", overrides={"spectra": {"top_k": 5}})
+    sp: Any = run.figure_config("spectra")
+    assert (sp.seed, sp.device, sp.top_k, sp.n_histories) == (3, "cuda", 5, 24)  # override on top of tiny
+    with pytest.raises(ValueError, match=r"overrides: each key must be a field of .*, got \['nope'\]"):
+        ReproduceConfig(overrides={"spectra": {"nope": 1}}).figure_config("spectra")
+    with pytest.raises(ValueError, match="overrides: must be one of .*, got 'nofig'"):
+        ReproduceConfig(overrides={"nofig": {}})
+
+
+def test_training_is_fixed_length_unless_a_time_cap_is_asked_for() -> None:
+    quick: Any = ReproduceConfig.quick().figure_config("transformer")
+    assert (quick.steps, quick.second_steps, quick.max_seconds) == (1200, 600, None)
+    capped: Any = ReproduceConfig.quick(max_minutes=2.5).figure_config("transformer")
+    assert capped.max_seconds == 150.0
+    with pytest.raises(ValueError, match="max_minutes: must be > 0, got 0"):
+        ReproduceConfig(max_minutes=0)
 
 
 # ---------------------------------------------------------------------------------------------

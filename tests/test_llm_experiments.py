@@ -158,3 +158,46 @@ def test_hidden_dim_of_trained_gpt2_recovered(tmp_path, n_embd) -> None:  # type
     res = hidden_dim_recovery(tmp_path / "checkpoint-000005", H)
     assert res.true_dim == n_embd
     assert abs(res.estimate - n_embd) <= 1
+
+
+def test_every_experiment_module_has_config_result_run() -> None:
+    import dataclasses
+    import inspect
+
+    from llm_bridge.experiments import EXPERIMENTS, experiment
+
+    assert set(EXPERIMENTS) == {"spectrum", "kl_scales", "emergence", "angles", "hidden_dim",
+                                "synthetic_rank", "lingen", "init_scale"}
+    for name in EXPERIMENTS:
+        mod = experiment(name)
+        assert dataclasses.is_dataclass(mod.Config) and dataclasses.is_dataclass(mod.Result), name
+        params = inspect.signature(mod.run).parameters
+        assert list(params)[:3] == ["model", "tokens", "config"], name
+        assert params["rng"].kind is inspect.Parameter.KEYWORD_ONLY, name
+        mod.Config()  # every field has a default
+    with pytest.raises(ValueError, match="name: must be one of .*, got 'nope'"):
+        experiment("nope")
+
+
+def test_lingen_run_aggregates_both_settings_and_its_demo_is_exact_on_an_isan() -> None:
+    """run() is the two lingen_experiment calls (same seed) averaged at the last step; on an exact ISAN the
+    demo's LINGEN continuation samples the model's own tokens (same stream, exact logits)."""
+    from llm_bridge.experiments import lingen
+
+    isan = simulators.TimeVaryingISAN.random(3, 4, 12, rng=1)
+    stream = isan.sample(300, rng=2).reshape(-1)
+    cfg = lingen.Config(n_targets=3, n_samples=2, steps=5, n_basis=20, n_futures=12, history_length=4,
+                        future_length=3, short_history=1, n_show=2)
+    res = lingen.run(isan, stream, cfg, rng=3)
+    for setting in ("in_distribution", "nonsense"):
+        one = lingen_experiment(isan, stream, setting=setting, n_targets=3, n_samples=2, steps=5, n_basis=20,
+                                n_futures=12, history_length=4, future_length=3, short_history=1, rng=3,
+                                progress=False)
+        last = one.cumulative_kl["short_history"][:, :, -1].reshape(-1)
+        assert res.table["short_history"][setting] == pytest.approx(last.mean(), rel=1e-12)
+        assert res.se["short_history"][setting] == pytest.approx(last.std(ddof=1) / np.sqrt(6), rel=1e-12)
+    assert res.table["lingen"]["in_distribution"] < 1e-8 and "earlier_checkpoint" not in res.table
+    assert len(res.continuations) == 2
+    for c in res.continuations:
+        assert len(c["history"]) == 4 and len(c["model"]) == 5 and c["lingen"] == c["model"]
+    json.dumps(res.to_dict())

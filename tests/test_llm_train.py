@@ -164,3 +164,25 @@ def test_bad_training_input(tmp_path) -> None:  # type: ignore[no-untyped-def]
     train_tiny_lm(STREAM, "tiny", 2, 1, tmp_path / "d")
     with pytest.raises(ValueError, match="resume: the run .* used steps=2, this call passes 3"):
         train_tiny_lm(STREAM, "tiny", 3, 1, tmp_path / "d")
+
+
+def test_checkpoint_names_and_the_latest_pointer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from llm_bridge.checkpoints import (
+        checkpoint_metadata,
+        checkpoint_name,
+        checkpoint_step,
+        latest_checkpoint,
+    )
+
+    assert checkpoint_name(12) == "checkpoint-000012" and checkpoint_step("runs/checkpoint-000012") == 12
+    assert checkpoint_step("checkpoint-12x") is None and checkpoint_step("latest.json") is None
+    assert latest_checkpoint(tmp_path) is None and checkpoint_metadata(tmp_path) == {}
+    res = train_tiny_lm(STREAM, "tiny", 2, 1, tmp_path / "r", seed=0, extra_metadata={"corpus": "x"})
+    step, path = latest_checkpoint(tmp_path / "r")  # type: ignore[misc]
+    assert (step, path) == res.checkpoints[-1] == (2, tmp_path / "r" / "checkpoint-000002")
+    assert checkpoint_metadata(path)["corpus"] == "x" and checkpoint_metadata(path)["steps"] == 2
+    (path / "optimizer.pt").unlink()  # latest.json now names an incomplete checkpoint
+    missing = r"checkpoint-000002' named by latest.json is missing \['optimizer.pt'\]"
+    with pytest.raises(ValueError, match=missing):
+        latest_checkpoint(tmp_path / "r")
+
