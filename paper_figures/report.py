@@ -5,13 +5,12 @@ The paper's numbers (SPEC §1) are the one table :data:`logitrank.paper.PAPER`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from logitrank.results_io import atomic_write_text, save_json
+from logitrank.results_io import atomic_write_text, load_json, save_json
 
 __all__ = ["write_results", "write_report", "read_results", "fmt"]
 
@@ -34,7 +33,7 @@ def read_results(out_dir: str | Path) -> dict[str, Any]:
     """The ``results.json`` of ``out_dir`` (an empty skeleton when there is none yet)."""
     path = Path(out_dir) / "results.json"
     if path.exists():
-        return dict(json.loads(path.read_text()))
+        return dict(load_json(path))
     return {"figures": {}}
 
 
