@@ -13,6 +13,9 @@ from .validation import RngLike, as_rng, check_int, check_positive_int, check_si
 
 __all__ = ["random_futures", "random_histories", "spread_lengths"]
 
+MAX_VOCAB = 2**62
+"""Token ids are drawn as int64: larger vocabularies are refused by name."""
+
 
 def _distinct_rows(gen: np.random.Generator, vocab_size: int, n: int, length: int) -> np.ndarray:
     """``n`` distinct uniformly random rows of ``length`` tokens (int64, shape (n, length))."""
@@ -40,10 +43,10 @@ def random_histories(vocab_size: int, n: int, length: int, *, rng: RngLike = Non
     -------
     list of ``n`` tuples of int, in random order. Raises when ``n > vocab_size ** length``.
     """
-    V = check_positive_int("vocab_size", vocab_size)
+    V = check_positive_int("vocab_size", vocab_size, maximum=MAX_VOCAB)
     n = check_positive_int("n", n)
     length = check_int("length", length, minimum=0)
-    check_size("n", n, (n, max(length, 1)), what="the histories (n, length)")
+    check_size("(n, length)", (n, length), (n, max(length, 1)), what="the histories (n, length)")
     rows = _distinct_rows(as_rng(rng), V, n, length)
     return [tuple(int(z) for z in row) for row in rows]
 
@@ -86,10 +89,12 @@ def random_futures(
     -------
     list of ``n`` tuples of int, shortest first (as :func:`logitrank.all_futures`).
     """
-    V = check_positive_int("vocab_size", vocab_size)
+    V = check_positive_int("vocab_size", vocab_size, maximum=MAX_VOCAB)
     n = check_positive_int("n", n)
     max_length = check_int("max_length", max_length, minimum=0)
     min_length = check_int("min_length", min_length, minimum=0, maximum=max_length)
+    check_size("max_length", max_length, max_length - min_length + 1, itemsize=128,
+               what="one count per future length (a dict entry each)")
     counts = spread_lengths(V, n, min_length, max_length)
     check_size("n", n, sum(m * c for m, c in counts.items()), what="the futures' tokens")
     gen = as_rng(rng)

@@ -26,6 +26,7 @@ from .validation import (
     check_model,
     check_positive_int,
     check_prefixes,
+    check_size,
 )
 
 __all__ = ["LingenFit", "LingenSamples", "lingen_coefficients", "lingen_fit", "lingen_generate",
@@ -181,6 +182,10 @@ def lingen_logits(
     array, shape (len(continuations), V)
     """
     v = np.asarray(coefficients, dtype=np.float64)
+    n_histories = len(check_prefixes("histories", histories, check_model(model)[0], None))
+    if v.shape != (n_histories,):
+        raise ValueError(f"coefficients: must have shape (|H|,) = ({n_histories},), got {v.shape}")
+    check_finite("coefficients", v)
     unique = list(dict.fromkeys(tuple(c) for c in continuations))
     where = {c: i for i, c in enumerate(unique)}
     ext = extended_logits(model, histories, unique, progress=False)  # (|H|, u, V)
@@ -250,6 +255,7 @@ def lingen_generate(
     if not np.all(np.isfinite(v)):
         raise ValueError("coefficients: must be finite, got non-finite entries")
     n_samples = check_positive_int("n_samples", n_samples)
+    check_size("n_samples", n_samples, (n_samples, V), what="the samples' next-token distributions")
     temperature = check_float("temperature", temperature, low=0, low_inclusive=False)
     target = None
     if target_history is not None:

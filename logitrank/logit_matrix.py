@@ -134,6 +134,7 @@ def extended_logits(
     array, shape (|H|, |F|, V), float64 — ``out[i, j] = l_M(h_i . f_j)``.
     """
     H, F = _validated_sets(model, histories, futures)
+    batch_size = check_positive_int("batch_size", batch_size)
     return _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
 
 
@@ -247,6 +248,7 @@ def extended_logit_matrix(
     if top_k is not None:
         check_positive_int("top_k", top_k, maximum=check_model(model)[0])
     H, F = _validated_sets(model, histories, futures)
+    batch_size = check_positive_int("batch_size", batch_size)
     full = _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
     nh, nf, V = full.shape
     meta: dict[str, Any] = {"model": type(model).__name__, "top_k": top_k, "token_rule": token_rule}

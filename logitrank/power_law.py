@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 
 from .spectra import _check_spectrum
-from .validation import RngLike, as_rng, check_choice, check_float, check_int, check_positive_int, short
+from .validation import (
+    RngLike,
+    as_rng,
+    check_choice,
+    check_float,
+    check_int,
+    check_positive_int,
+    check_size,
+    short,
+)
 
 __all__ = ["BOOTSTRAP_METHODS", "ZERO_RTOL", "PowerLawFit", "approx_rank", "default_index_range",
            "fit_power_law", "summarize_spectrum"]
@@ -178,6 +187,7 @@ def fit_power_law(
     if np.any(np.diff(arr) > 1e-12 * arr[0]):
         raise ValueError("s: singular values must be sorted in descending order")
     n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
+    check_size("n_bootstrap", n_bootstrap, (n_bootstrap, arr.size), what="the bootstrap resamples")
     confidence = check_float("confidence", confidence, low=0, high=1, low_inclusive=False,
                              high_inclusive=False)
     check_choice("bootstrap", bootstrap, BOOTSTRAP_METHODS)
@@ -285,6 +295,9 @@ def summarize_spectrum(
     from .spectra import numerical_rank
 
     arr = _check_spectrum(s)
+    if isinstance(eps, str | bytes) or not isinstance(eps, Sequence | np.ndarray):
+        raise TypeError(f"eps: must be a sequence of relative squared errors such as (0.01, 0.1), "
+                        f"got {short(eps)} ({type(eps).__name__})")
     out: dict[str, Any] = {
         "numerical_rank": numerical_rank(arr, rtol=rtol),
         "rtol": rtol,

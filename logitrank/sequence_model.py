@@ -27,6 +27,7 @@ from .validation import (
     check_model,
     check_positive_int,
     check_prefixes,
+    check_size,
     check_token_array,
 )
 
@@ -197,6 +198,7 @@ def sample_sequences(
     base = check_prefixes("prefix", [prefix], V, T - 1)[0]
     max_len = T - len(base)
     length = max_len if length is None else check_int("length", length, minimum=0, maximum=max_len)
+    check_size("n", n, (n, max(length, 1)), what="the samples (n, length)")
     temperature = check_float("temperature", temperature, low=0, low_inclusive=False)
     out = np.zeros((n, length), dtype=np.int64)
     batch = getattr(model, "logits_of_array", None)

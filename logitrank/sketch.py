@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import numpy as np
 from scipy.linalg import lstsq, qr, svd
 
-from .validation import RngLike, as_rng, check_finite, check_int, check_positive_int
+from .validation import RngLike, as_rng, check_finite, check_int, check_positive_int, check_size
 
 __all__ = ["single_pass_svd"]
 
@@ -59,6 +59,7 @@ def single_pass_svd(
     gen = as_rng(rng)
     k = min(rank + oversample, n)
     ell = 2 * k + 1
+    check_size("(n_cols, rank, oversample)", (n, rank, oversample), (ell + k, n), what="the sketches")
     omega = gen.standard_normal((n, k))
     W = np.zeros((ell, n))
     y_parts: list[np.ndarray] = []

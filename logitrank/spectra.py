@@ -250,6 +250,7 @@ def singular_values(
     check_choice("method", method, METHODS)
     A = as_matrix(matrix)
     m, n = A.shape
+    block_columns = check_positive_int("block_columns", block_columns)
     if rank is not None:
         rank = check_positive_int("rank", rank, maximum=min(m, n))
     if method == "randomized":

@@ -20,7 +20,7 @@ from scipy.linalg import svd, svdvals
 
 from .logit_matrix import LogitMatrix
 from .spectra import as_matrix, numerical_rank
-from .validation import RngLike, as_rng, check_positive_int
+from .validation import RngLike, as_rng, check_positive_int, check_size
 
 __all__ = ["principal_angles", "random_subspace_cosines", "random_subspace_mean_cos2", "top_left_basis"]
 
@@ -87,6 +87,7 @@ def random_subspace_cosines(n: int, rank: int, *, rng: RngLike = None, n_draws: 
     n = check_positive_int("n", n)
     rank = check_positive_int("rank", rank, maximum=n)
     n_draws = check_positive_int("n_draws", n_draws)
+    check_size("(n, rank, n_draws)", (n, rank, n_draws), (n_draws, n, rank), what="the random bases")
     gen = as_rng(rng)
     QA = np.linalg.qr(gen.standard_normal((n_draws, n, rank)))[0]
     QB = np.linalg.qr(gen.standard_normal((n_draws, n, rank)))[0]

@@ -301,7 +301,7 @@ def check_size(name: str, value: Any, shape: Sequence[int] | int, *, what: str, 
     if nbytes > MAX_ARRAY_BYTES:
         where = f"{entries} entries" if isinstance(shape, int | np.integer) else f"shape {tuple(shape)}"
         raise ValueError(f"{name}: {what} must fit in {_human_bytes(MAX_ARRAY_BYTES)} "
-                         f"(logitrank.validation.MAX_ARRAY_BYTES), got {name}={short(value)} needing "
+                         f"(logitrank.validation.MAX_ARRAY_BYTES), got {name} = {short(value)} needing "
                          f"{where} = {_human_bytes(nbytes)}")
 
 

@@ -67,7 +67,8 @@ class HMM(SyntheticModel):
         (floored at ``1e-12`` and renormalised)."""
         S = check_positive_int("n_states", n_states)
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
-        check_size("n_states", S, (S, max(S, V)), what="the transition and emission tables (S, S), (S, V)")
+        check_size("(n_states, vocab_size)", (S, V), (S, max(S, V)),
+                   what="the transition and emission tables (S, S), (S, V)")
         gen = as_rng(rng)
         init = dirichlet_rows(gen, concentration, (), S)
         trans = dirichlet_rows(gen, concentration, (S,), S)

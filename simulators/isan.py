@@ -77,7 +77,8 @@ class TimeVaryingISAN(SyntheticModel):
         d = check_positive_int("dim", dim)
         T = check_positive_int("horizon", horizon)
         logit_scale = check_float("logit_scale", logit_scale)
-        check_size("dim", d, (max(T - 1, 1), V, d, d), what="the transitions A (T-1, V, d, d)")
+        check_size("(vocab_size, dim, horizon)", (V, d, T), (max(T - 1, 1), V, d, d),
+                   what="the transitions A (T-1, V, d, d)")
         gen = as_rng(rng)
         x0 = gen.standard_normal(d)
         x0 /= np.linalg.norm(x0)
@@ -195,7 +196,7 @@ class TimeInvariantISAN(SyntheticModel):
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
         d = check_positive_int("dim", dim)
         logit_scale = check_float("logit_scale", logit_scale)
-        check_size("dim", d, (V, d, d), what="the transitions A (V, d, d)")
+        check_size("(vocab_size, dim)", (V, d), (V, d, d), what="the transitions A (V, d, d)")
         gen = as_rng(rng)
         A = 0.9 * random_orthogonal(d, gen, (V,))
         b = 0.3 * gen.standard_normal((V, d)) / np.sqrt(d)

@@ -72,8 +72,8 @@ class NGram(SyntheticModel):
         (probabilities floored at ``1e-12`` and renormalised so logits stay finite)."""
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
         k = check_positive_int("order", order)
-        check_size("order", k, sum(V ** (j + 1) for j in range(k)),
-                   what=f"the probability tables (V + V^2 + ... + V^order entries, V={V})")
+        check_size("(vocab_size, order)", (V, k), sum(V ** (j + 1) for j in range(min(k, 64))),  # V^64 > 2^63
+                   what="the probability tables (V + V^2 + ... + V^order entries)")
         gen = as_rng(rng)
         tables = [dirichlet_rows(gen, concentration, (V,) * j, V) for j in range(k)]
         return cls(tables, horizon)

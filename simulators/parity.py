@@ -80,7 +80,7 @@ class NoisyParity(SyntheticModel):
     @classmethod
     def random(cls, n_bits: int, subset_size: int, noise: float = 0.1, *, rng: RngLike = None) -> NoisyParity:
         """A uniformly random subset of ``subset_size`` positions out of ``n_bits``."""
-        n = check_positive_int("n_bits", n_bits)
+        n = check_positive_int("n_bits", n_bits, maximum=2**62)  # positions are drawn as int64
         k = check_int("subset_size", subset_size, minimum=0, maximum=n)
         gen = as_rng(rng)
         return cls(n, gen.choice(n, size=k, replace=False), noise)

@@ -94,7 +94,8 @@ class PlantedSpectrum(TimeVaryingISAN):
         V = check_positive_int("vocab_size", vocab_size, minimum=2)
         d = check_positive_int("dim", dim)
         T = check_positive_int("horizon", horizon)
-        check_size("dim", d, (max(T - 1, 1), V, d, d), what="the transitions A (T-1, V, d, d)")
+        check_size("(vocab_size, dim, horizon)", (V, d, T), (max(T - 1, 1), V, d, d),
+                   what="the transitions A (T-1, V, d, d)")
         gen = as_rng(rng)
         signs = gen.choice(np.array([-1.0, 1.0]), size=(T - 1, V, d))
         B = gen.standard_normal((T, V, d))

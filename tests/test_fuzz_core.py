@@ -396,3 +396,53 @@ def test_spread_lengths_equals_the_uncapped_reference(V, n, lo, span):
 def test_random_futures_with_a_huge_max_length():
     F = random_futures(2, 10, 1_000_000, rng=0)
     assert sorted(len(f) for f in F) == list(range(10))
+
+
+# --- group 20, swept: every numeric parameter of the core refuses junk by name ---------------------------
+def _sweep_cases(m, H, F):
+    L = extended_logit_matrix(m, H, F)
+    s = singular_values(L)
+    return {
+        "rtol": lambda b: numerical_rank(s, rtol=b),
+        "eps": lambda b: approx_rank(s, b),
+        "confidence": lambda b: fit_power_law(s, confidence=b, n_bootstrap=5),
+        "n_bootstrap": lambda b: fit_power_law(s, n_bootstrap=b),
+        "max_dim": lambda b: estimate_hidden_dim(s, max_dim=b),
+        "floor_rtol": lambda b: estimate_hidden_dim(s, floor_rtol=b),
+        "rank": lambda b: singular_values(L, rank=b),
+        "block_columns": lambda b: singular_values(L, block_columns=b),
+        "batch_size": lambda b: extended_logits(m, H, F, batch_size=b),
+        "top_k": lambda b: extended_logit_matrix(m, H, F, top_k=b),
+        "futures_per_block": lambda b: streamed_singular_values(m, H, F, futures_per_block=b),
+        "n": lambda b: sample_sequences(m, b, rng=0),
+        "length": lambda b: sample_sequences(m, 2, b, rng=0),
+        "temperature": lambda b: sample_sequences(m, 2, rng=0, temperature=b),
+        "max_length": lambda b: random_futures(V, 3, b, rng=0),
+        "ridge": lambda b: lingen_fit(m, (1, 2), H, F, ridge=b),
+        "steps": lambda b: lingen_generate(m, H, np.ones(len(H)) / len(H), b, rng=0),
+        "n_samples": lambda b: lingen_generate(m, H, np.ones(len(H)) / len(H), 1, rng=0, n_samples=b),
+    }
+
+
+junk = st.one_of(st.text(max_size=4), st.booleans(), st.lists(st.integers(0, 3), max_size=3),
+                 st.sampled_from([float("nan"), float("inf"), -1, 10**30, -(10**30)]))
+HUGE_IS_VALID = {"block_columns", "batch_size", "futures_per_block", "temperature", "ridge"}
+SWEPT = ["rtol", "eps", "confidence", "n_bootstrap", "max_dim", "floor_rtol", "rank", "block_columns",
+         "batch_size", "top_k", "futures_per_block", "n", "length", "temperature", "max_length", "ridge",
+         "steps", "n_samples"]
+
+
+@pytest.fixture(scope="module")
+def sweep_cases(setup):
+    return _sweep_cases(*setup)
+
+
+@pytest.mark.parametrize("name", SWEPT)
+@given(bad=junk)
+def test_numeric_parameters_refuse_junk_by_name(sweep_cases, name, bad):
+    try:
+        sweep_cases[name](bad)
+    except (TypeError, ValueError) as exc:
+        assert str(exc).startswith(f"{name}: "), f"{name}={bad!r}: {type(exc).__name__}: {exc}"
+    else:  # 10**30 columns per block, 10**30 as a temperature or ridge: large, but valid
+        assert bad == 10**30 and name in HUGE_IS_VALID, f"{name}={bad!r} was accepted"

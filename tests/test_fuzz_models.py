@@ -163,18 +163,25 @@ def test_rank_bound_outside_the_cuts_is_refused(name, t):
 
 
 # --- group 18 / 19: size guards before big allocations -------------------------------------------------
+SV, VDT, VD, VK = (r"\(n_states, vocab_size\)", r"\(vocab_size, dim, horizon\)", r"\(vocab_size, dim\)",
+                   r"\(vocab_size, order\)")
+
+
 @pytest.mark.timeout(30)  # a hang / out-of-memory detector, not a speed target
-@pytest.mark.parametrize("call, name", [
-    (lambda: build_model("hmm", dim=10**6), "n_states"),
-    (lambda: build_model("hmm", vocab_size=3, dim=10**5), "n_states"),
-    (lambda: TimeVaryingISAN.random(4, 10**5, 6, rng=0), "dim"),
-    (lambda: TimeInvariantISAN.random(4, 10**5, 6, rng=0), "dim"),
-    (lambda: PlantedSpectrum.random(4, 10**5, 6, rng=0), "dim"),
-    (lambda: NGram.random(2, 40, 50, rng=0), "order"),
-    (lambda: build_model("ngram", vocab_size=64, horizon=12, order=9), "order"),
+@pytest.mark.parametrize("call, name, value", [
+    (lambda: build_model("hmm", dim=10**6), SV, r"\(1000000, 16\)"),
+    (lambda: build_model("hmm", vocab_size=3, dim=10**5), SV, r"\(100000, 3\)"),
+    (lambda: TimeVaryingISAN.random(4, 10**5, 6, rng=0), VDT, r"\(4, 100000, 6\)"),
+    (lambda: TimeVaryingISAN.random(10**30, 2, 6, rng=0), VDT, r"\(10{30}, 2, 6\)"),
+    (lambda: TimeInvariantISAN.random(4, 10**5, 6, rng=0), VD, r"\(4, 100000\)"),
+    (lambda: PlantedSpectrum.random(4, 2, 10**30, rng=0), VDT, r"\(4, 2, 10{30}\)"),
+    (lambda: NGram.random(2, 40, 50, rng=0), VK, r"\(2, 40\)"),
+    (lambda: NGram.random(2, 10**30, 50, rng=0), VK, r"\(2, 10{30}\)"),
+    (lambda: build_model("ngram", vocab_size=64, horizon=12, order=9), VK, r"\(64, 9\)"),
 ])
-def test_size_guards_state_the_size(call, name):
-    with pytest.raises(ValueError, match=rf"^{name}: .* must fit in 8 GiB .*needing .* = [0-9.]+ [GTPE]iB"):
+def test_size_guards_state_the_size(call, name, value):
+    rule = rf"^{name}: .* must fit in 8 GiB .*got {name} = {value} needing .* = [0-9.e+]+ [GTPE]iB"
+    with pytest.raises(ValueError, match=rule):
         call()
 
 
