@@ -81,8 +81,8 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.set_defaults(preset="quick")
     p.add_argument("--out", default="logitrank-results/reproduce", help="output directory (figures, cache)")
     p.add_argument("--only", default=None,
-                   help="comma-separated figures to (re)make from the cache: spectra, kl_scales, emergence, "
-                        "angles, lingen, phase_transition, learning, equivalence, hidden_dim")
+                   help="comma-separated figures to (re)make from the cache (the names of "
+                        "paper_figures.FIGURES: spectra, kl_scales, emergence, angles, lingen, ...)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="device for the transformers: training, logit matrices, LINGEN")
     p.add_argument("--seed", type=int, default=0)
