@@ -209,7 +209,7 @@ def parse_only(only: str | Sequence[str] | None) -> list[str]:
     if only is None:
         return list(FIGURES)
     items = [s.strip() for s in only.split(",")] if isinstance(only, str) else [str(s) for s in only]
-    aliases = {mod.rsplit(".", 1)[1]: name for name, mod in FIGURES.items()}
+    aliases = {mod.rsplit(".", 1)[-1]: name for name, mod in FIGURES.items()}
     names = []
     for item in items:
         if not item:
