@@ -17,6 +17,7 @@ very wide, ``n = |F| k``):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -178,8 +179,28 @@ def gram_singular_values(
 
     Memory is ``O(|H|^2)`` plus one block; time ``O(|H|^2 n + |H|^3)``. The two steps are public as
     :func:`accumulate_gram` (resumable: it adds to a partial sum) and :func:`singular_values_from_gram`.
+
+    Squaring under- or overflows outside ``|entries| ~ [1e-154, 1e154]``: when the first block's largest
+    ``|entry|`` lies outside :data:`GRAM_SAFE`, every block is scaled by the same exact power of two (and
+    the values scaled back), so a ``1e-200`` matrix is not returned as zeros.
     """
-    return singular_values_from_gram(accumulate_gram(column_blocks, n_rows, progress=progress))
+    blocks = iter(column_blocks)
+    first = next(blocks, None)
+    if first is None:
+        return singular_values_from_gram(accumulate_gram([], n_rows, progress=progress))  # raises: no blocks
+    first = np.asarray(first, dtype=np.float64)
+    shift = _gram_shift(first)
+    chained: Iterable[np.ndarray] = itertools.chain([first], blocks)
+    if shift:
+        chained = (np.ldexp(np.asarray(b, dtype=np.float64), -shift) for b in chained)
+    s = singular_values_from_gram(accumulate_gram(chained, n_rows, progress=progress))
+    return np.ldexp(s, shift) if shift else s
+
+
+def _gram_shift(A: np.ndarray) -> int:
+    """Binary exponent that brings ``max|A|`` near 1 when it lies outside :data:`GRAM_SAFE`, else 0."""
+    top = float(np.abs(A).max()) if A.size and np.isfinite(A).all() else 0.0
+    return int(np.frexp(top)[1]) if top > 0 and not GRAM_SAFE[0] <= top <= GRAM_SAFE[1] else 0
 
 
 def randomized_singular_values(
@@ -262,8 +283,7 @@ def singular_values(
     else:
         # G = A A^T squares the entries: outside ~[1e-154, 1e154] it under- or overflows. Scaling by a
         # power of two is exact, so it is applied only when needed (results elsewhere are unchanged).
-        top = float(np.abs(A).max())
-        shift = int(np.frexp(top)[1]) if top > 0 and not GRAM_SAFE[0] <= top <= GRAM_SAFE[1] else 0
+        shift = _gram_shift(A)  # the largest entry of the whole matrix, not just of the first block
         scaled = np.ldexp(A, -shift) if shift else A
         s = gram_singular_values(column_blocks(scaled, block_columns), m)[: min(m, n)]
         s = np.ldexp(s, shift) if shift else s

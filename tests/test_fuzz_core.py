@@ -265,6 +265,15 @@ def test_gram_path_tiny_and_huge_diagonals():
                                    scale * np.array([3.0, 2, 1]), **tol())
 
 
+@given(exponent=st.sampled_from([-200, -160, -40, 0, 40, 160, 200]), per=st.integers(1, 6))
+def test_streamed_spectrum_at_every_scale(setup, exponent, per):
+    m, H, F = setup
+    scaled = TimeVaryingISAN(m.x0, m.A, m.B * 10.0**exponent)
+    exact = singular_values(extended_logit_matrix(scaled, H, F))
+    got = streamed_singular_values(scaled, H, F, futures_per_block=per)
+    np.testing.assert_allclose(got, exact, rtol=1e-6, atol=1e-7 * exact[0])  # Gram round-off, as above
+
+
 def test_accumulate_gram_overflow_names_the_block():
     with pytest.raises(ValueError, match=r"column_blocks\[1\]: entries must stay below ~1e154 .*got a "
                                          r"largest \|entry\| of 1e\+200"):
