@@ -204,7 +204,9 @@ def leaderboard(results: Sequence[dict[str, Any]], tasks: dict[str, Task] | None
         head = f"## {task}"
         if tasks and task in tasks:
             t = tasks[task]
-            head += f" ({t.access} access, oracle {t.oracle}{f', xi={t.noise:g}' if t.noise else ''})"
+            noise = f" xi={t.noise:g}" if t.noise else ""
+            oracle = f", oracle {t.oracle}{noise}" if "query" in t.offers else ""
+            head += f" ({'/'.join(t.offers)} access{oracle})"
         lines += [head, ""]
         if ref:
             h, h_se = _mean_se([r["entropy"] for r in ref], ref[0]["entropy_se"])
@@ -215,8 +217,13 @@ def leaderboard(results: Sequence[dict[str, Any]], tasks: dict[str, Task] | None
             lines += [f"target entropy {_fmt(h)} ± {_fmt(h_se)} nats/sequence (V={ref[0]['vocab_size']}, "
                       f"T={ref[0]['horizon']}){extra}", ""]
         lines += ["| learner | budget | KL | TV | used | runs |", "|---|---|---|---|---|---|"]
+        unsupported = []
         for (t_name, learner, budget), recs in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][2])):
-            if t_name == task:
+            if t_name != task:
+                continue
+            if all(r["status"] == "unsupported" for r in recs):
+                unsupported.append(learner)
+            else:
                 lines.append(_run_row(learner, budget, recs))
         for name in ("uniform", "unigram"):
             if ref:
@@ -225,7 +232,11 @@ def leaderboard(results: Sequence[dict[str, Any]], tasks: dict[str, Task] | None
                 lines.append(f"| ({name}) | – | {_fmt(kl)} ± {_fmt(kl_se)} | {_fmt(tv)} ± {_fmt(tv_se)} "
                              f"| 0 | reference |")
         task_scores = [f"{learner} {_fmt(s[task])}" for learner, s in sc.items() if task in s]
-        lines += ["", "score: " + (", ".join(task_scores) if task_scores else "n/a"), ""]
+        lines += ["", "score: " + (", ".join(task_scores) if task_scores else "n/a")]
+        if unsupported:
+            lines.append("not run (the task does not offer the access they need): "
+                         + ", ".join(dict.fromkeys(unsupported)))
+        lines.append("")
     learners = list(sc)
     if learners:
         lines += ["## Scores (mean log10 KL over the ladder; lower is better)", "",
