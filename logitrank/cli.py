@@ -412,12 +412,32 @@ def _spectrum_from_shards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_checkpoint(model: str) -> bool:
+    """``--model`` names a HuggingFace checkpoint (a path or ``owner/name``), not a synthetic family."""
+    import os
+
+    return "/" in model or os.sep in model or os.path.exists(model)
+
+
 def _run_extract(args: argparse.Namespace) -> int:
     import functools
 
-    model, t, H, F, rng = _model_and_index_sets(args)
-    V, T = model.vocab_size, model.horizon
-    model_id = f"{args.model}:V={V}:d={args.dim}:T={T}:seed={args.seed}"
+    if _is_checkpoint(args.model):
+        import os
+
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        from llm_bridge.measure import extraction_inputs
+
+        model, H, F, model_id, factory, rng = extraction_inputs(
+            args.model, text=args.text, corpus=args.corpus, tokenizer=args.tokenizer, device=args.device,
+            dtype=args.model_dtype, n_histories=args.histories or DEFAULT_INDEX_SET,
+            history_length=args.history_length or 32, n_futures=args.futures or DEFAULT_INDEX_SET,
+            future_length=args.future_length, top_k=args.top_k, seed=args.seed)
+    else:
+        model, t, H, F, rng = _model_and_index_sets(args)
+        V, T = model.vocab_size, model.horizon
+        model_id = f"{args.model}:V={V}:d={args.dim}:T={T}:seed={args.seed}"
+        factory = functools.partial(_build_model, args)
     kw = dict(shard_rows=args.shard_rows, top_k=args.top_k, token_rule=args.token_rule, dtype=args.dtype,
               model_id=model_id, rng=rng, progress=False if args.no_progress else None)
     if args.scheduler is None and not args.local_cluster:
@@ -428,7 +448,7 @@ def _run_extract(args: argparse.Namespace) -> int:
         from logitrank.distributed import extract_distributed
 
         try:
-            sm = extract_distributed(functools.partial(_build_model, args), H, F, args.out,
+            sm = extract_distributed(factory, H, F, args.out,
                                      scheduler_address=args.scheduler, n_workers=args.workers,
                                      connect_timeout=args.connect_timeout, **kw)  # type: ignore[arg-type]
         except (ConnectionError, ImportError) as exc:
@@ -441,8 +461,15 @@ def _run_extract(args: argparse.Namespace) -> int:
 
 @subcommand("extract")
 def _add_extract(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("extract", help="write a synthetic model's extended logit matrix as resumable shards")
+    p = sub.add_parser("extract", help="write a model's extended logit matrix as resumable shards (a "
+                       "synthetic family, or --model PATH: a HuggingFace checkpoint, windows from --text)")
     _add_model_arguments(p)
+    g = p.add_argument_group("HuggingFace checkpoints (--model PATH or owner/name; --history-length "
+                             "default 32)")
+    _add_text_arguments(g)
+    g.add_argument("--future-length", type=int, default=8, help="future window length")
+    g.add_argument("--model-dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="dtype the model runs in")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="stored dtype")
     p.add_argument("--shard-rows", type=int, default=256, help="rows per shard")
     p.add_argument("--out", required=True, help="shard directory (re-running the same command resumes)")
@@ -450,6 +477,63 @@ def _add_extract(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--local-cluster", action="store_true", help="run on a dask LocalCluster")
     p.add_argument("--workers", type=int, default=2, help="LocalCluster workers")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for --scheduler")
+    return p
+
+
+def _add_text_arguments(g: argparse._ArgumentGroup) -> None:
+    """Text, tokenizer and device of a HuggingFace checkpoint (``extract --model PATH`` and ``measure``)."""
+    g.add_argument("--text", default=None, help="text file, or a directory of .txt/.md files")
+    g.add_argument("--corpus", default=None, choices=["shakespeare"],
+                   help="built-in text instead of --text: the validation plays of the Shakespeare corpus")
+    g.add_argument("--tokenizer", default="auto",
+                   help="auto (the model's own), char or bpe-N (built from the text; must match the model)")
+    g.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+def _run_measure(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from llm_bridge.measure import Config, run
+    from paper_figures.measure_figures import headline, write
+
+    fields = {} if args.shard_rows is None else {"shard_rows": args.shard_rows}
+    config = Config.preset(args.preset, top_k=args.top_k, seed=args.seed, device=args.device,
+                           dtype=args.dtype, only=args.only.split(",") if args.only else None,
+                           progress=False if args.no_progress else None, **fields)
+    try:
+        result = run(args.model, config, args.out, text=args.text, corpus=args.corpus,
+                     tokenizer=args.tokenizer, earlier=args.earlier, scheduler=args.scheduler,
+                     local_cluster=args.local_cluster, workers=args.workers)
+    except (ConnectionError, ImportError) as exc:
+        print(f"logitrank measure: error: {exc}", file=sys.stderr)
+        return 2
+    report = write(result, args.out)
+    print(headline(result))
+    print(f"wrote {report} and {report.parent / 'results.json'}")
+    return 0
+
+
+@subcommand("measure")
+def _add_measure(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("measure", help="the paper's measurements on your own HuggingFace causal LM "
+                       "(resumable)")
+    p.add_argument("--model", required=True, help="causal-LM checkpoint directory (or a hub name)")
+    _add_text_arguments(p.add_argument_group("text and tokenizer"))
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--preset", default="quick", choices=["tiny", "quick", "full"], help="sizes")
+    p.add_argument("--only", default=None,
+                   help="comma-separated subset of spectrum,kl_scales,hidden_dim,angles,lingen")
+    p.add_argument("--top-k", type=int, default=None, help="token columns per future (default: the preset's)")
+    p.add_argument("--earlier", default=None, help="an earlier checkpoint (LINGEN baseline, angles)")
+    p.add_argument("--out", default="logitrank-results/measure", help="output directory (re-running resumes)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shard-rows", type=int, default=None, help="rows per spectrum shard (memory bound)")
+    p.add_argument("--scheduler", default=None, help="dask scheduler address for the spectrum's shards")
+    p.add_argument("--local-cluster", action="store_true",
+                   help="the spectrum's shards on a dask LocalCluster")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers (one model replica each)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 

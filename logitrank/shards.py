@@ -70,7 +70,11 @@ def model_fingerprint(model: SequenceModel, probe: Sequence[Sequence[int]]) -> s
     """Default model id: class name and a hash of the centered logits at ``probe`` prefixes (rounded to
     1e-6 so that bit-level differences between machines do not matter). Pass an explicit ``model_id``
     (e.g. a checkpoint path and revision) for real models."""
-    logits = np.asarray(model.logits([tuple(p) for p in probe]), dtype=np.float64)
+    prefixes = [tuple(p) for p in probe]
+    try:
+        logits = np.asarray(model.logits(prefixes), dtype=np.float64)
+    except ValueError:  # a model that cannot condition on nothing (a HF model without BOS): drop ()
+        logits = np.asarray(model.logits([p for p in prefixes if p] or [(0,)]), dtype=np.float64)
     digest = hashlib.sha256(np.round(logits, 6).astype("<f8").tobytes()).hexdigest()[:16]
     return f"{type(model).__name__}:V={model.vocab_size}:T={model.horizon}:{digest}"
 

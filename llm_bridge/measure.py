@@ -1,0 +1,396 @@
+"""``logitrank measure``: the paper's measurements on a user's own HuggingFace causal LM, resumable.
+
+:func:`run` loads a checkpoint (:mod:`llm_bridge.measure_inputs` checks it, its tokenizer, the text and the
+device, refusing what cannot work), tokenizes the text and runs, each from its own spawned seed:
+
+``spectrum``
+    the top-k ``L_{M,k}(H, F)`` of disjoint corpus windows, extracted through the sharded, resumable
+    :func:`logitrank.shards.extract` (or :func:`logitrank.distributed.extract_distributed` on dask workers,
+    one model replica per worker); its singular values and the power law ``sigma_i ~ C i^(-alpha)`` with a
+    bootstrap interval. Same windows, tokens and fit as :func:`llm_bridge.experiments.spectrum.run` with
+    that seed (the matrix is stored in float64).
+``kl_scales``
+    ``D_avg(L, L_r)`` vs ``r`` on the nested sub-matrices ``n/s`` of that same matrix (as
+    :mod:`llm_bridge.experiments.kl_scales` does on its own matrix; no second extraction).
+``hidden_dim``, ``angles``, ``lingen``
+    the experiments' own ``run`` (:mod:`llm_bridge.experiments`); the hidden dimension is compared with what
+    SPEC's rule expects from the model's final norm (:func:`expected_hidden_dim`), and ``--earlier`` adds the
+    earlier-checkpoint LINGEN baseline and model-vs-model angles.
+
+Resuming: ``out/measure.json`` records the run's identity (model, tokenizer, text hash, configuration); a
+directory of a different run is refused. Each finished measurement is ``out/steps/<name>.json`` and the
+spectrum's shards live in ``out/shards/spectrum``, so a killed run re-run with the same command skips what
+is done and finishes with identical numbers. Figures and the report: :mod:`paper_figures.measure_figures`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from logitrank import as_rng, fit_power_law, kl_vs_rank, singular_values
+from logitrank.results_io import load_json, save_json, to_jsonable
+from logitrank.sharded_matrix import open_shards
+from logitrank.validation import check_choice, check_positive_int, spawn_seeds
+
+from .experiments import angles as ang_exp
+from .experiments import hidden_dim as hd_exp
+from .experiments import kl_scales as kl_exp
+from .experiments import lingen as lin_exp
+from .experiments import spectrum as spec_exp
+from .experiments._common import ResultBase
+from .measure_inputs import (
+    check_top_k,
+    check_windows,
+    load_checked,
+    model_vocab_size,
+    open_hf_model,
+    weights_id,
+)
+from .windows import draw_windows
+
+__all__ = ["MEASUREMENTS", "PRESET_NAMES", "Config", "Inputs", "Result", "prepare", "run",
+           "expected_hidden_dim", "window_needs", "extraction_inputs"]
+
+MEASUREMENTS = ("spectrum", "kl_scales", "hidden_dim", "angles", "lingen")
+PRESET_NAMES = ("tiny", "quick", "full")
+W = spec_exp.Config  # the WindowSpec fields: n_histories, history_length, n_futures, future_length, top_k
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes of every measurement (the defaults are the ``quick`` preset) and how to run them.
+
+    ``hidden_dim.n_histories`` is raised to ``d + max(32, d // 4)`` for a model of width ``d`` (the estimate
+    needs ``|H| > d``). ``max_matrix_bytes``: above it the spectrum is Gram-streamed from the shards and
+    ``kl_scales`` keeps the scales whose sub-matrix fits."""
+
+    spectrum: spec_exp.Config = W(256, 32, 256, 8, 50)
+    kl_ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+    kl_scales: tuple[int, ...] = (1, 2, 4, 8)
+    hidden_dim: hd_exp.Config = hd_exp.Config(256, 32)
+    angles: ang_exp.Config = ang_exp.Config(128, 32, 128, 8, 50, rank=16)
+    lingen: lin_exp.Config = lin_exp.Config(n_show=2)
+    shard_rows: int = 32
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    only: tuple[str, ...] = MEASUREMENTS
+    max_matrix_bytes: int = 1 << 30
+    progress: bool | None = None
+
+    @classmethod
+    def preset(cls, name: str = "quick", *, top_k: int | None = None, **fields: Any) -> Config:
+        """The named preset (``tiny``: seconds on a toy model; ``quick``; ``full``: the paper's LINGEN
+        sizes), ``top_k`` replacing k of the spectrum and angles, ``fields`` replacing any field."""
+        check_choice("preset", name, PRESET_NAMES)
+        cfg = replace(cls(), **PRESETS[name])
+        if top_k is not None:
+            cfg = replace(cfg, spectrum=replace(cfg.spectrum, top_k=top_k),
+                          angles=replace(cfg.angles, top_k=top_k))
+        only = fields.pop("only", None)
+        if only is not None:
+            bad = [o for o in only if o not in MEASUREMENTS]
+            if bad or not only:
+                raise ValueError(f"only: must be a non-empty subset of {MEASUREMENTS}, got {list(only)}")
+            fields["only"] = tuple(m for m in MEASUREMENTS if m in only)
+        return replace(cfg, **fields)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the numbers (not ``only``, ``progress``, ``max_matrix_bytes``)."""
+        d = to_jsonable(asdict(self))
+        for k in ("only", "progress", "max_matrix_bytes"):
+            d.pop(k)
+        return d
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(spectrum=W(48, 12, 48, 4, 8), kl_ranks=(1, 2, 4, 8, 16), kl_scales=(1, 2, 4),
+                 hidden_dim=hd_exp.Config(32, 12), angles=ang_exp.Config(32, 12, 32, 4, 8, rank=4),
+                 lingen=lin_exp.Config(n_targets=2, n_samples=1, steps=4, n_basis=24, n_futures=6,
+                                      history_length=12, future_length=4, short_history=3, n_show=1),
+                 shard_rows=8),
+    "quick": {},
+    "full": dict(spectrum=W(1024, 32, 1024, 8, 50), kl_ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+                 kl_scales=(1, 2, 4, 8, 16), hidden_dim=hd_exp.Config(1024, 32),
+                 angles=ang_exp.Config(512, 32, 512, 8, 50, rank=64),
+                 lingen=lin_exp.Config(n_targets=50, n_samples=5, n_basis=512, n_futures=64, n_show=3),
+                 shard_rows=64),
+}
+
+
+@dataclass
+class Inputs:
+    """What :func:`prepare` checked and loaded: the model (:class:`llm_bridge.HFModel`), an optional earlier
+    checkpoint, the tokenizer, the corpus tokens and a JSON-ready description ``info``."""
+
+    source: str
+    model: Any
+    earlier: Any
+    tokenizer: Any
+    tokens: np.ndarray
+    info: dict[str, Any]
+
+
+@dataclass
+class Result(ResultBase):
+    """``model`` (what was measured), ``config`` (:meth:`Config.identity`), ``measurements`` (name ->
+    JSON-ready dict), ``timing_s`` (name -> seconds the measurement took when it was computed, by this
+    call or the killed run it resumes), ``out``."""
+
+    model: dict[str, Any]
+    config: dict[str, Any]
+    measurements: dict[str, dict[str, Any]]
+    timing_s: dict[str, float] = field(default_factory=dict)
+    out: str = ""
+
+
+def expected_hidden_dim(model: Any) -> tuple[int, str]:
+    """The rank of the centered ``L(H, {empty})`` SPEC's hidden-dimension rule predicts, and the rule.
+
+    ``d`` with RMSNorm (``d + 1`` with an output bias); with LayerNorm, ``d - 1`` when its shift ``beta``
+    is zero and there is no output bias (a fresh GPT-2), else ``d``."""
+    import torch
+
+    d = int(getattr(model.config, "hidden_size", None) or model.config.n_embd)
+    head = model.get_output_embeddings()
+    head_bias = getattr(head, "bias", None) is not None and bool(torch.any(head.bias != 0))
+    norms = [m for m in model.modules() if "norm" in type(m).__name__.lower()]
+    final = norms[-1] if norms else None
+    if final is None or "rms" in type(final).__name__.lower():
+        return d + int(head_bias), "RMSNorm: d" + (" + 1 (output bias)" if head_bias else " (no output bias)")
+    beta = getattr(final, "bias", None)
+    shift = beta is not None and bool(torch.any(beta != 0))
+    if shift or head_bias:
+        return d, "LayerNorm with a shift (beta != 0) or output bias: d"
+    return d - 1, "LayerNorm with beta = 0 and no output bias: d - 1"
+
+
+def window_needs(config: Config) -> dict[str, tuple[int, int]]:
+    """Per measurement: (tokens its disjoint windows total, longest history + continuation in tokens)."""
+    s, h, a, g = config.spectrum, config.hidden_dim, config.angles, config.lingen
+    spec_need = (s.n_histories * s.history_length + s.n_futures * s.future_length,
+                 s.history_length + s.future_length)
+    lin_total = max((g.n_targets + g.n_basis) * g.history_length, (g.n_basis + g.n_show) * g.history_length)
+    return {"spectrum": spec_need, "kl_scales": spec_need,
+            "hidden_dim": (h.n_histories * h.history_length, h.history_length),
+            "angles": (a.n_histories * a.history_length + a.n_futures * a.future_length,
+                       a.history_length + a.future_length),
+            "lingen": (lin_total + g.n_futures * g.future_length,
+                       g.history_length + max(g.steps, g.future_length))}
+
+
+def prepare(model: str | Path, config: Config, *, text: str | Path | None = None, corpus: str | None = None,
+            tokenizer: str = "auto", earlier: str | Path | None = None) -> tuple[Inputs, Config]:
+    """Check and load everything (see :mod:`llm_bridge.measure_inputs` for the refusals); returns the inputs
+    and the config with ``hidden_dim.n_histories`` adapted to the model's width."""
+    ld = load_checked(model, tokenizer=tokenizer, text=text, corpus=corpus, device=config.device,
+                      dtype=config.dtype)
+    source, hf, m, tok = ld.source, ld.hf, ld.model, ld.tokenizer
+    V = m.vocab_size
+    expected, rule = expected_hidden_dim(hf)
+    early = None
+    if earlier is not None:
+        early = load_checked(earlier, tokenizer=tokenizer, text=text, corpus=corpus, device=config.device,
+                             dtype=config.dtype).model
+        if early.vocab_size != V:
+            raise ValueError(f"earlier: must share the model's vocabulary V = {V}, got "
+                             f"V = {early.vocab_size}")
+    check_top_k(config.spectrum.top_k, V, "spectrum")
+    check_top_k(config.angles.top_k, V, "angles")
+    d = int(getattr(hf.config, "hidden_size", None) or hf.config.n_embd)
+    n_h = max(config.hidden_dim.n_histories, d + max(32, d // 4))
+    config = replace(config, hidden_dim=replace(config.hidden_dim, n_histories=n_h))
+    tokens = tok.encode(ld.text)
+    needs = window_needs(config)
+    for name in config.only:
+        check_windows(*needs[name], m.horizon, tokens.size, f"{name} (preset sizes)", ld.text_desc)
+    text_desc, body = ld.text_desc, ld.text
+    info = {"source": source, "model_id": f"{weights_id(source, config.dtype)}:{config.device}",
+            "architecture": type(hf).__name__, "hidden_size": d, "expected_hidden_dim": expected,
+            "hidden_dim_rule": rule, "vocab_size": V, "model_vocab_size": model_vocab_size(hf),
+            "context": m.n_ctx, "tokenizer": f"{type(tok).__name__}({tokenizer}, V={tok.vocab_size})",
+            "text": text_desc, "n_tokens": int(tokens.size),
+            "text_sha256": hashlib.sha256(body.encode()).hexdigest(),
+            "earlier": None if earlier is None else str(earlier)}
+    return Inputs(source, m, early, tok, tokens, info), config
+
+
+def _spectrum_matrix(inp: Inputs, config: Config, out: Path, seed: int, dist: dict[str, Any] | None
+                     ) -> tuple[Any, np.ndarray, Any, np.random.Generator]:
+    """Draw the spectrum's windows, extract (resumably) the shards; returns (shards, s, matrix or None, rng).
+
+    The generator is consumed as :func:`llm_bridge.experiments.spectrum.logit_spectrum` consumes it."""
+    gen = as_rng(seed)
+    H, F = draw_windows(inp.tokens, config.spectrum, gen)
+    path = out / "shards" / "spectrum"
+    if (path / "manifest.json").exists() and open_shards(path).complete:
+        sm = open_shards(path)  # finished by an earlier step of this run (measure.json fixed its identity)
+    else:
+        sm = _extract(inp, config, path, H, F, gen, dist)
+    nh, n = sm.shape
+    if nh * n * 8 <= config.max_matrix_bytes:
+        L = sm.to_logit_matrix(max_bytes=config.max_matrix_bytes)
+        return sm, singular_values(L), L, gen
+    return sm, sm.singular_values(method="gram", progress=config.progress), None, gen
+
+
+def _extract(inp: Inputs, config: Config, path: Path, H: list, F: list, gen: np.random.Generator,
+             dist: dict[str, Any] | None) -> Any:
+    """The spectrum's shards, in this process or on dask workers (one model replica each)."""
+    spec = config.spectrum
+    k = None if spec.top_k is None else min(spec.top_k, inp.model.vocab_size)
+    kw = dict(shard_rows=config.shard_rows, top_k=k, token_rule="mean", dtype="float64",
+              model_id=inp.info["model_id"], rng=gen, progress=config.progress)
+    if dist is None:
+        from logitrank.shards import extract
+
+        return extract(inp.model, H, F, path, **kw)  # type: ignore[arg-type]
+    else:
+        from logitrank.distributed import extract_distributed
+
+        factory = functools.partial(open_hf_model, inp.source, device=config.device, dtype=config.dtype,
+                                    vocab_size=inp.model.vocab_size)
+        return extract_distributed(factory, H, F, path, **dist, **kw)  # type: ignore[arg-type]
+
+
+def _measure_spectrum(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
+    sm, s, L, gen = _spectrum_matrix(inp, config, out, seed, dist)
+    fit = fit_power_law(s, rng=gen)
+    res = spec_exp.Result(singular_values=s, fit=fit, shape=sm.shape, spec=config.spectrum)
+    return {**res.to_dict(), "alpha": fit.alpha, "alpha_ci": list(fit.alpha_ci), "shards": str(sm.path),
+            "n_shards": sm.n_shards, "spectrum_method": "exact" if L is not None else "gram-shards"}
+
+
+def _measure_kl(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
+    sm, _, L, _ = _spectrum_matrix(inp, config, out, seed, dist)
+    k = int(sm.manifest["k"])
+    nh, nf = sm.shape[0], sm.shape[1] // k
+    ranks = np.asarray(config.kl_ranks, dtype=np.int64)
+    sizes, kls, bounds = [], [], []
+    for s in config.kl_scales:
+        mh, mf = nh // check_positive_int("kl_scales", s), nf // s
+        row, brow = np.full(ranks.size, np.nan), np.full(ranks.size, np.nan)
+        if mh >= 1 and mf >= 1 and (L is not None or mh * mf * k * 8 <= config.max_matrix_bytes):
+            values = L.values if L is not None else np.concatenate(
+                [np.asarray(b, dtype=np.float64)[:, : mf * k] for b in sm.row_blocks()])[:mh]
+            sub = values[:mh, : mf * k]
+            ok = ranks <= min(sub.shape)
+            curve = kl_vs_rank(sub, ranks[ok], block=k)
+            row[ok], brow[ok] = curve.kl, curve.frobenius_bound
+        sizes.append(mh)
+        kls.append(row)
+        bounds.append(brow)
+    res = kl_exp.Result(sizes=np.array(sizes), ranks=ranks, kl=np.array(kls),
+                        frobenius_bound=np.array(bounds))
+    return {**res.to_dict(), "scales": list(config.kl_scales),
+            "n_futures": [nf // s for s in config.kl_scales]}
+
+
+def _measure_hidden_dim(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
+    res = hd_exp.run(inp.model, inp.tokens, config.hidden_dim, rng=seed)
+    V = inp.model.vocab_size
+    expected = inp.info["expected_hidden_dim"]
+    identifiable = V - 1 > expected and config.hidden_dim.n_histories > expected
+    return {**res.to_dict(), "true_dim": inp.info["hidden_size"], "expected": expected,
+            "rule": inp.info["hidden_dim_rule"], "identifiable": identifiable,
+            "n_histories": config.hidden_dim.n_histories}
+
+
+def _measure_angles(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
+    return ang_exp.run(inp.model, inp.tokens, config.angles, rng=seed, other_model=inp.earlier).to_dict()
+
+
+def _measure_lingen(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
+    res = lin_exp.run(inp.model, inp.tokens, config.lingen, rng=seed, earlier_model=inp.earlier,
+                     tokenizer=inp.tokenizer)
+    return res.to_dict()
+
+
+STEPS = {"spectrum": _measure_spectrum, "kl_scales": _measure_kl, "hidden_dim": _measure_hidden_dim,
+         "angles": _measure_angles, "lingen": _measure_lingen}
+
+
+def _check_identity(out: Path, identity: dict[str, Any]) -> None:
+    path = out / "measure.json"
+    if path.exists():
+        old = load_json(path)
+        diffs = [k for k in sorted(set(old) | set(identity)) if old.get(k) != identity.get(k)]
+        if diffs:
+            raise ValueError(f"out: {str(out)!r} holds measurements of a different run (differences: "
+                             f"{', '.join(diffs)}); refusing to mix results, use a new directory")
+    else:
+        save_json(identity, path, indent=1)
+
+
+def run(model: str | Path, config: Config, out: str | Path, *, text: str | Path | None = None,
+        corpus: str | None = None, tokenizer: str = "auto", earlier: str | Path | None = None,
+        scheduler: str | None = None, local_cluster: bool = False, workers: int = 2) -> Result:
+    """Measure ``model`` (a local checkpoint directory or hub name) on ``text`` / ``corpus``; resumable.
+
+    Parameters
+    ----------
+    model : causal-LM checkpoint directory or hub name ; config : Config ; out : output directory
+    text, corpus : a text file or directory, or ``"shakespeare"`` (exactly one)
+    tokenizer : ``"auto"`` (the model's own), ``"char"`` or ``"bpe-N"`` (built from the text)
+    earlier : an earlier checkpoint of the same model (LINGEN baseline, model-vs-model angles)
+    scheduler, local_cluster, workers : the spectrum's shards on a dask scheduler at that address, or on a
+        ``LocalCluster`` of ``workers`` workers (one model replica each); neither: in this process
+
+    Returns
+    -------
+    Result (also written, one file per measurement, under ``out/steps``)
+    """
+    out_dir = Path(out)
+    inp, config = prepare(model, config, text=text, corpus=corpus, tokenizer=tokenizer, earlier=earlier)
+    dist = None
+    if scheduler is not None or local_cluster:
+        dist = {"scheduler_address": scheduler, "n_workers": check_positive_int("workers", workers)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    identity = {"model": {k: v for k, v in inp.info.items() if k != "text"}, "config": config.identity()}
+    _check_identity(out_dir, to_jsonable(identity))
+    seeds = dict(zip(MEASUREMENTS, spawn_seeds(config.seed, len(MEASUREMENTS)), strict=True))
+    seeds["kl_scales"] = seeds["spectrum"]  # one matrix serves both
+    results: dict[str, dict[str, Any]] = {}
+    timing: dict[str, float] = {}
+    for name in tqdm(config.only, disable=not (config.progress or config.progress is None), desc="measure",
+                     unit="measurement"):
+        path = out_dir / "steps" / f"{name}.json"
+        if path.exists():
+            step = dict(load_json(path))
+        else:
+            t0 = time.perf_counter()
+            result = to_jsonable(STEPS[name](inp, config, out_dir, seeds[name], dist))
+            step = {"seconds": time.perf_counter() - t0, "result": result}
+            path.parent.mkdir(exist_ok=True)
+            save_json(step, path, indent=None)
+        results[name], timing[name] = step["result"], float(step["seconds"])
+    return Result(model=inp.info, config=config.identity(), measurements=results, timing_s=timing,
+                  out=str(out_dir))
+
+
+def extraction_inputs(model: str | Path, *, text: str | Path | None = None, corpus: str | None = None,
+                      tokenizer: str = "auto", device: str = "cpu", dtype: str = "float32",
+                      n_histories: int = 256, history_length: int = 32, n_futures: int = 256,
+                      future_length: int = 8, top_k: int | None = None, seed: int = 0
+                      ) -> tuple[Any, list, list, str, Any, np.random.Generator]:
+    """What ``logitrank extract --model PATH`` hands to :func:`logitrank.shards.extract`: the checked
+    :class:`llm_bridge.HFModel`, disjoint text windows ``H`` and ``F`` (seeded), the model id for the
+    manifest, a picklable factory for dask workers and the generator (after the windows were drawn)."""
+    ld = load_checked(model, tokenizer=tokenizer, text=text, corpus=corpus, device=device, dtype=dtype)
+    m = ld.model
+    check_top_k(top_k, m.vocab_size, "extract")
+    tokens = ld.tokenizer.encode(ld.text)
+    check_windows(n_histories * history_length + n_futures * future_length, history_length + future_length,
+                  m.horizon, tokens.size, "extract", ld.text_desc)
+    gen = as_rng(seed)
+    H, F = draw_windows(tokens, W(n_histories, history_length, n_futures, future_length, top_k), gen)
+    factory = functools.partial(open_hf_model, ld.source, device=device, dtype=dtype, vocab_size=m.vocab_size)
+    return m, H, F, f"{weights_id(ld.source, dtype)}:{device}", factory, gen

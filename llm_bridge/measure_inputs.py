@@ -1,0 +1,213 @@
+"""The inputs of ``logitrank measure`` (and ``logitrank extract --model PATH``): a user's HuggingFace causal
+LM, its tokenizer and the text the windows come from, each checked before any work.
+
+Refusals (``ValueError``, "parameter: rule, got value"):
+
+* ``model``: a directory that is not a causal-LM checkpoint (no ``config.json``, a ``model_type`` that
+  ``AutoModelForCausalLM`` cannot load, no safetensors weights);
+* ``tokenizer``: a vocabulary that does not match the model's output vocabulary (``V_tok <= V_model <=
+  V_tok`` rounded up to a multiple of 128, the usual embedding padding), or ``auto`` with no tokenizer saved
+  beside the model;
+* ``device``: ``cuda`` on a machine where torch sees no CUDA device;
+* ``text``: neither or both of a file/directory and a built-in corpus, or an empty/missing path.
+
+The model of a worker is built by :func:`open_hf_model`, a module-level function so that
+``functools.partial(open_hf_model, ...)`` pickles for dask workers (one replica per worker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .corpus import TOKENIZER_FILE, CharTokenizer, HFTokenizer, tokenizer_from_name
+
+__all__ = ["CORPORA", "TEXT_SUFFIXES", "check_causal_lm", "check_device", "read_text", "load_tokenizer_for",
+           "check_tokenizer", "model_vocab_size", "open_hf_model", "weights_id", "Loaded", "load_checked",
+           "check_top_k", "check_windows"]
+
+CORPORA = ("shakespeare",)
+TEXT_SUFFIXES = (".txt", ".md")
+PADDING = 128  # embeddings are commonly padded up to a multiple of 64 or 128 tokens
+HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+
+
+def check_causal_lm(model: str | Path) -> str:
+    """The model source as a string, after checking that a local directory is a causal-LM checkpoint.
+
+    A path that does not exist is passed on as a hub name (loading then fails with a ``ValueError`` where
+    the network or the name does not allow it)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    path = Path(model)
+    if not path.exists():
+        return str(model)
+    if not path.is_dir():
+        raise ValueError(f"model: must be a causal-LM checkpoint directory (config.json + model.safetensors) "
+                         f"or a hub name, got the file {str(path)!r}")
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise ValueError(f"model: must be a causal-LM checkpoint directory holding config.json, got "
+                         f"{str(path)!r} (no config.json)")
+    try:
+        model_type = json.loads(cfg_file.read_text()).get("model_type")
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise ValueError(f"model: config.json must be a JSON object, got unreadable {str(cfg_file)!r} "
+                         f"({exc})") from exc
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ValueError(f"model: must be a causal language model (a config.json model_type that "
+                         f"AutoModelForCausalLM loads, e.g. gpt2, llama, gpt_neox, olmo), got model_type "
+                         f"{model_type!r} in {str(path)!r}")
+    return str(path)
+
+
+def check_device(device: str) -> str:
+    """``device`` itself after checking that ``cuda`` / ``cuda:N`` has a CUDA device behind it."""
+    import torch
+
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: 'cuda' needs a CUDA device visible to torch (torch.cuda.is_available() "
+                         f"is False here), got {device!r}")
+    return str(device)
+
+
+def read_text(text: str | Path | None = None, corpus: str | None = None) -> tuple[str, str]:
+    """The text to draw windows from and a description of it.
+
+    ``text`` is a file (read as UTF-8) or a directory (its ``*.txt`` and ``*.md`` files, sorted, joined by
+    blank lines); ``corpus="shakespeare"`` is the validation plays of :func:`llm_bridge.load_shakespeare`
+    (held out from ``logitrank train``'s training). Exactly one of the two."""
+    if (text is None) == (corpus is None):
+        raise ValueError(f"text: give exactly one of a text file or directory (--text) and a built-in corpus "
+                         f"(--corpus {'|'.join(CORPORA)}), got text={text!r}, corpus={corpus!r}")
+    if corpus is not None:
+        if corpus not in CORPORA:
+            raise ValueError(f"corpus: must be one of {CORPORA}, got {corpus!r}")
+        from .corpus import DEFAULT_VALIDATION_PLAYS, shakespeare_plays
+
+        plays = shakespeare_plays()
+        held = [n for n in plays if n.split("/", 1)[1] in DEFAULT_VALIDATION_PLAYS]
+        return "\n\n".join(plays[n] for n in held), f"shakespeare validation plays ({', '.join(held)})"
+    path = Path(text)  # type: ignore[arg-type]
+    if path.is_file():
+        body = path.read_text(encoding="utf-8")
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES)
+        body = "\n\n".join(p.read_text(encoding="utf-8") for p in files)
+    else:
+        raise ValueError(f"text: must be an existing file or directory, got {str(path)!r}")
+    if not body.strip():
+        raise ValueError(f"text: must contain text ({'/'.join(TEXT_SUFFIXES)} files in a directory), got "
+                         f"{len(files)} file(s) with no text at {str(path)!r}")
+    return body, f"{str(path)} ({len(files)} file{'s' if len(files) != 1 else ''}, {len(body)} characters)"
+
+
+def load_tokenizer_for(name: str, model: str, text: str) -> CharTokenizer | HFTokenizer:
+    """The tokenizer ``name`` means for ``model``: ``auto`` (the one saved with the model: a
+    ``char_tokenizer.json`` or a transformers tokenizer, or the hub's for a hub name), ``char`` (the
+    characters of ``text``) or ``bpe-N`` (byte-level BPE trained on ``text``)."""
+    if name == "auto":
+        path = Path(model)
+        if not path.is_dir():
+            return HFTokenizer(str(model))
+        if (path / TOKENIZER_FILE).is_file():
+            return CharTokenizer.load(path)
+        if any((path / f).is_file() for f in HF_TOKENIZER_FILES):
+            return HFTokenizer(path)
+        raise ValueError(f"tokenizer: 'auto' needs a tokenizer saved with the model ({TOKENIZER_FILE} or "
+                         f"tokenizer.json in the checkpoint directory); pass --tokenizer char or bpe-N to "
+                         f"build one from the text, got 'auto' for {str(path)!r}")
+    if name == "char":
+        return CharTokenizer.from_text(text)
+    tok = tokenizer_from_name(name, text)
+    assert tok is not None  # "char" handled above
+    return tok
+
+
+def model_vocab_size(model: Any) -> int:
+    """Rows of the model's output embedding (its ``config.vocab_size`` when it has none)."""
+    out = model.get_output_embeddings()
+    return int(out.weight.shape[0]) if out is not None else int(model.config.vocab_size)
+
+
+def check_tokenizer(tokenizer: Any, model_vocab: int) -> int:
+    """``V = len(tokenizer)`` after checking that it matches a model with ``model_vocab`` output rows."""
+    V = int(tokenizer.vocab_size)
+    padded = -(-V // PADDING) * PADDING
+    if not V <= model_vocab <= padded:
+        raise ValueError(f"tokenizer: its vocabulary must match the model's output vocabulary "
+                         f"(V_tokenizer <= V_model <= V_tokenizer rounded up to a multiple of {PADDING}), "
+                         f"got V_tokenizer={V} for a model with V_model={model_vocab}")
+    return V
+
+
+def open_hf_model(source: str, *, device: str = "cpu", dtype: str = "float32",
+                  vocab_size: int | None = None, progress: bool | None = False) -> Any:
+    """:class:`llm_bridge.HFModel` of a checked checkpoint (the dask workers' model factory)."""
+    from .hf_model import HFModel
+
+    return HFModel(check_causal_lm(source), device=check_device(device), dtype=dtype, vocab_size=vocab_size,
+                   progress=progress)
+
+
+def weights_id(source: str, dtype: str) -> str:
+    """A cheap identity of a checkpoint for shard manifests: path, dtype and the names, sizes and
+    modification times of its weight and config files (the weights themselves are not hashed)."""
+    path = Path(source)
+    if not path.is_dir():
+        return f"hf:{source}:{dtype}"
+    parts = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(path.iterdir())
+             if p.name == "config.json" or p.suffix == ".safetensors"]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return f"hf:{path.resolve()}:{dtype}:{digest}"
+
+
+@dataclass
+class Loaded:
+    """A checked model and its inputs: ``source``, the transformers model ``hf``, the
+    :class:`llm_bridge.HFModel` ``model`` over its first ``V = len(tokenizer)`` logits, the ``tokenizer``,
+    the ``text`` and its description ``text_desc``."""
+
+    source: str
+    hf: Any
+    model: Any
+    tokenizer: Any
+    text: str
+    text_desc: str
+
+
+def load_checked(model: str | Path, *, tokenizer: str = "auto", text: str | Path | None = None,
+                 corpus: str | None = None, device: str = "cpu", dtype: str = "float32") -> Loaded:
+    """Check device, checkpoint, text and tokenizer (in that order, before reading weights), then load."""
+    from .checkpoints import load_causal_lm
+    from .hf_model import HFModel
+
+    check_device(device)
+    source = check_causal_lm(model)
+    body, desc = read_text(text, corpus)
+    tok = load_tokenizer_for(tokenizer, source, body)
+    hf = load_causal_lm(source, dtype=dtype)
+    V = check_tokenizer(tok, model_vocab_size(hf))
+    m = HFModel(hf, device=device, dtype=dtype, vocab_size=V, progress=False)
+    return Loaded(source, hf, m, tok, body, desc)
+
+
+def check_top_k(top_k: int | None, vocab_size: int, where: str) -> None:
+    """Refuse ``top_k > V``."""
+    if top_k is not None and top_k > vocab_size:
+        raise ValueError(f"top-k: must be <= the vocabulary size V = {vocab_size} (k token columns per "
+                         f"future, {where}), got {top_k}")
+
+
+def check_windows(total: int, context: int, horizon: int, n_tokens: int, where: str, text_desc: str) -> None:
+    """Refuse windows longer than the model's context, or more window tokens than the text has."""
+    if context > horizon - 1:
+        raise ValueError(f"history_length: history + future (or generated) tokens must be <= the model's "
+                         f"context, horizon - 1 = {horizon - 1}, got {context} in {where}")
+    if total > n_tokens:
+        raise ValueError(f"text: must hold at least {total} tokens for the disjoint windows of {where}, got "
+                         f"{n_tokens} tokens from {text_desc}")
