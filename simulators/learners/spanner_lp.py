@@ -145,7 +145,8 @@ class SpannerLPLearner:
         ``<= 1`` are accepted for the LP's box (a negative control: a basis row itself needs ``|c| = 1``);
         the spanner then uses ``1 + 1e-6``.
     rank : int, optional
-        Rank bound ``d``: at most this many basis histories per position (``None``: from ``rel_tol``).
+        Rank bound ``d``: at most this many basis histories per position (``None``: the numerical rank
+        from ``rel_tol`` and the threshold's floor, at most ``n_samples``).
     rel_tol : float, in ``(0, 1)``
         Relative singular-value tolerance of the candidates' rows (the numerical rank).
     threshold : float, ``> 0``
@@ -265,11 +266,16 @@ class SpannerLPLearner:
         return seqs, answers
 
     def _rank(self, X: np.ndarray) -> int:
+        """Numerical rank of candidate rows ``X`` (``n x D``): singular values above ``rel_tol * s_1`` and
+        above the tolerance floor ``threshold (sqrt(n) + sqrt(D)) / 4`` (about the spectral norm of an
+        ``n x D`` matrix of errors within ``threshold / 2``: directions below it are inside the tolerance);
+        at most ``rank``, else at most ``n_samples`` (what the sampled histories can support)."""
         s = scipy.linalg.svdvals(X) if X.size else np.zeros(0)
         if s.size == 0 or s[0] <= 1e-300:
             return 0
-        r = int(np.sum(s > max(self.rel_tol, 1e-11) * s[0]))
-        return r if self.rank is None else min(r, int(self.rank))
+        floor = float(self.threshold) * (np.sqrt(X.shape[0]) + np.sqrt(X.shape[1])) / 4.0
+        r = int(np.sum(s > max(max(self.rel_tol, 1e-11) * s[0], floor)))
+        return min(r, int(self.n_samples) if self.rank is None else int(self.rank))
 
     def _select_basis(self, access: Any, seqs: np.ndarray) -> None:
         rows = [tuple(r) for r in seqs.tolist()]
