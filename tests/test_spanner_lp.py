@@ -9,7 +9,7 @@ import pytest
 from conftest import tol
 
 from logitrank import QueryCounter, sequence_log_prob
-from simulators import NoisyParity, TimeVaryingISAN
+from simulators import NoisyParity, PerturbedModel, TimeVaryingISAN
 from simulators.learners import (
     BudgetExceeded,
     QueryAccess,
@@ -169,3 +169,23 @@ def test_wrong_inputs_name_the_parameter():
     other = TimeVaryingISAN.random(4, 2, 4, rng=0)  # a target with another vocabulary
     with pytest.raises(ValueError, match="learned.vocab_size: must equal the target's 4, got 3"):
         evaluate(other, learned)
+
+
+def test_box_constrained_least_squares_certifies_without_the_lp():
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((4, 10))
+    A[3] = -A[:3].sum(axis=0)  # (1, 1, 1, 1) A = 0: coefficients are defined up to t (1, 1, 1, 1)
+    c_min = np.array([[2.1, -0.7, -0.7, -0.7]])  # orthogonal to (1,1,1,1): the minimum-norm solution, |c| > 2
+    b = c_min @ A
+    np.testing.assert_allclose(b @ np.linalg.pinv(A), c_min, **tol(scale=1e3))  # least squares leaves the box
+    c, res, n_lp = track(A, b, 2.0, certify=1e-9)  # but c_min - 0.4 (1,1,1,1) lies inside and fits exactly
+    assert n_lp == 0 and res[0] < 1e-9 and np.abs(c).max() <= 2.0 + 1e-12
+
+
+def test_without_a_rank_bound_the_basis_stays_within_the_samples():
+    target = PerturbedModel(TimeVaryingISAN.random(3, 2, 5, rng=0), 0.1, rng=1)  # full rank: no exact cut
+    learner = SpannerLPLearner(n_samples=6, n_validation=8, max_epochs=1, rng=0)
+    learner.fit(QueryAccess(target, rng=0))
+    assert learner.basis_sizes_.max() <= 6
+    with_rank = SpannerLPLearner(rank=2, threshold=1.0, max_epochs=1, rng=0).fit(QueryAccess(target, rng=0))
+    assert with_rank.basis_sizes_.max() <= 2
