@@ -17,6 +17,13 @@ LINGEN_SETTINGS = ("in_distribution", "nonsense")
 
 PAPER: dict[str, Any] = {
     "alpha_olmo7b": 0.536,
+    "alpha_top_k": 50,  # k of the paper's top-k matrix for alpha_olmo7b
+    # ablations of the top-k matrix (OLMo-7b): top-200 tokens with F = H; 50 uniformly random tokens
+    # per future
+    "alpha_ablation_futures_eq_histories": 0.543,
+    "alpha_ablation_futures_eq_histories_k": 200,
+    "alpha_ablation_random_tokens": 0.527,
+    "alpha_ablation_random_tokens_k": 50,
     "alpha_olmo1b_step0": 0.374,
     "kl_rank_range": [5, 500],
     "kl_scale_factors": [2, 4, 8, 16],

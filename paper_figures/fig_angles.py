@@ -3,7 +3,10 @@
 Pairs compared (each matrix ``L(H, ·)`` shares its histories, so the column spaces live in ``R^|H|``):
 real futures vs nonsense (permuted) futures of the trained transformer; the trained transformer vs a
 second model trained from another seed; and the cosines between random r-dimensional subspaces of the
-same ambient dimension (the baseline). The paper finds the first two mostly near 1.
+same ambient dimension (the baseline). The paper finds the first two mostly near 1. The matrices are
+centered over histories (a mean direction shared by all histories would give one cosine near 1 for any
+pair); the uncentered cosines are reported beside them. The verdict compares each pair's fraction of
+cosines above 0.9 and its mean cosine with the spread of 200 random pairs.
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ def angles(path: str, path2: str, device: str, n_histories: int, history_length:
     r = experiment.run(hf_model(path, device), corpus_of(path).validation, cfg, rng=seed,
                        other_model=hf_model(path2, device))
     return {"rank": rank, "n_histories": n_histories, "real_vs_nonsense": r.real_vs_nonsense,
-            "model_vs_model": r.model_vs_model, "random": r.random_baseline}
+            "model_vs_model": r.model_vs_model, "random": r.random_baseline, "centered": r.centered,
+            "random_fraction_above": r.random_fraction_above, "random_mean_cosine": r.random_mean_cosine,
+            "real_vs_nonsense_uncentered": r.real_vs_nonsense_uncentered,
+            "model_vs_model_uncentered": r.model_vs_model_uncentered, "threshold": experiment.COS_THRESHOLD}
 
 
 def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
@@ -75,24 +81,58 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
     ax.set_xlabel("principal angle index j (sorted, largest cosine first)")
     ax.set_ylabel("cos θ_j (dimensionless)")
-    ax.set_title(f"column spaces of rank-{res['rank']} approximations, |H|={res['n_histories']}")
+    for key in ("real_vs_nonsense", "model_vs_model"):
+        if res.get(f"{key}_uncentered") is not None:
+            cos = np.asarray(res[f"{key}_uncentered"], dtype=float)
+            mk, c = styles[key]
+            ax.plot(np.arange(1, cos.size + 1), cos, mk[0] + ":", ms=2.5, color=c, alpha=0.45,
+                    label=f"{PAIRS[key]}, uncentered: mean {cos.mean():.2f}")
+    ax.axhline(res.get("threshold", 0.9), color="0.7", lw=0.8, ls="-")
+    ax.set_title(f"column spaces of rank-{res['rank']} approximations, |H|={res['n_histories']}"
+                 + ("\ncentered over histories (dotted: uncentered)" if res.get("centered") else ""),
+                 fontsize=9)
     legend_below(ax, markerscale=1)
     return save(fig, out_dir, NAME)
 
 
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
-    means = {k: float(np.mean(res[k])) for k in PAIRS}
-    frac = {k: float(np.mean(np.asarray(res[k]) > 0.9)) for k in PAIRS}
-    numbers = {f"mean cosine, {PAIRS[k]}": means[k] for k in PAIRS}
-    numbers.update({f"fraction of cosines > 0.9, {PAIRS[k]}": frac[k] for k in PAIRS})
-    paper = {f"mean cosine, {PAIRS['real_vs_nonsense']}": "mostly near 1",
-             f"mean cosine, {PAIRS['model_vs_model']}": "mostly near 1",
-             f"mean cosine, {PAIRS['random']}": "far below the others"}
-    above = [PAIRS[k] for k in ("real_vs_nonsense", "model_vs_model") if means[k] > means["random"]]
-    verdict = (f"Mean cosines: real vs nonsense {fmt(means['real_vs_nonsense'])}, model vs model "
-               f"{fmt(means['model_vs_model'])}, random baseline {fmt(means['random'])}; "
-               + (f"{' and '.join(above)} lie above the random baseline as in the paper"
-                  if len(above) == 2 else
-                  "not every pair lies above the random baseline — a difference from the paper")
-               + f" ({PAPER['angles']}).")
+    thr = float(res.get("threshold", 0.9))
+    pairs = [k for k in ("real_vs_nonsense", "model_vs_model") if res.get(k) is not None]
+    means = {k: float(np.mean(res[k])) for k in [*pairs, "random"]}
+    frac = {k: float(np.mean(np.asarray(res[k]) > thr)) for k in [*pairs, "random"]}
+    rnd_frac = np.asarray(res.get("random_fraction_above", [frac["random"]]), dtype=float)
+    rnd_mean = np.asarray(res.get("random_mean_cosine", [means["random"]]), dtype=float)
+    tag = " (centered)" if res.get("centered") else ""
+    numbers: dict[str, Any] = {}
+    for k in pairs:
+        numbers[f"mean cosine, {PAIRS[k]}{tag}"] = means[k]
+        numbers[f"fraction of cosines > {thr:g}, {PAIRS[k]}{tag}"] = frac[k]
+        if res.get(f"{k}_uncentered") is not None:
+            numbers[f"mean cosine, {PAIRS[k]} (uncentered)"] = float(np.mean(res[f"{k}_uncentered"]))
+    q_frac, q_mean = float(np.quantile(rnd_frac, 0.99)), float(np.quantile(rnd_mean, 0.99))
+    numbers[f"mean cosine, {PAIRS['random']}"] = (f"{fmt(means['random'])} (99th percentile over "
+                                                  f"{rnd_mean.size} pairs {fmt(q_mean)})")
+    numbers[f"fraction of cosines > {thr:g}, {PAIRS['random']}"] = (
+        f"{fmt(frac['random'])} (99th percentile over {rnd_frac.size} pairs {fmt(q_frac)})")
+    paper = {f"mean cosine, {PAIRS[k]}{tag}": "mostly near 1" for k in pairs}
+    paper[f"mean cosine, {PAIRS['random']}"] = "far below the others"
+    parts, beyond = [], []
+    for k in pairs:
+        above = frac[k] > q_frac and means[k] > q_mean
+        beyond.append(above)
+        parts.append(f"{PAIRS[k]}: mean {fmt(means[k])}, {100 * frac[k]:.0f}% of cosines above {thr:g}")
+    near_one = [PAIRS[k] for k in pairs if frac[k] >= 0.5]
+    verdict = (f"Centered over histories, {'; '.join(parts)}; random subspaces: mean {fmt(means['random'])}, "
+               f"{100 * frac['random']:.0f}% above {thr:g} (99th percentiles over {rnd_mean.size} random "
+               "pairs: "
+               f"mean {fmt(q_mean)}, fraction {fmt(q_frac)}). "
+               + (f"{' and '.join(PAIRS[k] for k, b in zip(pairs, beyond, strict=True) if b)} lie beyond the "
+                  "random baseline's 99th percentile in both" if any(beyond) else
+                  "no pair lies beyond the random baseline's 99th percentile in both")
+               + ("" if all(beyond) or not any(beyond) else
+                  f" ({' and '.join(PAIRS[k] for k, b in zip(pairs, beyond, strict=True) if not b)} "
+                  "does not)")
+               + "; " + (f"most cosines exceed {thr:g} for {' and '.join(near_one)}" if near_one else
+                         f"for no pair do most cosines exceed {thr:g}")
+               + f" (paper: {PAPER['angles']}).")
     return {"numbers": numbers, "paper": paper, "verdict": verdict}

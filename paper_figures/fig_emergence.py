@@ -2,7 +2,9 @@
 
 For each saved checkpoint of the shared transformer (step 0 included) the same top-k extended matrix
 ``L_k(H, F)`` is measured: its power-law exponent alpha (with the bootstrap interval) and the average KL of
-its rank-r truncation. The paper reports alpha ~ 0.374 at step 0 of OLMo-1b and ~ 0.536 for OLMo-7b.
+its rank-r truncation (with its standard error over histories). The paper reports alpha ~ 0.374 at step 0
+of OLMo-1b and ~ 0.536 for OLMo-7b, and a low-rank KL that drops sharply early, then drifts up slowly;
+the verdict tests that shape (``llm_bridge.experiments.emergence.emergence_shape``) from the checkpoints.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def checkpoint_point(path: str, device: str, step: int, val_loss: float | None, 
     cfg = emergence.Config(n_histories, history_length, n_histories, future_length, top_k, ranks=(kl_rank,))
     e = emergence.run([(step, hf_model(path, device))], corpus_of(path).validation, cfg, rng=seed)
     return {"s": np.asarray(e.singular_values[0]), "alpha": float(e.alpha[0]),
-            "ci": [float(e.alpha_lo[0]), float(e.alpha_hi[0])], "kl": float(e.kl[0, 0]), "kl_rank": kl_rank,
+            "ci": [float(e.alpha_lo[0]), float(e.alpha_hi[0])], "kl": float(e.kl[0, 0]),
+            "kl_se": float(e.kl_se[0, 0]) if e.kl_se is not None else None, "kl_rank": kl_rank,
             "steps": step, "val_loss": val_loss, "k": top_k}
 
 
@@ -66,7 +69,7 @@ def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
                               seed=config.seed))
     return {"kl_rank": config.kl_rank,
             "checkpoints": [{"step": c["steps"], "alpha": c["alpha"], "ci": c["ci"], "kl": c["kl"],
-                             "val_loss": c["val_loss"]} for c in cps]}
+                             "kl_se": c.get("kl_se"), "val_loss": c["val_loss"]} for c in cps]}
 
 
 def _xsteps(steps: np.ndarray) -> np.ndarray:
@@ -107,7 +110,10 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     legend_below(ax, markerscale=1)
     ax = axes[0, 1]
     kl = np.array([c["kl"] for c in cps])
-    ax.semilogy(x, kl, "s-", ms=4, color=COLORS[2], label=f"rank-{res['kl_rank']} truncation")
+    kse = np.array([c.get("kl_se") or 0.0 for c in cps])
+    ax.errorbar(x, kl, yerr=2 * kse, fmt="s-", ms=4, capsize=2, color=COLORS[2],
+                label=f"rank-{res['kl_rank']} truncation (± 2 SE over histories)")
+    ax.set_yscale("log")
     if any(c.get("val_loss") is not None for c in cps):
         ax2 = ax.twinx()
         has = [i for i, c in enumerate(cps) if c["val_loss"] is not None]
@@ -127,21 +133,47 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
 
 
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
+    from llm_bridge.experiments.emergence import emergence_shape
+
     cps = res["checkpoints"]
     first, last = cps[0], cps[-1]
-    numbers = {"alpha at step 0": first["alpha"], f"alpha at step {last['step']}": last["alpha"],
-               "alpha by step": {str(c["step"]): c["alpha"] for c in cps},
-               f"KL rank {res['kl_rank']} (first, last)": [first["kl"], last["kl"]]}
-    paper = {"alpha at step 0": PAPER["alpha_olmo1b_step0"],
-             f"alpha at step {last['step']}": f"{PAPER['alpha_olmo7b']} (OLMo-7b, fully trained)"}
-    rise = last["alpha"] - first["alpha"]
-    crossed = [c["step"] for c in cps if c["alpha"] > 0.5]
-    verdict = (f"α moves from {fmt(first['alpha'])} at step 0 to {fmt(last['alpha'])} at step {last['step']} "
-               f"({'a rise' if rise > 0 else 'a fall'} of {fmt(abs(rise))}; paper: "
-               f"{PAPER['alpha_olmo1b_step0']} → {PAPER['alpha_olmo7b']}); "
-               + (("it is above 1/2 at every checkpoint" if len(crossed) == len(cps)
-                   else f"it first exceeds 1/2 at step {crossed[0]}")
-                  if crossed else "it stays below 1/2 here")
-               + f", and the rank-{res['kl_rank']} KL goes from {fmt(first['kl'])} to {fmt(last['kl'])} "
-               "nats.")
+    r = res["kl_rank"]
+    numbers: dict[str, Any] = {
+        "alpha by step [95% bootstrap]": "; ".join(f"{c['step']}: {fmt(c['alpha'])} [{fmt(c['ci'][0])}, "
+                                                   f"{fmt(c['ci'][1])}]" for c in cps),
+        f"KL rank {r} by step (± SE over histories)": "; ".join(
+            f"{c['step']}: {fmt(c['kl'])} ± {fmt(c.get('kl_se') or float('nan'))}" for c in cps)}
+    paper = {"alpha by step [95% bootstrap]": f"{PAPER['alpha_olmo1b_step0']} at step 0 (OLMo-1b) → "
+                                              f"{PAPER['alpha_olmo7b']} (OLMo-7b, fully trained)",
+             f"KL rank {r} by step (± SE over histories)": "drops sharply early, then drifts up slowly"}
+    steps = np.array([c["step"] for c in cps])
+    kl = np.array([c["kl"] for c in cps])
+    se = np.array([c.get("kl_se") or 0.0 for c in cps])
+    verdict = ""
+    if len(cps) >= 3:
+        sh = emergence_shape(steps, kl, se)
+        numbers[f"KL rank {r}: drop to the minimum (step {sh['min_step']}), then rise to the last"] = (
+            f"drop {fmt(sh['drop'])} ± {fmt(sh['drop_se'])}, rise {fmt(sh['rise'])} ± {fmt(sh['rise_se'])}")
+        paper[f"KL rank {r}: drop to the minimum (step {sh['min_step']}), then rise to the last"] = \
+            "sharp early drop, slow rise"
+        parts = [("a drop beyond 2 SE" if sh["drops"] else "no drop beyond 2 SE"),
+                 ("reached in the first half of training" if sh["early"] else "not reached early"),
+                 ("a later rise beyond 2 SE" if sh["rises"] else "no later rise beyond 2 SE"),
+                 ("smaller than the drop" if sh["slower"] else "not smaller than the drop")]
+        verdict = (f"The rank-{r} KL goes from {fmt(kl[0])} at step 0 to its minimum {fmt(kl.min())} at step "
+                   f"{sh['min_step']} and ends at {fmt(kl[-1])} (step {last['step']}): {', '.join(parts)}; "
+                   "so "
+                   f"the paper's shape (sharp early drop, slow upward drift) "
+                   f"{'holds' if sh['shape_holds'] else 'does not hold'} here. ")
+    above = [c["step"] for c in cps if c["ci"][0] > 0.5]
+    below = [c["step"] for c in cps if c["ci"][1] < 0.5]
+    cross = ("above 1/2 (interval) at every checkpoint" if len(above) == len(cps) else
+             (f"above 1/2 (interval) from step {above[0]}" if above else "never above 1/2 by its interval")
+             + (f", below 1/2 (interval) at steps {', '.join(map(str, below))}" if below else ""))
+    rise = ("a rise beyond the intervals" if first["ci"][1] < last["ci"][0] else
+            "a fall beyond the intervals" if first["ci"][0] > last["ci"][1]
+            else "no change beyond the intervals")
+    verdict += (f"α is {fmt(first['alpha'])} [{fmt(first['ci'][0])}, {fmt(first['ci'][1])}] at step 0 and "
+                f"{fmt(last['alpha'])} [{fmt(last['ci'][0])}, {fmt(last['ci'][1])}] at step {last['step']} "
+                f"({rise}; paper: {PAPER['alpha_olmo1b_step0']} → {PAPER['alpha_olmo7b']}); it is {cross}.")
     return {"numbers": numbers, "paper": paper, "verdict": verdict}

@@ -3,7 +3,12 @@
 Left panel: synthetic families (a random time-varying ISAN, a planted power-law spectrum, an HMM and an
 n-gram), each normalised by its top singular value. Right panel: the trained transformer's top-k extended
 logit matrix ``L_k(H, F)`` with its fit, the same model at initialisation (step 0), and a dashed
-``alpha = 1/2`` reference through the same first singular value.
+``alpha = 1/2`` reference through the same first singular value. ``k = 50``, the paper's.
+
+Beside the bootstrap interval of the fit, the report carries the other uncertainties of alpha: its
+spread over independent draws of ``(H, F)`` (at a smaller ``|H|``, stated), its dependence on the fit
+range (one spectrum refit over four ranges), and the paper's two ablations (``k`` uniformly random tokens
+per future on the same ``H, F``; top-200 tokens with ``F = H``).
 """
 
 from __future__ import annotations
@@ -40,9 +45,17 @@ class Config(Windows):
     horizon: int = 8
     syn_histories: int = 256
     syn_futures: int = 256
+    top_k: int = 50
+    n_draws: int = 5
+    draw_histories: int = 64
+    ablation_histories: int = 96
+    ablation_top_k: int = 200
     PRESETS: ClassVar[Presets] = merge_presets(
-        Windows.PRESETS, tiny={"vocab": 3, "dim": 3, "horizon": 5, "syn_histories": 27, "syn_futures": 13},
-        full={"vocab": 16, "dim": 32, "syn_histories": 1024, "syn_futures": 1024})
+        Windows.PRESETS, tiny={"vocab": 3, "dim": 3, "horizon": 5, "syn_histories": 27, "syn_futures": 13,
+                               "n_draws": 3, "draw_histories": 12, "ablation_histories": 12,
+                               "ablation_top_k": 16},
+        full={"vocab": 16, "dim": 32, "syn_histories": 1024, "syn_futures": 1024, "top_k": 50,
+              "draw_histories": 256, "ablation_histories": 512})
 
 
 def spectrum_entry(s: np.ndarray, fit: Any, **extra: Any) -> dict[str, Any]:
@@ -92,7 +105,44 @@ def transformer_spectrum(path: str, device: str, n_histories: int, history_lengt
     cfg = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
     r = spectrum.run(hf_model(path, device), corpus_of(path).validation, cfg, rng=seed)
     return spectrum_entry(r.singular_values, r.fit, steps=key["step"], val_loss=key["val_loss"], k=top_k,
-                          shape=list(r.shape))
+                          shape=list(r.shape),
+                          fit_ranges=spectrum.fit_range_sensitivity(r.singular_values, rng=seed))
+
+
+def transformer_draws(path: str, device: str, n_draws: int, n_histories: int, history_length: int,
+                      future_length: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
+    """alpha of the checkpoint ``path`` on ``n_draws`` independent ``(H, F)`` draws
+    (``llm_bridge.experiments.spectrum.alpha_over_draws``)."""
+    from llm_bridge.experiments import spectrum
+
+    from .transformer import corpus_of, hf_model
+
+    spec = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
+    return spectrum.alpha_over_draws(hf_model(path, device), corpus_of(path).validation, spec, n_draws,
+                                     rng=seed)
+
+
+def transformer_ablation(path: str, device: str, kind: str, n_histories: int, history_length: int,
+                         future_length: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
+    """The paper's ablations of ``L_k(H, F)``: ``kind="random_tokens"`` keeps ``k`` uniformly random
+    tokens per future (the same ``H, F`` as the main matrix: same seed and sizes); ``kind="futures_eq_
+    histories"`` uses ``F = H`` (futures as long as the histories) with the top ``k`` tokens."""
+    from llm_bridge.experiments import spectrum
+    from llm_bridge.windows import draw_windows
+
+    from .transformer import corpus_of, hf_model
+
+    model, tokens = hf_model(path, device), corpus_of(path).validation
+    if kind == "random_tokens":
+        cfg = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
+        r = spectrum.logit_spectrum(model, tokens, cfg, rng=seed, token_rule="random")
+    elif kind == "futures_eq_histories":
+        cfg = spectrum.Config(n_histories, history_length, n_histories, history_length, top_k)
+        H, _ = draw_windows(tokens, cfg, seed)
+        r = spectrum.logit_spectrum(model, tokens, cfg, rng=seed, windows=(H, H))
+    else:
+        raise ValueError(f"kind: must be 'random_tokens' or 'futures_eq_histories', got {kind!r}")
+    return spectrum_entry(r.singular_values, r.fit, k=top_k, shape=list(r.shape), kind=kind)
 
 
 def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
@@ -110,6 +160,20 @@ def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
         out[name] = cache.step(name, fn, model=lm.key, step=step, val_loss=lm.val_by_step.get(step),
                                n_histories=config.n_histories, history_length=config.history_length,
                                future_length=config.future_length, top_k=config.top_k, seed=config.seed)
+    final = lm.path(lm.final_step)
+    windows = {"history_length": config.history_length, "future_length": config.future_length,
+               "seed": config.seed, "model": lm.key}
+    out["draws"] = cache.step("draws", functools.partial(transformer_draws, final, config.device),
+                              n_draws=config.n_draws, n_histories=config.draw_histories, top_k=config.top_k,
+                              **windows)
+    out["ablations"] = {
+        "random_tokens": cache.step(
+            "ablation_random_tokens", functools.partial(transformer_ablation, final, config.device),
+            kind="random_tokens", n_histories=config.n_histories, top_k=config.top_k, **windows),
+        "futures_eq_histories": cache.step(
+            "ablation_futures_eq_histories", functools.partial(transformer_ablation, final, config.device),
+            kind="futures_eq_histories", n_histories=config.ablation_histories,
+            top_k=config.ablation_top_k, **windows)}
     return out
 
 
@@ -148,6 +212,14 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
         ax.loglog(i, s / s1, ".", ms=3, color=c, label=_label(f"{pre} ({e['steps']} steps)", e))
         xi, yi = _fit_line(e, s1)
         ax.loglog(xi, yi, "-", lw=1.2, color=c)
+    abl = res.get("ablations", {})
+    kinds = (("random_tokens", "ablation: random tokens"), ("futures_eq_histories", "ablation: F = H"))
+    for c, (kind, pre) in zip((COLORS[1], COLORS[2]), kinds, strict=True):
+        if kind in abl:
+            e = abl[kind]
+            s = np.asarray(e["s"], dtype=float)
+            ax.loglog(np.arange(1, len(s) + 1), s / s[0], "x", ms=2.5, color=c, alpha=0.7,
+                      label=_label(f"{pre}, k={e['k']}, {e['shape'][0]}×{e['shape'][1]}", e))
     lo = lm["fit_range"][0]
     ref = np.arange(lo, len(lm["s"]) + 1, dtype=float)
     start = lm["C"] * lo ** (-lm["alpha"]) / float(np.asarray(lm["s"])[0])
@@ -161,32 +233,92 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     return save(fig, out_dir, NAME)
 
 
+def interval_verdict(a: float, ci_a: Any, b: float, ci_b: Any) -> str:
+    """``"higher"``/``"lower"`` when the intervals of ``a`` and ``b`` are disjoint, else ``"overlap"``."""
+    if float(ci_a[0]) > float(ci_b[1]):
+        return "higher"
+    if float(ci_a[1]) < float(ci_b[0]):
+        return "lower"
+    return "overlap"
+
+
+def _ci(e: dict[str, Any]) -> str:
+    return f"{fmt(e['alpha'])} [{fmt(e['ci'][0])}, {fmt(e['ci'][1])}]"
+
+
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
     lm, lm0 = res["transformer"], res["transformer_step0"]
-    numbers: dict[str, Any] = {"alpha transformer (trained)": lm["alpha"],
-                               "alpha interval (trained)": lm["ci"],
+    numbers: dict[str, Any] = {f"alpha transformer (trained, k = {lm['k']})": lm["alpha"],
+                               "alpha interval (trained, 95% bootstrap)": lm["ci"],
                                "alpha transformer (step 0)": lm0["alpha"],
+                               "alpha interval (step 0, 95% bootstrap)": lm0["ci"],
                                "transformer training steps": lm["steps"],
                                "validation loss at the final step (nats/token)": lm.get("val_loss")}
+    paper: dict[str, Any] = {f"alpha transformer (trained, k = {lm['k']})":
+                             f"{PAPER['alpha_olmo7b']} (OLMo-7b, k = {PAPER['alpha_top_k']})",
+                             "alpha transformer (step 0)": f"{PAPER['alpha_olmo1b_step0']} (OLMo-1b)"}
+    draws = res.get("draws")
+    if draws:
+        key = f"alpha over {len(draws['alpha'])} independent (H, F) draws, |H| = |F| = {draws['n_histories']}"
+        numbers[key] = (f"mean {fmt(draws['mean'])}, sd {fmt(draws['sd'])} (range {fmt(min(draws['alpha']))}–"
+                        f"{fmt(max(draws['alpha']))}); mean bootstrap half-width "
+                        f"{fmt(draws['bootstrap_half_width'])}")
+    for name, e in lm.get("fit_ranges", {}).items():
+        numbers[f"alpha, fit range i = {name} ({e['range'][0]}..{e['range'][1]})"] = (
+            f"{_ci(e)}, R² {fmt(e['r_squared'])}")
+    abl = res.get("ablations", {})
+    for kind, label in (("random_tokens", "random tokens"), ("futures_eq_histories", "futures = histories")):
+        if kind in abl:
+            e = abl[kind]
+            key = f"alpha ablation: {label}, k = {e['k']}, shape {e['shape'][0]}×{e['shape'][1]}"
+            numbers[key] = _ci(e)
+            paper[key] = f"{PAPER['alpha_ablation_' + kind]} (k = {PAPER['alpha_ablation_' + kind + '_k']})"
     for fam, e in res["families"].items():
         numbers[f"alpha {fam}"] = e["alpha"]
         if e.get("alpha_true") is not None:
             numbers[f"alpha {fam} (planted truth)"] = e["alpha_true"]
-    paper = {"alpha transformer (trained)": PAPER["alpha_olmo7b"],
-             "alpha transformer (step 0)": PAPER["alpha_olmo1b_step0"]}
+    return {"numbers": numbers, "paper": paper, "verdict": _verdict(res)}
+
+
+def _verdict(res: dict[str, Any]) -> str:
+    lm, lm0 = res["transformer"], res["transformer_step0"]
     a, a0 = lm["alpha"], lm0["alpha"]
-    side = "above" if a > 0.5 else "below"
+    half = "above" if lm["ci"][0] > 0.5 else "below" if lm["ci"][1] < 0.5 else "not distinguishable from"
     paper_side = "above" if PAPER["alpha_olmo7b"] > 0.5 else "below"
-    verdict = (f"Our trained transformer has α = {fmt(a)} (interval {fmt(lm['ci'][0])}–{fmt(lm['ci'][1])}), "
-               f"{side} 1/2{', as is' if side == paper_side else ', whereas'} the paper's OLMo-7b "
-               f"(α = {PAPER['alpha_olmo7b']}{'' if side == paper_side else ' is ' + paper_side}); "
-               f"at step 0 α = {fmt(a0)} "
-               f"(paper: {PAPER['alpha_olmo1b_step0']}), so training "
-               f"{'raised' if a > a0 else 'did not raise'} α as in the paper"
-               f"{'' if a > a0 else ' — a difference'}.")
+    change = {"higher": "raised α, as in the paper", "lower": "lowered α, unlike the paper",
+              "overlap": "left α within the intervals (no change can be claimed; the paper's rose)"}[
+        interval_verdict(a, lm["ci"], a0, lm0["ci"])]
+    step0_side = ("above" if lm0["ci"][0] > 0.5 else "below" if lm0["ci"][1] < 0.5
+                  else "not distinguishable from")
+    verdict = (f"Our trained transformer (k = {lm['k']}) has α = {_ci(lm)}, {half} 1/2 (the paper's OLMo-7b: "
+               f"{PAPER['alpha_olmo7b']}, {paper_side}); at step 0 α = {_ci(lm0)}, {step0_side} 1/2 "
+               f"(paper: {PAPER['alpha_olmo1b_step0']}, below), so training {change}.")
+    draws = res.get("draws")
+    if draws:
+        ratio = draws["sd"] / draws["bootstrap_half_width"] if draws["bootstrap_half_width"] > 0 else np.inf
+        verdict += (f" Over {len(draws['alpha'])} independent (H, F) draws at |H| = {draws['n_histories']} "
+                    "α has "
+                    f"sd {fmt(draws['sd'])}, {fmt(ratio, 2)}× the mean bootstrap half-width"
+                    + (" (the bootstrap understates the window-sampling spread)" if ratio > 1 else
+                       " (the bootstrap interval covers the window-sampling spread)") + ".")
+    ranges = lm.get("fit_ranges", {})
+    if ranges:
+        vals = [e["alpha"] for e in ranges.values()]
+        verdict += (f" Over the {len(ranges)} fit ranges α spans {fmt(min(vals))}–{fmt(max(vals))} "
+                    f"(a spread of {fmt(max(vals) - min(vals))} against the default interval's width "
+                    f"{fmt(lm['ci'][1] - lm['ci'][0])}).")
+    for kind, label in (("random_tokens", "random tokens"), ("futures_eq_histories", "F = H, top-200")):
+        e = res.get("ablations", {}).get(kind)
+        if e:
+            rel = {"higher": "above", "lower": "below", "overlap": "within the intervals of"}[
+                interval_verdict(e["alpha"], e["ci"], a, lm["ci"])]
+            pap = PAPER["alpha_ablation_" + kind]
+            prel = "above" if pap > PAPER["alpha_olmo7b"] else "below"
+            verdict += (f" Ablation {label}: α = {_ci(e)}, {rel} the main matrix's (paper: {pap}, "
+                        f"{prel} its {PAPER['alpha_olmo7b']}).")
     planted = res["families"].get("planted")
     if planted and planted.get("alpha_true") is not None:
-        err = abs(planted["alpha"] - planted["alpha_true"])
-        verdict += (f" The planted spectrum's fit recovers α = {fmt(planted['alpha'])} against the planted "
-                    f"{fmt(planted['alpha_true'])} (error {fmt(err)}).")
-    return {"numbers": numbers, "paper": paper, "verdict": verdict}
+        covered = planted["ci"][0] <= planted["alpha_true"] <= planted["ci"][1]
+        verdict += (f" The planted spectrum's fit recovers α = {_ci(planted)} against the planted "
+                    f"{fmt(planted['alpha_true'])} ({'inside' if covered else 'outside'} the interval).")
+    return verdict

@@ -29,7 +29,10 @@ def as_model(model: Any, **kwargs: Any) -> Any:
     return model
 
 
-def logit_matrix(model: Any, H: list, F: list, top_k: int | None, rng: RngLike) -> LogitMatrix:
-    """``L_{M,k}(H, F)`` with ``k = min(top_k, V)`` (the full matrix when ``top_k`` is None)."""
+def logit_matrix(model: Any, H: list, F: list, top_k: int | None, rng: RngLike,
+                 token_rule: str = "mean") -> LogitMatrix:
+    """``L_{M,k}(H, F)`` with ``k = min(top_k, V)`` (the full matrix when ``top_k`` is None); ``token_rule``
+    as :func:`logitrank.extended_logit_matrix` (``"mean"``: the top-k tokens, ``"random"``: k uniformly
+    random tokens per future)."""
     k = None if top_k is None else min(top_k, model.vocab_size)
-    return extended_logit_matrix(model, H, F, top_k=k, rng=rng, progress=False)
+    return extended_logit_matrix(model, H, F, top_k=k, token_rule=token_rule, rng=rng, progress=False)

@@ -1,7 +1,9 @@
 """Experiment: emergence of low rank in training — ``alpha`` and low-rank KL at each checkpoint.
 
 The same ``H, F`` (and the same top-k token rule seed) serve every checkpoint, so only the weights change.
-The paper: ``alpha ~ 0.374`` at step 0 (untrained OLMo-1b) vs ``> 1/2`` trained.
+The paper: ``alpha ~ 0.374`` at step 0 (untrained OLMo-1b) vs ``> 1/2`` trained, and the low-rank KL
+"drops sharply early, then drifts up slowly"; :func:`emergence_shape` tests that shape from the
+per-checkpoint KL and its standard error over histories.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from logitrank import as_rng, fit_power_law, kl_vs_rank, singular_values
-from logitrank.validation import RngLike
+from logitrank import as_rng, block_softmax_kl, fit_power_law, singular_values
+from logitrank.validation import RngLike, check_float
 
 from ..windows import WindowSpec, draw_windows
 from ._common import ResultBase, as_model, logit_matrix
 
-__all__ = ["Config", "Result", "run", "emergence_across_checkpoints"]
+__all__ = ["Config", "Result", "run", "emergence_across_checkpoints", "truncation_kl_with_se",
+           "emergence_shape"]
 
 
 DEFAULT_SPEC = WindowSpec()
@@ -40,6 +43,8 @@ class Result(ResultBase):
     steps : int array, shape (n_ckpt,)
     alpha, alpha_lo, alpha_hi : arrays, shape (n_ckpt,) — fit and bootstrap interval
     kl : array, shape (n_ckpt, n_ranks) — ``D_avg`` of rank-r truncations
+    kl_se : array, shape (n_ckpt, n_ranks) — its standard error over histories (the rows' mean KLs as a
+        sample; the truncation couples the rows, so this is approximate)
     ranks : int array
     singular_values : list of arrays
     """
@@ -51,6 +56,49 @@ class Result(ResultBase):
     kl: np.ndarray
     ranks: np.ndarray
     singular_values: list[np.ndarray] = field(default_factory=list)
+    kl_se: np.ndarray | None = None
+
+
+def truncation_kl_with_se(L: Any, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``D_avg(L, L_r)`` for each ``r`` (as :func:`logitrank.kl_vs_rank`) and its standard error
+    ``sd_h(mean_f KL[h, f]) / sqrt(|H|)`` over the histories' mean KLs. Ranks above ``min(L.shape)`` give
+    NaN."""
+    M = np.asarray(L.values if hasattr(L, "values") else L, dtype=np.float64)
+    U, s, Wt = np.linalg.svd(M, full_matrices=False)
+    kl, se = np.full(len(ranks), np.nan), np.full(len(ranks), np.nan)
+    for j, r in enumerate(ranks):
+        if r > min(M.shape):
+            continue
+        rows = block_softmax_kl(L, (U[:, :r] * s[:r]) @ Wt[:r]).mean(axis=1)
+        kl[j] = rows.mean()
+        se[j] = rows.std(ddof=1) / np.sqrt(rows.size) if rows.size > 1 else 0.0
+    return kl, se
+
+
+def emergence_shape(steps: np.ndarray, kl: np.ndarray, se: np.ndarray, *, z: float = 2.0) -> dict[str, Any]:
+    """Test the paper's shape of the low-rank KL along training: a sharp early drop, then a slow rise.
+
+    With ``m`` the checkpoint of least KL: ``drop = kl[0] - kl[m]`` and ``rise = kl[-1] - kl[m]``, each
+    against ``z`` times its standard error ``sqrt(se_a^2 + se_b^2)``. The shape holds when the drop is
+    significant, ``m`` lies in the first half of training (``steps[m] <= steps[-1] / 2``) and before the
+    last checkpoint, the rise is significant and smaller than the drop (slow drift).
+
+    Returns
+    -------
+    dict with ``min_step``, ``drop``, ``drop_se``, ``rise``, ``rise_se``, the booleans ``drops``, ``early``,
+    ``rises``, ``slower`` and ``shape_holds``.
+    """
+    z = check_float("z", z, low=0.0, low_inclusive=False)
+    steps, kl, se = (np.asarray(a, dtype=np.float64) for a in (steps, kl, se))
+    m = int(np.nanargmin(kl))
+    drop, rise = float(kl[0] - kl[m]), float(kl[-1] - kl[m])
+    drop_se, rise_se = float(np.hypot(se[0], se[m])), float(np.hypot(se[-1], se[m]))
+    out = {"min_step": int(steps[m]), "drop": drop, "drop_se": drop_se, "rise": rise, "rise_se": rise_se,
+           "drops": bool(m > 0 and drop > z * drop_se),
+           "early": bool(0 < m < steps.size - 1 and steps[m] <= steps[-1] / 2),
+           "rises": bool(m < steps.size - 1 and rise > z * rise_se), "slower": bool(rise < drop), "z": z}
+    out["shape_holds"] = all(out[k] for k in ("drops", "early", "rises", "slower"))
+    return out
 
 
 def emergence_across_checkpoints(
@@ -66,16 +114,15 @@ def emergence_across_checkpoints(
     gen = as_rng(rng)
     H, F = draw_windows(tokens, spec, gen)
     seed = int(gen.integers(2**31))
-    steps, alphas, los, his, kls, spectra = [], [], [], [], [], []
+    steps, alphas, los, his, kls, ses, spectra = [], [], [], [], [], [], []
     r_arr = np.asarray(list(ranks), dtype=np.int64)
     for step, ckpt in checkpoints:
         model = as_model(ckpt, **model_kwargs)
         L = logit_matrix(model, H, F, spec.top_k, seed)  # same token rule seed for every checkpoint
         s = singular_values(L)
         fit = fit_power_law(s, rng=seed)
-        ok = r_arr <= min(L.shape)
-        row = np.full(r_arr.size, np.nan)
-        row[ok] = kl_vs_rank(L, r_arr[ok]).kl
+        row, se = truncation_kl_with_se(L, r_arr)
+        ses.append(se)
         steps.append(int(step))
         alphas.append(fit.alpha)
         los.append(fit.alpha_ci[0])
@@ -83,7 +130,8 @@ def emergence_across_checkpoints(
         kls.append(row)
         spectra.append(s)
     return Result(steps=np.array(steps), alpha=np.array(alphas), alpha_lo=np.array(los),
-                  alpha_hi=np.array(his), kl=np.array(kls), ranks=r_arr, singular_values=spectra)
+                  alpha_hi=np.array(his), kl=np.array(kls), ranks=r_arr, singular_values=spectra,
+                  kl_se=np.array(ses))
 
 
 def run(model: Sequence[tuple[int, Any]], tokens: np.ndarray, config: Config, *,

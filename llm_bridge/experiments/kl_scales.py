@@ -4,6 +4,11 @@ One ``L_{M,k}(H, F)`` with ``|H| = |F| = n`` is built; the smaller ones keep its
 futures (their top-k token columns stay those chosen on the full matrix), and
 :func:`logitrank.kl_vs_rank` gives ``D_avg(L, L_r)`` with its Frobenius bound. The paper finds the curves
 ``r -> D_avg`` nearly independent of the scale.
+
+:func:`loglog_fit` fits ``D_avg ~ c r^b`` by least squares in log-log coordinates over a rank range, with
+the t interval of the slope and ``R^2`` as its goodness of fit. The spectrum predicts the slope: if
+``sigma_i ~ C i^(-alpha)``, the Frobenius tail ``sum_{i>r} sigma_i^2`` (which bounds ``D_avg``) decays like
+``r^(1 - 2 alpha)``; ``Result.alpha`` is the largest matrix's exponent, for that comparison.
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from logitrank import KLCurve, as_rng, kl_vs_rank
-from logitrank.validation import RngLike, check_positive_int
+from logitrank import KLCurve, as_rng, fit_power_law, kl_vs_rank, singular_values
+from logitrank.validation import RngLike, check_float, check_positive_int
 
 from ..windows import WindowSpec, draw_windows
 from ._common import ResultBase, as_model, logit_matrix
 
-__all__ = ["Config", "Result", "run", "kl_across_scales"]
+__all__ = ["Config", "Result", "run", "kl_across_scales", "loglog_fit", "SLOPE_RANKS"]
+
+#: the rank range of the slope fit: ``SLOPE_RANKS[0] <= r <= min(SLOPE_RANKS[1], n / 2)`` (the paper's
+#: power law starts at r = 5; a finite matrix's curve bends towards 0 as r approaches its size n)
+SLOPE_RANKS = (5, 100)
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,49 @@ class Result(ResultBase):
     ranks: np.ndarray
     kl: np.ndarray
     frobenius_bound: np.ndarray
+    alpha: float = float("nan")
+    alpha_ci: tuple[float, float] = (float("nan"), float("nan"))
+
+
+def loglog_fit(r: np.ndarray, y: np.ndarray, *, r_min: float = 1, r_max: float = np.inf,
+               confidence: float = 0.95) -> dict[str, float | list[float] | int]:
+    """Least squares ``log y = log c + b log r`` over the points with ``r_min <= r <= r_max`` and ``y > 0``.
+
+    Parameters
+    ----------
+    r, y : arrays, shape (n,) — ranks and values (NaN and non-positive ``y`` are skipped)
+    r_min, r_max : the rank range fitted
+    confidence : level of the two-sided t interval of ``b`` (``n - 2`` degrees of freedom)
+
+    Returns
+    -------
+    dict with ``slope`` ``b``, ``ci`` (its interval; NaN with fewer than 3 points), ``r_squared``,
+    ``max_abs_residual`` (in natural log units), ``n_points`` and the ``range`` ``[min r, max r]`` used
+    (all NaN / 0 with fewer than 2 points).
+    """
+    from scipy import stats
+
+    check_float("confidence", confidence, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    r, y = np.asarray(r, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(y) & (y > 0) & (r >= r_min) & (r <= r_max)
+    n = int(keep.sum())
+    nan = float("nan")
+    if n < 2:
+        return {"slope": nan, "ci": [nan, nan], "r_squared": nan, "max_abs_residual": nan, "n_points": n,
+                "range": [nan, nan]}
+    x, z = np.log(r[keep]), np.log(y[keep])
+    xc = x - x.mean()
+    b = float(xc @ (z - z.mean()) / (xc @ xc))
+    resid = z - z.mean() - b * xc
+    ss_tot = float(((z - z.mean()) ** 2).sum())
+    r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
+    ci = [nan, nan]
+    if n >= 3:
+        se = float(np.sqrt(resid @ resid / (n - 2) / (xc @ xc)))
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 2)) * se
+        ci = [b - half, b + half]
+    return {"slope": b, "ci": ci, "r_squared": r2, "max_abs_residual": float(np.abs(resid).max()),
+            "n_points": n, "range": [float(r[keep].min()), float(r[keep].max())]}
 
 
 def kl_across_scales(
@@ -73,6 +125,7 @@ def kl_across_scales(
     spec = WindowSpec(n, history_length, n, future_length, top_k)
     H, F = draw_windows(tokens, spec, gen)
     L = logit_matrix(model, H, F, top_k, gen)
+    fit = fit_power_law(singular_values(L), rng=gen)
     r_arr = np.asarray(list(ranks), dtype=np.int64)
     sizes, kls, bounds = [], [], []
     for s in scales:
@@ -87,7 +140,8 @@ def kl_across_scales(
         sizes.append(m)
         kls.append(row)
         bounds.append(brow)
-    return Result(sizes=np.array(sizes), ranks=r_arr, kl=np.array(kls), frobenius_bound=np.array(bounds))
+    return Result(sizes=np.array(sizes), ranks=r_arr, kl=np.array(kls), frobenius_bound=np.array(bounds),
+                  alpha=float(fit.alpha), alpha_ci=(float(fit.alpha_ci[0]), float(fit.alpha_ci[1])))
 
 
 def run(model: object, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:

@@ -7,7 +7,14 @@ futures ``F`` (real corpus windows, or *nonsense*: each window's tokens permuted
     ``v = argmin ||L_M(H, F)^T v - l_M(h*, F)||`` (min-norm least squares or ridge, as
     :func:`logitrank.lingen_fit`), then :func:`logitrank.lingen_generate`.
 ``single_token``
-    the same, with ``v`` fit on the next-token matrix ``L_M(H, {empty})`` only.
+    the same, with ``v`` fit on the next-token matrix ``L_M(H, {empty})`` only, over the first
+    ``single_token_basis`` histories of ``H``: the paper's regime, ``|H|`` below the rank of
+    ``L_M(H, {empty})`` (at most ``d_model + 1``), where the fit is a least-squares compromise.
+``single_token_full_basis``
+    (when ``single_token_basis < n_basis``) the same over all of ``H``: once ``|H|`` reaches that rank the
+    fit is exact and ill-conditioned, the coefficients are huge and cancel only on ``l(h*)`` itself, so the
+    generated path leaves that cancellation after one token and the KL explodes — a different regime from
+    the paper's, reported separately.
 ``short_history``
     the model itself, shown only the last ``short_history`` tokens of ``h*``.
 ``earlier_checkpoint``
@@ -29,6 +36,7 @@ from tqdm.auto import tqdm
 
 from logitrank import (
     as_rng,
+    estimate_hidden_dim,
     extended_logit_matrix,
     extended_logits,
     lingen_fit,
@@ -96,6 +104,9 @@ class LingenResult(ResultBase):
     residual : dict method -> array, shape (n_targets,) — relative fit residuals (LINGEN variants)
     paper : dict method -> float — the paper's value for this setting
     n_fit_futures : int — ``|F|`` of the LINGEN fit (all prefixes of the windows when prefix-closed)
+    single_token_rank : int — the numerical rank of ``L_M(H, {empty})`` over all of ``H`` (largest gap in
+        its log singular values, :func:`logitrank.estimate_hidden_dim`)
+    single_token_basis : int — ``|H|`` of the single-token fit
     """
 
     setting: str
@@ -103,6 +114,8 @@ class LingenResult(ResultBase):
     residual: dict[str, np.ndarray]
     paper: dict[str, float]
     n_fit_futures: int = 0
+    single_token_rank: int = 0
+    single_token_basis: int = 0
 
     @property
     def table(self) -> dict[str, float]:
@@ -126,6 +139,7 @@ def lingen_experiment(
     earlier_model: Any = None,
     ridge: float = 0.0,
     prefix_closed: bool = True,
+    single_token_basis: int | None = None,
     rng: RngLike = None,
     progress: bool | None = None,
 ) -> LingenResult:
@@ -140,7 +154,8 @@ def lingen_experiment(
     fit that has seen futures of every length transfers far better along that path: on a BPE-1024
     Shakespeare model (6 targets x 2 samples, |H| = 128) the cumulative KL over 15 steps fell from 2.43
     with 128 windows of length 8 to 1.30 with the prefixes of 32 such windows (``docs/emergence.md``).
-    ``False`` uses the windows themselves as ``F``.
+    ``False`` uses the windows themselves as ``F``. ``single_token_basis`` (default: ``n_basis``) is the
+    number of basis histories of the single-token variant (see the module docstring).
 
     Returns
     -------
@@ -151,6 +166,8 @@ def lingen_experiment(
     for name, val in (("n_targets", n_targets), ("n_samples", n_samples), ("steps", steps),
                       ("n_basis", n_basis), ("n_futures", n_futures), ("short_history", short_history)):
         check_positive_int(name, val)
+    m_single = n_basis if single_token_basis is None else check_positive_int(
+        "single_token_basis", single_token_basis, maximum=n_basis)
     gen = as_rng(rng)
     m = as_model(model)
     if history_length + max(steps, future_length) > m.horizon - 1:
@@ -163,15 +180,21 @@ def lingen_experiment(
     L = extended_logit_matrix(m, H, F, progress=False).values
     L0 = extended_logit_matrix(m, H, [()], progress=False).values
     early = None if earlier_model is None else as_model(earlier_model)
-    methods = ["lingen", "single_token", "short_history"] + (["earlier_checkpoint"] if early else [])
+    full_single = m_single < n_basis
+    methods = (["lingen", "single_token"] + (["single_token_full_basis"] if full_single else [])
+               + ["short_history"] + (["earlier_checkpoint"] if early else []))
     ckl = {k: np.zeros((n_targets, n_samples, steps)) for k in methods}
-    res = {k: np.zeros(n_targets) for k in ("lingen", "single_token")}
+    fits = [("lingen", L, H, False), ("single_token", L0[:m_single], H[:m_single], True)]
+    if full_single:
+        fits.append(("single_token_full_basis", L0, H, True))
+    res = {name: np.zeros(n_targets) for name, *_ in fits}
     show = progress if progress is not None else n_targets > 2
     for i, target in enumerate(tqdm(targets, disable=not show, desc=f"LINGEN ({setting})", unit="target")):
         star = extended_logits(m, [target], F, progress=False)[0].reshape(-1)
-        for name, mat, y in (("lingen", L, star), ("single_token", L0, model_logits(m, [target])[0])):
-            v, res[name][i] = lingen_coefficients(mat, y, ridge)
-            out = lingen_generate(m, H, v, steps, rng=gen, target_history=target, n_samples=n_samples)
+        next_token = model_logits(m, [target])[0]
+        for name, mat, basis, single in fits:
+            v, res[name][i] = lingen_coefficients(mat, next_token if single else star, ridge)
+            out = lingen_generate(m, basis, v, steps, rng=gen, target_history=target, n_samples=n_samples)
             assert out.cumulative_kl is not None
             ckl[name][i] = out.cumulative_kl
         ckl["short_history"][i] = direct_generation_kl(
@@ -182,7 +205,10 @@ def lingen_experiment(
                 m, early, target, target, steps, n_samples, rng=gen
             )
     return LingenResult(setting=setting, cumulative_kl=ckl, residual=res,
-                        paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F))
+                        paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F),
+                        single_token_rank=int(estimate_hidden_dim(
+                            np.linalg.svd(L0, compute_uv=False), floor_rtol=L0.shape[1] * 1e-7).dim),
+                        single_token_basis=m_single)
 
 
 def _targets_and_basis(tokens: np.ndarray, setting: str, counts: list[int], lengths: list[int],
@@ -214,6 +240,7 @@ class Config:
     n_show: int = 3
     prefix_closed: bool = True
     ridge: float = 0.0
+    single_token_basis: int | None = None
 
 
 @dataclass
@@ -225,6 +252,13 @@ class Result(ResultBase):
     table, se : dict method -> setting -> float
         Mean cumulative KL at the last step over targets x samples, and its standard error.
     n_fit_futures : int — ``|F|`` of the fit
+    per_step, per_step_se : dict method -> setting -> list (steps,)
+        The KL at each generated step (increments of the cumulative KL), mean and standard error over
+        targets x samples.
+    paired : dict method -> setting -> {"diff", "se", "per_step_diff", "per_step_se"}
+        ``method - lingen`` with each target's samples averaged first, mean and standard error over
+        targets (paired by target): at the last step of the cumulative KL, and per step.
+    single_token_rank : dict setting -> int — numerical rank of ``L(H, {empty})`` (all of ``H``)
     continuations : list of dict — ``history`` (its end), ``model`` and ``lingen`` continuations (text when
         a tokenizer is given, else token lists)
     config : Config
@@ -235,6 +269,10 @@ class Result(ResultBase):
     n_fit_futures: int
     config: Config
     continuations: list[dict[str, Any]] = field(default_factory=list)
+    per_step: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    per_step_se: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    paired: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    single_token_rank: dict[str, int] = field(default_factory=dict)
 
 
 def continuations(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None,
@@ -266,17 +304,42 @@ def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None, 
     early = None if earlier_model is None else as_model(earlier_model)
     table: dict[str, dict[str, float]] = {}
     se: dict[str, dict[str, float]] = {}
+    per_step: dict[str, dict[str, list[float]]] = {}
+    per_step_se: dict[str, dict[str, list[float]]] = {}
+    paired: dict[str, dict[str, dict[str, Any]]] = {}
+    ranks: dict[str, int] = {}
     for setting in SETTINGS:
         r = lingen_experiment(model, tokens, setting=setting, n_targets=config.n_targets,
                               n_samples=config.n_samples, steps=config.steps, n_basis=config.n_basis,
                               n_futures=config.n_futures, history_length=config.history_length,
                               future_length=config.future_length, short_history=config.short_history,
                               earlier_model=early, ridge=config.ridge, prefix_closed=config.prefix_closed,
-                              rng=seed, progress=False)
+                              single_token_basis=config.single_token_basis, rng=seed, progress=False)
         for method, ckl in r.cumulative_kl.items():
             last = ckl[:, :, -1].reshape(-1)
             table.setdefault(method, {})[setting] = float(last.mean())
-            se.setdefault(method, {})[setting] = (float(last.std(ddof=1) / np.sqrt(last.size))
-                                                  if last.size > 1 else 0.0)
+            se.setdefault(method, {})[setting] = _se(last)
+            inc = np.diff(ckl, axis=2, prepend=0.0).reshape(-1, ckl.shape[2])
+            per_step.setdefault(method, {})[setting] = inc.mean(axis=0).tolist()
+            per_step_se.setdefault(method, {})[setting] = [_se(c) for c in inc.T]
+        ref = r.cumulative_kl["lingen"]
+        for method, ckl in r.cumulative_kl.items():
+            if method != "lingen":
+                paired.setdefault(method, {})[setting] = _paired(ckl, ref)
+        ranks[setting] = r.single_token_rank
     shown = continuations(model, tokens, config, rng=seed, tokenizer=tokenizer)
-    return Result(table=table, se=se, n_fit_futures=r.n_fit_futures, config=config, continuations=shown)
+    return Result(table=table, se=se, n_fit_futures=r.n_fit_futures, config=config, continuations=shown,
+                  per_step=per_step, per_step_se=per_step_se, paired=paired, single_token_rank=ranks)
+
+
+def _se(x: np.ndarray) -> float:
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    return float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else 0.0
+
+
+def _paired(ckl: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
+    """``ckl - ref`` (arrays (n_targets, n_samples, steps)), samples averaged per target, over targets."""
+    d_cum = (ckl - ref).mean(axis=1)
+    d_inc = (np.diff(ckl, axis=2, prepend=0.0) - np.diff(ref, axis=2, prepend=0.0)).mean(axis=1)
+    return {"diff": float(d_cum[:, -1].mean()), "se": _se(d_cum[:, -1]),
+            "per_step_diff": d_inc.mean(axis=0).tolist(), "per_step_se": [_se(c) for c in d_inc.T]}

@@ -3,6 +3,12 @@
 ``H`` and ``F`` are disjoint corpus windows (:func:`llm_bridge.draw_windows`, seeded); the matrix is the
 top-k extended logit matrix (SPEC §1), its spectrum :func:`logitrank.singular_values` and the fit
 ``sigma_i ~ C i^(-alpha)`` :func:`logitrank.fit_power_law` with its bootstrap interval.
+
+The bootstrap interval is the uncertainty of the fit on *one* spectrum. Two more sources are measured
+here: :func:`alpha_over_draws` refits on independent draws of ``(H, F)`` (the sampling spread of the
+windows), and :func:`fit_range_sensitivity` refits one spectrum over the ranges of :data:`FIT_RANGES`
+(the analyst's choice of where the power law holds). :func:`logit_spectrum`'s ``token_rule`` and
+``windows`` give the paper's ablations (k uniformly random tokens per future; ``F = H``).
 """
 
 from __future__ import annotations
@@ -13,12 +19,23 @@ from typing import Any
 import numpy as np
 
 from logitrank import PowerLawFit, as_rng, fit_power_law, singular_values
-from logitrank.validation import RngLike
+from logitrank.power_law import ZERO_RTOL
+from logitrank.validation import RngLike, check_positive_int, spawn_seeds
 
 from ..windows import WindowSpec, draw_windows
 from ._common import ResultBase, as_model, logit_matrix
 
-__all__ = ["Config", "Result", "run", "logit_spectrum"]
+__all__ = ["Config", "Result", "run", "logit_spectrum", "alpha_over_draws", "fit_range_sensitivity",
+           "FIT_RANGES"]
+
+#: fit ranges ``name -> (lo, hi)`` as functions of ``r``, the number of numerically non-zero singular
+#: values; ``"2..r/2"`` is :func:`logitrank.power_law.default_index_range`
+FIT_RANGES: dict[str, Any] = {
+    "2..r/4": lambda r: (2, r // 4),
+    "2..r/2": lambda r: (2, r // 2),
+    "5..r/2": lambda r: (5, r // 2),
+    "2..3r/4": lambda r: (2, (3 * r) // 4),
+}
 
 
 DEFAULT_SPEC = WindowSpec()
@@ -58,6 +75,7 @@ def logit_spectrum(
     *,
     rng: RngLike = None,
     windows: tuple[list, list] | None = None,
+    token_rule: str = "mean",
 ) -> Result:
     """Spectrum and power-law exponent ``alpha`` of ``L_{M,k}(H, F)`` with ``H, F`` drawn from ``tokens``.
 
@@ -67,7 +85,8 @@ def logit_spectrum(
     tokens : int array, shape (N,) — the corpus (e.g. the validation split)
     spec : WindowSpec
     rng : Generator or seed (windows, top-k rule, bootstrap)
-    windows : (H, F), optional — reuse given windows instead of drawing
+    windows : (H, F), optional — reuse given windows instead of drawing (``(H, H)``: futures = histories)
+    token_rule : ``"mean"`` (the top-k tokens) or ``"random"`` (k uniformly random tokens per future)
 
     Returns
     -------
@@ -76,9 +95,48 @@ def logit_spectrum(
     gen = as_rng(rng)
     model = as_model(model)
     H, F = windows if windows is not None else draw_windows(tokens, spec, gen)
-    L = logit_matrix(model, H, F, spec.top_k, gen)
+    L = logit_matrix(model, H, F, spec.top_k, gen, token_rule=token_rule)
     s = singular_values(L)
     return Result(singular_values=s, fit=fit_power_law(s, rng=gen), shape=L.shape, spec=spec)
+
+
+def alpha_over_draws(model: Any, tokens: np.ndarray, spec: WindowSpec, n_draws: int, *,
+                     rng: RngLike = None) -> dict[str, Any]:
+    """``alpha`` of ``L_{M,k}(H, F)`` on ``n_draws`` independent draws of ``(H, F)`` (sub-seeds spawned
+    from ``rng``).
+
+    Returns
+    -------
+    dict with ``alpha`` (shape (n_draws,)), ``ci`` (shape (n_draws, 2), each draw's bootstrap interval),
+    ``mean``, ``sd`` (ddof 1, the spread of the draws), ``se`` (``sd / sqrt(n_draws)``) and
+    ``bootstrap_half_width`` (the mean half-width of the draws' own intervals, for comparison).
+    """
+    n_draws = check_positive_int("n_draws", n_draws, minimum=2)
+    model = as_model(model)
+    fits = [logit_spectrum(model, tokens, spec, rng=seed).fit for seed in spawn_seeds(rng, n_draws)]
+    a = np.array([f.alpha for f in fits])
+    ci = np.array([f.alpha_ci for f in fits], dtype=float)
+    sd = float(a.std(ddof=1))
+    return {"alpha": a, "ci": ci, "mean": float(a.mean()), "sd": sd, "se": sd / np.sqrt(n_draws),
+            "bootstrap_half_width": float(np.mean((ci[:, 1] - ci[:, 0]) / 2)),
+            "n_histories": spec.n_histories}
+
+
+def fit_range_sensitivity(s: np.ndarray, *, rng: RngLike = None) -> dict[str, dict[str, Any]]:
+    """:func:`logitrank.fit_power_law` of one spectrum over each range of :data:`FIT_RANGES` that holds at
+    least 3 points (``lo < hi``); ``name -> {"range": [lo, hi], "alpha", "ci", "r_squared"}``."""
+    s = np.asarray(s, dtype=np.float64)
+    r = int(np.count_nonzero(s > ZERO_RTOL * s[0])) if s.size and s[0] > 0 else 0
+    gen = as_rng(rng)
+    out = {}
+    for name, rule in FIT_RANGES.items():
+        lo, hi = rule(r)
+        if hi - lo + 1 < 3:
+            continue
+        fit = fit_power_law(s, index_range=(lo, hi), rng=gen)
+        out[name] = {"range": [lo, hi], "alpha": float(fit.alpha), "ci": [float(c) for c in fit.alpha_ci],
+                     "r_squared": float(fit.r_squared)}
+    return out
 
 
 def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:
