@@ -36,6 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from logitrank import as_rng, fit_power_law, kl_vs_rank, singular_values
+from logitrank.paper import PAPER
 from logitrank.results_io import load_json, save_json, to_jsonable
 from logitrank.sharded_matrix import open_shards
 from logitrank.validation import check_choice, check_positive_int, spawn_seeds
@@ -266,11 +267,13 @@ def _measure_spectrum(inp: Inputs, config: Config, out: Path, seed: int, dist: A
     fit = fit_power_law(s, rng=gen)
     res = spec_exp.Result(singular_values=s, fit=fit, shape=sm.shape, spec=config.spectrum)
     return {**res.to_dict(), "alpha": fit.alpha, "alpha_ci": list(fit.alpha_ci), "shards": str(sm.path),
+            "by_fit_range": spec_exp.fit_range_sensitivity(s, rng=gen),
             "n_shards": sm.n_shards, "spectrum_method": "exact" if L is not None else "gram-shards"}
 
 
 def _measure_kl(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
-    sm, _, L, _ = _spectrum_matrix(inp, config, out, seed, dist)
+    sm, s_all, L, gen = _spectrum_matrix(inp, config, out, seed, dist)
+    fit = fit_power_law(s_all, rng=gen)  # the spectrum step's fit: same matrix, same generator state
     k = int(sm.manifest["k"])
     nh, nf = sm.shape[0], sm.shape[1] // k
     ranks = np.asarray(config.kl_ranks, dtype=np.int64)
@@ -289,9 +292,13 @@ def _measure_kl(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) ->
         kls.append(row)
         bounds.append(brow)
     res = kl_exp.Result(sizes=np.array(sizes), ranks=ranks, kl=np.array(kls),
-                        frobenius_bound=np.array(bounds))
+                        frobenius_bound=np.array(bounds), alpha=float(fit.alpha),
+                        alpha_ci=(float(fit.alpha_ci[0]), float(fit.alpha_ci[1])))
+    lo, hi = PAPER["kl_rank_range"]
+    slope = kl_exp.loglog_fit(ranks, res.kl[0], r_min=min(lo, int(ranks.max()) // 4 or 1), r_max=hi)
     return {**res.to_dict(), "scales": list(config.kl_scales),
-            "n_futures": [nf // s for s in config.kl_scales]}
+            "n_futures": [nf // s for s in config.kl_scales], "slope_fit": slope,
+            "one_minus_2alpha": 1.0 - 2.0 * float(fit.alpha)}
 
 
 def _measure_hidden_dim(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:

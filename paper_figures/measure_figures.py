@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from llm_bridge.experiments.angles import COS_THRESHOLD
 from logitrank.paper import LINGEN_METHODS, LINGEN_SETTINGS, PAPER
 from logitrank.results_io import atomic_write_text, to_jsonable
 
@@ -100,7 +101,9 @@ def _plot_angles(m: Mapping[str, Any], out: Path) -> list[Path]:
 def _sum_spectrum(m: Mapping[str, Any]) -> dict[str, Any]:
     a, (lo, hi) = m["alpha"], m["alpha_ci"]
     side = "above" if lo > 0.5 else "below" if hi < 0.5 else "compatible with"
-    return {"numbers": {"alpha": a, "alpha interval": [lo, hi], "R^2": m["fit"]["r_squared"],
+    ranges = {f"alpha, fit range {k} ({v['range'][0]}..{v['range'][1]})": v["alpha"]
+              for k, v in m.get("by_fit_range", {}).items()}
+    return {"numbers": {"alpha": a, "alpha interval": [lo, hi], "R^2": m["fit"]["r_squared"], **ranges,
                         "matrix": f"{m['shape'][0]} x {m['shape'][1]} ({m['n_shards']} shards)"},
             "paper": {"alpha": PAPER["alpha_olmo7b"]},
             "verdict": f"α = {fmt(a)} with interval {fmt(lo)}–{fmt(hi)}: {side} 1/2 (the paper's trained "
@@ -114,11 +117,18 @@ def _sum_kl(m: Mapping[str, Any]) -> dict[str, Any]:
     numbers = {f"D_avg at r = {r}": [fmt(v) for v in kl[:, j]] for j, r in enumerate(ranks)}
     both = np.isfinite(kl[0]) & np.isfinite(kl[-1]) & (kl[0] > 0)
     ratio = float(np.max(np.abs(np.log(kl[-1, both] / kl[0, both])))) if both.any() else float("nan")
-    return {"numbers": {"sizes |H|": list(m["sizes"]), **numbers},
+    fit = m["slope_fit"]
+    target = m["one_minus_2alpha"]
+    inside = fit["ci"][0] <= target <= fit["ci"][1]
+    return {"numbers": {"histories per matrix": list(m["sizes"]), **numbers,
+                        "KL slope (largest size)": fit["slope"],
+                        "slope interval": fit["ci"], "slope ranks": fit["range"], "1 - 2 alpha": target},
             "paper": {"scale factors": PAPER["kl_scale_factors"], "rank range": PAPER["kl_rank_range"]},
             "verdict": f"Largest |log ratio| of D_avg between the largest and smallest size over the ranks "
                        f"both have: {fmt(ratio)} (0 = identical curves; the paper finds them nearly the "
-                       f"same)."}
+                       f"same). KL slope {fmt(fit['slope'])} (interval {fmt(fit['ci'][0])}–"
+                       f"{fmt(fit['ci'][1])}) against 1 - 2α = {fmt(target)}: "
+                       f"{'inside' if inside else 'outside'} the interval."}
 
 
 def _sum_hidden_dim(m: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,7 +140,7 @@ def _sum_hidden_dim(m: Mapping[str, Any]) -> dict[str, Any]:
         verdict = (f"Estimate {est} vs {exp} expected ({m['rule']}; config width d = {d}): "
                    + ("agrees." if est == exp else f"differs by {est - exp}."))
     return {"numbers": {"estimate (largest log-gap)": est, "expected by SPEC's rule": exp,
-                        "config hidden size d": d, "log-gap": m["gap"], "|H|": m["n_histories"]},
+                        "config hidden size d": d, "log-gap": m["gap"], "histories": m["n_histories"]},
             "paper": {"rule": PAPER["hidden_dim"]}, "verdict": verdict}
 
 
@@ -139,6 +149,10 @@ def _sum_angles(m: Mapping[str, Any]) -> dict[str, Any]:
     numbers: dict[str, Any] = {"mean cosine real vs nonsense": real, "mean cosine random": base}
     if m.get("model_vs_model") is not None:
         numbers["mean cosine model vs earlier"] = float(np.mean(m["model_vs_model"]))
+    if m.get("random_fraction_above") is not None:
+        numbers["fraction of cosines > 0.9, real vs nonsense"] = float(np.mean(
+            np.asarray(m["real_vs_nonsense"]) > COS_THRESHOLD))
+        numbers["the same, random pairs (mean)"] = float(np.mean(m["random_fraction_above"]))
     return {"numbers": numbers, "paper": {"claim": PAPER["angles"]},
             "verdict": f"Mean cosine {fmt(real)} against {fmt(base)} for random subspaces of the same "
                        f"dimension: {'far above' if real > base + 0.2 else 'not far above'} the baseline."}
@@ -188,13 +202,15 @@ def write(result: Any, out: str | Path) -> Path:
     results = {"model": res["model"], "config": res["config"], "timing_s": res["timing_s"],
                "figures": figures}
     write_results(out_dir, results)
-    path = write_report(out_dir, {"timing_s": res["timing_s"], "figures": figures}, list(figures))
+    path = write_report(out_dir, {"figures": figures}, list(figures))
     info = res["model"]
     head = [f"# logit-rank: measurements of `{info['source']}`", "",
             f"{info['architecture']}, width d = {info['hidden_size']}, vocabulary V = {info['vocab_size']} "
             f"(model rows {info['model_vocab_size']}), context {info['context']}; tokenizer "
             f"{info['tokenizer']}; text: {info['text']} ({info['n_tokens']} tokens); seed "
-            f"{res['config']['seed']}, device `{res['config']['device']}`, dtype {res['config']['dtype']}."]
+            f"{res['config']['seed']}, device `{res['config']['device']}`, dtype {res['config']['dtype']}.",
+            "", "Compute time per measurement (s, when it was computed, also by a run this one resumed): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in res["timing_s"].items()) + "."]
     body = path.read_text().split("\n")[1:]  # drop write_report's reproduction title
     return atomic_write_text(path, "\n".join(head + body))
 
