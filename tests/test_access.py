@@ -10,9 +10,11 @@ from simulators import TimeVaryingISAN
 from simulators.learners import (
     BudgetExceeded,
     LogitQueryLearner,
+    NGramLearner,
     QueryAccess,
     SampleAccess,
     SampledLogitAccess,
+    SpectralWFALearner,
 )
 
 H, F = [(0,), (1, 2), (3,)], [(), (4,), (5, 6)]
@@ -150,3 +152,10 @@ def test_sampled_logit_tokens_follow_the_model():
     seqs, _ = SampledLogitAccess(m, 7, rng=0).sample(6000)
     freq = np.bincount(seqs[:, 0], minlength=3) / 6000
     assert np.all(np.abs(freq - p) < 4 * np.sqrt(p * (1 - p) / 6000))  # 4 binomial standard deviations
+
+
+@pytest.mark.parametrize("learner", [NGramLearner(), SpectralWFALearner()])
+def test_sample_learners_given_the_model_itself_name_the_parameter(learner):
+    with pytest.raises(TypeError, match="access: must be an access object .*i.i.d. samples.* "
+                                        "got the sequence model TimeVaryingISAN itself"):
+        learner.fit(target(V=3, d=2, T=4))

@@ -23,6 +23,7 @@ import torch
 from logitrank.validation import RngLike, as_rng, check_positive_int
 
 from ..isan import TimeVaryingISAN
+from .access import check_access
 from .ngram_baseline import _sample_count
 
 __all__ = ["MLELearner"]
@@ -93,6 +94,7 @@ class MLELearner:
         self.rng = rng
 
     def fit(self, access: Any) -> MLELearner:
+        check_access(access, ("vocab_size", "horizon", "sample"), "i.i.d. samples (a SampleAccess)")
         d = check_positive_int("dim", self.dim)
         steps = check_positive_int("steps", self.steps)
         bs = check_positive_int("batch_size", self.batch_size)

@@ -23,6 +23,7 @@ import numpy as np
 from logitrank.validation import RngLike, check_positive_int
 
 from ..ngram import NGram
+from .access import check_access
 
 __all__ = ["NGramLearner"]
 
@@ -79,6 +80,7 @@ class NGramLearner:
         self.rng = rng
 
     def fit(self, access: Any) -> NGramLearner:
+        check_access(access, ("vocab_size", "horizon", "sample"), "i.i.d. samples (a SampleAccess)")
         k = check_positive_int("order", self.order)
         if self.smoothing not in SMOOTHINGS:
             raise ValueError(f"smoothing: must be one of {SMOOTHINGS}, got {self.smoothing!r}")

@@ -35,6 +35,7 @@ import numpy as np
 from logitrank import center_logits
 from logitrank.validation import RngLike, check_positive_int, check_prefixes
 
+from .access import check_access
 from .ngram_baseline import _sample_count
 
 __all__ = ["SpectralWFALearner", "WFAModel"]
@@ -166,6 +167,7 @@ class SpectralWFALearner:
         self.rng = rng
 
     def fit(self, access: Any) -> SpectralWFALearner:
+        check_access(access, ("vocab_size", "horizon", "sample"), "i.i.d. samples (a SampleAccess)")
         r = check_positive_int("rank", self.rank)
         L = check_positive_int("basis_length", self.basis_length)
         nb = check_positive_int("max_basis", self.max_basis)
