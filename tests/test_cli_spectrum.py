@@ -120,7 +120,7 @@ def test_json_round_trip_is_numpy_aware_and_atomic(tmp_path):
     with pytest.raises(TypeError, match="cannot encode"):
         save_json({"f": object()}, tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()
-    with pytest.raises(FileNotFoundError, match="path"):
+    with pytest.raises(FileNotFoundError, match=r"path: no JSON file at .*missing\.json"):
         load_json(tmp_path / "missing.json")
 
 

@@ -64,7 +64,7 @@ def test_step_cache_resumes_after_an_interruption(tmp_path: Path) -> None:
 def test_bad_inputs_name_the_parameter(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="only: each name"):
         parse_only("spectra,nope")
-    with pytest.raises(ValueError, match="preset"):
+    with pytest.raises(ValueError, match="preset: must be one of 'tiny', 'quick', 'full', got 'huge'"):
         ReproduceConfig.preset_named("huge")
     with pytest.raises(ValueError, match="step name"):
         StepCache(tmp_path).step("a/b", dict)

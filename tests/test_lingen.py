@@ -94,17 +94,18 @@ def test_no_target_no_kl_and_bad_input(setup):
     m, H, F, target = setup
     out = lingen_generate(m, H, np.ones(len(H)) / len(H), 2, rng=0, n_samples=3, temperature=0.5)
     assert out.kl is None and out.tokens.shape == (3, 2)
-    with pytest.raises(ValueError, match="target_history"):
+    with pytest.raises(ValueError,
+                       match="target_history: was not given to lingen_generate, so there is no KL"):
         _ = out.mean_cumulative_kl
     with pytest.raises(ValueError, match="coefficients: must have shape"):
         lingen_generate(m, H, np.ones(3), 2, rng=0)
     with pytest.raises(ValueError, match=f"steps: must be <= {T - t}"):
         lingen_generate(m, H, np.ones(len(H)), T - t + 1, rng=0)
-    with pytest.raises(ValueError, match="temperature"):
+    with pytest.raises(ValueError, match="temperature: must be > 0, got 0"):
         lingen_generate(m, H, np.ones(len(H)), 1, rng=0, temperature=0.0)
-    with pytest.raises(ValueError, match="ridge"):
+    with pytest.raises(ValueError, match="ridge: must be >= 0, got -1"):
         lingen_fit(m, target, H, F, ridge=-1.0)
-    with pytest.raises(ValueError, match="target_history"):
+    with pytest.raises(ValueError, match=r"target_history\[0\]: token ids must lie in \[0, 5\), got 9"):
         lingen_fit(m, (9,), H, F)
     with pytest.raises(ValueError, match="futures: must contain at least one"):
         lingen_fit(m, target, H, [])

@@ -138,9 +138,10 @@ def test_untrained_spectrum_flattens_with_the_initialisation_scale() -> None:
     assert r.init_stds.tolist() == [0.02, 0.25] and len(r.spectra) == 2
     assert r.alpha[0] > r.alpha[1] + 1.0
     assert np.all(r.alpha_lo <= r.alpha) and np.all(r.alpha <= r.alpha_hi)
-    with pytest.raises(ValueError, match="init_stds"):
+    with pytest.raises(ValueError,
+                       match=r"init_stds: must be a non-empty sequence of positive numbers, got \[0\.0\]"):
         init_scale_sweep([0.0], text, 84)
-    with pytest.raises(ValueError, match="vocab_size"):
+    with pytest.raises(ValueError, match=r"vocab_size: must exceed every token id \(max 82\), got 10"):
         init_scale_sweep([0.1], text, 10)
 
 

@@ -192,7 +192,7 @@ def test_bad_input_errors(net: torch.nn.Module) -> None:
         HFModel(net, vocab_size=14)
     with pytest.raises(ValueError, match="bos_token_id: must be <= 12"):
         HFModel(net, bos_token_id=13)
-    with pytest.raises(ValueError, match="dtype"):
+    with pytest.raises(ValueError, match="dtype: must be one of .* or a torch dtype, got 'int8'"):
         HFModel(net, dtype="int8")
     if not CUDA:
         with pytest.raises(ValueError, match="CUDA was requested"):

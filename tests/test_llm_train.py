@@ -125,7 +125,7 @@ def test_trains_and_resumes_on_a_device(tmp_path, device) -> None:  # type: igno
                          progress=False)
     assert more.step == 20 and more.completed  # the finished run is found, whatever device wrote it
     assert HFModel(tmp_path / "checkpoint-000020").logits([(1, 2, 3)]).shape == (1, 7)
-    with pytest.raises(ValueError, match="device"):
+    with pytest.raises(ValueError, match="device: must be None, 'cpu', 'cuda' or 'cuda:N', got 'tpu'"):
         train_tiny_lm(stream, cfg, 2, 1, tmp_path / "bad", device="tpu")
 
 

@@ -109,25 +109,31 @@ def test_summary_has_headline_numbers():
 
 def test_bad_input():
     s = np.arange(1, 11) ** -0.5
-    with pytest.raises(ValueError, match="descending"):
+    with pytest.raises(ValueError, match="s: singular values must be sorted in descending order"):
         fit_power_law(s[::-1])
     with pytest.raises(ValueError, match="at least 3 numerically non-zero"):
         fit_power_law([1.0, 0.5, 0.0, 0.0])
-    with pytest.raises(ValueError, match="index_range"):
+    with pytest.raises(ValueError,
+                       match=r"index_range: must satisfy 1 <= lo, hi <= 10 \(len\(s\)\) and "
+                             r"hi - lo \+ 1 >= 3, got \(1, 11\)"):
         fit_power_law(s, index_range=(1, 11))
-    with pytest.raises(ValueError, match="index_range"):
+    with pytest.raises(ValueError,
+                       match=r"index_range: must satisfy 1 <= lo, hi <= 10 \(len\(s\)\) and "
+                             r"hi - lo \+ 1 >= 3, got \(3, 4\)"):
         fit_power_law(s, index_range=(3, 4))
-    with pytest.raises(ValueError, match="must be > 0"):
+    with pytest.raises(ValueError, match=r"index_range: all singular values in \(5, 11\) must be > 0"):
         fit_power_law(np.append(s, 0.0), index_range=(5, 11))
-    with pytest.raises(ValueError, match="confidence"):
+    with pytest.raises(ValueError, match="confidence: must be < 1, got 1"):
         fit_power_law(s, confidence=1.0)
-    with pytest.raises(ValueError, match="bootstrap"):
+    with pytest.raises(ValueError,
+                       match="bootstrap: must be one of 'log-blocks', 'block', 'residual', 'pairs', "
+                             "got 'jackknife'"):
         fit_power_law(s, bootstrap="jackknife")
-    with pytest.raises(ValueError, match="n_bootstrap"):
+    with pytest.raises(ValueError, match="n_bootstrap: must be >= 1, got 0"):
         fit_power_law(s, n_bootstrap=0)
     with pytest.raises(ValueError, match="s: must be finite"):
         fit_power_law([1.0, np.inf, 0.5])
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(ValueError, match=r"eps: must be <= 1, got 1\.5"):
         approx_rank(s, 1.5)
     with pytest.raises(ValueError, match="non-empty 1-D"):
         approx_rank([], 0.1)
