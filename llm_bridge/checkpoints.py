@@ -14,26 +14,44 @@ A training directory holds::
 (:func:`logitrank.results_io.replace_dir`), then ``latest.json`` is replaced atomically, so a run killed at
 any moment resumes from the last complete checkpoint. Nothing is unpickled when reading: weights come from
 safetensors, optimizer state through ``torch.load(weights_only=True)``.
+
+``checksums.json`` (written last inside the checkpoint, before the rename) records the size and SHA-256
+of every other file of the checkpoint. Resuming verifies them: a checkpoint that is truncated, overwritten
+(even with the same size) or has an unreadable ``train_state.json`` is skipped with a warning naming the
+file, and training resumes from the previous intact checkpoint (then rewrites the later ones, bit for bit
+as the uninterrupted run). An unreadable ``latest.json`` is reported the same way and the newest intact
+checkpoint is used. :func:`load_causal_lm` verifies the checksums of a checkpoint directory too.
+Checkpoints written before checksums were recorded are used with a warning.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from logitrank.results_io import replace_dir, save_json
+from logitrank.results_io import (
+    CorruptFileError,
+    checksum_problem,
+    file_checksum,
+    load_json,
+    replace_dir,
+    save_json,
+)
 
 __all__ = ["PREFIX", "STATE_FILE", "LATEST_FILE", "checkpoint_name", "checkpoint_step", "save_checkpoint",
            "list_checkpoints", "latest_checkpoint", "checkpoint_metadata", "restore_checkpoint",
-           "load_causal_lm"]
+           "load_causal_lm", "verify_checkpoint", "CHECKSUM_FILE"]
 
 PREFIX = "checkpoint-"
 STATE_FILE = "train_state.json"
 LATEST_FILE = "latest.json"
+CHECKSUM_FILE = "checksums.json"
+NEEDED = ("model.safetensors", "config.json", STATE_FILE, "optimizer.pt")
 #: settings a resumed run must share with the run it continues
 RESUME_KEYS = ("config", "steps", "seed", "checkpoint_every", "corpus_shape", "validation_shape")
 
@@ -70,6 +88,8 @@ def save_checkpoint(out_dir: str | Path, step: int, *, model: Any, optimizer: An
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state()}, tmp / "optimizer.pt")
     save_json({**state, "step": int(step)}, tmp / STATE_FILE, indent=1)
+    sums = {p.relative_to(tmp).as_posix(): file_checksum(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    save_json(sums, tmp / CHECKSUM_FILE, indent=1)
     replace_dir(tmp, final)
     save_json({"step": int(step), "checkpoint": name}, out / LATEST_FILE, indent=1)
     return final
@@ -86,48 +106,137 @@ def list_checkpoints(out_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-def latest_checkpoint(out_dir: str | Path) -> tuple[int, Path] | None:
-    """The checkpoint ``latest.json`` names, ``None`` when there is no run; ``ValueError`` when it names
-    an incomplete checkpoint."""
-    pointer = Path(out_dir) / LATEST_FILE
-    if not pointer.is_file():
+def _pointer(out_dir: Path) -> int | None:
+    """The step ``latest.json`` names (``None`` with a warning when it is unreadable or malformed)."""
+    pointer = out_dir / LATEST_FILE
+    try:
+        doc = load_json(pointer)
+        step = checkpoint_step(doc["checkpoint"]) if isinstance(doc, dict) else None
+        if step is None or (out_dir / doc["checkpoint"]).name != doc["checkpoint"]:
+            raise CorruptFileError(pointer, f"must name a {PREFIX}NNNNNN directory, got {str(doc)[:80]!r}")
+        return step
+    except (CorruptFileError, KeyError, TypeError) as exc:
+        warnings.warn(f"{pointer}: unreadable ({exc}); using the newest complete checkpoint instead",
+                      RuntimeWarning, stacklevel=3)
         return None
-    ckpt = Path(out_dir) / json.loads(pointer.read_text())["checkpoint"]
-    needed = ["model.safetensors", "config.json", STATE_FILE, "optimizer.pt"]
-    missing = [n for n in needed if not (ckpt / n).is_file()]
+
+
+def latest_checkpoint(out_dir: str | Path) -> tuple[int, Path] | None:
+    """The checkpoint to continue from: the one ``latest.json`` names, ``None`` when there is no run.
+
+    When ``latest.json`` is unreadable, or names a checkpoint that is missing files, the newest complete
+    checkpoint before it is returned with a warning naming the problem; ``ValueError`` when there is none.
+    Contents are not verified here (see :func:`verify_checkpoint`; :func:`restore_checkpoint` does).
+    """
+    out = Path(out_dir)
+    if not (out / LATEST_FILE).is_file():
+        return None
+    step = _pointer(out)
+    complete = [(s, p) for s, p in list_checkpoints(out) if step is None or s <= step]
+    if step is not None:
+        ckpt = out / checkpoint_name(step)
+        missing = [n for n in NEEDED if not (ckpt / n).is_file()]
+        if not missing:
+            return step, ckpt
+        complete = [(s, p) for s, p in complete if s < step]
+        if complete:
+            warnings.warn(f"{ckpt}: named by {LATEST_FILE} but missing {missing}; falling back to "
+                          f"{complete[-1][1].name}", RuntimeWarning, stacklevel=2)
+        else:
+            raise ValueError(f"out_dir: checkpoint {str(ckpt)!r} named by {LATEST_FILE} is missing {missing} "
+                             f"and there is no earlier complete checkpoint; use a new out_dir")
+    if not complete:
+        raise ValueError(f"out_dir: {out / LATEST_FILE} is unreadable and {str(out)!r} holds no complete "
+                         f"checkpoint; delete it or use a new out_dir")
+    return complete[-1]
+
+
+def _read_state(ckpt: Path) -> dict[str, Any]:
+    """``train_state.json`` of a checkpoint, checked to hold what resuming needs."""
+    path = ckpt / STATE_FILE
+    state = load_json(path)
+    keys = ("step", "run", "numpy_rng", "train_losses", "val_losses")
+    if not isinstance(state, dict) or any(k not in state for k in keys) or not isinstance(state["run"], dict):
+        raise CorruptFileError(path, f"must be a JSON object with {list(keys)} (the run it resumes)")
+    return state
+
+
+def verify_checkpoint(path: str | Path) -> str | None:
+    """``None`` when checkpoint ``path`` is intact: its files exist, match the sizes and SHA-256 of
+    ``checksums.json`` and ``train_state.json`` reads back; else what is wrong, naming the file. A checkpoint
+    written before checksums were recorded is accepted with a warning when its files read back."""
+    ckpt = Path(path)
+    missing = [n for n in NEEDED if not (ckpt / n).is_file()]
     if missing:
-        raise ValueError(f"out_dir: checkpoint {str(ckpt)!r} named by latest.json is missing {missing}")
-    step = checkpoint_step(ckpt)
-    if step is None:
-        raise ValueError(f"out_dir: latest.json must name a {PREFIX}NNNNNN directory, got {ckpt.name!r}")
-    return step, ckpt
+        return f"{ckpt}: missing {missing}"
+    sums_path = ckpt / CHECKSUM_FILE
+    if sums_path.is_file():
+        try:
+            sums = load_json(sums_path)
+            if not isinstance(sums, dict) or any(n not in sums for n in NEEDED):
+                raise CorruptFileError(sums_path, f"must record {list(NEEDED)}")
+        except CorruptFileError as exc:
+            return str(exc)
+        for name, record in sums.items():
+            problem = checksum_problem(ckpt / name, record)
+            if problem is not None:
+                return problem
+    else:
+        warnings.warn(f"{ckpt}: no {CHECKSUM_FILE} (written before checksums were recorded); its contents "
+                      f"cannot be verified", RuntimeWarning, stacklevel=2)
+    try:
+        _read_state(ckpt)
+    except CorruptFileError as exc:
+        return str(exc)
+    return None
 
 
 def checkpoint_metadata(path: str | Path) -> dict[str, Any]:
-    """The ``run`` metadata saved in a checkpoint directory (empty when ``path`` is not one)."""
+    """The ``run`` metadata saved in a checkpoint directory (empty when ``path`` is not one);
+    :class:`logitrank.results_io.CorruptFileError` naming ``train_state.json`` when it is unreadable."""
     state = Path(path) / STATE_FILE
     if not state.is_file():
         return {}
-    try:
-        return dict(json.loads(state.read_text()).get("run", {}))
-    except (json.JSONDecodeError, AttributeError):
-        return {}
+    doc = load_json(state)
+    run = doc.get("run", {}) if isinstance(doc, dict) else None
+    if not isinstance(run, dict):
+        raise CorruptFileError(state, "must be a JSON object whose 'run' is an object")
+    return dict(run)
+
+
+def _intact_checkpoint(out_dir: str | Path) -> Path:
+    """The newest intact checkpoint at or before the one :func:`latest_checkpoint` names, warning for
+    each damaged one skipped."""
+    found = latest_checkpoint(out_dir)
+    if found is None:
+        raise ValueError(f"out_dir: no {LATEST_FILE} in {str(out_dir)!r}, nothing to resume")
+    candidates = [p for s, p in reversed(list_checkpoints(out_dir)) if s <= found[0]]
+    problems = []
+    for i, ckpt in enumerate(candidates):
+        problem = verify_checkpoint(ckpt)
+        if problem is None:
+            return ckpt
+        problems.append(problem)
+        after = f"falling back to {candidates[i + 1].name}" if i + 1 < len(candidates) else "none is left"
+        warnings.warn(f"resume: checkpoint {ckpt.name} is damaged ({problem}); {after}", RuntimeWarning,
+                      stacklevel=3)
+    raise ValueError(f"out_dir: no intact checkpoint to resume from in {str(out_dir)!r} "
+                     f"({'; '.join(problems)[:400]}); use a new out_dir")
 
 
 def restore_checkpoint(out_dir: str | Path, run: dict[str, Any], model: Any, optimizer: Any,
                        scheduler: Any) -> tuple[dict[str, Any], np.random.Generator]:
-    """Load the latest complete checkpoint of ``out_dir`` into ``model``, ``optimizer`` and ``scheduler``
+    """Load the latest intact checkpoint of ``out_dir`` into ``model``, ``optimizer`` and ``scheduler``
     (and torch's RNG); returns the training state (``step``, losses) and the batch sampler's generator.
 
-    Raises ``ValueError`` when the saved run's settings (:data:`RESUME_KEYS`) differ from ``run``."""
+    A damaged latest checkpoint (see :func:`verify_checkpoint`) is skipped with a warning for the previous
+    intact one. Raises ``ValueError`` when the saved run's settings (:data:`RESUME_KEYS`) differ from
+    ``run``, or when no intact checkpoint is left."""
     import torch
     from safetensors.torch import load_file
 
-    found = latest_checkpoint(out_dir)
-    if found is None:
-        raise ValueError(f"out_dir: no {LATEST_FILE} in {str(out_dir)!r}, nothing to resume")
-    ckpt = found[1]
-    saved = json.loads((ckpt / STATE_FILE).read_text())
+    ckpt = _intact_checkpoint(out_dir)
+    saved = _read_state(ckpt)
     old = saved["run"]
     for key in RESUME_KEYS:
         if old.get(key) != run.get(key):
@@ -150,6 +259,41 @@ def restore_checkpoint(out_dir: str | Path, run: dict[str, Any], model: Any, opt
     state = {"step": int(saved["step"]), "train_losses": [tuple(v) for v in saved["train_losses"]],
              "val_losses": [tuple(v) for v in saved["val_losses"]]}
     return state, gen
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
+
+
+def _hub_name_problem(source: str) -> str | None:
+    """Why ``source`` (not an existing path) cannot be a hub model id, or ``None`` when it can: a path-like
+    name (absolute, ``./``, ``~``, several folders, a suffix such as ``.pt``), or ``org/name`` whose ``org``
+    is a local folder (a mistyped checkpoint directory)."""
+    if not _HUB_ID.match(source) or source.endswith((".json", ".safetensors", ".bin", ".pt", ".npz")):
+        return "is not an existing path and not a hub model id (org/name)"
+    if "/" in source and Path(source.split("/")[0]).is_dir():
+        return (f"is not an existing checkpoint directory (its folder {source.split('/')[0]!r} exists "
+                f"locally but holds no {source.split('/', 1)[1]!r})")
+    return None
+
+
+def _hub_unreachable(source: str) -> str | None:
+    """One quick request to the hub (no retries): a message when the name is unknown there or the hub
+    cannot be reached, ``None`` when it answers (or the check itself is unavailable)."""
+    try:
+        from huggingface_hub import model_info
+        from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    except ImportError:
+        return None
+    try:
+        model_info(source, timeout=10)
+    except RepositoryNotFoundError:
+        return "is not an existing local directory, and the hub has no model of that name"
+    except HfHubHTTPError:  # gated, auth, ...: let from_pretrained give its own message
+        return None
+    except Exception as exc:  # connection refused, name resolution, timeout (httpx / OSError)
+        return (f"is not an existing local directory, not in the local hub cache, and the hub cannot be "
+                f"reached ({type(exc).__name__}: {exc})")
+    return None
 
 
 def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
@@ -182,10 +326,27 @@ def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
             missing.append("model.safetensors")
         if missing:
             raise ValueError(f"model: checkpoint directory {str(path)!r} is missing {missing}")
+        if (path / CHECKSUM_FILE).is_file():  # a checkpoint of train_tiny_lm: verify what it recorded
+            sums = load_json(path / CHECKSUM_FILE)
+            for name in ("config.json", "model.safetensors"):
+                problem = checksum_problem(path / name, sums.get(name) if isinstance(sums, dict) else None)
+                if problem is not None:
+                    raise CorruptFileError(path / name, f"does not match {CHECKSUM_FILE} ({problem})")
         with quiet_transformers():
             return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=torch_dtype)
+    name = str(source)
+    problem = _hub_name_problem(name)
+    if problem is None:
+        try:  # the local hub cache first: no network
+            return AutoModelForCausalLM.from_pretrained(name, use_safetensors=True, dtype=torch_dtype,
+                                                        local_files_only=True)
+        except Exception:
+            problem = _hub_unreachable(name)
+    if problem is not None:  # fail fast instead of minutes of hub retries
+        raise ValueError(f"model: {name!r} {problem}; pass a checkpoint directory (config.json + "
+                         f"model.safetensors), a hub name, or a model object")
     try:
-        return AutoModelForCausalLM.from_pretrained(str(source), use_safetensors=True, dtype=torch_dtype)
+        return AutoModelForCausalLM.from_pretrained(name, use_safetensors=True, dtype=torch_dtype)
     except Exception as err:  # network errors, unknown names, ... all mean the same to the caller
         raise ValueError(f"model: {str(source)!r} is neither a local checkpoint directory nor loadable from "
                          f"the hub ({type(err).__name__}: {err})") from err

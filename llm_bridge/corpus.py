@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from logitrank.results_io import save_json
+from logitrank.validation import check_token_array, short
 
 __all__ = ["CharTokenizer", "HFTokenizer", "Corpus", "load_shakespeare", "shakespeare_plays",
            "load_tokenizer", "train_bpe_tokenizer", "tokenizer_from_name", "TOKENIZER_FILE"]
@@ -64,6 +65,9 @@ class CharTokenizer:
 
     def encode(self, text: str) -> np.ndarray:
         """Ids of the characters of ``text``: int64 array, shape (len(text),)."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: must be a str, got {short(text)} ({type(text).__name__}); decode bytes "
+                            f"first, e.g. data.decode('utf-8')")
         codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
         table = np.full(max(self._codes.max(), int(codes.max(initial=0))) + 1, -1, dtype=np.int64)
         table[self._codes] = np.arange(self.vocab_size)
@@ -75,11 +79,9 @@ class CharTokenizer:
         return ids
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        """The text of token ids (each in ``[0, V)``)."""
-        arr = np.asarray(ids, dtype=np.int64).reshape(-1)
-        bad = (arr < 0) | (arr >= self.vocab_size)
-        if bad.any():
-            raise ValueError(f"ids: token ids must lie in [0, {self.vocab_size}), got {int(arr[bad][0])}")
+        """The text of token ids: a 1-D sequence of integers, each in ``[0, V)`` (floats, bools and 2-D
+        arrays are refused, never truncated or flattened)."""
+        arr = check_token_array("ids", ids, self.vocab_size, ndim=1).astype(np.int64)
         return self._codes.astype(np.uint32)[arr].tobytes().decode("utf-32-le")
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,8 +102,13 @@ class CharTokenizer:
             path = path / TOKENIZER_FILE
         if not path.is_file():
             raise ValueError(f"path: no character tokenizer file at {str(path)!r}")
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("type") != "char" or not isinstance(data.get("chars"), list):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"path: {str(path)!r} is not a readable CharTokenizer JSON file (truncated or "
+                             f"corrupt: {exc})") from exc
+        if not isinstance(data, dict) or data.get("type") != "char" or not isinstance(data.get("chars"),
+                                                                                       list):
             raise ValueError(f"path: {str(path)!r} is not a saved CharTokenizer (missing type/chars)")
         return cls(data["chars"])
 
@@ -136,10 +143,13 @@ class HFTokenizer:
 
     def encode(self, text: str) -> np.ndarray:
         """Token ids of ``text`` (no special tokens added): int64 array."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: must be a str, got {short(text)} ({type(text).__name__})")
         return np.asarray(self.tokenizer.encode(text, add_special_tokens=False), dtype=np.int64)
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        return str(self.tokenizer.decode(np.asarray(ids, dtype=np.int64).reshape(-1).tolist()))
+        """The text of token ids (1-D integers in ``[0, V)``, as :meth:`CharTokenizer.decode`)."""
+        return str(self.tokenizer.decode(check_token_array("ids", ids, self.vocab_size, ndim=1).tolist()))
 
     def save(self, path: str | Path) -> Path:
         """Save with ``save_pretrained`` into the directory ``path``."""
@@ -252,8 +262,12 @@ def load_shakespeare(
         tok: CharTokenizer | HFTokenizer = CharTokenizer(set("".join(plays.values())))
     elif isinstance(tokenizer, CharTokenizer | HFTokenizer):
         tok = tokenizer
-    else:
+    elif callable(getattr(tokenizer, "encode", None)) and callable(getattr(tokenizer, "decode", None)):
         tok = HFTokenizer(tokenizer)
+    else:
+        raise TypeError(f"tokenizer: must be None, 'char', 'bpe-N', a CharTokenizer/HFTokenizer or a "
+                        f"transformers tokenizer (with encode/decode), got {short(tokenizer)} "
+                        f"({type(tokenizer).__name__})")
     train = tok.encode(sep.join(plays[n] for n in train_names))
     val = tok.encode(sep.join(plays[n] for n in held))
     return Corpus(train=train, validation=val, tokenizer=tok, train_documents=train_names,

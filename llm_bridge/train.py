@@ -303,7 +303,7 @@ def train_tiny_lm(
         if latest_checkpoint(out) is not None:
             if not resume:
                 raise ValueError(f"out_dir: {str(out)!r} already holds a run (latest.json); pass resume=True "
-                                 f"or use an empty directory")
+                                 f"(--resume on the command line) or use an empty directory")
             trainer.restore()
         if val_batches is not None:
             vgen = np.random.default_rng(np.random.SeedSequence([seed, 2]))

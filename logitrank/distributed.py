@@ -35,9 +35,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .sequence_model import SequenceModel
-from .sharded_matrix import ShardedMatrix, open_shards, shard_name
+from .sharded_matrix import ShardedMatrix, open_shards, save_shard, shard_name
 from .shards import (
-    atomic_save,
     check_writable_dir,
     compute_rows,
     future_sums,
@@ -92,7 +91,7 @@ def _shard_task(factory: Callable[[], SequenceModel], key: str, out: str, index:
                 rows: list[tuple[int, ...]], futures: list[tuple[int, ...]], tokens: np.ndarray | None,
                 dtype: str) -> int:
     array = compute_rows(_replica(factory, key), rows, futures, tokens, dtype)
-    atomic_save(Path(out) / shard_name(index), array)
+    save_shard(Path(out), index, array)  # the shard, then its size and SHA-256 beside it
     return index
 
 
@@ -232,6 +231,7 @@ def shards_as_dask_array(path: str | Path, *, column_chunk: int | None = None) -
     if miss:
         raise ValueError(f"path: {str(sm.path)!r} is incomplete ({len(miss)} shards missing, e.g. "
                          f"{miss[:5]}); re-run the extraction to finish")
+    sm.verify()  # every shard against its recorded size and SHA-256 before dask reads it
     nh, n = sm.shape
     if column_chunk is None:
         rows = max(b - a for a, b in sm.bounds)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .results_io import atomic_write, dumps_json
+from .results_io import CorruptFileError, atomic_write, dumps_json, load_npz
 from .sequence_model import SequenceModel, centered
 from .validation import RngLike, as_rng, check_int, check_model, check_positive_int, check_prefixes
 
@@ -98,25 +98,97 @@ class LogitMatrix:
         return self.values[:, j * self.k : (j + 1) * self.k]
 
     def save(self, path: str | Path) -> Path:
-        """Write to ``path`` (``.npz``) atomically; :meth:`load` round-trips exactly."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(".npz")
+        """Write to ``path`` atomically; :meth:`load` round-trips exactly.
+
+        ``path`` must end in ``.npz``; a path without a suffix gets ``.npz`` appended (as ``np.savez``
+        does); any other suffix (``M.txt``) is refused rather than silently written elsewhere. The
+        metadata is encoded and every field checked as :meth:`load` checks it (float64 finite values,
+        int64 tokens) before anything is written, so a refused matrix leaves no file.
+        """
+        path = npz_path(path)
         hp, hl = pack_sequences(self.histories)
         fp, fl = pack_sequences(self.futures)
-        arrays = {"values": self.values, "tokens": self.tokens, "histories": hp, "history_lengths": hl,
-                  "futures": fp, "future_lengths": fl, "vocab_size": np.int64(self.vocab_size),
-                  "metadata": np.array(dumps_json(self.metadata))}
+        arrays = {"format": np.array(MATRIX_FORMAT), "values": self.values, "tokens": self.tokens,
+                  "histories": hp, "history_lengths": hl, "futures": fp, "future_lengths": fl,
+                  "vocab_size": np.int64(self.vocab_size), "metadata": np.array(dumps_json(self.metadata))}
+        _checked_matrix_fields({k: np.asarray(v) for k, v in arrays.items()})  # never write what load refuses
         return atomic_write(path, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path) -> LogitMatrix:
-        """Read a matrix written by :meth:`save`."""
-        with np.load(Path(path), allow_pickle=False) as data:
-            return cls(values=data["values"], tokens=data["tokens"],
-                       histories=unpack_sequences(data["histories"], data["history_lengths"]),
-                       futures=unpack_sequences(data["futures"], data["future_lengths"]),
-                       vocab_size=int(data["vocab_size"]), metadata=json.loads(str(data["metadata"])))
+        """Read a matrix written by :meth:`save`, checking every field (keys, dtypes, shapes, token ranges,
+        padding, finiteness; the zip CRC covers the bytes): a truncated, damaged, edited or foreign file
+        raises :class:`logitrank.results_io.CorruptFileError` naming it."""
+        path = Path(path)
+        data = load_npz(path, what="LogitMatrix file")
+        try:
+            return cls(**_checked_matrix_fields(data))
+        except (ValueError, TypeError) as exc:
+            raise CorruptFileError(path, f"not a valid LogitMatrix file: {exc}") from exc
+
+
+MATRIX_FORMAT = "logitrank-matrix/1"
+_MATRIX_KEYS = {"values", "tokens", "histories", "history_lengths", "futures", "future_lengths", "vocab_size",
+                "metadata"}
+
+
+def npz_path(path: str | Path) -> Path:
+    """``path`` as an ``.npz`` file name: no suffix gets ``.npz``; another suffix is refused."""
+    path = Path(path)
+    if path.suffix == "":
+        return path.with_suffix(".npz")
+    if path.suffix != ".npz":
+        raise ValueError(f"path: must end in .npz (a name without a suffix gets .npz), got {str(path)!r}")
+    return path
+
+
+def _sequences_field(data: dict[str, np.ndarray], key: str, vocab_size: int) -> list[tuple[int, ...]]:
+    """The sequences packed under ``key`` and their lengths (see :func:`pack_sequences`), checked."""
+    padded, lengths = data[key], data[{"histories": "history_lengths", "futures": "future_lengths"}[key]]
+    if padded.dtype != np.int64 or padded.ndim != 2:
+        raise ValueError(f"{key}: must be a 2-D int64 array, got {padded.dtype} shape {padded.shape}")
+    if lengths.dtype != np.int64 or lengths.shape != (padded.shape[0],):
+        raise ValueError(f"{key}: lengths must be int64 of shape ({padded.shape[0]},), got {lengths.dtype} "
+                         f"shape {lengths.shape}")
+    if lengths.size and (lengths.min() < 0 or lengths.max() > padded.shape[1]):
+        raise ValueError(f"{key}: lengths must lie in [0, {padded.shape[1]}], got range "
+                         f"[{lengths.min()}, {lengths.max()}]")
+    inside = np.arange(padded.shape[1])[None, :] < lengths[:, None]
+    if padded.size and ((padded[inside] < 0).any() or (padded[inside] >= vocab_size).any()):
+        raise ValueError(f"{key}: tokens must lie in [0, vocab_size={vocab_size})")
+    if (padded[~inside] != -1).any():
+        raise ValueError(f"{key}: padding beyond each length must be -1")
+    return unpack_sequences(padded, lengths)
+
+
+def _checked_matrix_fields(data: dict[str, np.ndarray]) -> dict[str, Any]:
+    fmt = data.pop("format", None)
+    if fmt is not None and (fmt.shape != () or str(fmt) != MATRIX_FORMAT):
+        raise ValueError(f"format: must be {MATRIX_FORMAT!r}, got {str(fmt)[:40]!r}")
+    if set(data) != _MATRIX_KEYS:
+        raise ValueError(f"keys: must be {sorted(_MATRIX_KEYS)}, got {sorted(data)}")
+    vs = data["vocab_size"]
+    if vs.shape != () or vs.dtype != np.int64 or int(vs) < 1:
+        raise ValueError(f"vocab_size: must be an int64 scalar >= 1, got {vs.dtype} {vs.tolist()!r}")
+    V = int(vs)
+    values, tokens = data["values"], data["tokens"]
+    if values.dtype != np.float64 or values.ndim != 2:
+        raise ValueError(f"values: must be a 2-D float64 array, got {values.dtype} shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values: must be finite, got NaN or inf entries")
+    if tokens.dtype != np.int64 or tokens.ndim != 2 or tokens.shape[1] > V:
+        raise ValueError(f"tokens: must be a 2-D int64 array of at most V={V} columns, got {tokens.dtype} "
+                         f"shape {tokens.shape}")
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= V or (np.diff(tokens, axis=1) <= 0).any()):
+        raise ValueError(f"tokens: each row must be increasing token ids in [0, {V})")
+    meta = data["metadata"]
+    if meta.shape != () or meta.dtype.kind != "U":
+        raise ValueError(f"metadata: must be a JSON string, got {meta.dtype} shape {meta.shape}")
+    metadata = json.loads(str(meta))
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata: must be a JSON object, got {type(metadata).__name__}")
+    return {"values": values, "tokens": tokens, "histories": _sequences_field(data, "histories", V),
+            "futures": _sequences_field(data, "futures", V), "vocab_size": V, "metadata": metadata}
 
 
 def extended_logits(

@@ -13,12 +13,25 @@ JSON
     sets and paths to plain JSON types. One NaN policy: non-finite floats stay floats and are written as
     ``NaN`` / ``Infinity`` / ``-Infinity`` (Python's JSON dialect, read back exactly by :func:`load_json`
     and :func:`json.loads`). Floats are written with ``repr``, so they round-trip exactly.
-    :func:`dumps_json` is the encoder (a string); :func:`save_json` writes it atomically.
+    :func:`dumps_json` is the encoder (a string); :func:`save_json` writes it atomically. Mapping keys
+    must be strings, or ints / floats (written as their JSON text, as :func:`json.dumps` does); any other
+    key (a tuple, ``None``, a bool, an object) is refused with a ``TypeError`` naming it, and so are two
+    keys that would collide as text (``1`` and ``"1"``), so nothing is silently turned into another key.
+
+Reading back defensively
+    :class:`CorruptFileError` (a ``ValueError``) names the file and what is wrong with it; readers raise
+    it for truncated, damaged or foreign files instead of the library's own error (``BadZipFile``,
+    ``EOFError``, ``JSONDecodeError``, ...). :func:`load_json`, :func:`load_npz` and :func:`load_npy`
+    read through it. :func:`file_checksum` records a file's size and SHA-256 (``{"size", "sha256"}``);
+    :func:`checksum_problem` compares a file with such a record (``None`` when it matches), so a
+    same-size overwrite is detected too. :func:`sweep_tmp` removes the ``*.tmp`` leftovers of killed
+    writers in a folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -30,15 +43,30 @@ from typing import IO, Any
 import numpy as np
 
 __all__ = [
+    "CorruptFileError",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
+    "checksum_problem",
     "dumps_json",
+    "file_checksum",
     "load_json",
+    "load_npy",
+    "load_npz",
     "replace_dir",
     "save_json",
+    "sweep_tmp",
     "to_jsonable",
 ]
+
+
+class CorruptFileError(ValueError):
+    """A file that cannot be what it should be (truncated, damaged, foreign); ``path`` names it."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -97,7 +125,14 @@ def to_jsonable(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            key = _json_key(k)
+            if key in out:
+                raise TypeError(f"obj: keys {k!r} and another key both become the JSON key {key!r}; "
+                                f"make the keys distinct strings")
+            out[key] = to_jsonable(v)
+        return out
     if isinstance(obj, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
@@ -113,6 +148,17 @@ def to_jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, str | int | float | bool):
         return obj
     raise TypeError(f"obj: cannot encode a {type(obj).__name__} as JSON: {obj!r:.80}")
+
+
+def _json_key(key: Any) -> str:
+    """A mapping key as JSON text: strings as they are, ints and floats as :func:`json.dumps` writes them."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool | np.bool_) or not isinstance(key, int | float | np.integer | np.floating):
+        raise TypeError(f"obj: mapping keys must be str, int or float (JSON object keys), got the key "
+                        f"{key!r:.80} ({type(key).__name__}); convert it to a string yourself, e.g. "
+                        f"'-'.join(map(str, key)) for a tuple")
+    return json.dumps(key.item() if isinstance(key, np.generic) else key)
 
 
 def dumps_json(obj: Any, *, indent: int | None = None, sort_keys: bool = False,
@@ -131,8 +177,84 @@ def save_json(obj: Any, path: str | Path, *, indent: int | None = 2, ensure_asci
 
 
 def load_json(path: str | Path) -> Any:
-    """Read a JSON file written by :func:`save_json`."""
+    """Read a JSON file written by :func:`save_json`; :class:`CorruptFileError` for a truncated or foreign
+    file, ``FileNotFoundError`` when there is none."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no JSON file at {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptFileError(path, f"not a valid JSON file (truncated or damaged?): {exc}") from exc
+
+
+def load_npz(path: str | Path, *, what: str = "npz archive") -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file (no pickles), read fully; :class:`CorruptFileError` naming the file
+    for a truncated, damaged (zip CRC) or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no {what} at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("holds a single array, not an npz archive")
+            return {k: data[k] for k in data.files}
+    except Exception as exc:  # BadZipFile, EOFError, zlib.error, ValueError, OSError, ...
+        raise CorruptFileError(path, f"not a readable {what} (truncated, damaged or foreign: "
+                               f"{type(exc).__name__}: {exc})") from exc
+
+
+def load_npy(path: str | Path, *, mmap: bool = False, what: str = "npy array") -> np.ndarray:
+    """One ``.npy`` array (memory-mapped read-only with ``mmap``; no pickles); :class:`CorruptFileError`
+    naming the file when it is truncated or not an npy file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no {what} at {path}")
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except Exception as exc:  # EOFError, "mmap length is greater than file size", bad magic, ...
+        raise CorruptFileError(path, f"not a readable {what} (truncated, damaged or foreign: "
+                               f"{type(exc).__name__}: {exc})") from exc
+    if not isinstance(arr, np.ndarray):
+        raise CorruptFileError(path, f"not a readable {what} (an npz archive, not one array)")
+    return arr
+
+
+def file_checksum(path: str | Path) -> dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of a file (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return {"size": size, "sha256": h.hexdigest()}
+
+
+def checksum_problem(path: str | Path, record: Any) -> str | None:
+    """``None`` when ``path`` has the size and SHA-256 of ``record`` (from :func:`file_checksum`), else
+    what differs (missing file, size, content), for an error or warning message."""
+    path = Path(path)
+    if not isinstance(record, dict) or not isinstance(record.get("size"), int) \
+            or not isinstance(record.get("sha256"), str):
+        return f"{path}: its checksum record is malformed ({record!r:.80})"
+    if not path.is_file():
+        return f"{path}: missing"
+    size = path.stat().st_size
+    if size != record["size"]:
+        return f"{path}: {size} bytes, {record['size']} recorded (truncated or overwritten)"
+    if file_checksum(path)["sha256"] != record["sha256"]:
+        return f"{path}: SHA-256 differs from the recorded one (the content was damaged)"
+    return None
+
+
+def sweep_tmp(directory: str | Path) -> list[Path]:
+    """Remove the ``*.tmp`` files :func:`atomic_write` leaves when its process is killed mid-write (in
+    ``directory`` only, not below); returns what was removed. Call it when a run starts, never while
+    another writer works in the same folder."""
+    removed = []
+    for stale in Path(directory).glob("*.tmp"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed

@@ -2,14 +2,23 @@
 
 The format (``FORMAT``): ``manifest.json`` (model id, SHA-256 of the history and future sets, ``top_k``,
 token rule and chosen tokens, dtype, shape ``(|H|, |F| k)``, shard row boundaries, vocabulary size),
-``sets.npz`` (the sets) and ``shard-NNNNN.npy`` row shards. Readers stream the matrix by row shards or
-by column blocks gathered from memory-mapped shards, so spectra never need ``L`` in memory.
+``sets.npz`` (the sets) and ``shard-NNNNN.npy`` row shards, each with ``shard-NNNNN.npy.sum.json`` beside
+it (its size and SHA-256, :func:`logitrank.results_io.file_checksum`, written after the shard). Readers
+stream the matrix by row shards or by column blocks gathered from memory-mapped shards, so spectra never
+need ``L`` in memory.
+
+Every file is read back defensively: the manifest carries its own SHA-256 (``manifest_sha256``), the sets
+are checked against the manifest's hashes (and the zip CRC), and each shard against its recorded size and
+SHA-256 on first use by a reader (so a truncated shard or a same-size overwrite is noticed, not used).
+Damage raises :class:`logitrank.results_io.CorruptFileError` naming the file; re-running ``extract``
+rewrites a damaged shard or ``sets.npz`` (with a warning). Shards written before checksums were recorded
+are read with a warning after the shape checks only.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,9 +26,21 @@ from typing import Any
 import numpy as np
 
 from .logit_matrix import LogitMatrix, pack_sequences, unpack_sequences
-from .validation import RngLike, as_rng, check_positive_int
+from .results_io import (
+    CorruptFileError,
+    atomic_write,
+    checksum_problem,
+    dumps_json,
+    file_checksum,
+    load_json,
+    load_npy,
+    load_npz,
+    save_json,
+)
+from .validation import RngLike, as_rng, check_int, check_positive_int
 
-__all__ = ["FORMAT", "ShardedMatrix", "open_shards", "sequences_sha256", "shard_name"]
+__all__ = ["FORMAT", "ShardedMatrix", "open_shards", "read_manifest", "save_shard", "sequences_sha256",
+           "shard_name", "shard_problem", "write_manifest"]
 
 FORMAT = "logitrank-shards/1"
 MANIFEST = "manifest.json"
@@ -39,6 +60,69 @@ def shard_name(index: int) -> str:
     return f"shard-{index:05d}.npy"
 
 
+def checksum_name(index: int) -> str:
+    """The file beside shard ``index`` holding its size and SHA-256."""
+    return shard_name(index) + ".sum.json"
+
+
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(dumps_json(body, sort_keys=True).encode()).hexdigest()
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` atomically with its own SHA-256 (``manifest_sha256``)."""
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    save_json(manifest, directory / MANIFEST, indent=None)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """``manifest.json`` of a shard directory, checked (JSON object, format, own SHA-256 when recorded);
+    :class:`CorruptFileError` naming it otherwise."""
+    path = directory / MANIFEST
+    manifest = load_json(path)
+    if not isinstance(manifest, dict):
+        raise CorruptFileError(path, f"must hold a JSON object, got {type(manifest).__name__}")
+    if manifest.get("format") != FORMAT:
+        raise CorruptFileError(path, f"format must be {FORMAT!r}, got {manifest.get('format')!r:.60}")
+    if "manifest_sha256" in manifest and manifest["manifest_sha256"] != _manifest_digest(manifest):
+        raise CorruptFileError(path, "its SHA-256 does not match its content (edited or damaged); the "
+                               "directory cannot be trusted: extract into a new directory")
+    try:
+        shards = manifest["shards"]
+        ok = (len(manifest["shape"]) == 2 and all(isinstance(n, int) and n >= 0 for n in manifest["shape"])
+              and all(len(sh["rows"]) == 2 for sh in shards))
+        np.dtype(manifest["dtype"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptFileError(path, f"is not a shard manifest ({type(exc).__name__}: {exc})") from exc
+    if not ok:
+        raise CorruptFileError(path, "is not a shard manifest (bad shape or shard rows)")
+    return manifest
+
+
+def save_shard(directory: Path, index: int, rows: np.ndarray) -> None:
+    """Write shard ``index`` atomically, then its size and SHA-256 beside it (a shard without its checksum
+    file is not finished: a kill between the two only costs recomputing it)."""
+    path = directory / shard_name(index)
+    atomic_write(path, lambda fh: np.save(fh, rows))
+    save_json(file_checksum(path), directory / checksum_name(index), indent=None)
+
+
+def shard_problem(directory: Path, index: int) -> str | None:
+    """``None`` when shard ``index`` matches its recorded size and SHA-256; else what is wrong (missing,
+    no checksum recorded, truncated, damaged)."""
+    path, sums = directory / shard_name(index), directory / checksum_name(index)
+    if not path.is_file():
+        return f"{path}: missing"
+    if not sums.is_file():
+        return f"{path}: no checksum recorded ({sums.name} missing)"
+    try:
+        record = load_json(sums)
+    except CorruptFileError as exc:
+        return str(exc)
+    return checksum_problem(path, record)
+
+
 class ShardedMatrix:
     """Read access to a shard directory written by :func:`extract` (use :func:`open_shards`).
 
@@ -52,9 +136,9 @@ class ShardedMatrix:
         mf = self.path / MANIFEST
         if not mf.exists():
             raise FileNotFoundError(f"path: {str(self.path)!r} has no {MANIFEST}; not a shard directory")
-        self.manifest: dict[str, Any] = json.loads(mf.read_text())
-        if self.manifest.get("format") != FORMAT:
-            raise ValueError(f"path: manifest format must be {FORMAT!r}, got {self.manifest.get('format')!r}")
+        self.manifest: dict[str, Any] = read_manifest(self.path)
+        self._verified: set[int] = set()
+        self._warned_unverified = False
         self.shape: tuple[int, int] = tuple(self.manifest["shape"])  # type: ignore[assignment]
         self.dtype = np.dtype(self.manifest["dtype"])
         self.bounds: list[tuple[int, int]] = [tuple(s["rows"]) for s in self.manifest["shards"]]  # type: ignore
@@ -91,23 +175,51 @@ class ShardedMatrix:
 
     def sets(self) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
         """The histories and futures (checked against the manifest's hashes)."""
-        with np.load(self.path / SETS) as d:
+        path = self.path / SETS
+        d = load_npz(path, what="shard sets file")
+        try:
             H = unpack_sequences(d["histories"], d["history_lengths"])
             F = unpack_sequences(d["futures"], d["future_lengths"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CorruptFileError(path, f"is not a shard sets file ({type(exc).__name__}: {exc})") from exc
         if sequences_sha256(H) != self.manifest["histories_sha256"] or \
                 sequences_sha256(F) != self.manifest["futures_sha256"]:
-            raise ValueError(f"path: {SETS} does not match the hashes in {MANIFEST}; the directory is "
-                             "corrupt")
+            raise CorruptFileError(path, f"does not match the hashes in {MANIFEST}; re-run extract with the "
+                                   "same arguments to rewrite it")
         return H, F
 
+    def verify(self, index: int | None = None) -> None:
+        """Check shard ``index`` (every written shard when ``None``) against its recorded size and SHA-256;
+        :class:`CorruptFileError` naming the first damaged file. A shard is hashed once per object."""
+        for i in (range(self.n_shards) if index is None else [index]):
+            if i in self._verified or (index is None and not (self.path / shard_name(i)).exists()):
+                continue
+            problem = shard_problem(self.path, i)
+            if problem is not None and problem.endswith("missing)"):
+                if not self._warned_unverified:
+                    warnings.warn(f"{problem}: written before checksums were recorded; shards without one "
+                                  "are read after their shape checks only", UserWarning, stacklevel=3)
+                self._warned_unverified = True
+            elif problem is not None:
+                raise CorruptFileError(self.path / shard_name(i), f"{problem.split(': ', 1)[-1]}; re-run "
+                                       "extract with the same arguments to rewrite it")
+            self._verified.add(i)
+
     def shard(self, index: int, *, mmap: bool = False) -> np.ndarray:
-        """Rows of shard ``index``, shape ``(rows, |F| k)`` (memory-mapped read-only with ``mmap``)."""
+        """Rows of shard ``index``, shape ``(rows, |F| k)`` (memory-mapped read-only with ``mmap``), after
+        :meth:`verify` (its size and SHA-256, on first use)."""
+        index = check_int("index", index, minimum=0, maximum=self.n_shards - 1)
         a, b = self.bounds[index]
-        arr = np.load(self.path / shard_name(index), mmap_mode="r" if mmap else None)
+        path = self.path / shard_name(index)
+        if not path.exists():
+            raise FileNotFoundError(f"index: shard {index} ({path}) is not written yet; re-run extract "
+                                    "with the same arguments to finish")
+        self.verify(index)
+        arr = load_npy(path, mmap=mmap, what="shard")
         if arr.shape != (b - a, self.shape[1]) or arr.dtype != self.dtype:
-            raise ValueError(f"shard {index}: expected shape {(b - a, self.shape[1])} {self.dtype}, "
-                             f"got {arr.shape} {arr.dtype}; the file is corrupt: delete it and re-run "
-                             "extract")
+            raise CorruptFileError(path, f"expected shape {(b - a, self.shape[1])} {self.dtype}, got "
+                                   f"{arr.shape} {arr.dtype}; re-run extract with the same arguments to "
+                                   "rewrite it")
         return arr
 
     def row_blocks(self) -> Iterator[np.ndarray]:

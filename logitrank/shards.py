@@ -34,9 +34,9 @@ then across shards), so the tokens agree with it except where two mean logits ti
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +51,22 @@ from .logit_matrix import (
     pack_sequences,
     select_tokens,
 )
-from .results_io import atomic_write, save_json
+from .results_io import CorruptFileError, atomic_write, load_npz, sweep_tmp
 from .sequence_model import SequenceModel
-from .sharded_matrix import FORMAT, MANIFEST, SETS, ShardedMatrix, open_shards, sequences_sha256, shard_name
+from .sharded_matrix import (
+    FORMAT,
+    MANIFEST,
+    SETS,
+    ShardedMatrix,
+    checksum_name,
+    open_shards,
+    read_manifest,
+    save_shard,
+    sequences_sha256,
+    shard_name,
+    shard_problem,
+    write_manifest,
+)
 from .validation import RngLike, check_positive_int, check_prefixes
 
 __all__ = ["FORMAT", "ShardedMatrix", "extract", "open_shards", "sequences_sha256", "model_fingerprint"]
@@ -152,14 +165,38 @@ class ShardPlan:
         return None if t is None else np.asarray(t, dtype=np.int64)
 
     def missing(self) -> list[int]:
-        return [i for i in range(len(self.bounds)) if not (self.out / shard_name(i)).exists()]
+        """Shards still to compute: not written, or failing their recorded size and SHA-256 (a truncated
+        or overwritten shard, or one killed before its checksum was written): those are removed with a
+        warning, so they are rewritten, never skipped or used."""
+        todo = []
+        for i in range(len(self.bounds)):
+            problem = shard_problem(self.out, i)
+            if problem is None:
+                continue
+            if (self.out / shard_name(i)).exists():
+                warnings.warn(f"{problem}; rewriting shard {i}", RuntimeWarning, stacklevel=2)
+                (self.out / shard_name(i)).unlink()
+                (self.out / checksum_name(i)).unlink(missing_ok=True)
+            todo.append(i)
+        return todo
 
     def pending_means(self) -> tuple[np.ndarray, np.ndarray]:
-        """Accumulated per-future sums and the done-mask of the first ("mean") pass."""
+        """Accumulated per-future sums and the done-mask of the first ("mean") pass (restarted, with a
+        warning, when the partial file is unreadable or not what this pass wrote)."""
         path = self.out / MEANS_PARTIAL
+        shape, n = (len(self.futures), self.manifest["vocab_size"]), len(self.bounds)
         if path.exists():
-            with np.load(path) as data:
-                return data["sums"], data["done"]
+            try:
+                data = load_npz(path, what="token-means checkpoint")
+                sums, done = data["sums"], data["done"]
+                if sums.shape != shape or sums.dtype != np.float64 or done.shape != (n,) \
+                        or done.dtype != bool:
+                    raise CorruptFileError(path, f"holds sums {sums.shape} {sums.dtype} and done "
+                                           f"{done.shape} {done.dtype}, expected {shape} float64 and "
+                                           f"({n},) bool")
+                return sums, done
+            except (CorruptFileError, KeyError) as exc:
+                warnings.warn(f"{exc}; restarting the token-means pass", RuntimeWarning, stacklevel=2)
         return (np.zeros((len(self.futures), self.manifest["vocab_size"])),
                 np.zeros(len(self.bounds), dtype=bool))
 
@@ -171,7 +208,7 @@ class ShardPlan:
         mean = sums / len(self.histories)
         tokens = select_tokens(mean[None], self.manifest["top_k"], "mean")
         self.manifest["tokens"] = tokens.tolist()
-        save_json(self.manifest, self.out / MANIFEST, indent=None)
+        write_manifest(self.out, self.manifest)
         (self.out / MEANS_PARTIAL).unlink(missing_ok=True)
 
     def write_shard(self, index: int, rows: np.ndarray) -> None:
@@ -180,7 +217,7 @@ class ShardPlan:
         if rows.shape != expected or rows.dtype != np.dtype(self.manifest["dtype"]):
             raise ValueError(f"shard {index}: must have shape {expected} and dtype {self.manifest['dtype']}, "
                              f"got {rows.shape} {rows.dtype}")
-        atomic_save(self.out / shard_name(index), rows)
+        save_shard(self.out, index, rows)
 
 
 def plan_extraction(
@@ -229,23 +266,40 @@ def plan_extraction(
     }
     existing = path / MANIFEST
     if existing.exists():
-        old = json.loads(existing.read_text())
+        old = read_manifest(path)
         diffs = [f"{key} (directory: {short_value(old.get(key))}, this call: {short_value(manifest[key])})"
                  for key in IDENTITY if old.get(key) != manifest[key]]
         if diffs:
             raise ValueError(f"out: {str(path)!r} holds shards of a different extraction; refusing to mix "
                              f"results. Differences: {'; '.join(diffs)}. Use a new directory.")
+        if not sets_intact(path, old):
+            warnings.warn(f"{path / SETS}: unreadable or not matching {MANIFEST}; rewriting it",
+                          RuntimeWarning, stacklevel=2)
+            save_sets(path, H, F)
         return ShardPlan(path, old, H, F)
     if any(path.glob("shard-*.npy")):
         raise ValueError(f"out: {str(path)!r} holds shard files but no {MANIFEST}; refusing to mix results")
     if top_k is not None and token_rule == "random":
         manifest["tokens"] = select_tokens(np.zeros((1, len(F), vocab_size)), top_k, "random", rng).tolist()
+    save_sets(path, H, F)
+    write_manifest(path, manifest)
+    return ShardPlan(path, manifest, H, F)
+
+
+def save_sets(path: Path, H: list[tuple[int, ...]], F: list[tuple[int, ...]]) -> None:
+    """Write ``sets.npz`` (the packed histories and futures) atomically."""
     hp, hl = pack_sequences(H)
     fp, fl = pack_sequences(F)
-    atomic_save(path / SETS, {"histories": hp, "history_lengths": hl,
-                              "futures": fp, "future_lengths": fl})
-    save_json(manifest, path / MANIFEST, indent=None)
-    return ShardPlan(path, manifest, H, F)
+    atomic_save(path / SETS, {"histories": hp, "history_lengths": hl, "futures": fp, "future_lengths": fl})
+
+
+def sets_intact(path: Path, manifest: dict[str, Any]) -> bool:
+    """Whether ``sets.npz`` reads back (zip CRC) and matches the manifest's SHA-256 of the sets."""
+    try:
+        ShardedMatrix(path).sets()
+    except (CorruptFileError, FileNotFoundError):
+        return False
+    return True
 
 
 def short_value(v: Any) -> str:
@@ -317,8 +371,7 @@ def shard_future_sums(model: SequenceModel, plan: ShardPlan, index: int) -> np.n
 def run_plan(plan: ShardPlan, shard_fn: Callable[[int], np.ndarray], sums_fn: Callable[[int], np.ndarray],
              progress: bool | None) -> None:
     """Run the first pass (if needed) and the missing shards sequentially, checkpointing each."""
-    for stale in plan.out.glob("*.tmp"):  # partial files of a killed run: never a finished result
-        stale.unlink(missing_ok=True)
+    sweep_tmp(plan.out)  # partial files of a killed run: never a finished result
     n = len(plan.bounds)
     show = progress if progress is not None else n > 20
     if plan.manifest["top_k"] is not None and plan.manifest["tokens"] is None:

@@ -6,11 +6,12 @@ The paper's numbers (SPEC §1) are the one table :data:`logitrank.paper.PAPER`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from logitrank.results_io import atomic_write_text, load_json, save_json
+from logitrank.results_io import CorruptFileError, atomic_write_text, load_json, save_json, sweep_tmp
 
 __all__ = ["write_results", "write_report", "read_results", "fmt"]
 
@@ -30,10 +31,25 @@ def fmt(x: Any, digits: int = 3) -> str:
 
 
 def read_results(out_dir: str | Path) -> dict[str, Any]:
-    """The ``results.json`` of ``out_dir`` (an empty skeleton when there is none yet)."""
-    path = Path(out_dir) / "results.json"
+    """The ``results.json`` of ``out_dir`` (an empty skeleton when there is none yet).
+
+    A truncated or foreign ``results.json`` (e.g. left by a full disk) does not abort the run: it is
+    reported with a warning and replaced by the skeleton, and each figure's entry is rebuilt from its
+    cached steps. The ``*.tmp`` files of a killed run in ``out_dir`` are swept (one run per folder).
+    """
+    out = Path(out_dir)
+    if out.is_dir():
+        sweep_tmp(out)
+    path = out / "results.json"
     if path.exists():
-        return dict(load_json(path))
+        try:
+            doc = load_json(path)
+            if not isinstance(doc, dict) or not isinstance(doc.get("figures", {}), dict):
+                raise CorruptFileError(path, "must hold a JSON object whose 'figures' is an object")
+            return dict(doc)
+        except CorruptFileError as exc:
+            warnings.warn(f"{exc}; starting a new results.json (figures are rebuilt from the cache)",
+                          RuntimeWarning, stacklevel=2)
     return {"figures": {}}
 
 

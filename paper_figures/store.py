@@ -7,11 +7,18 @@ run interrupted at any point leaves either a finished step or nothing, and re-ru
 
 Floats round-trip exactly (:mod:`logitrank.results_io`: ``repr``, non-finite ones as ``NaN`` /
 ``Infinity``), so a cache hit reproduces identical numbers.
+
+Each JSON records the size and SHA-256 of its ``.npz`` and a SHA-256 of its own content: a step whose files
+are truncated, overwritten (even with the same size) or unreadable is recomputed by :meth:`StepCache.step`
+with a warning naming the file (:meth:`StepCache.load` raises
+:class:`logitrank.results_io.CorruptFileError`). The ``*.tmp`` files of a killed run are swept when the
+cache is opened (one run per output folder at a time). Steps cached before checksums were recorded are
+used with a warning.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
 import time
 import warnings
@@ -21,7 +28,18 @@ from typing import Any
 
 import numpy as np
 
-from logitrank.results_io import atomic_write, save_json, to_jsonable
+from logitrank.results_io import (
+    CorruptFileError,
+    atomic_write,
+    checksum_problem,
+    dumps_json,
+    file_checksum,
+    load_json,
+    load_npz,
+    save_json,
+    sweep_tmp,
+    to_jsonable,
+)
 
 __all__ = ["StepCache"]
 
@@ -42,6 +60,12 @@ def _split(obj: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise ValueError(f"result{prefix}: must be dict/list/number/str/ndarray, got {type(obj).__name__}")
+
+
+def _digest(doc: dict[str, Any]) -> str:
+    """SHA-256 of a cached step's JSON content (everything but the digest itself, canonical JSON)."""
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    return hashlib.sha256(dumps_json(body, sort_keys=True).encode()).hexdigest()
 
 
 def _join(obj: Any, arrays: Any) -> Any:
@@ -74,6 +98,7 @@ class StepCache:
     def __init__(self, directory: str | Path, progress: Callable[[str], None] | None = None):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        sweep_tmp(self.directory)  # partial files of a killed run
         self.progress = progress
         self.computed: list[str] = []
         self.seconds: dict[str, float] = {}
@@ -84,35 +109,55 @@ class StepCache:
             raise ValueError(f"step name: must match {_NAME.pattern}, got {name!r}")
         return self.directory / f"{name}.json", self.directory / f"{name}.npz"
 
+    def _read(self, name: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The verified JSON document and arrays of step ``name``; :class:`CorruptFileError` naming the
+        damaged file (``FileNotFoundError`` when the step is not finished)."""
+        jpath, npath = self._paths(name)
+        doc = load_json(jpath)
+        if not isinstance(doc, dict) or not {"params", "result", "has_arrays"} <= set(doc):
+            raise CorruptFileError(jpath, "is not a cached step (params, result, has_arrays)")
+        if "sha256" not in doc:
+            warnings.warn(f"{jpath}: cached before checksums were recorded; used unverified", UserWarning,
+                          stacklevel=3)
+        elif doc["sha256"] != _digest(doc):
+            raise CorruptFileError(jpath, "its SHA-256 does not match its content (damaged)")
+        arrays: dict[str, np.ndarray] = {}
+        if doc["has_arrays"]:
+            if "npz" in doc and (problem := checksum_problem(npath, doc["npz"])) is not None:
+                raise CorruptFileError(npath, f"does not match the checksum in {jpath.name} ({problem})")
+            arrays = load_npz(npath, what="cached step arrays")
+        return doc, arrays
+
     def has(self, name: str, params: dict[str, Any] | None = None) -> bool:
-        """Whether step ``name`` is finished (with the same ``params`` when given)."""
+        """Whether step ``name`` is finished and intact (with the same ``params`` when given)."""
         jpath, _ = self._paths(name)
         if not jpath.exists():
             return False
-        if params is None:
-            return True
-        stored = json.loads(jpath.read_text()).get("params")
-        return bool(stored == to_jsonable(params))
+        try:
+            doc, _ = self._read(name)
+        except CorruptFileError:
+            return False
+        return params is None or bool(doc["params"] == to_jsonable(params))
 
     def load(self, name: str) -> Any:
-        """The stored result of step ``name``."""
-        jpath, npath = self._paths(name)
-        doc = json.loads(jpath.read_text())
-        if doc.get("has_arrays"):
-            with np.load(npath, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        else:
-            arrays = {}
-        return _join(doc["result"], arrays)
+        """The stored result of step ``name`` (verified; :class:`CorruptFileError` naming a damaged file)."""
+        doc, arrays = self._read(name)
+        try:
+            return _join(doc["result"], arrays)
+        except KeyError as exc:
+            raise CorruptFileError(self._paths(name)[1], f"lacks the array {exc} its JSON names") from exc
 
     def save(self, name: str, result: Any, params: dict[str, Any] | None = None) -> Path:
         """Store ``result`` atomically (arrays first, then the JSON that marks the step finished)."""
         jpath, npath = self._paths(name)
         arrays: dict[str, np.ndarray] = {}
-        doc = {"params": to_jsonable(params or {}), "result": _split(result, arrays, ""),
-               "has_arrays": bool(arrays)}
+        doc: dict[str, Any] = {"params": to_jsonable(params or {}), "result": _split(result, arrays, ""),
+                               "has_arrays": bool(arrays)}
         if arrays:
             atomic_write(npath, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
+            doc["npz"] = file_checksum(npath)
+        doc = to_jsonable(doc)
+        doc["sha256"] = _digest(doc)
         return save_json(doc, jpath, indent=1)
 
     def step(self, name: str, fn: Callable[..., Any], **params: Any) -> Any:
@@ -122,11 +167,18 @@ class StepCache:
         replaced. The returned value is always the one read back from disk, so a first run and a cache
         hit give identical objects.
         """
-        if self.has(name):
-            if self.has(name, params):
-                self.loaded.append(name)
-                return self.load(name)
-            warnings.warn(f"cache {self.directory / name}: parameters changed, recomputing", stacklevel=2)
+        jpath, _ = self._paths(name)
+        if jpath.exists():
+            try:
+                doc, arrays = self._read(name)
+                value = _join(doc["result"], arrays)
+            except (CorruptFileError, KeyError) as exc:
+                warnings.warn(f"cache: {exc}; recomputing step {name!r}", RuntimeWarning, stacklevel=2)
+            else:
+                if doc["params"] == to_jsonable(params):
+                    self.loaded.append(name)
+                    return value
+                warnings.warn(f"cache {self.directory / name}: parameters changed, recomputing", stacklevel=2)
         if self.progress is not None:
             self.progress(name)
         start = time.perf_counter()

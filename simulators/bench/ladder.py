@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from logitrank import SequenceModel
+from logitrank.validation import check_int
 
 from .leaderboard import reference_record
 from .persistence import append_record, read_log, record_key, write_outputs
@@ -27,7 +28,9 @@ def seed_list(seeds: int | Iterable[int]) -> list[int]:
         if seeds < 1:
             raise ValueError(f"seeds: a count must be >= 1, got {seeds}")
         return list(range(int(seeds)))
-    out = [int(s) for s in seeds]  # type: ignore[union-attr]
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise TypeError(f"seeds: must be a count (int >= 1) or an iterable of int seeds, got {seeds!r:.80}")
+    out = [check_int(f"seeds[{i}]", s, minimum=0) for i, s in enumerate(seeds)]
     if not out:
         raise ValueError("seeds: must name at least one seed, got an empty list")
     return out
