@@ -264,10 +264,11 @@ def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _is_checkpoint(model: str) -> bool:
-    """``--model`` names a HuggingFace checkpoint (a path or ``owner/name``), not a synthetic family."""
+    """``--model`` names a HuggingFace checkpoint (a path with a separator, ``owner/name``, or a directory
+    holding config.json), not a synthetic family."""
     import os
 
-    return "/" in model or os.sep in model or os.path.exists(model)
+    return "/" in model or os.sep in model or os.path.isfile(os.path.join(model, "config.json"))
 
 
 def _run_extract(args: argparse.Namespace) -> int:
