@@ -59,17 +59,18 @@ class Result(ResultBase):
     kl_se: np.ndarray | None = None
 
 
-def truncation_kl_with_se(L: Any, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def truncation_kl_with_se(L: Any, ranks: np.ndarray,
+                          block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``D_avg(L, L_r)`` for each ``r`` (as :func:`logitrank.kl_vs_rank`) and its standard error
     ``sd_h(mean_f KL[h, f]) / sqrt(|H|)`` over the histories' mean KLs. Ranks above ``min(L.shape)`` give
-    NaN."""
+    NaN. ``block``: columns per block (default ``L.k`` for a LogitMatrix)."""
     M = np.asarray(L.values if hasattr(L, "values") else L, dtype=np.float64)
     U, s, Wt = np.linalg.svd(M, full_matrices=False)
     kl, se = np.full(len(ranks), np.nan), np.full(len(ranks), np.nan)
     for j, r in enumerate(ranks):
         if r > min(M.shape):
             continue
-        rows = block_softmax_kl(L, (U[:, :r] * s[:r]) @ Wt[:r]).mean(axis=1)
+        rows = block_softmax_kl(L, (U[:, :r] * s[:r]) @ Wt[:r], block).mean(axis=1)
         kl[j] = rows.mean()
         se[j] = rows.std(ddof=1) / np.sqrt(rows.size) if rows.size > 1 else 0.0
     return kl, se
