@@ -246,20 +246,15 @@ def _spectrum_matrix(inp: Inputs, config: Config, out: Path, seed: int, dist: di
 def _extract(inp: Inputs, config: Config, path: Path, H: list, F: list, gen: np.random.Generator,
              dist: dict[str, Any] | None) -> Any:
     """The spectrum's shards, in this process or on dask workers (one model replica each)."""
+    from logitrank.distributed import extract_here_or_on_dask
+
     spec = config.spectrum
     k = None if spec.top_k is None else min(spec.top_k, inp.model.vocab_size)
-    kw = dict(shard_rows=config.shard_rows, top_k=k, token_rule="mean", dtype="float64",
-              model_id=inp.info["model_id"], rng=gen, progress=config.progress)
-    if dist is None:
-        from logitrank.shards import extract
-
-        return extract(inp.model, H, F, path, **kw)  # type: ignore[arg-type]
-    else:
-        from logitrank.distributed import extract_distributed
-
-        factory = functools.partial(open_hf_model, inp.source, device=config.device, dtype=config.dtype,
-                                    vocab_size=inp.model.vocab_size)
-        return extract_distributed(factory, H, F, path, **dist, **kw)  # type: ignore[arg-type]
+    factory = functools.partial(open_hf_model, inp.source, device=config.device, dtype=config.dtype,
+                                vocab_size=inp.model.vocab_size)
+    return extract_here_or_on_dask(inp.model, factory, H, F, path, **(dist or {}),
+                                   shard_rows=config.shard_rows, top_k=k, token_rule="mean", dtype="float64",
+                                   model_id=inp.info["model_id"], rng=gen, progress=config.progress)
 
 
 def _measure_spectrum(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
@@ -359,7 +354,8 @@ def run(model: str | Path, config: Config, out: str | Path, *, text: str | Path 
     inp, config = prepare(model, config, text=text, corpus=corpus, tokenizer=tokenizer, earlier=earlier)
     dist = None
     if scheduler is not None or local_cluster:
-        dist = {"scheduler_address": scheduler, "n_workers": check_positive_int("workers", workers)}
+        dist = {"scheduler_address": scheduler, "local_cluster": local_cluster,
+                "n_workers": check_positive_int("workers", workers)}
     out_dir.mkdir(parents=True, exist_ok=True)
     identity = {"model": {k: v for k, v in inp.info.items() if k != "text"}, "config": config.identity()}
     _check_identity(out_dir, to_jsonable(identity))

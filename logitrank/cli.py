@@ -292,22 +292,17 @@ def _run_extract(args: argparse.Namespace) -> int:
         V, T = model.vocab_size, model.horizon
         model_id = f"{args.model}:V={V}:d={args.dim}:T={T}:seed={args.seed}"
         factory = functools.partial(model_from_args, args)
-    kw = dict(shard_rows=args.shard_rows, top_k=args.top_k, token_rule=args.token_rule, dtype=args.dtype,
-              model_id=model_id, rng=rng, progress=False if args.no_progress else None)
-    if args.scheduler is None and not args.local_cluster:
-        from logitrank.shards import extract
+    from logitrank.distributed import extract_here_or_on_dask
 
-        sm = extract(model, H, F, args.out, **kw)  # type: ignore[arg-type]
-    else:
-        from logitrank.distributed import extract_distributed
-
-        try:
-            sm = extract_distributed(factory, H, F, args.out,
-                                     scheduler_address=args.scheduler, n_workers=args.workers,
-                                     connect_timeout=args.connect_timeout, **kw)  # type: ignore[arg-type]
-        except (ConnectionError, ImportError) as exc:
-            print(f"logitrank extract: error: {exc}", file=sys.stderr)
-            return 2
+    try:
+        sm = extract_here_or_on_dask(model, factory, H, F, args.out, scheduler_address=args.scheduler,
+                                     local_cluster=args.local_cluster, n_workers=args.workers,
+                                     connect_timeout=args.connect_timeout, shard_rows=args.shard_rows,
+                                     top_k=args.top_k, token_rule=args.token_rule, dtype=args.dtype,
+                                     model_id=model_id, rng=rng, progress=False if args.no_progress else None)
+    except (ConnectionError, ImportError) as exc:
+        print(f"logitrank extract: error: {exc}", file=sys.stderr)
+        return 2
     print(f"{model_id}: wrote {sm.n_shards} shards of L(H, F) ({sm.shape[0]} x {sm.shape[1]}, {sm.dtype}) "
           f"to {sm.path}; spectrum: logitrank spectrum --from {sm.path}")
     return 0

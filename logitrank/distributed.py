@@ -45,7 +45,7 @@ from .shards import (
 )
 from .validation import RngLike, check_int, check_positive_int, check_prefixes
 
-__all__ = ["extract_distributed", "shards_as_dask_array", "dask_singular_values"]
+__all__ = ["extract_distributed", "extract_here_or_on_dask", "shards_as_dask_array", "dask_singular_values"]
 
 _LOCAL_MODELS: dict[str, Any] = {}
 
@@ -207,6 +207,31 @@ def extract_distributed(
             cl.close()
             own.close()
     return open_shards(plan.out)
+
+
+def extract_here_or_on_dask(
+    model: SequenceModel,
+    model_factory: Callable[[], SequenceModel],
+    histories: Sequence[Sequence[int]],
+    futures: Sequence[Sequence[int]],
+    out: str | Path,
+    *,
+    scheduler_address: str | None = None,
+    local_cluster: bool = False,
+    n_workers: int = 2,
+    connect_timeout: float = 10.0,
+    **kwargs: Any,
+) -> ShardedMatrix:
+    """:func:`logitrank.shards.extract` of ``model`` in this process when neither ``scheduler_address`` nor
+    ``local_cluster`` is given, else :func:`extract_distributed` of ``model_factory`` on that scheduler or a
+    ``LocalCluster`` of ``n_workers`` (the same shard directory either way). ``kwargs``: ``shard_rows``,
+    ``top_k``, ``token_rule``, ``dtype``, ``model_id``, ``rng``, ``progress``."""
+    if scheduler_address is None and not local_cluster:
+        from .shards import extract
+
+        return extract(model, histories, futures, out, **kwargs)
+    return extract_distributed(model_factory, histories, futures, out, scheduler_address=scheduler_address,
+                               n_workers=n_workers, connect_timeout=connect_timeout, **kwargs)
 
 
 def _load_block(path: str, start: int, stop: int) -> np.ndarray:
