@@ -113,7 +113,11 @@ def load_tokenizer_for(name: str, model: str, text: str) -> CharTokenizer | HFTo
     if name == "auto":
         path = Path(model)
         if not path.is_dir():
-            return HFTokenizer(str(model))
+            try:
+                return HFTokenizer(str(model))
+            except Exception as err:  # network errors, unknown names: one refusal for the caller
+                raise ValueError(f"tokenizer: 'auto' must find the tokenizer of {str(model)!r} on the hub, "
+                                 f"got {type(err).__name__}: {err}") from err
         if (path / TOKENIZER_FILE).is_file():
             return CharTokenizer.load(path)
         if any((path / f).is_file() for f in HF_TOKENIZER_FILES):
