@@ -129,6 +129,36 @@ def test_trains_and_resumes_on_a_device(tmp_path, device) -> None:  # type: igno
         train_tiny_lm(stream, cfg, 2, 1, tmp_path / "bad", device="tpu")
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not CUDA, reason="needs CUDA")])])
+def test_resuming_on_the_cpu_trains_further_steps_from_a_device_checkpoint(tmp_path, device) -> None:  # type: ignore[no-untyped-def]
+    """A run written on ``device`` and cut back to its step-10 checkpoint resumes on the CPU and trains
+    steps 11..20: bit for bit the uninterrupted run when it was written on the CPU, within float32
+    round-off of it (other kernels) when written on CUDA."""
+    from logitrank import save_json
+
+    stream = np.tile(np.arange(7), 600)
+    cfg = resolve_config("tiny", lr=1e-2, warmup_steps=5)
+    train_tiny_lm(stream, cfg, 20, 10, tmp_path / "a", seed=0, device=device, progress=False)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "b" / "checkpoint-000020")
+    save_json({"step": 10, "checkpoint": "checkpoint-000010"}, tmp_path / "b" / "latest.json")
+    more = train_tiny_lm(stream, cfg, 20, 10, tmp_path / "b", seed=0, device="cpu", progress=False)
+    assert more.step == 20 and more.completed and more.seconds > 0 and more.tokens_per_second > 0
+    assert [s for s, _ in more.train_losses] == list(range(1, 21))  # the history is restored, then extended
+    trained = more.tokens_per_second * more.seconds / (cfg.batch_size * cfg.context)
+    assert trained == pytest.approx(10)  # this call trained steps 11..20 only, not a restart from 0
+    ref = load_file(str(tmp_path / "a" / "checkpoint-000020" / "model.safetensors"))
+    got = load_file(str(tmp_path / "b" / "checkpoint-000020" / "model.safetensors"))
+    before = load_file(str(tmp_path / "b" / "checkpoint-000010" / "model.safetensors"))
+    assert any(not np.array_equal(got[k], before[k]) for k in got)  # the weights moved after step 10
+    for k in ref:
+        if device == "cpu":
+            np.testing.assert_array_equal(got[k], ref[k])
+        else:  # ten AdamW steps from the same state on other kernels: float32 round-off, amplified a little
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-3, atol=1e-4)
+
+
 def test_synthetic_generator_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     isan = simulators.TimeVaryingISAN.random(3, 2, 5, rng=0)
     res = train_on_synthetic(isan, 400, "tiny", 30, tmp_path, seed=0, n_validation=64)
