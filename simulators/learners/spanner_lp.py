@@ -145,8 +145,8 @@ class SpannerLPLearner:
         ``<= 1`` are accepted for the LP's box (a negative control: a basis row itself needs ``|c| = 1``);
         the spanner then uses ``1 + 1e-6``.
     rank : int, optional
-        Rank bound ``d``: at most this many basis histories per position (``None``: the numerical rank
-        from ``rel_tol`` and the threshold's floor, at most ``n_samples``).
+        Rank bound ``d``: at most this many basis histories per position (``None``: the largest gap of
+        the candidates' spectrum above ``rel_tol`` and the threshold's floor, at most ``n_samples``).
     rel_tol : float, in ``(0, 1)``
         Relative singular-value tolerance of the candidates' rows (the numerical rank).
     threshold : float, ``> 0``
@@ -157,9 +157,10 @@ class SpannerLPLearner:
     max_witnesses : int, optional
         Witness futures per position at most (``0`` disables witnesses; ``None``: no cap but epochs).
     lp_shortcut : float, in ``[0, 1]``
-        An in-box least-squares point whose residual is ``<= lp_shortcut * threshold`` is accepted as a
-        solution of the tracking LP (a feasible point of ``{|c| <= beta, residual <= threshold}``);
-        ``0``: HiGHS solves every step unless the residual is at rounding level (``1e-12``).
+        An in-box (box-constrained) least-squares point whose residual is ``<= lp_shortcut * threshold``
+        is accepted as a solution of the tracking LP: with the default 1 it answers the LP's feasibility
+        question ``{|c| <= beta, residual <= threshold}`` and HiGHS minimises the residual wherever no such
+        point exists; smaller values send more steps to HiGHS (``0``: every step above rounding level).
     extend_basis : bool
         Also offer the one-token extensions ``h . z`` of the previous position's basis as candidates
         (GLS1's closure).  The spanner of this superset still bounds the sampled histories' coefficients
@@ -186,7 +187,7 @@ class SpannerLPLearner:
 
     def __init__(self, beta: float = 2.0, rank: int | None = None, rel_tol: float = 1e-8,
                  threshold: float = 1e-4, n_samples: int = 64, n_validation: int = 64, max_epochs: int = 20,
-                 max_witnesses: int | None = None, lp_shortcut: float = 0.25, extend_basis: bool = True,
+                 max_witnesses: int | None = None, lp_shortcut: float = 1.0, extend_basis: bool = True,
                  rng: RngLike = None):
         self.beta, self.rank, self.rel_tol, self.threshold = beta, rank, rel_tol, threshold
         self.n_samples, self.n_validation, self.max_epochs = n_samples, n_validation, max_epochs
@@ -266,16 +267,23 @@ class SpannerLPLearner:
         return seqs, answers
 
     def _rank(self, X: np.ndarray) -> int:
-        """Numerical rank of candidate rows ``X`` (``n x D``): singular values above ``rel_tol * s_1`` and
-        above the tolerance floor ``threshold (sqrt(n) + sqrt(D)) / 4`` (about the spectral norm of an
+        """Rank kept for candidate rows ``X`` (``n x D``).  Singular values count when above ``rel_tol * s_1``
+        and above the tolerance floor ``threshold (sqrt(n) + sqrt(D)) / 4`` (about the spectral norm of an
         ``n x D`` matrix of errors within ``threshold / 2``: directions below it are inside the tolerance);
-        at most ``rank``, else at most ``n_samples`` (what the sampled histories can support)."""
+        of those, at most ``rank`` — or, without a rank bound, the cut at the largest gap ``s_i / s_{i+1}``
+        (the cut at the tolerance included, so an exact target keeps its numerical rank; a misspecified
+        one keeps its signal above the perturbation's bulk), at most ``n_samples``."""
         s = scipy.linalg.svdvals(X) if X.size else np.zeros(0)
         if s.size == 0 or s[0] <= 1e-300:
             return 0
         floor = float(self.threshold) * (np.sqrt(X.shape[0]) + np.sqrt(X.shape[1])) / 4.0
         r = int(np.sum(s > max(max(self.rel_tol, 1e-11) * s[0], floor)))
-        return min(r, int(self.n_samples) if self.rank is None else int(self.rank))
+        if self.rank is not None:
+            return min(r, int(self.rank))
+        if 1 < r:  # the largest gap s_i / s_{i+1}, the cut at the tolerance (s_{r+1}, or 0) included
+            nxt = np.append(s[1:r + 1], 0.0)[:r]
+            r = int(np.argmax(s[:r] / np.maximum(nxt, 1e-300 * s[0]))) + 1
+        return min(r, int(self.n_samples))
 
     def _select_basis(self, access: Any, seqs: np.ndarray) -> None:
         rows = [tuple(r) for r in seqs.tolist()]
