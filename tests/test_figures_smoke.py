@@ -194,3 +194,102 @@ def test_cli_reproduce_only(tiny_run: tuple[Path, dict], capsys: pytest.CaptureF
     assert main([*args, "--only", "phase_transition"]) == 0
     assert "report.md" in capsys.readouterr().out
     assert main(["reproduce", "--tiny", "--out", str(out), "--only", "bogus"]) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# verdicts are computed from the numbers and their uncertainty: the same summarize() flips its verdict
+# when the planted numbers flip
+
+
+def _spectrum(alpha: float, ci: tuple[float, float], **extra: Any) -> dict:
+    return {"s": np.arange(40, 0, -1.0), "alpha": alpha, "ci": list(ci), "C": 1.0, "fit_range": [2, 20],
+            "r_squared": 0.99, "k": 50, "shape": [40, 2000], "steps": 10, "val_loss": 1.0, **extra}
+
+
+def test_spectra_verdict_follows_the_intervals() -> None:
+    fams = {"planted": {**_spectrum(0.71, (0.65, 0.75)), "alpha_true": 0.7, "label": "p",
+                        "family": "planted"}}
+    base = {"families": fams, "transformer_step0": _spectrum(0.55, (0.52, 0.58))}
+    raised = fig_spectra.summarize({**base, "transformer": _spectrum(0.70, (0.66, 0.74))})["verdict"]
+    overlap = fig_spectra.summarize({**base, "transformer": _spectrum(0.57, (0.53, 0.61))})["verdict"]
+    assert "training raised α" in raised and "no change can be claimed" in overlap
+    assert "0.700 [0.660, 0.740]" in raised  # the numbers the verdict rests on are in it
+    below = fig_spectra.summarize({**base, "transformer": _spectrum(0.40, (0.35, 0.45))})["verdict"]
+    assert "below 1/2" in below and "lowered α" in below
+    assert "inside the interval" in raised
+    fams["planted"]["alpha_true"] = 0.9
+    assert "outside the interval" in fig_spectra.summarize({**base, "transformer": _spectrum(
+        0.70, (0.66, 0.74))})["verdict"]
+
+
+def test_kl_scales_verdict_compares_the_slope_interval_with_one_minus_two_alpha() -> None:
+    from paper_figures import fig_kl_scales
+
+    def scale(n: int, slope: float, ci: tuple[float, float]) -> dict:
+        r = np.array([1, 2, 4, 8, 16])
+        return {"n": n, "ranks": r, "kl": 0.1 * r**slope, "bound": 0.4 * r**slope,
+                "fit": {"slope": slope, "ci": list(ci), "r_squared": 0.99, "max_abs_residual": 0.01,
+                        "n_points": 5, "range": [5.0, 16.0]},
+                "tail_fit": {"slope": slope}}
+
+    res = {"scales": [scale(64, -0.10, (-0.15, -0.05)), scale(32, -0.5, (-0.6, -0.4))], "k": 16,
+           "history_len": 32, "alpha": 0.55, "alpha_ci": [0.52, 0.58]}  # 1 - 2 alpha in [-0.16, -0.04]
+    v = fig_kl_scales.summarize(res)["verdict"]
+    assert "overlaps the slope's interval" in v and "those of 32 do not" in v
+    res["alpha"], res["alpha_ci"] = 0.8, [0.78, 0.82]
+    assert "does not overlap the slope's interval" in fig_kl_scales.summarize(res)["verdict"]
+
+
+def test_lingen_verdict_uses_paired_differences_and_their_errors() -> None:
+    from paper_figures import table_lingen
+
+    steps = 3
+
+    def pair(diff: float, se: float) -> dict:
+        return {"diff": diff, "se": se, "per_step_diff": [0.0, diff / 2, diff],
+                "per_step_se": [0.1, 0.1, 0.1]}
+
+    tab = {m: {"in_distribution": 1.0, "nonsense": 2.0} for m in ("lingen", "single_token", "short_history")}
+    res = {"table": tab, "se": {}, "n_steps": steps, "n_targets": 4, "n_samples": 2, "n_basis": 8,
+           "n_fit_futures": 9, "prefix_closed": True,
+           "per_step": {m: {s: [0.1] * steps for s in table_lingen.SETTINGS} for m in tab},
+           "per_step_se": {m: {s: [0.01] * steps for s in table_lingen.SETTINGS} for m in tab},
+           "paired": {m: {s: pair(1.0, 0.2) for s in table_lingen.SETTINGS} for m in ("single_token",
+                                                                                      "short_history")}}
+    v = table_lingen.summarize(res)["verdict"]
+    assert "The ordering matches the paper's" in v and "beats short history (difference 1.00 ± 0.20)" in v
+    assert "they match at the first token" in v and "exceeds LINGEN's from token 2" in v
+    res["paired"]["short_history"]["nonsense"] = pair(0.3, 0.2)  # within 2 SE: not decided
+    v = table_lingen.summarize(res)["verdict"]
+    assert "is within 2 SE of short history" in v and "differs from the paper's or is not decided" in v
+    res["paired"]["short_history"]["nonsense"] = pair(-1.0, 0.2)
+    assert "loses to short history" in table_lingen.summarize(res)["verdict"]
+
+
+def test_angles_verdict_is_against_the_random_pairs_spread() -> None:
+    from paper_figures import fig_angles
+
+    res = {"rank": 4, "n_histories": 50, "centered": True, "threshold": 0.9,
+           "real_vs_nonsense": np.array([0.99, 0.97, 0.95, 0.92]),
+           "model_vs_model": np.array([0.6, 0.4, 0.3, 0.1]),
+           "random": np.array([0.5, 0.3, 0.2, 0.1]), "random_fraction_above": np.zeros(100),
+           "random_mean_cosine": np.linspace(0.2, 0.4, 100)}
+    v = fig_angles.summarize(res)["verdict"]
+    assert "real vs nonsense futures lie beyond the random baseline's 99th percentile" in v
+    assert "(model vs model (two seeds) does not)" in v and "100% of cosines above 0.9" in v
+    res["real_vs_nonsense"] = np.array([0.5, 0.3, 0.2, 0.1])
+    assert "no pair lies beyond" in fig_angles.summarize(res)["verdict"]
+
+
+def test_emergence_verdict_tests_the_shape() -> None:
+    from paper_figures import fig_emergence
+
+    def cps(kl: list[float], se: float) -> dict:
+        steps = [0, 50, 100, 200, 400]
+        return {"kl_rank": 8, "checkpoints": [{"step": s, "alpha": 0.6, "ci": [0.55, 0.65], "kl": k,
+                                                "kl_se": se, "val_loss": None} for s, k in zip(steps, kl)]}
+
+    assert "the paper's shape (sharp early drop, slow upward drift) holds here" in fig_emergence.summarize(
+        cps([1.0, 0.3, 0.2, 0.25, 0.3], 0.01))["verdict"]
+    noisy = fig_emergence.summarize(cps([1.0, 0.3, 0.2, 0.25, 0.3], 0.3))["verdict"]
+    assert "does not hold" in noisy and "no drop beyond 2 SE" in noisy
