@@ -117,7 +117,7 @@ def test_json_round_trip_is_numpy_aware_and_atomic(tmp_path):
     assert back["a"] == [0, 1, 2] and back["b"] == 0.5 and back["c"] == [1, 2] and back["ok"] is True
     assert back["p"] == {"x": [1.0, 1.0], "n": 4} and np.isnan(back["nan"])
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["r.json"]  # no temporary file left
-    with pytest.raises(TypeError, match="cannot encode"):
+    with pytest.raises(TypeError, match="obj: cannot encode a object as JSON: <object object"):
         save_json({"f": object()}, tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()
     with pytest.raises(FileNotFoundError, match=r"path: no JSON file at .*missing\.json"):

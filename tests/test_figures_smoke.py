@@ -66,7 +66,7 @@ def test_bad_inputs_name_the_parameter(tmp_path: Path) -> None:
         parse_only("spectra,nope")
     with pytest.raises(ValueError, match="preset: must be one of 'tiny', 'quick', 'full', got 'huge'"):
         ReproduceConfig.preset_named("huge")
-    with pytest.raises(ValueError, match="step name"):
+    with pytest.raises(ValueError, match=r"step name: must match .*, got 'a/b'"):
         StepCache(tmp_path).step("a/b", dict)
     assert parse_only("fig_spectra, table_lingen") == ["spectra", "lingen"]
 

@@ -141,7 +141,7 @@ def test_experiment_errors(tiny: HFModel) -> None:
         lingen_experiment(tiny, STREAM, setting="gibberish")
     with pytest.raises(ValueError, match="history_length \\+ max\\(steps, future_length\\) must be <="):
         lingen_experiment(tiny, STREAM, history_length=30, steps=15)
-    with pytest.raises(ValueError, match="too short"):
+    with pytest.raises(ValueError, match="tokens: corpus of 50 tokens is too short for 36 disjoint windows"):
         logit_spectrum(tiny, STREAM[:50], WindowSpec(24, 8, 12, 4, 10), rng=0)
 
 
