@@ -189,3 +189,19 @@ def test_without_a_rank_bound_the_basis_stays_within_the_samples():
     assert learner.basis_sizes_.max() <= 6
     with_rank = SpannerLPLearner(rank=2, threshold=1.0, max_epochs=1, rng=0).fit(QueryAccess(target, rng=0))
     assert with_rank.basis_sizes_.max() <= 2
+
+
+def test_feasibility_mode_calls_highs_only_where_least_squares_cannot_decide():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((3, 20))
+    far = 5.0 * rng.standard_normal((1, 20))  # far from the row space: certified infeasible by the l2 bound
+    near = rng.uniform(-1, 1, (1, 3)) @ A + 0.02 * np.sign(rng.standard_normal((1, 20)))  # l2 bound <= tau
+    b = np.vstack([far, near])
+    tau = 0.05
+    c, res, n_lp = track(A, b, 2.0, certify=tau, minimise=False)
+    assert n_lp <= 1 and res[0] > tau  # the far one never reaches HiGHS
+    c_all, res_all, n_all = track(A, b, 2.0, certify=tau, minimise=True)
+    assert n_all >= n_lp and np.all(res_all <= res + 1e-12)  # minimising can only lower the residual
+    assert np.linalg.norm(c[0] @ A - b[0]) <= np.linalg.norm(c_all[0] @ A - b[0]) + 1e-9  # l2-optimal kept
+    with pytest.raises(ValueError, match="lp: must be one of 'undecided', 'always', got 'sometimes'"):
+        SpannerLPLearner(lp="sometimes").fit(QueryAccess(TimeVaryingISAN.random(3, 2, 4, rng=0)))

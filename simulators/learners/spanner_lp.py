@@ -46,7 +46,7 @@ import numpy as np
 import scipy.linalg
 
 from logitrank import center_logits, log_softmax
-from logitrank.validation import RngLike, as_rng, check_float, check_int, check_positive_int
+from logitrank.validation import RngLike, as_rng, check_choice, check_float, check_int, check_positive_int
 
 from .access import BudgetExceeded, check_access
 from .query_learner import _Table
@@ -68,12 +68,14 @@ class SpannerLPModel:
     shifted : list of arrays ``(V, m_s, D_{s+1})`` — ``R_{s,i}(z . F^_{s+1})``, ``s = 0..T-2``.
     beta : float — the coefficient bound of the tracking LP.
     certify : float — residual below which an in-box least-squares point is taken as the LP's solution.
+    minimise : bool — HiGHS minimises every uncertified step (True) or only decides feasibility (False);
+        see :func:`~simulators.learners.tracking_lp.track`.
     """
 
     def __init__(self, readout: list[np.ndarray], basis_rows: list[np.ndarray], shifted: list[np.ndarray],
-                 beta: float, certify: float):
+                 beta: float, certify: float, minimise: bool = True):
         self.readout, self.basis_rows, self.shifted = readout, basis_rows, shifted
-        self.beta, self.certify = float(beta), float(certify)
+        self.beta, self.certify, self.minimise = float(beta), float(certify), bool(minimise)
         self.horizon = len(readout)
         self.vocab_size = int(readout[0].shape[1])
         self.dims = np.array([r.shape[0] for r in readout])
@@ -99,7 +101,8 @@ class SpannerLPModel:
             out[:, s] = c @ self.readout[s]
             if s + 1 < L:
                 b = np.einsum("nm,nmd->nd", c, self.shifted[s][seqs[:, s]])
-                c, resid[:, s + 1], k = track(self.basis_rows[s + 1], b, self.beta, certify=self.certify)
+                c, resid[:, s + 1], k = track(self.basis_rows[s + 1], b, self.beta, certify=self.certify,
+                                              minimise=self.minimise)
                 n_lp += k
         return center_logits(out), resid, coeffs, n_lp
 
@@ -131,7 +134,8 @@ class SpannerLPModel:
                                     self.vocab_size - 1)
             if s + 1 < self.horizon:
                 b = np.einsum("nm,nmd->nd", c, self.shifted[s][seqs[:, s]])
-                c = track(self.basis_rows[s + 1], b, self.beta, certify=self.certify)[0]
+                c = track(self.basis_rows[s + 1], b, self.beta, certify=self.certify,
+                          minimise=self.minimise)[0]
         return seqs
 
 
@@ -161,6 +165,12 @@ class SpannerLPLearner:
         is accepted as a solution of the tracking LP: with the default 1 it answers the LP's feasibility
         question ``{|c| <= beta, residual <= threshold}`` and HiGHS minimises the residual wherever no such
         point exists; smaller values send more steps to HiGHS (``0``: every step above rounding level).
+    lp : {"undecided", "always"}
+        ``"undecided"`` (default): HiGHS runs where least squares cannot decide that feasibility question
+        (a step certified infeasible by ``||r||_2 / sqrt(D) > lp_shortcut * threshold`` keeps the in-box
+        least-squares point and counts as an LP residual above the threshold); ``"always"``: HiGHS
+        minimises the residual of every uncertified step (the LP as written; slow on misspecified
+        targets, where almost every step is uncertified).
     extend_basis : bool
         Also offer the one-token extensions ``h . z`` of the previous position's basis as candidates
         (GLS1's closure).  The spanner of this superset still bounds the sampled histories' coefficients
@@ -187,12 +197,12 @@ class SpannerLPLearner:
 
     def __init__(self, beta: float = 2.0, rank: int | None = None, rel_tol: float = 1e-8,
                  threshold: float = 1e-4, n_samples: int = 64, n_validation: int = 64, max_epochs: int = 20,
-                 max_witnesses: int | None = None, lp_shortcut: float = 1.0, extend_basis: bool = True,
-                 rng: RngLike = None):
+                 max_witnesses: int | None = None, lp_shortcut: float = 1.0, lp: str = "undecided",
+                 extend_basis: bool = True, rng: RngLike = None):
         self.beta, self.rank, self.rel_tol, self.threshold = beta, rank, rel_tol, threshold
         self.n_samples, self.n_validation, self.max_epochs = n_samples, n_validation, max_epochs
-        self.max_witnesses, self.lp_shortcut, self.extend_basis, self.rng = (max_witnesses, lp_shortcut,
-                                                                             extend_basis, rng)
+        self.max_witnesses, self.lp_shortcut, self.lp, self.extend_basis, self.rng = (
+            max_witnesses, lp_shortcut, lp, extend_basis, rng)
 
     def _check_params(self) -> None:
         check_float("beta", self.beta, low=0.0, low_inclusive=False)
@@ -208,6 +218,7 @@ class SpannerLPLearner:
         if self.max_witnesses is not None:
             check_int("max_witnesses", self.max_witnesses, minimum=0)
         check_float("lp_shortcut", self.lp_shortcut, low=0.0, high=1.0)
+        check_choice("lp", self.lp, ("undecided", "always"))
 
     def fit(self, access: Any) -> SpannerLPLearner:
         """Learn from ``access`` (a :class:`QueryAccess` or :class:`SampledLogitAccess`); returns ``self``.
@@ -312,7 +323,8 @@ class SpannerLPLearner:
                 sh = rows[:, [col[f] for f in nxt]].reshape(m, V, len(self.futures_[s + 1]) * V)
                 shifted.append(sh.transpose(1, 0, 2).copy())
         return SpannerLPModel(readout, basis_rows, shifted, float(self.beta),
-                              certify=max(self.lp_shortcut * float(self.threshold), 1e-12))
+                              certify=max(self.lp_shortcut * float(self.threshold), 1e-12),
+                              minimise=self.lp == "always")
 
     def _validate(self, access: Any, model: SpannerLPModel, seqs: np.ndarray, answers: np.ndarray) -> str:
         T, thr = self.T_, float(self.threshold)

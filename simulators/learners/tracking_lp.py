@@ -68,7 +68,7 @@ def solve_tracking_lp(A: np.ndarray, b: np.ndarray, beta: float) -> tuple[np.nda
     return c, np.abs(c @ A - b).max(axis=1)
 
 
-def track(A: np.ndarray, b: np.ndarray, beta: float, *, certify: float = 0.0,
+def track(A: np.ndarray, b: np.ndarray, beta: float, *, certify: float = 0.0, minimise: bool = True,
           chunk: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Tracking LP for many targets: certified (box-constrained) least squares where possible, HiGHS
     for the rest.
@@ -77,29 +77,36 @@ def track(A: np.ndarray, b: np.ndarray, beta: float, *, certify: float = 0.0,
     ----------
     A : array, shape (m, D); b : array, shape (N, D); beta : float
     certify : float
-        Residual at or below which an in-box least-squares solution is accepted (see the module docstring).
+        Residual at or below which an in-box least-squares point is accepted (see the module docstring).
+    minimise : bool
+        True: HiGHS minimises the residual of every problem not certified.  False: HiGHS runs only where
+        least squares cannot decide the feasibility question ``{|c| <= beta, residual <= certify}``:
+        a problem whose in-box least-squares residual satisfies ``||r||_2 / sqrt(D) > certify`` is
+        infeasible (the LP optimum ``t*`` obeys ``t* sqrt(D) >= ||r||_2``, since the in-box least-squares
+        point minimises ``||r||_2``) and keeps that point.
     chunk : int, optional
         Problems per sparse LP solved by HiGHS (default ``max(1, 256 // (m + 1))``).
 
     Returns
     -------
-    c : array, shape (N, m)
-    residual : array, shape (N,)
+    c : array, shape (N, m) — every ``|c| <= beta``
+    residual : array, shape (N,) — ``||c^T A - b||_inf``
     n_lp : int — how many problems went to the LP solver.
     """
-    m = A.shape[0]
+    m, D = A.shape
     N = b.shape[0]
     if m == 0:
         return np.zeros((N, 0)), np.abs(b).max(axis=1, initial=0.0), 0
     c = b @ np.linalg.pinv(A)
-    residual = np.abs(c @ A - b).max(axis=1, initial=0.0)
     outside = np.abs(c).max(axis=1) > beta
-    for k in np.flatnonzero(outside):  # box-constrained least squares: a second certified shortcut
-        ck = lsq_linear(A.T, b[k], bounds=(-beta, beta), method="bvls").x
-        rk = float(np.abs(ck @ A - b[k]).max(initial=0.0))
-        if rk <= certify:
-            c[k], residual[k], outside[k] = ck, rk, False
-    todo = np.flatnonzero(outside | (residual > certify))
+    for k in np.flatnonzero(outside):  # box-constrained least squares (BVLS): the in-box l2 optimum
+        c[k] = lsq_linear(A.T, b[k], bounds=(-beta, beta), method="bvls").x
+    r = c @ A - b
+    residual = np.abs(r).max(axis=1, initial=0.0)
+    undecided = residual > certify
+    if not minimise:
+        undecided &= np.linalg.norm(r, axis=1) / np.sqrt(D) <= certify
+    todo = np.flatnonzero(undecided)
     size = chunk if chunk is not None else max(1, 256 // (m + 1))  # HiGHS slows superlinearly in block size
     for lo in range(0, todo.size, size):
         idx = todo[lo: lo + size]
