@@ -74,3 +74,24 @@ def test_loglog_slope_recovers_a_power():
     x = np.geomspace(1, 100, 5)
     assert abs(loglog_slope(x, 3 * x**1.7) - 1.7) < 1e-10
     assert np.isnan(loglog_slope([1.0], [2.0]))
+
+
+def _planted_results(witnesses: int, lam_exponent: float, tv_small: float) -> dict:
+    sweep = {"x": [1e-1, 1e-2], "tv": {"provable": [0.1, tv_small], "practical": [0.05, 0.005]},
+             "slope": {"provable": 1.0, "practical": 1.0},
+             "monotone": {"provable": tv_small < 0.1, "practical": True}}
+    side = {"tv": 0.02, "coef_max": 1.2, "state_norm_growth": 3.0}
+    return {"eps": sweep, "xi": sweep, "long": {"T": 48, "level": 0.01, "provable": side, "practical": side},
+            "witnesses": {"rows": [{"d": 4, "max_per_position": witnesses, "explicit": 2e4}]},
+            "scaling": [{"axis": "T", "exponent": {"provable": 1.4, "practical": 1.7},
+                         "theory_exponent": 13.0}],
+            "sampled": {"exponent": lam_exponent}}
+
+
+def test_figure_verdict_is_computed_from_the_numbers():
+    from paper_figures import fig_provable_learning as fig
+
+    good = fig.summarize(_planted_results(3, 2.1, 0.01))["verdict"]
+    assert "falls monotonically" in good and "within 4d" in good and "within +-0.5" in good
+    bad = fig.summarize(_planted_results(17, 2.9, 0.2))["verdict"]
+    assert "NOT monotonically" in bad and "ABOVE 4d" in bad and "OUTSIDE +-0.5" in bad
