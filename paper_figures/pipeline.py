@@ -64,6 +64,7 @@ FIGURES: dict[str, str] = {
     "lingen": "paper_figures.table_lingen",
     "phase_transition": "paper_figures.fig_phase_transition",
     "learning": "paper_figures.fig_learning",
+    "provable_learning": "paper_figures.fig_provable_learning",
     "equivalence": "paper_figures.fig_equivalence",
     "hidden_dim": "paper_figures.fig_hidden_dim",
 }
