@@ -79,8 +79,8 @@ HARD = [
          family("noisy-parity", None, 8, 17, noise=0.1), access="sample", offers=("sample",),
          sample_budgets=_S,
          hardness="learning parity with noise from samples: the bundled sample learners see too little of "
-                  "it (WFA, n-gram) or search badly (MLE); brute force over C(16,8) = 12870 subsets would, "
-                  "so it is hard only asymptotically in n",
+                  "it (WFA, n-gram) or search unreliably (MLE); brute force over C(16,8) = 12870 subsets "
+                  "would, so it is hard only asymptotically in n",
          suites=("hard",)),
     Task("transformer-shakespeare-t16",
          "frozen character GPT-2 (2 layers, width 64) trained on the Shakespeare plays, V=31, T=16",
