@@ -36,7 +36,6 @@ from tqdm.auto import tqdm
 
 from logitrank import (
     as_rng,
-    estimate_hidden_dim,
     extended_logit_matrix,
     extended_logits,
     lingen_fit,
@@ -104,8 +103,9 @@ class LingenResult(ResultBase):
     residual : dict method -> array, shape (n_targets,) — relative fit residuals (LINGEN variants)
     paper : dict method -> float — the paper's value for this setting
     n_fit_futures : int — ``|F|`` of the LINGEN fit (all prefixes of the windows when prefix-closed)
-    single_token_rank : int — the numerical rank of ``L_M(H, {empty})`` over all of ``H`` (largest gap in
-        its log singular values, :func:`logitrank.estimate_hidden_dim`)
+    single_token_rank : int — the numerical rank of ``L_M(H, {empty})`` over all of ``H``: singular values
+        above :data:`RANK_RTOL` ``sigma_1`` (float32 logits carry ~1e-7 relative round-off; the largest log
+        gap is no use here, it sits after sigma_1, the mean direction)
     single_token_basis : int — ``|H|`` of the single-token fit
     """
 
@@ -206,9 +206,17 @@ def lingen_experiment(
             )
     return LingenResult(setting=setting, cumulative_kl=ckl, residual=res,
                         paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F),
-                        single_token_rank=int(estimate_hidden_dim(
-                            np.linalg.svd(L0, compute_uv=False), floor_rtol=L0.shape[1] * 1e-7).dim),
+                        single_token_rank=_numerical_rank(L0),
                         single_token_basis=m_single)
+
+
+#: relative threshold of :func:`_numerical_rank` (100x the float32 round-off of logits over ~1e3 tokens)
+RANK_RTOL = 1e-5
+
+
+def _numerical_rank(M: np.ndarray) -> int:
+    s = np.linalg.svd(np.asarray(M, dtype=np.float64), compute_uv=False)
+    return int(np.count_nonzero(s > RANK_RTOL * s[0])) if s.size and s[0] > 0 else 0
 
 
 def _targets_and_basis(tokens: np.ndarray, setting: str, counts: list[int], lengths: list[int],
