@@ -140,20 +140,6 @@ def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _parse_budgets(text: str | None) -> list[int] | None:
-    """``"1e3,1e4,1e5"`` -> ``[1000, 10000, 100000]`` (the ladder is checked by the library)."""
-    if text is None:
-        return None
-    out = []
-    for part in text.split(","):
-        try:
-            out.append(float(part))
-        except ValueError:
-            raise ValueError(f"budgets: must be comma-separated numbers such as 1e3,1e4,1e5, "
-                             f"got {text!r}") from None
-    return [int(b) if b == int(b) else b for b in out]  # type: ignore[misc]
-
-
 def _run_bench(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
@@ -164,15 +150,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     if args.list:
         names = args.tasks.split(",") if args.tasks else (bench.suite(args.suite) if args.suite else
                                                           list(bench.TASKS))
-        for name in names:
-            t = bench.get_task(name)
-            ladder = ", ".join(f"{b:.0e}" for b in t.ladder(t.access))
-            oracle = (f", oracle {t.oracle}{f' xi={t.noise:g}' if t.noise else ''}"
-                      f"{f' m={t.samples_per_query}' if t.samples_per_query else ''}"
-                      if "query" in t.offers else "")
-            print(f"{name}\n    {t.description}\n    access: {'/'.join(t.offers)} (default {t.access})"
-                  f"{oracle}; {t.access} ladder {ladder}\n    hard because: {t.hardness}")
-        print("suites: " + ", ".join(f"{k} ({len(v)} tasks)" for k, v in bench.SUITES.items()))
+        print(bench.describe_tasks(names))
         return 0
     suite = args.suite or "core"
     if args.export is not None:
@@ -183,7 +161,7 @@ def _run_bench(args: argparse.Namespace) -> int:
                 print(f"wrote {path} and {js}")
         return 0
     tasks = args.tasks.split(",") if args.tasks else bench.suite(suite)
-    budgets = _parse_budgets(args.budgets)
+    budgets = bench.parse_budgets(args.budgets)
     failed = total = 0
     for learner in args.learner.split(","):
         results = bench.run(learner, tasks, args.seeds, budgets=budgets, out=args.out,

@@ -123,6 +123,24 @@ class LingenResult(ResultBase):
         return {k: float(v[:, :, -1].mean()) for k, v in self.cumulative_kl.items()}
 
 
+def _check_arguments(setting: str, counts: dict[str, int], single_token_basis: int | None,
+                     history_length: int, future_length: int, horizon: int) -> int:
+    """Validate :func:`lingen_experiment`'s arguments; return the single-token variant's basis size."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting: must be one of {SETTINGS}, got {setting!r}")
+    for name, val in counts.items():
+        check_positive_int(name, val)
+    n_basis, steps = counts["n_basis"], counts["steps"]
+    m_single = n_basis if single_token_basis is None else check_positive_int(
+        "single_token_basis", single_token_basis, maximum=n_basis)
+    if history_length + max(steps, future_length) > horizon - 1:
+        raise ValueError(
+            f"history_length: history_length + max(steps, future_length) must be <= horizon - 1 = "
+            f"{horizon - 1}, got {history_length} + {max(steps, future_length)}"
+        )
+    return m_single
+
+
 def lingen_experiment(
     model: Any,
     tokens: np.ndarray,
@@ -161,20 +179,11 @@ def lingen_experiment(
     -------
     LingenResult
     """
-    if setting not in SETTINGS:
-        raise ValueError(f"setting: must be one of {SETTINGS}, got {setting!r}")
-    for name, val in (("n_targets", n_targets), ("n_samples", n_samples), ("steps", steps),
-                      ("n_basis", n_basis), ("n_futures", n_futures), ("short_history", short_history)):
-        check_positive_int(name, val)
-    m_single = n_basis if single_token_basis is None else check_positive_int(
-        "single_token_basis", single_token_basis, maximum=n_basis)
-    gen = as_rng(rng)
+    counts = {"n_targets": n_targets, "n_samples": n_samples, "steps": steps, "n_basis": n_basis,
+              "n_futures": n_futures, "short_history": short_history}
     m = as_model(model)
-    if history_length + max(steps, future_length) > m.horizon - 1:
-        raise ValueError(
-            f"history_length: history_length + max(steps, future_length) must be <= horizon - 1 = "
-            f"{m.horizon - 1}, got {history_length} + {max(steps, future_length)}"
-        )
+    m_single = _check_arguments(setting, counts, single_token_basis, history_length, future_length, m.horizon)
+    gen = as_rng(rng)
     targets, H, F = _targets_and_basis(tokens, setting, [n_targets, n_basis, n_futures],
                                        [history_length, future_length], prefix_closed, gen)
     L = extended_logit_matrix(m, H, F, progress=False).values

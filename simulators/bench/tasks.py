@@ -207,3 +207,34 @@ def resolve_tasks(tasks: str | Sequence[str]) -> list[str]:
     for name in names:
         get_task(name)
     return names
+
+
+def parse_budgets(text: str | None) -> list[int] | None:
+    """``"1e3,1e4,1e5"`` -> ``[1000, 10000, 100000]`` (the CLI's ``--budgets``; the ladder itself is checked
+    by :func:`check_ladder` when a task uses it, so a fractional budget is passed on to be refused there)."""
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        try:
+            out.append(float(part))
+        except ValueError:
+            raise ValueError(f"budgets: must be comma-separated numbers such as 1e3,1e4,1e5, "
+                             f"got {text!r}") from None
+    return [int(b) if b == int(b) else b for b in out]  # type: ignore[misc]
+
+
+def describe_tasks(names: Sequence[str]) -> str:
+    """What ``logitrank bench --list`` prints: each task's description, access, ladder and why it is hard,
+    then the suites."""
+    lines = []
+    for name in names:
+        t = get_task(name)
+        ladder = ", ".join(f"{b:.0e}" for b in t.ladder(t.access))
+        oracle = (f", oracle {t.oracle}{f' xi={t.noise:g}' if t.noise else ''}"
+                  f"{f' m={t.samples_per_query}' if t.samples_per_query else ''}"
+                  if "query" in t.offers else "")
+        lines.append(f"{name}\n    {t.description}\n    access: {'/'.join(t.offers)} (default {t.access})"
+                     f"{oracle}; {t.access} ladder {ladder}\n    hard because: {t.hardness}")
+    lines.append("suites: " + ", ".join(f"{k} ({len(v)} tasks)" for k, v in SUITES.items()))
+    return "\n".join(lines)
