@@ -311,6 +311,13 @@ class HFModel:
         bar.close()
         return check_finite("HFModel.extended_logits", out)
 
+    def continuations(self, histories: Sequence[Sequence[int]], n_branches: int) -> Any:
+        """Key/value-cached continuations of ``histories`` (:class:`llm_bridge.continuations.HFContinuations`,
+        the fast path of :func:`logitrank.continuation_logits`)."""
+        from .continuations import HFContinuations
+
+        return HFContinuations(self, histories, n_branches)
+
     def _new_cache(self) -> Any:
         from transformers import DynamicCache
 

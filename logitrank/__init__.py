@@ -3,6 +3,7 @@
 The core layer (numpy/scipy only). See ``SPEC.md`` section 1 for the mathematics.
 """
 
+from .continuations import Continuations, continuation_logits
 from .hidden_dim import HiddenDimEstimate, estimate_hidden_dim
 from .index_sets import random_futures, random_histories
 from .lingen import LingenFit, LingenSamples, lingen_coefficients, lingen_fit, lingen_generate, lingen_logits
@@ -66,6 +67,8 @@ __all__ = [
     "random_histories",
     "LingenFit",
     "LingenSamples",
+    "Continuations",
+    "continuation_logits",
     "lingen_coefficients",
     "lingen_fit",
     "lingen_generate",

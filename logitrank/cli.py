@@ -50,10 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
-    import os
+    from llm_bridge.device import choose_openmp_wait_policy
 
-    # spin-waiting OpenMP threads slow torch 10-15x when the other core is busy (SPEC section 4)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    choose_openmp_wait_policy()  # before torch is imported (SPEC section 4)
     from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
 
     only = parse_only(args.only) if args.only else None
@@ -141,10 +140,11 @@ def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the transformer task runs torch
+    from llm_bridge.device import choose_openmp_wait_policy
+
+    choose_openmp_wait_policy()  # the transformer task runs torch
     from simulators import bench
 
     if args.list:
@@ -198,10 +198,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import os
+    from llm_bridge.device import choose_openmp_wait_policy
 
-    # spin-waiting OpenMP threads slow torch 10-15x when the other core is busy (SPEC section 4)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    choose_openmp_wait_policy()  # before torch is imported (SPEC section 4)
     from llm_bridge.train import train_shakespeare
 
     overrides = {"n_embd": args.n_embd, "n_layer": args.n_layer, "arch": args.arch, "init_std": args.init_std}
@@ -253,9 +252,9 @@ def _run_extract(args: argparse.Namespace) -> int:
     import functools
 
     if _is_checkpoint(args.model):
-        import os
+        from llm_bridge.device import choose_openmp_wait_policy
 
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        choose_openmp_wait_policy()
         from llm_bridge.measure import extraction_inputs
 
         model, H, F, model_id, factory, rng = extraction_inputs(
@@ -318,9 +317,9 @@ def _add_text_arguments(g: argparse._ArgumentGroup) -> None:
 
 
 def _run_measure(args: argparse.Namespace) -> int:
-    import os
+    from llm_bridge.device import choose_openmp_wait_policy
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    choose_openmp_wait_policy()
     from llm_bridge.measure import Config, run
     from paper_figures.measure_figures import headline, write
 

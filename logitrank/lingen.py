@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .continuations import continuation_logits
 from .logit_matrix import extended_logit_matrix, extended_logits
 from .sequence_model import SequenceModel, log_softmax
 from .validation import (
@@ -84,32 +85,34 @@ class LingenSamples:
         return float(self.cumulative_kl[:, -1].mean())
 
 
-def lingen_coefficients(L: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> tuple[np.ndarray, float]:
+def lingen_coefficients(L: np.ndarray, y: np.ndarray,
+                        ridge: float = 0.0) -> tuple[np.ndarray, float | np.ndarray]:
     """``v = argmin ||L^T v - y||^2 + ridge ||v||^2`` and the relative residual ``||L^T v - y|| / ||y||``.
 
     Plain least squares (minimum-norm solution) when ``ridge == 0``; otherwise the ridge solution through
-    the SVD of ``L^T``.
+    the SVD of ``L^T``. Several targets (``y`` of shape ``(n_cols, k)``) share one factorisation of ``L``.
 
     Parameters
     ----------
     L : array, shape (|H|, n_cols)
         Rows of the histories ``H`` (e.g. ``LogitMatrix.values``).
-    y : array, shape (n_cols,)
-        The target history's row over the same columns.
+    y : array, shape (n_cols,) or (n_cols, k)
+        The target history's row over the same columns (or ``k`` targets' rows as columns).
     ridge : float, ``>= 0``
 
     Returns
     -------
-    v : array, shape (|H|,)
-    residual : float
+    v : array, shape (|H|,) or (|H|, k)
+    residual : float, or array of shape (k,)
     """
     ridge = check_float("ridge", ridge, low=0)
     M = np.asarray(L, dtype=np.float64).T
     y = np.asarray(y, dtype=np.float64)
     if M.ndim != 2 or M.size == 0:
         raise ValueError(f"L: must be a non-empty 2-D array (|H|, n_cols), got shape {M.T.shape}")
-    if y.ndim != 1:
-        raise ValueError(f"y: must be a 1-D array (n_cols,) (the target history's row), got shape {y.shape}")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y: must be a 1-D array (n_cols,) (the target history's row) or a 2-D array "
+                         f"(n_cols, k), got shape {y.shape}")
     check_finite("L", M)
     check_finite("y", y)
     if M.shape[0] != y.shape[0]:
@@ -118,10 +121,12 @@ def lingen_coefficients(L: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> tup
         v = np.linalg.lstsq(M, y, rcond=None)[0]
     else:
         U, s, Wt = np.linalg.svd(M, full_matrices=False)
-        v = Wt.T @ ((s / (s**2 + ridge)) * (U.T @ y))
-    norm = float(np.linalg.norm(y))
-    res = float(np.linalg.norm(M @ v - y))
-    return v, res / norm if norm > 0 else res
+        shrink = s / (s**2 + ridge)
+        v = Wt.T @ ((shrink if y.ndim == 1 else shrink[:, None]) * (U.T @ y))
+    norm = np.linalg.norm(y, axis=0)
+    res = np.linalg.norm(M @ v - y, axis=0)
+    rel = np.where(norm > 0, res / np.where(norm > 0, norm, 1.0), res)
+    return v, (float(rel) if y.ndim == 1 else rel)
 
 
 def lingen_fit(
@@ -167,7 +172,7 @@ def lingen_fit(
     star = extended_logits(model, [target], L.futures, progress=False)[0]  # (|F|, V)
     y = np.take_along_axis(star, L.tokens, axis=1).reshape(-1)
     v, residual = lingen_coefficients(L.values, y, ridge)
-    return LingenFit(coefficients=v, residual=residual, histories=L.histories,
+    return LingenFit(coefficients=v, residual=float(residual), histories=L.histories,
                      target_history=target, tokens=L.tokens, ridge=float(ridge))
 
 
@@ -266,11 +271,18 @@ def lingen_generate(
 
     tokens = np.zeros((n_samples, steps), dtype=np.int64)
     kl = np.zeros((n_samples, steps)) if target is not None else None
+    # the basis (and target) histories grow by the sampled token each step: a model with a key/value cache
+    # extends them instead of re-reading every history (logitrank.continuations)
+    basis = continuation_logits(model, H, n_samples)
+    truth = None if target is None else continuation_logits(model, [target], n_samples)
     for t in range(steps):
-        conts = [tuple(int(z) for z in row[:t]) for row in tokens]
-        logq = log_softmax(lingen_logits(model, H, v, conts))
-        if kl is not None and target is not None:
-            logp = log_softmax(extended_logits(model, [target], conts, progress=False)[0])
+        if t:
+            basis.append(tokens[:, t - 1])
+        logq = log_softmax(np.einsum("h,hnv->nv", v, basis.logits()))
+        if kl is not None and truth is not None:
+            if t:
+                truth.append(tokens[:, t - 1])
+            logp = log_softmax(truth.logits()[0])
             kl[:, t] = np.maximum((np.exp(logp) * (logp - logq)).sum(axis=1), 0.0)
         probs = np.exp(log_softmax(logq / temperature))
         cdf = np.cumsum(probs, axis=1)

@@ -191,68 +191,84 @@ def fit_power_law(
     confidence = check_float("confidence", confidence, low=0, high=1, low_inclusive=False,
                              high_inclusive=False)
     check_choice("bootstrap", bootstrap, BOOTSTRAP_METHODS)
-    if index_range is None:
-        lo, hi = default_index_range(arr)
-    else:
-        if isinstance(index_range, str | bytes) or not isinstance(index_range, Sequence | np.ndarray) \
-                or len(index_range) != 2:
-            raise ValueError(f"index_range: must be a pair (lo, hi) of 1-based indices, "
-                             f"got {short(index_range)}")
-        lo = check_int("index_range[0]", index_range[0])
-        hi = check_int("index_range[1]", index_range[1])
-        if not (1 <= lo and hi <= arr.size and hi - lo + 1 >= 3):
-            raise ValueError(
-                f"index_range: must satisfy 1 <= lo, hi <= {arr.size} (len(s)) and hi - lo + 1 >= 3, "
-                f"got {index_range}"
-            )
-        if (arr[lo - 1 : hi] <= 0).any():
-            raise ValueError(f"index_range: all singular values in {index_range} must be > 0 (log-log fit)")
+    lo, hi = default_index_range(arr) if index_range is None else _check_index_range(arr, index_range)
     x = np.log(np.arange(lo, hi + 1, dtype=np.float64))
     y = np.log(arr[lo - 1 : hi])
-    n = x.size
     slope = float(_slopes(x, y))
     intercept = float(y.mean() - slope * x.mean())
     fitted = intercept + slope * x
     resid = y - fitted
     ss_tot = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else 1.0
-
-    gen = as_rng(rng)
-    if bootstrap == "log-blocks":
-        labels = _log_clusters(x)
-        n_clusters = int(labels.max()) + 1
-        if n_clusters < MIN_CLUSTERS:
-            bootstrap = "block"
-    if bootstrap == "log-blocks":
-        drawn = gen.integers(0, n_clusters, size=(n_bootstrap, n_clusters))
-        counts = np.zeros((n_bootstrap, n_clusters))
-        np.add.at(counts, (np.arange(n_bootstrap)[:, None], drawn), 1.0)
-        boot = _slopes(x, y, counts[:, labels])  # weight of a point = times its bin was drawn
-    elif bootstrap == "pairs":
-        idx = gen.integers(0, n, size=(n_bootstrap, n))
-        boot = _slopes(x[idx], y[idx])
-    else:
-        if bootstrap == "residual":
-            idx = gen.integers(0, n, size=(n_bootstrap, n))
-        else:
-            ell = max(1, round(n ** (1 / 3)))
-            n_blocks = -(-n // ell)
-            starts = gen.integers(0, n - ell + 1, size=(n_bootstrap, n_blocks))
-            idx = (starts[:, :, None] + np.arange(ell)).reshape(n_bootstrap, -1)[:, :n]
-        boot = _slopes(x, fitted + resid[idx])
-    finite = np.isfinite(boot)
-    if not finite.any():
-        raise ValueError(f"bootstrap: every one of the {n_bootstrap} {bootstrap!r} resamples was degenerate "
-                         f"(all points at one index) over the {n} points of index_range {(lo, hi)}, so there "
-                         "is no interval; use more points, more resamples or another bootstrap")
-    if not finite.all():
-        warnings.warn(f"fit_power_law: {int((~finite).sum())} of {n_bootstrap} bootstrap resamples were "
-                      "degenerate (all points at one index) and are left out of the interval", stacklevel=2)
-        boot = boot[finite]
+    boot, bootstrap = _bootstrap_slopes(x, y, fitted, bootstrap, n_bootstrap, as_rng(rng))
+    boot = _finite_slopes(boot, bootstrap, (lo, hi))
     q = np.quantile(-boot, [(1 - confidence) / 2, (1 + confidence) / 2])
     return PowerLawFit(alpha=-slope, log_c=intercept, alpha_ci=(float(q[0]), float(q[1])), r_squared=r2,
-                       index_range=(lo, hi), n_points=n, confidence=confidence, n_bootstrap=n_bootstrap,
+                       index_range=(lo, hi), n_points=x.size, confidence=confidence, n_bootstrap=n_bootstrap,
                        bootstrap=bootstrap)
+
+
+def _check_index_range(arr: np.ndarray, index_range: Any) -> tuple[int, int]:
+    """``index_range`` of :func:`fit_power_law` checked against the spectrum ``arr``: ``(lo, hi)``."""
+    if isinstance(index_range, str | bytes) or not isinstance(index_range, Sequence | np.ndarray) \
+            or len(index_range) != 2:
+        raise ValueError(f"index_range: must be a pair (lo, hi) of 1-based indices, "
+                         f"got {short(index_range)}")
+    lo = check_int("index_range[0]", index_range[0])
+    hi = check_int("index_range[1]", index_range[1])
+    if not (1 <= lo and hi <= arr.size and hi - lo + 1 >= 3):
+        raise ValueError(
+            f"index_range: must satisfy 1 <= lo, hi <= {arr.size} (len(s)) and hi - lo + 1 >= 3, "
+            f"got {index_range}"
+        )
+    if (arr[lo - 1 : hi] <= 0).any():
+        raise ValueError(f"index_range: all singular values in {index_range} must be > 0 (log-log fit)")
+    return lo, hi
+
+
+def _bootstrap_slopes(x: np.ndarray, y: np.ndarray, fitted: np.ndarray, method: str, n_bootstrap: int,
+                      gen: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Slopes of ``n_bootstrap`` resampled fits of ``y`` on ``x`` around the fitted line ``fitted`` (see
+    :func:`fit_power_law` for the methods), and the method used (``"log-blocks"`` falls back to
+    ``"block"`` with fewer than ``MIN_CLUSTERS`` non-empty bins)."""
+    n = x.size
+    if method == "log-blocks":
+        labels = _log_clusters(x)
+        n_clusters = int(labels.max()) + 1
+        if n_clusters >= MIN_CLUSTERS:
+            drawn = gen.integers(0, n_clusters, size=(n_bootstrap, n_clusters))
+            counts = np.zeros((n_bootstrap, n_clusters))
+            np.add.at(counts, (np.arange(n_bootstrap)[:, None], drawn), 1.0)
+            return _slopes(x, y, counts[:, labels]), method  # weight of a point = times its bin was drawn
+        method = "block"
+    if method == "pairs":
+        idx = gen.integers(0, n, size=(n_bootstrap, n))
+        return _slopes(x[idx], y[idx]), method
+    resid = y - fitted
+    if method == "residual":
+        idx = gen.integers(0, n, size=(n_bootstrap, n))
+    else:
+        ell = max(1, round(n ** (1 / 3)))
+        n_blocks = -(-n // ell)
+        starts = gen.integers(0, n - ell + 1, size=(n_bootstrap, n_blocks))
+        idx = (starts[:, :, None] + np.arange(ell)).reshape(n_bootstrap, -1)[:, :n]
+    return _slopes(x, fitted + resid[idx]), method
+
+
+def _finite_slopes(boot: np.ndarray, method: str, index_range: tuple[int, int]) -> np.ndarray:
+    """The finite bootstrap slopes: a warning names how many resamples were degenerate (all points at
+    one index); raises when none is finite (no interval exists)."""
+    finite = np.isfinite(boot)
+    n = index_range[1] - index_range[0] + 1
+    if not finite.any():
+        raise ValueError(f"bootstrap: every one of the {boot.size} {method!r} resamples was degenerate "
+                         f"(all points at one index) over the {n} points of index_range {index_range}, so "
+                         "there is no interval; use more points, more resamples or another bootstrap")
+    if not finite.all():
+        warnings.warn(f"fit_power_law: {int((~finite).sum())} of {boot.size} bootstrap resamples were "
+                      "degenerate (all points at one index) and are left out of the interval", stacklevel=3)
+        boot = boot[finite]
+    return boot
 
 
 def approx_rank(s: np.ndarray | Sequence[float], eps: float) -> int:

@@ -113,13 +113,18 @@ def test_lingen_generate_refuses_histories_other_than_the_fit(setup):
 
 
 @given(rows=st.integers(1, 5), cols=st.integers(1, 8), extra=st.integers(2, 3))
-def test_lingen_coefficients_target_must_be_one_row(rows, cols, extra):
+def test_lingen_coefficients_targets_are_rows_or_columns(rows, cols, extra):
     rng = np.random.default_rng(rows * 10 + cols)
     L, y = rng.standard_normal((rows, cols)), rng.standard_normal(cols)
     v, _ = lingen_coefficients(L, y)
     np.testing.assert_allclose(v, np.linalg.lstsq(L.T, y, rcond=None)[0], **tol())
-    with pytest.raises(ValueError, match=rf"y: must be a 1-D array .*got shape \({cols}, {extra}\)"):
-        lingen_coefficients(L, np.ones((cols, extra)))
+    Y = rng.standard_normal((cols, extra))  # several targets: one column each
+    np.testing.assert_allclose(lingen_coefficients(L, Y)[0], np.linalg.lstsq(L.T, Y, rcond=None)[0], **tol())
+    with pytest.raises(ValueError, match=rf"y: must be a 1-D array .*got shape \({cols}, {extra}, 1\)"):
+        lingen_coefficients(L, np.ones((cols, extra, 1)))
+    with pytest.raises(ValueError, match=rf"y: must have one entry per column of L \({cols}\), got shape "
+                                         rf"\({cols + 1}, {extra}\)"):
+        lingen_coefficients(L, np.ones((cols + 1, extra)))
     with pytest.raises(TypeError, match=r"ridge: must be a real number, got '1'"):
         lingen_coefficients(L, y, ridge="1")
 

@@ -38,7 +38,6 @@ from logitrank import (
     as_rng,
     extended_logit_matrix,
     extended_logits,
-    lingen_fit,
     lingen_generate,
     log_softmax,
     model_logits,
@@ -196,14 +195,19 @@ def lingen_experiment(
     fits = [("lingen", L, H, False), ("single_token", L0[:m_single], H[:m_single], True)]
     if full_single:
         fits.append(("single_token_full_basis", L0, H, True))
-    res = {name: np.zeros(n_targets) for name, *_ in fits}
+    # every target's row, and one factorisation of each fit's matrix for all targets
+    stars = extended_logits(m, targets, F, progress=False).reshape(n_targets, -1).T
+    next_tokens = model_logits(m, targets).T
+    coef: dict[str, np.ndarray] = {}
+    res: dict[str, np.ndarray] = {}
+    for name, mat, _basis, single in fits:
+        coef[name], r = lingen_coefficients(mat, next_tokens if single else stars, ridge)
+        res[name] = np.asarray(r)
     show = progress if progress is not None else n_targets > 2
     for i, target in enumerate(tqdm(targets, disable=not show, desc=f"LINGEN ({setting})", unit="target")):
-        star = extended_logits(m, [target], F, progress=False)[0].reshape(-1)
-        next_token = model_logits(m, [target])[0]
-        for name, mat, basis, single in fits:
-            v, res[name][i] = lingen_coefficients(mat, next_token if single else star, ridge)
-            out = lingen_generate(m, basis, v, steps, rng=gen, target_history=target, n_samples=n_samples)
+        for name, _mat, basis, _single in fits:
+            out = lingen_generate(m, basis, coef[name][:, i], steps, rng=gen, target_history=target,
+                                  n_samples=n_samples)
             assert out.cumulative_kl is not None
             ckl[name][i] = out.cumulative_kl
         ckl["short_history"][i] = direct_generation_kl(
@@ -302,10 +306,14 @@ def continuations(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLik
     H, F = draw_windows(tokens, spec, rng=seeds[-1])
     F = prefix_closure(F) if config.prefix_closed else F
     decode = tokenizer.decode if tokenizer is not None else (lambda t: [int(x) for x in t])
+    basis, shown_histories = H[config.n_show:], H[:config.n_show]
+    # one matrix and one factorisation for all shown targets (lingen_fit per target would redo both)
+    L = extended_logit_matrix(model, basis, F, progress=False).values
+    stars = extended_logits(model, shown_histories, F, progress=False).reshape(len(shown_histories), -1).T
+    coef, _ = lingen_coefficients(L, stars, config.ridge)
     shown = []
-    for h, seed in zip(H[:config.n_show], seeds, strict=False):
-        fit = lingen_fit(model, h, H[config.n_show:], F)
-        lin = lingen_generate(model, H[config.n_show:], fit, config.steps, rng=seed, n_samples=1)
+    for j, (h, seed) in enumerate(zip(shown_histories, seeds, strict=False)):
+        lin = lingen_generate(model, basis, coef[:, j], config.steps, rng=seed, n_samples=1)
         own = lingen_generate(model, [h], np.ones(1), config.steps, rng=seed, n_samples=1)
         shown.append({"history": decode(h[-24:]), "model": decode(own.tokens[0]),
                       "lingen": decode(lin.tokens[0])})

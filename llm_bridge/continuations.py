@@ -1,0 +1,89 @@
+"""Key/value-cached continuations of an :class:`llm_bridge.HFModel` (its ``continuations`` fast path).
+
+:func:`logitrank.continuation_logits` asks for ``l(h . c_b)`` over histories ``H`` and ``n_branches``
+continuations that grow by one token per step (generation). Recomputing every ``h . c_b`` costs
+``|H| n_branches (len(h) + t)`` tokens at step ``t``; here each history is read once, its cache is repeated
+over the branches, and every step feeds one token per (history, branch) row: ``|H| n_branches`` tokens.
+Rows of one cache share a length (histories are grouped by length), so positions need no padding or mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from logitrank.continuations import check_branch_tokens
+from logitrank.validation import check_positive_int
+
+if TYPE_CHECKING:
+    from .hf_model import HFModel
+
+__all__ = ["HFContinuations"]
+
+
+class HFContinuations:
+    """:class:`logitrank.Continuations` of an ``HFModel``: one key/value cache per block of histories.
+
+    Row ``i * n_branches + b`` of a block's cache is history ``i`` of the block followed by branch ``b``.
+
+    Parameters
+    ----------
+    model : HFModel
+    histories : sequence of token sequences, each of length ``<= horizon - 1`` (non-empty without BOS)
+    n_branches : int, ``>= 1``
+    """
+
+    def __init__(self, model: HFModel, histories: Sequence[Sequence[int]], n_branches: int):
+        import torch
+
+        self.model = model
+        H = model._check("histories", histories, model.horizon - 1)
+        self.n_branches = check_positive_int("n_branches", n_branches)
+        self.room = model.horizon - 1 - max(len(h) for h in H)
+        self.length = 0
+        self._current = np.empty((len(H), self.n_branches, model.vocab_size))
+        self._blocks: list[tuple[np.ndarray, Any]] = []
+        groups: dict[int, list[int]] = {}
+        for i, h in enumerate(H):
+            groups.setdefault(len(h), []).append(i)
+        kv_len = model.horizon + len(model._bos)
+        per_block = max(1, model._rows(1, kv_len=kv_len) // self.n_branches)
+        with torch.inference_mode():
+            for idx_list in groups.values():
+                for s in range(0, len(idx_list), per_block):
+                    rows = np.asarray(idx_list[s : s + per_block])
+                    self._blocks.append((rows, self._open(np.array([model._bos + list(H[i]) for i in rows]),
+                                                          rows)))
+
+    def _open(self, ids: np.ndarray, rows: np.ndarray) -> Any:
+        """Run one block of equal-length histories; return its cache repeated over the branches."""
+        import torch
+        from transformers import DynamicCache
+
+        from .hf_model import _cache_tensors
+
+        m = self.model
+        res, _ = m._forward(ids, keep=[ids.shape[1] - 1], past=m._new_cache())
+        self._current[rows] = m._center(res.logits[:, -1])[:, None, :]
+        rep = torch.arange(len(rows), device=m.device).repeat_interleave(self.n_branches)
+        return DynamicCache(ddp_cache_data=[(k[rep], v[rep]) for k, v in _cache_tensors(
+            getattr(res, m._cache_arg))])
+
+    def logits(self) -> np.ndarray:
+        """``out[i, b] = l(h_i . c_b)``, shape ``(|H|, n_branches, V)``, float64, centered."""
+        return self._current.copy()
+
+    def append(self, tokens: np.ndarray) -> None:
+        """Append ``tokens[b]`` to every history's branch ``b`` (one forward pass per block)."""
+        import torch
+
+        tok = check_branch_tokens(tokens, self.n_branches, self.model.vocab_size, self.length, self.room)
+        with torch.inference_mode():
+            for rows, cache in self._blocks:
+                ids = np.tile(tok, len(rows))[:, None]
+                res, _ = self.model._forward(ids, past=cache)
+                centered = self.model._center(res.logits[:, -1])
+                self._current[rows] = centered.reshape(len(rows), self.n_branches, -1)
+        self.length += 1
