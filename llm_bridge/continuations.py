@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from logitrank.continuations import check_branch_tokens
-from logitrank.validation import check_positive_int
+from logitrank.validation import check_positive_int, check_size
 
 if TYPE_CHECKING:
     from .hf_model import HFModel
@@ -27,6 +27,10 @@ class HFContinuations:
     """:class:`logitrank.Continuations` of an ``HFModel``: one key/value cache per block of histories.
 
     Row ``i * n_branches + b`` of a block's cache is history ``i`` of the block followed by branch ``b``.
+    A block holds as many histories as one forward over them and one decoding step over their rows fit the
+    model's ``max_batch_tokens`` and ``memory_limit``; all blocks' caches stay alive together, so their
+    total size is checked up front (``logitrank.validation.check_size``). After an exception in
+    :meth:`append` some blocks may have advanced and others not: open a new one.
 
     Parameters
     ----------
@@ -49,9 +53,13 @@ class HFContinuations:
         for i, h in enumerate(H):
             groups.setdefault(len(h), []).append(i)
         kv_len = model.horizon + len(model._bos)
-        per_block = max(1, model._rows(1, kv_len=kv_len) // self.n_branches)
+        check_size("n_branches", self.n_branches, (len(H) * self.n_branches, kv_len, 2 * model._n_layer,
+                                                   model._width), what="the key/value caches of every "
+                   "history x branch", itemsize=model._itemsize)
+        decode_rows = max(1, model._rows(1, kv_len=kv_len) // self.n_branches)
         with torch.inference_mode():
-            for idx_list in groups.values():
+            for length, idx_list in groups.items():
+                per_block = min(decode_rows, model._rows(length + len(model._bos)))
                 for s in range(0, len(idx_list), per_block):
                     rows = np.asarray(idx_list[s : s + per_block])
                     self._blocks.append((rows, self._open(np.array([model._bos + list(H[i]) for i in rows]),

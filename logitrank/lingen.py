@@ -123,10 +123,12 @@ def lingen_coefficients(L: np.ndarray, y: np.ndarray,
         U, s, Wt = np.linalg.svd(M, full_matrices=False)
         shrink = s / (s**2 + ridge)
         v = Wt.T @ ((shrink if y.ndim == 1 else shrink[:, None]) * (U.T @ y))
-    norm = np.linalg.norm(y, axis=0)
-    res = np.linalg.norm(M @ v - y, axis=0)
-    rel = np.where(norm > 0, res / np.where(norm > 0, norm, 1.0), res)
-    return v, (float(rel) if y.ndim == 1 else rel)
+    if y.ndim == 1:
+        norm, res = float(np.linalg.norm(y)), float(np.linalg.norm(M @ v - y))
+        return v, res / norm if norm > 0 else res
+    norms = np.linalg.norm(y, axis=0)
+    residuals = np.linalg.norm(M @ v - y, axis=0)
+    return v, np.where(norms > 0, residuals / np.where(norms > 0, norms, 1.0), residuals)
 
 
 def lingen_fit(

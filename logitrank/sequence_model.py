@@ -64,7 +64,8 @@ class SequenceModel(Protocol):
     ``extended_logits(histories, futures) -> (|H|, |F|, V)`` and
     ``logits_along(sequences) -> (n, L, V)``, both centered float64, and
     ``logits_of_array(prefixes) -> (n, V)`` for an ``(n, t)`` int array of equal-length valid prefixes
-    (used by the sampler).
+    (used by the sampler), and ``continuations(histories, n_branches)`` returning a
+    :class:`logitrank.Continuations` (growing continuations for generation, e.g. a key/value cache).
 
     **Centering is the core's job too.** A model may return raw logits or log-probabilities instead of
     centered logits (they define the same distributions): every core entry point that reads logits

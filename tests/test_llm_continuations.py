@@ -21,13 +21,15 @@ def net(request: pytest.FixtureRequest) -> torch.nn.Module:
     return BUILDERS[request.param]()
 
 
-@pytest.mark.parametrize("budget", [24, 16384])  # 24 tokens: one history per cache block
-def test_cached_continuations_match_plain_forwards(net: torch.nn.Module, budget: int) -> None:
+@pytest.mark.parametrize("budget,blocks", [(3, 7), (16384, 4)])  # 3 tokens: one history per cache block
+def test_cached_continuations_match_plain_forwards(net: torch.nn.Module, budget: int, blocks: int) -> None:
     rng = np.random.default_rng(0)
-    H = [(), (3,), (1, 2, 3, 4), (7, 7), (0, 1, 2, 3)]  # mixed lengths, the empty history included
+    # mixed lengths, the empty history included, and three histories of one length
+    H = [(), (3,), (1, 2, 3, 4), (7, 7), (0, 1, 2, 3), (5, 6, 7, 8), (2, 2)]
     model = HFModel(net, bos_token_id=BOS, max_batch_tokens=budget)
     stream = continuation_logits(model, H, 3)
     assert isinstance(stream.inner, HFContinuations)  # type: ignore[attr-defined]
+    assert len(stream.inner._blocks) == blocks  # type: ignore[attr-defined]
     conts: list[tuple[int, ...]] = [()] * 3
     for step in range(6):
         ref = np.stack([[plain(net, (BOS, *h, *c)) for c in conts] for h in H])
@@ -37,6 +39,16 @@ def test_cached_continuations_match_plain_forwards(net: torch.nn.Module, budget:
             tok[1] = tok[0]  # two branches that start alike, then part
         stream.append(tok)
         conts = [c + (int(z),) for c, z in zip(conts, tok, strict=True)]
+
+
+def test_cache_size_is_checked_before_it_is_built(net: torch.nn.Module,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from logitrank import validation
+
+    monkeypatch.setattr(validation, "MAX_ARRAY_BYTES", 10_000)
+    with pytest.raises(ValueError, match=r"n_branches: the key/value caches of every history x branch "
+                                         r"must fit in .* got n_branches = 3 needing shape \(6, 25, 4, 32\)"):
+        continuation_logits(HFModel(net, bos_token_id=BOS), [(1,), (2,)], 3)
 
 
 def test_cached_continuations_refuse_past_the_context(net: torch.nn.Module) -> None:
@@ -95,5 +107,7 @@ def test_openmp_policy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(device, "busy_cores", lambda used=used: used)
         assert device.choose_openmp_wait_policy() == expected
     monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"interval: must be > 0, got -1"):
+        device.busy_cores(-1)
     used = device.busy_cores(0.05)
     assert used is None or 0.0 <= used <= (__import__("os").cpu_count() or 1) + 1e-9

@@ -195,14 +195,7 @@ def lingen_experiment(
     fits = [("lingen", L, H, False), ("single_token", L0[:m_single], H[:m_single], True)]
     if full_single:
         fits.append(("single_token_full_basis", L0, H, True))
-    # every target's row, and one factorisation of each fit's matrix for all targets
-    stars = extended_logits(m, targets, F, progress=False).reshape(n_targets, -1).T
-    next_tokens = model_logits(m, targets).T
-    coef: dict[str, np.ndarray] = {}
-    res: dict[str, np.ndarray] = {}
-    for name, mat, _basis, single in fits:
-        coef[name], r = lingen_coefficients(mat, next_tokens if single else stars, ridge)
-        res[name] = np.asarray(r)
+    coef, res = _fit_all(m, targets, F, fits, ridge)
     show = progress if progress is not None else n_targets > 2
     for i, target in enumerate(tqdm(targets, disable=not show, desc=f"LINGEN ({setting})", unit="target")):
         for name, _mat, basis, _single in fits:
@@ -221,6 +214,20 @@ def lingen_experiment(
                         paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F),
                         single_token_rank=_numerical_rank(L0),
                         single_token_basis=m_single)
+
+
+def _fit_all(m: Any, targets: list, F: list, fits: list, ridge: float) -> tuple[dict[str, np.ndarray],
+                                                                               dict[str, np.ndarray]]:
+    """Coefficients (|H|, n_targets) and relative residuals (n_targets,) of every fit: each target's row,
+    and one factorisation of each fit's matrix for all targets."""
+    stars = extended_logits(m, targets, F, progress=False).reshape(len(targets), -1).T
+    next_tokens = model_logits(m, targets).T
+    coef: dict[str, np.ndarray] = {}
+    res: dict[str, np.ndarray] = {}
+    for name, mat, _basis, single in fits:
+        coef[name], r = lingen_coefficients(mat, next_tokens if single else stars, ridge)
+        res[name] = np.asarray(r)
+    return coef, res
 
 
 #: relative threshold of :func:`_numerical_rank` (100x the float32 round-off of logits over ~1e3 tokens)
