@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from conftest import tol  # noqa: E402
+from test_lingen import Generic  # noqa: E402  (hides the fast paths: every step recomputes each history)
 from test_llm_hf_model import BOS, BUILDERS, V, plain  # noqa: E402
 
 from llm_bridge import HFModel  # noqa: E402
@@ -58,16 +59,6 @@ def test_cached_continuations_refuse_past_the_context(net: torch.nn.Module) -> N
     with pytest.raises(ValueError, match=r"tokens: the longest history leaves room for 1 continuation "
                                          r"tokens"):
         stream.append(np.array([1]))
-
-
-class Generic:
-    """Hides the HFModel's fast paths: every step recomputes each history."""
-
-    def __init__(self, model: HFModel):
-        self.model, self.vocab_size, self.horizon = model, model.vocab_size, model.horizon
-
-    def logits(self, prefixes):  # type: ignore[no-untyped-def]
-        return self.model.logits(prefixes)
 
 
 def test_lingen_generation_same_with_and_without_the_cache(net: torch.nn.Module) -> None:

@@ -220,12 +220,13 @@ def _fit_all(m: Any, targets: list, F: list, fits: list, ridge: float) -> tuple[
                                                                                dict[str, np.ndarray]]:
     """Coefficients (|H|, n_targets) and relative residuals (n_targets,) of every fit: each target's row,
     and one factorisation of each fit's matrix for all targets."""
-    stars = extended_logits(m, targets, F, progress=False).reshape(len(targets), -1).T
-    next_tokens = model_logits(m, targets).T
+    rows = {False: extended_logits(m, targets, F, progress=False).reshape(len(targets), -1).T}
+    if any(single for *_, single in fits):  # single-token fits use the next-token logits only
+        rows[True] = model_logits(m, targets).T
     coef: dict[str, np.ndarray] = {}
     res: dict[str, np.ndarray] = {}
     for name, mat, _basis, single in fits:
-        coef[name], r = lingen_coefficients(mat, next_tokens if single else stars, ridge)
+        coef[name], r = lingen_coefficients(mat, rows[single], ridge)
         res[name] = np.asarray(r)
     return coef, res
 
@@ -316,8 +317,7 @@ def continuations(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLik
     basis, shown_histories = H[config.n_show:], H[:config.n_show]
     # one matrix and one factorisation for all shown targets (lingen_fit per target would redo both)
     L = extended_logit_matrix(model, basis, F, progress=False).values
-    stars = extended_logits(model, shown_histories, F, progress=False).reshape(len(shown_histories), -1).T
-    coef, _ = lingen_coefficients(L, stars, config.ridge)
+    coef = _fit_all(model, shown_histories, F, [("lingen", L, basis, False)], config.ridge)[0]["lingen"]
     shown = []
     for j, (h, seed) in enumerate(zip(shown_histories, seeds, strict=False)):
         lin = lingen_generate(model, basis, coef[:, j], config.steps, rng=seed, n_samples=1)
