@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from logitrank import as_rng, fit_power_law, kl_vs_rank, singular_values
+from logitrank import as_rng, fit_power_law, singular_values
 from logitrank.paper import PAPER
 from logitrank.results_io import load_json, save_json, to_jsonable
 from logitrank.sharded_matrix import open_shards
@@ -271,28 +271,24 @@ def _measure_kl(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) ->
     fit = fit_power_law(s_all, rng=gen)  # the spectrum step's fit: same matrix, same generator state
     k = int(sm.manifest["k"])
     nh, nf = sm.shape[0], sm.shape[1] // k
+
+    def sub_matrix(mh: int, mf: int) -> np.ndarray | None:
+        if L is not None:
+            return L.values[:mh, : mf * k]
+        if mh * mf * k * 8 > config.max_matrix_bytes:
+            return None
+        return np.concatenate([np.asarray(b, dtype=np.float64)[:, : mf * k] for b in sm.row_blocks()])[:mh]
+
     ranks = np.asarray(config.kl_ranks, dtype=np.int64)
-    sizes, kls, bounds = [], [], []
-    for s in config.kl_scales:
-        mh, mf = nh // check_positive_int("kl_scales", s), nf // s
-        row, brow = np.full(ranks.size, np.nan), np.full(ranks.size, np.nan)
-        if mh >= 1 and mf >= 1 and (L is not None or mh * mf * k * 8 <= config.max_matrix_bytes):
-            values = L.values if L is not None else np.concatenate(
-                [np.asarray(b, dtype=np.float64)[:, : mf * k] for b in sm.row_blocks()])[:mh]
-            sub = values[:mh, : mf * k]
-            ok = ranks <= min(sub.shape)
-            curve = kl_vs_rank(sub, ranks[ok], block=k)
-            row[ok], brow[ok] = curve.kl, curve.frobenius_bound
-        sizes.append(mh)
-        kls.append(row)
-        bounds.append(brow)
-    res = kl_exp.Result(sizes=np.array(sizes), ranks=ranks, kl=np.array(kls),
-                        frobenius_bound=np.array(bounds), alpha=float(fit.alpha),
+    curves = kl_exp.curves_at_scales(sub_matrix, nh, nf, k, ranks, config.kl_scales)
+    res = kl_exp.Result(ranks=ranks, **curves, alpha=float(fit.alpha),
                         alpha_ci=(float(fit.alpha_ci[0]), float(fit.alpha_ci[1])))
     lo, hi = PAPER["kl_rank_range"]
-    slope = kl_exp.loglog_fit(ranks, res.kl[0], r_min=min(lo, int(ranks.max()) // 4 or 1), r_max=hi)
+    r_min = min(lo, int(ranks.max()) // 4 or 1)
+    slope = kl_exp.loglog_fit(ranks, res.kl[0], r_min=r_min, r_max=hi)
+    l1_slope = kl_exp.loglog_fit(ranks, res.l1_error[0], r_min=r_min, r_max=hi)  # type: ignore[index]
     return {**res.to_dict(), "scales": list(config.kl_scales),
-            "n_futures": [nf // s for s in config.kl_scales], "slope_fit": slope,
+            "n_futures": [nf // s for s in config.kl_scales], "slope_fit": slope, "l1_slope_fit": l1_slope,
             "one_minus_2alpha": 1.0 - 2.0 * float(fit.alpha)}
 
 

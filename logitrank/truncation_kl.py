@@ -89,6 +89,10 @@ class KLCurve:
     quarter_bound : array
         ``frobenius_bound / 4`` (the per-block refinement from the log-sum-exp Hessian).
     singular_values : array, shape (min(|H|, |F| k),)
+    l1_error : array
+        GLS2's average L1 (entrywise absolute) error of the truncation, ``||L - L_r||_1 / (|H| |F| k)``
+        (over the entries of ``L``: the kept top-k entries for a top-k matrix). Bounded by the RMS error
+        ``sqrt(sum_{i>r} sigma_i^2 / (|H| |F| k))`` (Cauchy-Schwarz).
     """
 
     ranks: np.ndarray
@@ -96,6 +100,7 @@ class KLCurve:
     frobenius_bound: np.ndarray
     quarter_bound: np.ndarray
     singular_values: np.ndarray
+    l1_error: np.ndarray
 
 
 def kl_vs_rank(
@@ -105,7 +110,7 @@ def kl_vs_rank(
     *,
     progress: bool | None = None,
 ) -> KLCurve:
-    """``D_avg(L, L_r)`` for each ``r`` in ``ranks``, next to its Frobenius bounds.
+    """``D_avg(L, L_r)`` for each ``r`` in ``ranks``, next to its Frobenius bounds and the average L1 error.
 
     ``L_r = U_r diag(sigma_1..sigma_r) W_r^T`` is the rank-r truncated SVD of ``L``; ``D_avg`` averages
     ``KL(softmax(true block) || softmax(truncated block))`` over the ``|H||F|`` blocks (see the module
@@ -138,10 +143,12 @@ def kl_vs_rank(
     n_blocks = M.shape[0] * (M.shape[1] // k)
     tails = np.append(np.cumsum((s**2)[::-1])[::-1], 0.0)  # tails[r] = sum_{i>r} sigma_i^2
     kl = np.empty(r_arr.size)
+    l1 = np.empty(r_arr.size)
     show = progress if progress is not None else r_arr.size * M.size > 1e8
     for j, r in enumerate(tqdm(r_arr.tolist(), disable=not show, desc="kl vs rank", unit="rank")):
         A = (U[:, :r] * s[:r]) @ Wt[:r]
         kl[j] = block_softmax_kl(M, A, k).mean()
+        l1[j] = np.abs(M - A).mean()
     bound = tails[r_arr] / n_blocks
     return KLCurve(ranks=r_arr.astype(np.int64), kl=kl, frobenius_bound=bound, quarter_bound=bound / 4,
-                   singular_values=s)
+                   singular_values=s, l1_error=l1)

@@ -92,3 +92,20 @@ def test_bad_input():
     LM = extended_logit_matrix(m, [(0,)], [(), (1,)])
     with pytest.raises(ValueError, match="block: must equal the matrix's k = 3"):
         kl_vs_rank(LM, [1], 2)
+
+
+def test_l1_error_matches_an_explicit_truncation_and_vanishes_at_the_rank():
+    gen = np.random.default_rng(3)
+    rank = 3
+    L = gen.standard_normal((9, rank)) @ gen.standard_normal((rank, 20))
+    curve = kl_vs_rank(L, [0, 1, 2, rank, 5], block=4)
+    U, s, Wt = np.linalg.svd(L, full_matrices=False)
+    for r, got in zip([0, 1, 2], curve.l1_error[:3], strict=True):
+        want = np.abs(L - (U[:, :r] * s[:r]) @ Wt[:r]).mean()
+        assert got == pytest.approx(want, rel=1e-12)
+    assert curve.l1_error[0] == pytest.approx(np.abs(L).mean(), rel=1e-12)  # rank 0: the matrix itself
+    assert np.all(curve.l1_error[3:] < 1e-12 * np.abs(L).max())  # at and beyond the rank: exact
+    # GLS2's L1 error is bounded by the RMS error sqrt(tail / #entries) (Cauchy-Schwarz), not below it
+    rms = np.sqrt(curve.frobenius_bound * (L.shape[0] * L.shape[1] // 4) / L.size)
+    assert np.all(curve.l1_error[:3] <= rms[:3] * (1 + 1e-12))  # beyond the rank both are round-off
+    assert np.all(np.diff(curve.l1_error[:4]) < 0)

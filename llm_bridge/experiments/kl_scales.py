@@ -8,12 +8,13 @@ futures (their top-k token columns stay those chosen on the full matrix), and
 :func:`loglog_fit` fits ``D_avg ~ c r^b`` by least squares in log-log coordinates over a rank range, with
 the t interval of the slope and ``R^2`` as its goodness of fit. The spectrum predicts the slope: if
 ``sigma_i ~ C i^(-alpha)``, the Frobenius tail ``sum_{i>r} sigma_i^2`` (which bounds ``D_avg``) decays like
-``r^(1 - 2 alpha)``; ``Result.alpha`` is the largest matrix's exponent, for that comparison.
+``r^(1 - 2 alpha)``; ``Result.alpha`` is the largest matrix's exponent, for that comparison. Beside ``D_avg``
+each curve carries GLS2's average L1 error of the truncation (SPEC §1, "Approximation error of real models").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from logitrank.validation import RngLike, check_float, check_positive_int
 from ..windows import WindowSpec, draw_windows
 from ._common import ResultBase, as_model, logit_matrix
 
-__all__ = ["Config", "Result", "run", "kl_across_scales", "loglog_fit", "SLOPE_RANKS"]
+__all__ = ["Config", "Result", "run", "kl_across_scales", "curves_at_scales", "loglog_fit", "SLOPE_RANKS"]
 
 #: the rank range of the slope fit: ``SLOPE_RANKS[0] <= r <= min(SLOPE_RANKS[1], n / 2)`` (the paper's
 #: power law starts at r = 5; a finite matrix's curve bends towards 0 as r approaches its size n)
@@ -55,6 +56,8 @@ class Result(ResultBase):
     kl : array, shape (n_scales, n_ranks)
         ``kl[i, j] = D_avg(L_i, (L_i)_{r_j})``; NaN where ``r_j > min(L_i.shape)``.
     frobenius_bound : array, shape (n_scales, n_ranks)
+    l1_error : array, shape (n_scales, n_ranks)
+        GLS2's average L1 error ``||L_i - (L_i)_{r_j}||_1 / #entries`` (NaN where ``kl`` is).
     """
 
     sizes: np.ndarray
@@ -63,6 +66,42 @@ class Result(ResultBase):
     frobenius_bound: np.ndarray
     alpha: float = float("nan")
     alpha_ci: tuple[float, float] = (float("nan"), float("nan"))
+    l1_error: np.ndarray | None = None
+
+
+def curves_at_scales(sub_matrix: Callable[[int, int], np.ndarray | None], n_histories: int, n_futures: int,
+                     k: int, ranks: np.ndarray, scales: Sequence[int]) -> dict[str, np.ndarray]:
+    """``D_avg``, its Frobenius bound and the average L1 error of rank-r truncations of nested sub-matrices.
+
+    Parameters
+    ----------
+    sub_matrix : ``(m_h, m_f) -> array (m_h, m_f k)`` — the first ``m_h`` rows and ``m_f`` future blocks,
+        or None where that sub-matrix is not available (too large to hold): its row stays NaN
+    n_histories, n_futures : ``|H|``, ``|F|`` of the whole matrix; scale ``s`` uses ``|H|/s`` x ``|F|/s``
+    k : columns per future block ; ranks : int array, shape (n_ranks,) ; scales : the ``s``
+
+    Returns
+    -------
+    dict with ``sizes`` (n_scales,) and ``kl``, ``frobenius_bound``, ``l1_error`` (n_scales, n_ranks), NaN
+    where ``r > min(sub-matrix shape)`` (beyond it the truncation is exact).
+    """
+    out: dict[str, list] = {"sizes": [], "kl": [], "frobenius_bound": [], "l1_error": []}
+    for s in scales:
+        mh, mf = n_histories // check_positive_int("scales", s), n_futures // s
+        if mh < 1 or mf < 1:
+            raise ValueError(f"scales: |H| / s and |F| / s must be >= 1, got |H|={n_histories}, "
+                             f"|F|={n_futures}, s={s}")
+        rows = {key: np.full(ranks.size, np.nan) for key in ("kl", "frobenius_bound", "l1_error")}
+        sub = sub_matrix(mh, mf)
+        if sub is not None:
+            ok = ranks <= min(sub.shape)
+            curve: KLCurve = kl_vs_rank(sub, ranks[ok], block=k)
+            rows["kl"][ok], rows["frobenius_bound"][ok] = curve.kl, curve.frobenius_bound
+            rows["l1_error"][ok] = curve.l1_error
+        out["sizes"].append(mh)
+        for key, row in rows.items():
+            out[key].append(row)
+    return {key: np.array(v) for key, v in out.items()}
 
 
 def loglog_fit(r: np.ndarray, y: np.ndarray, *, r_min: float = 1, r_max: float = np.inf,
@@ -127,21 +166,9 @@ def kl_across_scales(
     L = logit_matrix(model, H, F, top_k, gen)
     fit = fit_power_law(singular_values(L), rng=gen)
     r_arr = np.asarray(list(ranks), dtype=np.int64)
-    sizes, kls, bounds = [], [], []
-    for s in scales:
-        m = n // check_positive_int("scales", s)
-        if m < 1:
-            raise ValueError(f"scales: n / s must be >= 1, got n={n}, s={s}")
-        sub = L.values[:m, : m * L.k]
-        ok = r_arr <= min(sub.shape)
-        curve: KLCurve = kl_vs_rank(sub, r_arr[ok], block=L.k)
-        row, brow = np.full(r_arr.size, np.nan), np.full(r_arr.size, np.nan)
-        row[ok], brow[ok] = curve.kl, curve.frobenius_bound
-        sizes.append(m)
-        kls.append(row)
-        bounds.append(brow)
-    return Result(sizes=np.array(sizes), ranks=r_arr, kl=np.array(kls), frobenius_bound=np.array(bounds),
-                  alpha=float(fit.alpha), alpha_ci=(float(fit.alpha_ci[0]), float(fit.alpha_ci[1])))
+    curves = curves_at_scales(lambda mh, mf: L.values[:mh, : mf * L.k], n, n, L.k, r_arr, scales)
+    return Result(ranks=r_arr, **curves, alpha=float(fit.alpha),
+                  alpha_ci=(float(fit.alpha_ci[0]), float(fit.alpha_ci[1])))
 
 
 def run(model: object, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:
