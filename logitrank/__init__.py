@@ -6,6 +6,14 @@ The core layer (numpy/scipy only). See ``SPEC.md`` section 1 for the mathematics
 from .continuations import Continuations, continuation_logits
 from .hidden_dim import HiddenDimEstimate, estimate_hidden_dim
 from .index_sets import random_futures, random_histories
+from .linear_readout import (
+    centered_readout_logits,
+    readout_factor,
+    readout_gram,
+    readout_singular_values,
+    token_entries,
+    top_tokens,
+)
 from .lingen import LingenFit, LingenSamples, lingen_coefficients, lingen_fit, lingen_generate, lingen_logits
 from .logit_matrix import (
     LogitMatrix,
@@ -60,6 +68,12 @@ __all__ = [
     "model_logits",
     "sample_sequences",
     "select_tokens",
+    "centered_readout_logits",
+    "readout_factor",
+    "readout_gram",
+    "readout_singular_values",
+    "token_entries",
+    "top_tokens",
     "sequence_log_prob",
     "HiddenDimEstimate",
     "estimate_hidden_dim",

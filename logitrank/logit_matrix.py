@@ -21,8 +21,8 @@ from .results_io import CorruptFileError, atomic_write, dumps_json, load_npz
 from .sequence_model import SequenceModel, centered
 from .validation import RngLike, as_rng, check_int, check_model, check_positive_int, check_prefixes
 
-__all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "all_sequences",
-           "all_futures", "pack_sequences", "unpack_sequences"]
+__all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "random_tokens",
+           "all_sequences", "all_futures", "pack_sequences", "unpack_sequences"]
 
 TOKEN_RULES = ("mean", "random")
 
@@ -278,11 +278,19 @@ def select_tokens(
         mean = logits.mean(axis=0)
         order = np.argsort(-mean, axis=1, kind="stable")[:, :top_k]
     elif token_rule == "random":
-        gen = as_rng(rng)
-        order = np.stack([gen.choice(V, size=top_k, replace=False) for _ in range(nf)])
+        return random_tokens(nf, V, top_k, rng)
     else:
         raise ValueError(f"token_rule: must be one of {TOKEN_RULES}, got {token_rule!r}")
     return np.sort(order, axis=1).astype(np.int64)
+
+
+def random_tokens(n_futures: int, vocab_size: int, top_k: int, rng: RngLike = None) -> np.ndarray:
+    """The ``"random"`` rule of :func:`select_tokens`: ``top_k`` distinct tokens per future, uniform, drawn
+    from ``rng`` one future after another. Returns int64 ``(n_futures, top_k)``, each row ascending."""
+    top_k = check_positive_int("top_k", top_k, maximum=vocab_size)
+    gen = as_rng(rng)
+    order = np.stack([gen.choice(vocab_size, size=top_k, replace=False) for _ in range(n_futures)])
+    return np.sort(order.reshape(n_futures, top_k), axis=1).astype(np.int64)
 
 
 def extended_logit_matrix(
@@ -314,16 +322,30 @@ def extended_logit_matrix(
     Returns
     -------
     LogitMatrix with ``values`` of shape ``(|H|, |F| * k)`` (``k = V`` without ``top_k``).
+
+    Notes
+    -----
+    With ``top_k`` and a model offering the hidden-state fast path (``final_hidden`` and ``readout``, see
+    :mod:`logitrank.hidden_path`), the matrix is computed from the final hidden states: the same tokens (up to
+    exact ties at round-off) and entries, without ever forming full-vocabulary logits per ``(h, f)``.
     """
+    from .hidden_path import hidden_top_k, model_readout  # imported here: hidden_path builds on this module
+
     if token_rule not in TOKEN_RULES:
         raise ValueError(f"token_rule: must be one of {TOKEN_RULES}, got {token_rule!r}")
     if top_k is not None:
         check_positive_int("top_k", top_k, maximum=check_model(model)[0])
     H, F = _validated_sets(model, histories, futures)
     batch_size = check_positive_int("batch_size", batch_size)
+    meta: dict[str, Any] = {"model": type(model).__name__, "top_k": top_k, "token_rule": token_rule}
+    readout = model_readout(model) if top_k is not None else None
+    if top_k is not None and readout is not None:
+        tokens, values = hidden_top_k(model, readout, H, F, top_k=top_k, token_rule=token_rule, rng=rng,
+                                      progress=progress)
+        return LogitMatrix(values=values, tokens=tokens, histories=H, futures=F, vocab_size=model.vocab_size,
+                           metadata=meta)
     full = _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
     nh, nf, V = full.shape
-    meta: dict[str, Any] = {"model": type(model).__name__, "top_k": top_k, "token_rule": token_rule}
     if top_k is None:
         tokens = np.tile(np.arange(V, dtype=np.int64), (nf, 1))
         values = full.reshape(nh, nf * V)

@@ -64,8 +64,13 @@ class SequenceModel(Protocol):
     ``extended_logits(histories, futures) -> (|H|, |F|, V)`` and
     ``logits_along(sequences) -> (n, L, V)``, both centered float64, and
     ``logits_of_array(prefixes) -> (n, V)`` for an ``(n, t)`` int array of equal-length valid prefixes
-    (used by the sampler), and ``continuations(histories, n_branches)`` returning a
-    :class:`logitrank.Continuations` (growing continuations for generation, e.g. a key/value cache).
+    (used by the sampler), ``continuations(histories, n_branches)`` returning a
+    :class:`logitrank.Continuations` (growing continuations for generation, e.g. a key/value cache), and the
+    **hidden-state fast path**, for a model whose raw logits are ``W g(x) + b``: ``readout() -> (W, b)``
+    (``W`` float64 ``(V, d)``, ``b`` ``(V,)`` or None; ``None`` instead when the path does not apply to this
+    instance) with ``final_hidden(histories, futures) -> (|H|, |F|, d)`` float32 or float64 (the states
+    ``g(h . f)``). Top-k matrices and shards then never form full-vocabulary logits per ``(h, f)``
+    (:mod:`logitrank.hidden_path`, :mod:`logitrank.linear_readout`).
 
     **Centering is the core's job too.** A model may return raw logits or log-probabilities instead of
     centered logits (they define the same distributions): every core entry point that reads logits

@@ -26,9 +26,9 @@ after every row has been computed. :func:`extract` therefore makes a first pass 
 that accumulates ``sum_h l(h . f)`` per future in float64 (``(|F|, V)``, checkpointed to
 ``token-means.partial.npz`` after each shard, so that pass is resumable too), selects the tokens with
 :func:`logitrank.select_tokens`, stores them in the manifest, and only then writes shards. This doubles
-the model evaluations; ``token_rule="random"`` (tokens drawn up front from ``rng``) and the full matrix
-(``top_k=None``) need one pass. The summation order differs from ``extended_logit_matrix`` (per shard,
-then across shards), so the tokens agree with it except where two mean logits tie to ~1e-15.
+the body's work unless the model has the hidden-state fast path (pass 1 then keeps its hidden states,
+:mod:`logitrank.hidden_path`); the "random" rule and the full matrix need one pass. Sums run per shard, then
+across shards, so the tokens agree with ``extended_logit_matrix`` except where two means tie to ~1e-15.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import hidden_path
 from .logit_matrix import (
     TOKEN_RULES,
     extended_logits,
@@ -118,9 +119,12 @@ def check_writable_dir(out: str | Path) -> Path:
 
 
 def compute_rows(model: SequenceModel, histories: list[tuple[int, ...]], futures: list[tuple[int, ...]],
-                 tokens: np.ndarray | None, dtype: str, max_entries: int = 1 << 24) -> np.ndarray:
-    """Rows ``L[histories, :]`` in ``dtype``; futures are processed in blocks of at most ``max_entries``
-    logits (``|rows| x |F_b| x V``) to bound memory. Returns shape ``(|rows|, |F| k)``."""
+                 tokens: np.ndarray | None, dtype: str, max_entries: int = 1 << 24,
+                 hidden: Path | None = None) -> np.ndarray:
+    """Rows ``L[histories, :]`` in ``dtype``, shape ``(|rows|, |F| k)``; futures in blocks of ``max_entries``
+    logits (``|rows| x |F_b| x V``), or top-k from the hidden states (fast path; ``hidden``: kept ones)."""
+    if tokens is not None and (readout := hidden_path.model_readout(model)) is not None:
+        return hidden_path.hidden_rows(model, readout, histories, futures, tokens, dtype, hidden)
     V, nf = model.vocab_size, len(futures)
     k = V if tokens is None else tokens.shape[1]
     out = np.empty((len(histories), nf * k), dtype=dtype)
@@ -135,8 +139,11 @@ def compute_rows(model: SequenceModel, histories: list[tuple[int, ...]], futures
 
 
 def future_sums(model: SequenceModel, histories: list[tuple[int, ...]], futures: list[tuple[int, ...]],
-                max_entries: int = 1 << 24) -> np.ndarray:
-    """``sum_{h in rows} l(h . f)`` for every future: float64 array ``(|F|, V)`` (first pass of "mean")."""
+                max_entries: int = 1 << 24, hidden: Path | None = None) -> np.ndarray:
+    """``sum_{h in rows} l(h . f)`` for every future: float64 array ``(|F|, V)`` (first pass of "mean"); with
+    the hidden-state fast path from ``sum_h g(h . f)``, the hidden states kept at ``hidden`` when given."""
+    if (readout := hidden_path.model_readout(model)) is not None:
+        return hidden_path.hidden_future_sums(model, readout, histories, futures, hidden)
     V, nf = model.vocab_size, len(futures)
     out = np.empty((nf, V))
     per = max(1, max_entries // max(1, len(histories) * V))
@@ -360,12 +367,14 @@ def extract(
 
 def compute_shard(model: SequenceModel, plan: ShardPlan, index: int) -> np.ndarray:
     a, b = plan.bounds[index]
-    return compute_rows(model, plan.histories[a:b], plan.futures, plan.tokens, plan.manifest["dtype"])
+    return compute_rows(model, plan.histories[a:b], plan.futures, plan.tokens, plan.manifest["dtype"],
+                        hidden=plan.out / hidden_path.hidden_name(index))
 
 
 def shard_future_sums(model: SequenceModel, plan: ShardPlan, index: int) -> np.ndarray:
     a, b = plan.bounds[index]
-    return future_sums(model, plan.histories[a:b], plan.futures)
+    return future_sums(model, plan.histories[a:b], plan.futures,
+                       hidden=plan.out / hidden_path.hidden_name(index))
 
 
 def run_plan(plan: ShardPlan, shard_fn: Callable[[int], np.ndarray], sums_fn: Callable[[int], np.ndarray],
@@ -385,5 +394,7 @@ def run_plan(plan: ShardPlan, shard_fn: Callable[[int], np.ndarray], sums_fn: Ca
         plan.set_tokens(sums)
     for i in tqdm(plan.missing(), disable=not show, desc="shards", unit="shard"):
         plan.write_shard(i, shard_fn(i))
+        hidden_path.drop_hidden(plan.out / hidden_path.hidden_name(i))  # pass 1's states: used now
+    hidden_path.sweep_hidden(plan.out)  # what a run killed between a shard and its cleanup left
 
 
