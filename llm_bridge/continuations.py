@@ -5,6 +5,10 @@ continuations that grow by one token per step (generation). Recomputing every ``
 ``|H| n_branches (len(h) + t)`` tokens at step ``t``; here each history is read once, its cache is repeated
 over the branches, and every step feeds one token per (history, branch) row: ``|H| n_branches`` tokens.
 Rows of one cache share a length (histories are grouped by length), so positions need no padding or mask.
+
+Memory. The caches are sized by need: ``len(h) + max_steps`` tokens per row (plus BOS) at the attention's
+key/value width (:mod:`llm_bridge.kv_cache`), never the model's context length; without ``max_steps`` every
+row may grow to the context, and the size check says so.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from logitrank.continuations import check_branch_tokens
-from logitrank.validation import check_positive_int, check_size
+from logitrank.validation import check_int, check_positive_int
+
+from .kv_cache import check_cache_size, repeat_cache
 
 if TYPE_CHECKING:
     from .hf_model import HFModel
@@ -29,7 +35,8 @@ class HFContinuations:
     Row ``i * n_branches + b`` of a block's cache is history ``i`` of the block followed by branch ``b``.
     A block holds as many histories as one forward over them and one decoding step over their rows fit the
     model's ``max_batch_tokens`` and ``memory_limit``; all blocks' caches stay alive together, so their
-    total size is checked up front (``logitrank.validation.check_size``). After an exception in
+    total size (``|H| n_branches`` rows of ``len(BOS) + max len(h) + max_steps`` tokens at the key/value
+    width) is checked up front (:func:`llm_bridge.kv_cache.check_cache_size`). After an exception in
     :meth:`append` some blocks may have advanced and others not: open a new one.
 
     Parameters
@@ -37,25 +44,31 @@ class HFContinuations:
     model : HFModel
     histories : sequence of token sequences, each of length ``<= horizon - 1`` (non-empty without BOS)
     n_branches : int, ``>= 1``
+    max_steps : int, optional
+        How many tokens :meth:`append` will add at most (``<=`` the room the longest history leaves, which is
+        the default); appending more raises.
     """
 
-    def __init__(self, model: HFModel, histories: Sequence[Sequence[int]], n_branches: int):
+    def __init__(self, model: HFModel, histories: Sequence[Sequence[int]], n_branches: int, *,
+                 max_steps: int | None = None):
         import torch
 
         self.model = model
         H = model._check("histories", histories, model.horizon - 1)
         self.n_branches = check_positive_int("n_branches", n_branches)
-        self.room = model.horizon - 1 - max(len(h) for h in H)
+        room = model.horizon - 1 - max(len(h) for h in H)
+        self.room = room if max_steps is None else check_int("max_steps", max_steps, minimum=0, maximum=room)
         self.length = 0
         self._current = np.empty((len(H), self.n_branches, model.vocab_size))
         self._blocks: list[tuple[np.ndarray, Any]] = []
         groups: dict[int, list[int]] = {}
         for i, h in enumerate(H):
             groups.setdefault(len(h), []).append(i)
-        kv_len = model.horizon + len(model._bos)
-        check_size("n_branches", self.n_branches, (len(H) * self.n_branches, kv_len, 2 * model._n_layer,
-                                                   model._width), what="the key/value caches of every "
-                   "history x branch", itemsize=model._itemsize)
+        # the longest row once every token is appended: BOS, the longest history, max_steps tokens
+        kv_len = len(model._bos) + max(len(h) for h in H) + self.room
+        check_cache_size("n_branches", self.n_branches, model.model.config, rows=len(H) * self.n_branches,
+                         tokens=kv_len, itemsize=model._itemsize,
+                         what="the key/value caches of every history x branch")
         decode_rows = max(1, model._rows(1, kv_len=kv_len) // self.n_branches)
         with torch.inference_mode():
             for length, idx_list in groups.items():
@@ -68,16 +81,12 @@ class HFContinuations:
     def _open(self, ids: np.ndarray, rows: np.ndarray) -> Any:
         """Run one block of equal-length histories; return its cache repeated over the branches."""
         import torch
-        from transformers import DynamicCache
-
-        from .hf_model import _cache_tensors
 
         m = self.model
         res, _ = m._forward(ids, keep=[ids.shape[1] - 1], past=m._new_cache())
         self._current[rows] = m._center(res.logits[:, -1])[:, None, :]
         rep = torch.arange(len(rows), device=m.device).repeat_interleave(self.n_branches)
-        return DynamicCache(ddp_cache_data=[(k[rep], v[rep]) for k, v in _cache_tensors(
-            getattr(res, m._cache_arg))])
+        return repeat_cache(getattr(res, m._cache_arg), rep)
 
     def logits(self) -> np.ndarray:
         """``out[i, b] = l(h_i . c_b)``, shape ``(|H|, n_branches, V)``, float64, centered."""

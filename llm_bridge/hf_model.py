@@ -25,6 +25,7 @@ a directory holding only ``pytorch_model.bin`` is refused.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ from logitrank.validation import check_finite, check_int, check_positive_int, ch
 
 from .checkpoints import checkpoint_metadata, load_causal_lm
 from .device import resolve_device, resolve_dtype
+from .kv_cache import kv_bytes_per_token, new_cache, repeat_cache
 from .windows import reduce_futures
 
 __all__ = ["HFModel", "reduce_futures"]
@@ -75,7 +77,8 @@ class HFModel:
     """
 
     KV_CHUNK_BYTES = 64 * 2**20
-    """Ceiling on the bytes of one repeated key/value cache block in :meth:`extended_logits`."""
+    """Ceiling on the bytes of one repeated key/value cache block in :meth:`extended_logits` (the cache of
+    ``len(h) + len(f)`` tokens per pair at its key/value width, :mod:`llm_bridge.kv_cache`)."""
 
     def __init__(
         self,
@@ -133,12 +136,24 @@ class HFModel:
         self._heads = _config_int(cfg, "num_attention_heads", "n_head")
 
     # ------------------------------------------------------------------ sizing
+    @functools.cached_property
+    def _kv_token_bytes(self) -> int:
+        """Key/value cache bytes of one token of one row, all layers (:func:`.kv_cache.kv_bytes_per_token`)"""
+        return kv_bytes_per_token(self.model.config, self._itemsize)
+
     def _rows(self, q_len: int, kv_len: int = 0, kept: int = 1) -> int:
-        """Rows per forward: tokens <= max_batch_tokens and estimated bytes <= memory_limit."""
+        """Rows per forward of ``q_len`` new tokens after ``kv_len`` cached ones, reading logits at ``kept``
+        positions: tokens <= max_batch_tokens and estimated bytes <= memory_limit.
+
+        Per row: the new tokens' activations (16 widths each, and attention scores over every key), the
+        key/value cache of all ``q_len + kv_len`` tokens at the key/value width (a third of the width for
+        SmolLM2's grouped-query attention), and the kept logits over the whole output head (V = 49,152 for
+        SmolLM2), in the model's dtype, as float32 and twice as float64 while they are centered.
+        """
         total = q_len + kv_len
         per_row = (self._itemsize * q_len * (16 * self._width + 2 * self._heads * total)
-                   + 2 * self._n_layer * total * self._width * self._itemsize
-                   + kept * self._model_vocab * (self._itemsize + 8))
+                   + total * self._kv_token_bytes
+                   + kept * self._model_vocab * (self._itemsize + 4 + 16))
         return max(1, min(self.max_batch_tokens // max(1, q_len), self.memory_limit // per_row))
 
     # ------------------------------------------------------------------ validation
@@ -305,36 +320,34 @@ class HFModel:
                         last = self._center(res.logits[:, -1])
                         out[np.ix_(rows_h, np.flatnonzero(empty))] = last[:, None, :]
                     if maximal:
-                        cache = _cache_tensors(getattr(res, self._cache_arg)) if use_cache else None
+                        cache = getattr(res, self._cache_arg) if use_cache else None
                         self._futures_block(out, rows_h, block, cache, G, which, position, j_nonempty)
                     bar.update(len(rows_h))
         bar.close()
         return check_finite("HFModel.extended_logits", out)
 
-    def continuations(self, histories: Sequence[Sequence[int]], n_branches: int) -> Any:
+    def continuations(self, histories: Sequence[Sequence[int]], n_branches: int, *,
+                      max_steps: int | None = None) -> Any:
         """Key/value-cached continuations of ``histories`` (:class:`llm_bridge.continuations.HFContinuations`,
-        the fast path of :func:`logitrank.continuation_logits`)."""
+        the fast path of :func:`logitrank.continuation_logits`), the caches sized for ``max_steps`` tokens."""
         from .continuations import HFContinuations
 
-        return HFContinuations(self, histories, n_branches)
+        return HFContinuations(self, histories, n_branches, max_steps=max_steps)
 
     def _new_cache(self) -> Any:
-        from transformers import DynamicCache
-
-        return DynamicCache()
+        return new_cache(self.model.config)
 
     def _futures_block(self, out: np.ndarray, rows_h: np.ndarray, block: np.ndarray, cache: Any,
                        G: np.ndarray, which: np.ndarray, position: np.ndarray,
                        j_nonempty: np.ndarray) -> None:
         """Fill ``out[rows_h, j]`` for the non-empty futures from one block of histories."""
         import torch
-        from transformers import DynamicCache
 
         nh, th = block.shape
         ng, lg = G.shape
         # the repeated cache is copied per pair: keep each copy small enough to stay cache-friendly
         # (measured: blocks of 256 pairs ran 1.5x faster than blocks of 1024)
-        per_pair = 2 * self._n_layer * (th + lg) * self._width * self._itemsize
+        per_pair = (th + lg) * self._kv_token_bytes
         cap = max(1, self.KV_CHUNK_BYTES // per_pair)
         if cache is not None:
             pairs = min(self._rows(lg, kv_len=th, kept=lg), cap)
@@ -355,7 +368,7 @@ class HFModel:
                 fut = np.tile(gsel, (na, 1))
                 if cache is not None:
                     rep = torch.arange(a0, a0 + na, device=self.device).repeat_interleave(len(gsel))
-                    past = DynamicCache(ddp_cache_data=[(k[rep], v[rep]) for k, v in cache])
+                    past = repeat_cache(cache, rep)
                     res, _ = self._forward(fut, past=past)
                     logits = res.logits
                 else:
@@ -380,11 +393,3 @@ def _config_int(cfg: Any, *names: str) -> int:
             return int(value)
     return 1
 
-
-def _cache_tensors(cache: Any) -> list[tuple[Any, Any]]:
-    """Per-layer (keys, values) tensors of a transformers cache (new ``.layers`` API or legacy tuples)."""
-    if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
-    if hasattr(cache, "key_cache"):
-        return list(zip(cache.key_cache, cache.value_cache))
-    return [(k, v) for k, v, *_ in cache]

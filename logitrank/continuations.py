@@ -8,11 +8,14 @@ keep the work done on ``h . z_<t`` (a transformer's key/value cache) offers the 
     ``model.continuations(histories, n_branches) -> Continuations``
 
 and :func:`continuation_logits` uses it; otherwise it falls back to :class:`RecomputedContinuations`. Either
-way the logits pass through :func:`logitrank.sequence_model.centered` and cross as float64.
+way the logits pass through :func:`logitrank.sequence_model.centered` and cross as float64. A fast path that
+also takes ``max_steps=`` (how many tokens will be appended at most) is told it, so that it can size what it
+keeps by need rather than by the horizon.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,7 +23,7 @@ import numpy as np
 
 from .logit_matrix import _extended_logits_of
 from .sequence_model import SequenceModel, centered
-from .validation import check_model, check_positive_int, check_prefixes, check_token_array
+from .validation import check_int, check_model, check_positive_int, check_prefixes, check_token_array
 
 __all__ = ["Continuations", "RecomputedContinuations", "continuation_logits"]
 
@@ -56,12 +59,15 @@ class RecomputedContinuations:
     """:class:`Continuations` of any sequence model: every :meth:`logits` call computes
     ``extended_logits(model, H, {distinct c_b})`` afresh (the fallback of :func:`continuation_logits`)."""
 
-    def __init__(self, model: SequenceModel, histories: Sequence[Sequence[int]], n_branches: int):
+    def __init__(self, model: SequenceModel, histories: Sequence[Sequence[int]], n_branches: int, *,
+                 max_steps: int | None = None):
         V, T = check_model(model)
         self.model = model
         self.histories = check_prefixes("histories", histories, V, T - 1)
         self.n_branches = check_positive_int("n_branches", n_branches)
         self.room = T - 1 - max(len(h) for h in self.histories)
+        if max_steps is not None:
+            self.room = check_int("max_steps", max_steps, minimum=0, maximum=self.room)
         self.tokens = np.zeros((self.n_branches, 0), dtype=np.int64)
 
     def logits(self) -> np.ndarray:
@@ -97,8 +103,8 @@ class _CenteredContinuations:
         self.length += 1
 
 
-def continuation_logits(model: SequenceModel, histories: Sequence[Sequence[int]],
-                        n_branches: int) -> Continuations:
+def continuation_logits(model: SequenceModel, histories: Sequence[Sequence[int]], n_branches: int, *,
+                        max_steps: int | None = None) -> Continuations:
     """``n_branches`` empty continuations of each of ``histories``, to be grown one token at a time.
 
     Parameters
@@ -106,18 +112,27 @@ def continuation_logits(model: SequenceModel, histories: Sequence[Sequence[int]]
     model : SequenceModel (its ``continuations`` fast path is used when present)
     histories : sequence of token sequences, ``H``, each of length ``<= horizon - 1``
     n_branches : int, ``>= 1``
+    max_steps : int, optional
+        How many tokens will be appended at most, ``<= horizon - 1 - max len(h)`` (the default). A fast path
+        that accepts ``max_steps`` sizes its state (a key/value cache) by it.
 
     Returns
     -------
     Continuations — ``logits()`` of shape ``(|H|, n_branches, V)``, float64, centered; ``append(tokens)``
-    with ``tokens`` of shape ``(n_branches,)``; appending past ``len(h) + len(c) = horizon - 1`` for the
-    longest ``h`` raises.
+    with ``tokens`` of shape ``(n_branches,)``; appending more than ``max_steps`` tokens (past
+    ``len(h) + len(c) = horizon - 1`` for the longest ``h`` by default) raises.
     """
     V, T = check_model(model)
     H = check_prefixes("histories", histories, V, T - 1)
     n_branches = check_positive_int("n_branches", n_branches)
+    room = T - 1 - max(len(h) for h in H)
+    if max_steps is not None:
+        room = check_int("max_steps", max_steps, minimum=0, maximum=room)
     fast = getattr(model, "continuations", None)
     if not callable(fast):
-        return RecomputedContinuations(model, H, n_branches)
-    room = T - 1 - max(len(h) for h in H)
-    return _CenteredContinuations(fast(H, n_branches), (len(H), n_branches, V), V, room)
+        return RecomputedContinuations(model, H, n_branches, max_steps=room)
+    # the protocol's fast path is continuations(histories, n_branches); max_steps is an optional extra that
+    # models written to the older protocol do not take
+    takes_steps = "max_steps" in inspect.signature(fast).parameters
+    inner = fast(H, n_branches, max_steps=room) if takes_steps else fast(H, n_branches)
+    return _CenteredContinuations(inner, (len(H), n_branches, V), V, room)

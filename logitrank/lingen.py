@@ -273,10 +273,10 @@ def lingen_generate(
 
     tokens = np.zeros((n_samples, steps), dtype=np.int64)
     kl = np.zeros((n_samples, steps)) if target is not None else None
-    # the basis (and target) histories grow by the sampled token each step: a model with a key/value cache
-    # extends them instead of re-reading every history (logitrank.continuations)
-    basis = continuation_logits(model, H, n_samples)
-    truth = None if target is None else continuation_logits(model, [target], n_samples)
+    # the basis (and target) histories grow by each sampled token but the last (steps - 1 in all): a model
+    # with a key/value cache extends them instead of re-reading every history, and sizes its cache by that
+    basis = continuation_logits(model, H, n_samples, max_steps=steps - 1)
+    truth = None if target is None else continuation_logits(model, [target], n_samples, max_steps=steps - 1)
     for t in range(steps):
         if t:
             basis.append(tokens[:, t - 1])

