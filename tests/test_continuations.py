@@ -89,6 +89,28 @@ def test_fast_path_is_used_centered_and_checked(model):
         bad.logits()
 
 
+def test_max_steps_bounds_the_appends_and_reaches_a_fast_path_that_takes_it(model):
+    H = random_histories(V, 3, 2, rng=2)
+    told = {}
+
+    class Sized(WithFastPath):
+        def continuations(self, histories, n_branches, *, max_steps):
+            told["max_steps"] = max_steps
+            return super().continuations(histories, n_branches)
+
+    for m in (model, WithFastPath(model), Sized(model)):  # fallback, the old protocol, the new one
+        stream = continuation_logits(m, H, 2, max_steps=2)
+        stream.append(np.array([1, 2]))
+        stream.append(np.array([0, 3]))
+        np.testing.assert_allclose(stream.logits(), brute(model, H, [(1, 0), (2, 3)]), **tol())
+        with pytest.raises(ValueError, match=r"tokens: the longest history leaves room for 2 .* got a token "
+                                             r"number 3"):
+            stream.append(np.array([0, 0]))
+    assert told == {"max_steps": 2}
+    with pytest.raises(ValueError, match=r"max_steps: must be <= 6, got 7"):
+        continuation_logits(model, H, 2, max_steps=7)  # the longest history (2 tokens) leaves 6
+
+
 def test_bad_arguments(model):
     with pytest.raises(ValueError, match="n_branches: must be >= 1, got 0"):
         continuation_logits(model, [(1,)], 0)
