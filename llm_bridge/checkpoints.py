@@ -297,7 +297,8 @@ def _hub_unreachable(source: str) -> str | None:
 
 
 def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
-    """Load a causal LM from a local checkpoint directory (safetensors only) or a hub name.
+    """Load a causal LM from a local checkpoint directory (safetensors only), a ``.gguf`` file or built-in
+    name (through its safetensors cache folder, :func:`llm_bridge.sources.resolve_source`) or a hub name.
 
     Raises
     ------
@@ -308,8 +309,11 @@ def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
     from transformers import AutoModelForCausalLM
 
     from .device import quiet_transformers, resolve_dtype
+    from .sources import BUILTIN, resolve_source
 
     torch_dtype = resolve_dtype(dtype)
+    if str(source) in BUILTIN or (Path(source).suffix == ".gguf" and Path(source).is_file()):
+        source = resolve_source(source).path
     path = Path(source)
     if path.exists():
         if not path.is_dir():

@@ -49,12 +49,14 @@ class HFModel:
 
     Parameters
     ----------
-    model : a ``transformers`` causal-LM object, a local checkpoint directory, or a hub name
+    model : a ``transformers`` causal-LM object, a local checkpoint directory, a ``.gguf`` file, a built-in
+        name (``smollm2-135m``) or a hub name (:func:`llm_bridge.sources.resolve_source`)
     device : None, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (None: CUDA when available)
     dtype : None / ``"fp32"`` / ``"bf16"`` / ``"fp16"`` or a torch dtype (None: float32)
     bos_token_id : int, optional
-        Token prepended to every input (needed for the empty prefix). For checkpoints written by
-        :func:`llm_bridge.train_on_synthetic` it is read from ``train_state.json`` when not given.
+        Token prepended to every input (needed for the empty prefix). When not given and ``model`` is a
+        path or name, the source's own convention (:func:`llm_bridge.sources.choose_bos` ``"auto"``: the
+        GGUF metadata, the tokenizer config, or ``train_state.json`` of this package's checkpoints).
     vocab_size : int, optional
         ``V``: use the first ``V`` output logits (e.g. a tokenizer smaller than the embedding, or a BOS id
         outside the alphabet); the distribution is renormalised over them. Default: the model's.
@@ -95,9 +97,13 @@ class HFModel:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
         meta: dict[str, Any] = {}
-        if isinstance(model, str | Path):
-            meta = checkpoint_metadata(model)
-            model = load_causal_lm(model, dtype=self.dtype)
+        if isinstance(model, str | Path):  # a folder, .gguf file, built-in or hub name: its own BOS rule
+            from .sources import choose_bos, resolve_source
+
+            source = resolve_source(model)
+            meta = checkpoint_metadata(source.path)
+            bos_token_id = choose_bos(source)[0] if bos_token_id is None else bos_token_id
+            model = load_causal_lm(source.path, dtype=self.dtype)
         if not hasattr(model, "forward") or not hasattr(model, "config"):
             raise TypeError(f"model: expected a transformers causal LM, a directory or a hub name, "
                             f"got {type(model).__name__}")

@@ -17,6 +17,10 @@ device, refusing what cannot work), tokenizes the text and runs, each from its o
     SPEC's rule expects from the model's final norm (:func:`expected_hidden_dim`), and ``--earlier`` adds the
     earlier-checkpoint LINGEN baseline and model-vs-model angles.
 
+First, whatever ``only`` says, ``loss``: the model's own mean next-token loss (nats/token, standard error
+over windows) on the spectrum's histories (:func:`llm_bridge.experiments.loss.on_histories`). The model is
+any source :mod:`llm_bridge.sources` resolves, with the BOS ``--bos`` chooses (``info["bos"]`` says why).
+
 Resuming: ``out/measure.json`` records the run's identity (model, tokenizer, text hash, configuration); a
 directory of a different run is refused. Each finished measurement is ``out/steps/<name>.json`` and the
 spectrum's shards live in ``out/shards/spectrum``, so a killed run re-run with the same command skips what
@@ -45,15 +49,17 @@ from .experiments import angles as ang_exp
 from .experiments import hidden_dim as hd_exp
 from .experiments import kl_scales as kl_exp
 from .experiments import lingen as lin_exp
+from .experiments import loss as loss_exp
 from .experiments import spectrum as spec_exp
 from .experiments._common import ResultBase
 from .measure_inputs import (
     check_top_k,
     check_windows,
+    extraction_inputs,
     load_checked,
+    model_id,
     model_vocab_size,
     open_hf_model,
-    weights_id,
 )
 from .windows import draw_windows
 
@@ -144,13 +150,15 @@ class Inputs:
 class Result(ResultBase):
     """``model`` (what was measured), ``config`` (:meth:`Config.identity`), ``measurements`` (name ->
     JSON-ready dict), ``timing_s`` (name -> seconds the measurement took when it was computed, by this
-    call or the killed run it resumes), ``out``."""
+    call or the killed run it resumes), ``out``, ``loss`` (the model's mean next-token loss,
+    :class:`llm_bridge.experiments.loss.Result` as a dict)."""
 
     model: dict[str, Any]
     config: dict[str, Any]
     measurements: dict[str, dict[str, Any]]
     timing_s: dict[str, float] = field(default_factory=dict)
     out: str = ""
+    loss: dict[str, Any] = field(default_factory=dict)
 
 
 def expected_hidden_dim(model: Any) -> tuple[int, str]:
@@ -189,18 +197,20 @@ def window_needs(config: Config) -> dict[str, tuple[int, int]]:
 
 
 def prepare(model: str | Path, config: Config, *, text: str | Path | None = None, corpus: str | None = None,
-            tokenizer: str = "auto", earlier: str | Path | None = None) -> tuple[Inputs, Config]:
+            tokenizer: str = "auto", earlier: str | Path | None = None, bos: str = "auto"
+            ) -> tuple[Inputs, Config]:
     """Check and load everything (see :mod:`llm_bridge.measure_inputs` for the refusals); returns the inputs
-    and the config with ``hidden_dim.n_histories`` adapted to the model's width."""
+    and the config with ``hidden_dim.n_histories`` adapted to the model's width. ``bos`` applies to both
+    models."""
     ld = load_checked(model, tokenizer=tokenizer, text=text, corpus=corpus, device=config.device,
-                      dtype=config.dtype)
+                      dtype=config.dtype, bos=bos)
     source, hf, m, tok = ld.source, ld.hf, ld.model, ld.tokenizer
     V = m.vocab_size
     expected, rule = expected_hidden_dim(hf)
     early = None
     if earlier is not None:
         early = load_checked(earlier, tokenizer=tokenizer, text=text, corpus=corpus, device=config.device,
-                             dtype=config.dtype).model
+                             dtype=config.dtype, bos=bos).model
         if early.vocab_size != V:
             raise ValueError(f"earlier: must share the model's vocabulary V = {V}, got "
                              f"V = {early.vocab_size}")
@@ -214,8 +224,10 @@ def prepare(model: str | Path, config: Config, *, text: str | Path | None = None
     for name in config.only:
         check_windows(*needs[name], m.horizon, tokens.size, f"{name} (preset sizes)", ld.text_desc)
     text_desc, body = ld.text_desc, ld.text
-    info = {"source": source, "model_id": f"{weights_id(source, config.dtype)}:{config.device}",
-            "architecture": type(hf).__name__, "hidden_size": d, "expected_hidden_dim": expected,
+    assert ld.resolved is not None
+    info = {"source": source, "model_id": model_id(ld, config.dtype, config.device),
+            "description": ld.resolved.description, "bos": ld.bos, "architecture": type(hf).__name__,
+            "hidden_size": d, "expected_hidden_dim": expected,
             "hidden_dim_rule": rule, "vocab_size": V, "model_vocab_size": model_vocab_size(hf),
             "context": m.n_ctx, "tokenizer": f"{type(tok).__name__}({tokenizer}, V={tok.vocab_size})",
             "text": text_desc, "n_tokens": int(tokens.size),
@@ -251,10 +263,14 @@ def _extract(inp: Inputs, config: Config, path: Path, H: list, F: list, gen: np.
     spec = config.spectrum
     k = None if spec.top_k is None else min(spec.top_k, inp.model.vocab_size)
     factory = functools.partial(open_hf_model, inp.source, device=config.device, dtype=config.dtype,
-                                vocab_size=inp.model.vocab_size)
+                                vocab_size=inp.model.vocab_size, bos=inp.info["bos"]["mode"])
     return extract_here_or_on_dask(inp.model, factory, H, F, path, **(dist or {}),
                                    shard_rows=config.shard_rows, top_k=k, token_rule="mean", dtype="float64",
                                    model_id=inp.info["model_id"], rng=gen, progress=config.progress)
+
+
+def _measure_loss(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
+    return loss_exp.on_histories(inp.model, inp.tokens, config.spectrum, rng=seed)
 
 
 def _measure_spectrum(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
@@ -330,24 +346,29 @@ def _check_identity(out: Path, identity: dict[str, Any]) -> None:
 
 def run(model: str | Path, config: Config, out: str | Path, *, text: str | Path | None = None,
         corpus: str | None = None, tokenizer: str = "auto", earlier: str | Path | None = None,
-        scheduler: str | None = None, local_cluster: bool = False, workers: int = 2) -> Result:
-    """Measure ``model`` (a local checkpoint directory or hub name) on ``text`` / ``corpus``; resumable.
+        scheduler: str | None = None, local_cluster: bool = False, workers: int = 2, bos: str = "auto"
+        ) -> Result:
+    """Measure ``model`` (see :func:`llm_bridge.sources.resolve_source`) on ``text`` / ``corpus``; resumable.
 
     Parameters
     ----------
-    model : causal-LM checkpoint directory or hub name ; config : Config ; out : output directory
+    model : causal-LM checkpoint directory, ``.gguf`` file, ``smollm2-135m`` or hub name ; config : Config ;
+        out : output directory
     text, corpus : a text file or directory, or ``"shakespeare"`` (exactly one)
     tokenizer : ``"auto"`` (the model's own), ``"char"`` or ``"bpe-N"`` (built from the text)
     earlier : an earlier checkpoint of the same model (LINGEN baseline, model-vs-model angles)
     scheduler, local_cluster, workers : the spectrum's shards on a dask scheduler at that address, or on a
         ``LocalCluster`` of ``workers`` workers (one model replica each); neither: in this process
+    bos : ``"auto"`` (the model's convention), ``"always"`` or ``"never"``
+        (:func:`llm_bridge.sources.choose_bos`)
 
     Returns
     -------
     Result (also written, one file per measurement, under ``out/steps``)
     """
     out_dir = Path(out)
-    inp, config = prepare(model, config, text=text, corpus=corpus, tokenizer=tokenizer, earlier=earlier)
+    inp, config = prepare(model, config, text=text, corpus=corpus, tokenizer=tokenizer, earlier=earlier,
+                          bos=bos)
     dist = None
     if scheduler is not None or local_cluster:
         dist = {"scheduler_address": scheduler, "local_cluster": local_cluster,
@@ -359,37 +380,24 @@ def run(model: str | Path, config: Config, out: str | Path, *, text: str | Path 
     seeds["kl_scales"] = seeds["spectrum"]  # one matrix serves both
     results: dict[str, dict[str, Any]] = {}
     timing: dict[str, float] = {}
+    loss, timing["loss"] = _step(out_dir, "loss", _measure_loss, inp, config, seeds["spectrum"], dist)
     for name in tqdm(config.only, disable=not (config.progress or config.progress is None), desc="measure",
                      unit="measurement"):
-        path = out_dir / "steps" / f"{name}.json"
-        if path.exists():
-            step = dict(load_json(path))
-        else:
-            t0 = time.perf_counter()
-            result = to_jsonable(STEPS[name](inp, config, out_dir, seeds[name], dist))
-            step = {"seconds": time.perf_counter() - t0, "result": result}
-            path.parent.mkdir(exist_ok=True)
-            save_json(step, path, indent=None)
-        results[name], timing[name] = step["result"], float(step["seconds"])
+        results[name], timing[name] = _step(out_dir, name, STEPS[name], inp, config, seeds[name], dist)
     return Result(model=inp.info, config=config.identity(), measurements=results, timing_s=timing,
-                  out=str(out_dir))
+                  out=str(out_dir), loss=loss)
 
 
-def extraction_inputs(model: str | Path, *, text: str | Path | None = None, corpus: str | None = None,
-                      tokenizer: str = "auto", device: str = "cpu", dtype: str = "float32",
-                      n_histories: int = 256, history_length: int = 32, n_futures: int = 256,
-                      future_length: int = 8, top_k: int | None = None, seed: int = 0
-                      ) -> tuple[Any, list, list, str, Any, np.random.Generator]:
-    """What ``logitrank extract --model PATH`` hands to :func:`logitrank.shards.extract`: the checked
-    :class:`llm_bridge.HFModel`, disjoint text windows ``H`` and ``F`` (seeded), the model id for the
-    manifest, a picklable factory for dask workers and the generator (after the windows were drawn)."""
-    ld = load_checked(model, tokenizer=tokenizer, text=text, corpus=corpus, device=device, dtype=dtype)
-    m = ld.model
-    check_top_k(top_k, m.vocab_size, "extract")
-    tokens = ld.tokenizer.encode(ld.text)
-    check_windows(n_histories * history_length + n_futures * future_length, history_length + future_length,
-                  m.horizon, tokens.size, "extract", ld.text_desc)
-    gen = as_rng(seed)
-    H, F = draw_windows(tokens, W(n_histories, history_length, n_futures, future_length, top_k), gen)
-    factory = functools.partial(open_hf_model, ld.source, device=device, dtype=dtype, vocab_size=m.vocab_size)
-    return m, H, F, f"{weights_id(ld.source, dtype)}:{device}", factory, gen
+def _step(out: Path, name: str, fn: Any, inp: Inputs, config: Config, seed: int, dist: Any
+          ) -> tuple[dict[str, Any], float]:
+    """``fn``'s JSON-ready result and seconds, read from ``out/steps/<name>.json`` when a run finished it."""
+    path = out / "steps" / f"{name}.json"
+    if path.exists():
+        step = dict(load_json(path))
+    else:
+        t0 = time.perf_counter()
+        result = to_jsonable(fn(inp, config, out, seed, dist))
+        step = {"seconds": time.perf_counter() - t0, "result": result}
+        path.parent.mkdir(exist_ok=True)
+        save_json(step, path, indent=None)
+    return step["result"], float(step["seconds"])

@@ -1,10 +1,13 @@
-"""The inputs of ``logitrank measure`` (and ``logitrank extract --model PATH``): a user's HuggingFace causal
-LM, its tokenizer and the text the windows come from, each checked before any work.
+"""The inputs of ``logitrank measure`` (and ``logitrank extract --model PATH``): a user's causal LM (a
+HuggingFace folder, a hub name, a ``.gguf`` file or a built-in name: :mod:`llm_bridge.sources`), its BOS
+convention, its tokenizer and the text the windows come from, each checked before any work.
 
 Refusals (``ValueError``, "parameter: rule, got value"):
 
 * ``model``: a directory that is not a causal-LM checkpoint (no ``config.json``, a ``model_type`` that
-  ``AutoModelForCausalLM`` cannot load, no safetensors weights);
+  ``AutoModelForCausalLM`` cannot load, no safetensors weights), a built-in model whose file is corrupt
+  (``ImportError`` when its package is not installed);
+* ``bos``: ``always`` for a model with no BOS token;
 * ``tokenizer``: a vocabulary that does not match the model's output vocabulary (``V_tok <= V_model <=
   V_tok`` rounded up to a multiple of 128, the usual embedding padding), or ``auto`` with no tokenizer saved
   beside the model;
@@ -17,51 +20,28 @@ The model of a worker is built by :func:`open_hf_model`, a module-level function
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from logitrank.validation import as_rng
+
 from .corpus import TOKENIZER_FILE, CharTokenizer, HFTokenizer, tokenizer_from_name
+from .sources import BUILTIN, ModelSource, check_causal_lm, choose_bos, file_sha256, resolve_source
+from .windows import WindowSpec, draw_windows
 
 __all__ = ["CORPORA", "TEXT_SUFFIXES", "check_causal_lm", "check_device", "read_text", "load_tokenizer_for",
            "check_tokenizer", "model_vocab_size", "open_hf_model", "weights_id", "Loaded", "load_checked",
-           "check_top_k", "check_windows"]
+           "check_top_k", "check_windows", "model_id", "extraction_inputs"]
 
 CORPORA = ("shakespeare",)
 TEXT_SUFFIXES = (".txt", ".md")
 PADDING = 128  # embeddings are commonly padded up to a multiple of 64 or 128 tokens
 HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
-
-
-def check_causal_lm(model: str | Path) -> str:
-    """The model source as a string, after checking that a local directory is a causal-LM checkpoint.
-
-    A path that does not exist is passed on as a hub name (loading then fails with a ``ValueError`` where
-    the network or the name does not allow it)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
-    path = Path(model)
-    if not path.exists():
-        return str(model)
-    if not path.is_dir():
-        raise ValueError(f"model: must be a causal-LM checkpoint directory (config.json + model.safetensors) "
-                         f"or a hub name, got the file {str(path)!r}")
-    cfg_file = path / "config.json"
-    if not cfg_file.is_file():
-        raise ValueError(f"model: must be a causal-LM checkpoint directory holding config.json, got "
-                         f"{str(path)!r} (no config.json)")
-    try:
-        model_type = json.loads(cfg_file.read_text()).get("model_type")
-    except (json.JSONDecodeError, AttributeError) as exc:
-        raise ValueError(f"model: config.json must be a JSON object, got unreadable {str(cfg_file)!r} "
-                         f"({exc})") from exc
-    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise ValueError(f"model: must be a causal language model (a config.json model_type that "
-                         f"AutoModelForCausalLM loads, e.g. gpt2, llama, gpt_neox, olmo), got model_type "
-                         f"{model_type!r} in {str(path)!r}")
-    return str(path)
 
 
 def check_device(device: str) -> str:
@@ -150,18 +130,30 @@ def check_tokenizer(tokenizer: Any, model_vocab: int) -> int:
 
 
 def open_hf_model(source: str, *, device: str = "cpu", dtype: str = "float32",
-                  vocab_size: int | None = None, progress: bool | None = False) -> Any:
-    """:class:`llm_bridge.HFModel` of a checked checkpoint (the dask workers' model factory)."""
+                  vocab_size: int | None = None, progress: bool | None = False, bos: str = "auto") -> Any:
+    """:class:`llm_bridge.HFModel` of a checked checkpoint with the BOS ``bos`` chooses
+    (:func:`llm_bridge.sources.choose_bos`): the dask workers' model factory."""
+    from .checkpoints import checkpoint_metadata, load_causal_lm
     from .hf_model import HFModel
 
-    return HFModel(check_causal_lm(source), device=check_device(device), dtype=dtype, vocab_size=vocab_size,
-                   progress=progress)
+    check_device(device)
+    src = resolve_source(source)
+    bos_id, _ = choose_bos(src, bos)
+    if vocab_size is None:
+        vocab_size = checkpoint_metadata(src.path).get("generator_vocab_size")
+    return HFModel(load_causal_lm(src.path, dtype=dtype), device=device, dtype=dtype, vocab_size=vocab_size,
+                   bos_token_id=bos_id, progress=progress)
 
 
 def weights_id(source: str, dtype: str) -> str:
-    """A cheap identity of a checkpoint for shard manifests: path, dtype and the names, sizes and
-    modification times of its weight and config files (the weights themselves are not hashed)."""
+    """A cheap identity of a checkpoint for shard manifests: for a GGUF file or built-in name, the file's
+    SHA-256; for a folder, its path, dtype and the names, sizes and modification times of its weight and
+    config files (the weights themselves are not hashed)."""
+    if source in BUILTIN:
+        return f"gguf:{BUILTIN[source].sha256[:16]}:{dtype}"
     path = Path(source)
+    if path.suffix == ".gguf" and path.is_file():
+        return f"gguf:{file_sha256(path)[:16]}:{dtype}"
     if not path.is_dir():
         return f"hf:{source}:{dtype}"
     parts = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(path.iterdir())
@@ -172,9 +164,10 @@ def weights_id(source: str, dtype: str) -> str:
 
 @dataclass
 class Loaded:
-    """A checked model and its inputs: ``source``, the transformers model ``hf``, the
+    """A checked model and its inputs: ``source`` (the spec as given), the transformers model ``hf``, the
     :class:`llm_bridge.HFModel` ``model`` over its first ``V = len(tokenizer)`` logits, the ``tokenizer``,
-    the ``text`` and its description ``text_desc``."""
+    the ``text`` and its description ``text_desc``; ``resolved`` (:class:`llm_bridge.sources.ModelSource`)
+    and ``bos`` (``{"mode", "token_id", "reason"}``: the BOS the model prepends and why)."""
 
     source: str
     hf: Any
@@ -182,22 +175,33 @@ class Loaded:
     tokenizer: Any
     text: str
     text_desc: str
+    resolved: ModelSource | None = None
+    bos: dict[str, Any] | None = None
 
 
 def load_checked(model: str | Path, *, tokenizer: str = "auto", text: str | Path | None = None,
-                 corpus: str | None = None, device: str = "cpu", dtype: str = "float32") -> Loaded:
-    """Check device, checkpoint, text and tokenizer (in that order, before reading weights), then load."""
+                 corpus: str | None = None, device: str = "cpu", dtype: str = "float32",
+                 bos: str = "auto") -> Loaded:
+    """Check device, checkpoint, BOS, text and tokenizer (in that order, before reading weights; a GGUF is
+    dequantized into its cache folder on first use), then load."""
     from .checkpoints import load_causal_lm
     from .hf_model import HFModel
 
     check_device(device)
-    source = check_causal_lm(model)
+    src = resolve_source(model)
+    bos_id, reason = choose_bos(src, bos)
     body, desc = read_text(text, corpus)
-    tok = load_tokenizer_for(tokenizer, source, body)
-    hf = load_causal_lm(source, dtype=dtype)
+    tok = load_tokenizer_for(tokenizer, src.path, body)
+    hf = load_causal_lm(src.path, dtype=dtype)
     V = check_tokenizer(tok, model_vocab_size(hf))
-    m = HFModel(hf, device=device, dtype=dtype, vocab_size=V, progress=False)
-    return Loaded(source, hf, m, tok, body, desc)
+    m = HFModel(hf, device=device, dtype=dtype, vocab_size=V, bos_token_id=bos_id, progress=False)
+    return Loaded(src.spec, hf, m, tok, body, desc, src, {"mode": bos, "token_id": bos_id, "reason": reason})
+
+
+def model_id(ld: Loaded, dtype: str, device: str) -> str:
+    """The identity of a loaded model's logits for shard manifests: weights, dtype, device and BOS."""
+    assert ld.resolved is not None and ld.bos is not None
+    return f"{ld.resolved.weights_id(dtype)}:{device}:bos={ld.bos['token_id']}"
 
 
 def check_top_k(top_k: int | None, vocab_size: int, where: str) -> None:
@@ -215,3 +219,26 @@ def check_windows(total: int, context: int, horizon: int, n_tokens: int, where: 
     if total > n_tokens:
         raise ValueError(f"text: must hold at least {total} tokens for the disjoint windows of {where}, got "
                          f"{n_tokens} tokens from {text_desc}")
+
+
+def extraction_inputs(model: str | Path, *, text: str | Path | None = None, corpus: str | None = None,
+                      tokenizer: str = "auto", device: str = "cpu", dtype: str = "float32",
+                      n_histories: int = 256, history_length: int = 32, n_futures: int = 256,
+                      future_length: int = 8, top_k: int | None = None, seed: int = 0, bos: str = "auto"
+                      ) -> tuple[Any, list, list, str, Any, np.random.Generator]:
+    """What ``logitrank extract --model PATH`` hands to :func:`logitrank.shards.extract`: the checked
+    :class:`llm_bridge.HFModel` (with the BOS ``bos`` chooses), disjoint text windows ``H`` and ``F``
+    (seeded), the model id for the manifest, a picklable factory for dask workers and the generator (after
+    the windows were drawn)."""
+    ld = load_checked(model, tokenizer=tokenizer, text=text, corpus=corpus, device=device, dtype=dtype,
+                      bos=bos)
+    m = ld.model
+    check_top_k(top_k, m.vocab_size, "extract")
+    tokens = ld.tokenizer.encode(ld.text)
+    check_windows(n_histories * history_length + n_futures * future_length, history_length + future_length,
+                  m.horizon, tokens.size, "extract", ld.text_desc)
+    gen = as_rng(seed)
+    H, F = draw_windows(tokens, WindowSpec(n_histories, history_length, n_futures, future_length, top_k), gen)
+    factory = functools.partial(open_hf_model, ld.source, device=device, dtype=dtype, vocab_size=m.vocab_size,
+                                bos=bos)
+    return m, H, F, model_id(ld, dtype, device), factory, gen

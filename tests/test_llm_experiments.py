@@ -204,7 +204,7 @@ def test_every_experiment_module_has_config_result_run() -> None:
     from llm_bridge.experiments import EXPERIMENTS, experiment
 
     assert set(EXPERIMENTS) == {"spectrum", "kl_scales", "emergence", "angles", "hidden_dim",
-                                "synthetic_rank", "lingen", "init_scale"}
+                                "synthetic_rank", "lingen", "init_scale", "loss"}
     for name in EXPERIMENTS:
         mod = experiment(name)
         assert dataclasses.is_dataclass(mod.Config) and dataclasses.is_dataclass(mod.Result), name

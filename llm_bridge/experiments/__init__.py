@@ -57,6 +57,7 @@ EXPERIMENTS: dict[str, str] = {
     "synthetic_rank": "llm_bridge.experiments.synthetic_rank",
     "lingen": "llm_bridge.experiments.lingen",
     "init_scale": "llm_bridge.experiments.init_scale",
+    "loss": "llm_bridge.experiments.loss",
 }
 
 
