@@ -67,6 +67,7 @@ FIGURES: dict[str, str] = {
     "provable_learning": "paper_figures.fig_provable_learning",
     "equivalence": "paper_figures.fig_equivalence",
     "hidden_dim": "paper_figures.fig_hidden_dim",
+    "real_llm": "paper_figures.fig_real_llm",
 }
 
 PRESET_NAMES = ("tiny", "quick", "full")

