@@ -26,8 +26,9 @@ DTYPE_NAMES = {
     "fp32": "float32", "float32": "float32", "float": "float32",
     "bf16": "bfloat16", "bfloat16": "bfloat16",
     "fp16": "float16", "float16": "float16", "half": "float16",
+    "fp64": "float64", "float64": "float64", "double": "float64",
 }
-"""Accepted dtype spellings and the torch dtype each means."""
+"""Accepted dtype spellings and the torch dtype each means (float64: a slow, exact reference for tests)."""
 
 
 def resolve_device(device: Any = None) -> Any:
@@ -58,8 +59,8 @@ def resolve_dtype(dtype: Any = None) -> Any:
     if dtype is None:
         return torch.float32
     if isinstance(dtype, torch.dtype):
-        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
-            raise ValueError(f"dtype: must be float32, bfloat16 or float16, got {dtype}")
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
+            raise ValueError(f"dtype: must be float32, bfloat16, float16 or float64, got {dtype}")
         return dtype
     name = DTYPE_NAMES.get(str(dtype).lower())
     if name is None:

@@ -66,6 +66,9 @@ class HFModel:
         Ceiling (bytes) on the estimated activation + cache memory of one forward; batches are sized to fit.
     progress : bool, optional
         tqdm bars in :meth:`extended_logits` (default: on for more than 200 forward passes).
+    fast_path : bool
+        Offer the hidden-state fast path (:meth:`readout`, :meth:`final_hidden`) where it applies
+        (default True); False makes the core use full-vocabulary logits everywhere.
 
     Attributes
     ----------
@@ -93,6 +96,7 @@ class HFModel:
         max_batch_tokens: int = 16384,
         memory_limit: int = 2**30,
         progress: bool | None = None,
+        fast_path: bool = True,
     ):
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
@@ -130,6 +134,8 @@ class HFModel:
         self.max_batch_tokens = check_positive_int("max_batch_tokens", max_batch_tokens)
         self.memory_limit = check_positive_int("memory_limit", memory_limit)
         self.progress = progress
+        self.fast_path = bool(fast_path)
+        self._hidden: Any = None  # the readout probe (llm_bridge.hidden_states), run on first use
         params = inspect.signature(self.model.forward).parameters
         self._keep_ok = "logits_to_keep" in params
         # transformers >= 5.2x renamed ``past_key_values`` to ``cache`` (the old name warns, then goes away)
@@ -174,7 +180,7 @@ class HFModel:
 
     def _center(self, raw: Any) -> np.ndarray:
         """float64 centered logits from a (..., V_model) tensor, restricted to the first V tokens."""
-        arr = raw[..., : self.vocab_size].float().cpu().numpy().astype(np.float64)
+        arr = raw[..., : self.vocab_size].double().cpu().numpy()  # exact for every dtype, float64 included
         return arr - arr.mean(axis=-1, keepdims=True)
 
     def _forward(self, ids: np.ndarray, *, keep: Any = None, past: Any = None) -> Any:
@@ -386,6 +392,44 @@ class HFModel:
                              torch.as_tensor(pos, device=logits.device)]
                 out[np.ix_(rows_h[a0 : a0 + na], js)] = self._center(sel)
 
+    # ------------------------------------------------------------------ hidden-state fast path
+    def readout(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The output head ``(W (V, d), b (V,) or None)``, float64, when the raw logits are exactly
+        ``W g + b`` of the final hidden state ``g``, else None (``fast_path`` False, or
+        :attr:`fast_path_reason`). The probe (:func:`llm_bridge.hidden_states.probe_readout`, one forward of
+        9 tokens) runs on the first call."""
+        if self.fast_path and self._hidden is None:
+            from .hidden_states import probe_readout
+
+            self._hidden = probe_readout(self.model, self.vocab_size, self._bos)
+        return (self._hidden.W, self._hidden.b) if self.fast_path and self._hidden.W is not None else None
+
+    @property
+    def hidden_fast_path(self) -> bool:
+        """Whether the hidden-state fast path applies (:meth:`readout` is not None)."""
+        return self.readout() is not None
+
+    @property
+    def fast_path_reason(self) -> str:
+        """Why the hidden-state fast path does not apply ("" when it does)."""
+        if not self.fast_path:
+            return "fast_path=False"
+        self.readout()
+        return str(self._hidden.reason)
+
+    def final_hidden(self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]], *,
+                     progress: bool | None = None) -> np.ndarray:
+        """Final hidden states ``g(h . f)``, shape (|H|, |F|, d), float32 (float64 for a float64 model),
+        with the key/value reuse of :meth:`extended_logits` (:func:`.hidden_states.final_hidden`)."""
+        from .hidden_states import final_hidden
+
+        H = self._check("histories", histories, self.horizon - 1)
+        F = check_prefixes("futures", futures, self.vocab_size, self.horizon - 1)
+        if not self.hidden_fast_path:
+            raise ValueError(f"final_hidden: needs the hidden-state fast path, which does not apply to this "
+                             f"model: {self.fast_path_reason}")
+        return final_hidden(self, self._hidden, H, F, progress=progress)
+
     def __repr__(self) -> str:
         return (f"HFModel({type(self.model).__name__}, vocab_size={self.vocab_size}, horizon={self.horizon}, "
                 f"device={self.device}, dtype={self.dtype}, bos_token_id={self.bos_token_id})")
@@ -398,4 +442,3 @@ def _config_int(cfg: Any, *names: str) -> int:
         if value is not None:
             return int(value)
     return 1
-

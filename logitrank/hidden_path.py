@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 import shutil
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +104,14 @@ def hidden_future_sums(model: Any, readout: Readout, histories: list[tuple[int, 
     """``sum_h l(h . f)`` over ``histories`` for every future, ``(|F|, V)`` float64: ``W_c sum_h g + n b_c``.
 
     With ``cache`` (a ``hidden-NNNNN.npy`` path), the hidden states are read from it when it holds them, else
-    computed and kept there for :func:`hidden_rows`.
+    computed and kept there for :func:`hidden_rows` (when they fit in one block of :data:`HIDDEN_ENTRIES`).
     """
     W, b = readout
-    G = _cached_or_computed(model, histories, futures, W.shape[1], cache, keep=True)
     n = len(histories)
-    return centered_readout_logits(G.sum(axis=0, dtype=np.float64), W, None if b is None else n * b)
+    out = np.empty((len(futures), W.shape[0]))
+    for block, G in _hidden_blocks(model, histories, futures, W.shape[1], cache, keep=True):
+        out[block] = centered_readout_logits(G.sum(axis=0, dtype=np.float64), W, None if b is None else n * b)
+    return out
 
 
 def hidden_rows(model: Any, readout: Readout, histories: list[tuple[int, ...]],
@@ -117,20 +120,34 @@ def hidden_rows(model: Any, readout: Readout, histories: list[tuple[int, ...]],
     """Rows ``(|histories|, |F| k)`` of the top-k matrix in ``dtype`` from the hidden states (read from
     ``cache`` when it holds them; the file is left for the caller to drop once the rows are stored)."""
     W, b = readout
-    G = _cached_or_computed(model, histories, futures, W.shape[1], cache, keep=False)
-    return token_entries(G, W, b, tokens).reshape(len(histories), -1).astype(dtype)
+    out = np.empty((len(histories), len(futures), tokens.shape[1]), dtype=dtype)
+    for block, G in _hidden_blocks(model, histories, futures, W.shape[1], cache, keep=False):
+        out[:, block] = token_entries(G, W, b, tokens[block])
+    return out.reshape(len(histories), -1)
 
 
-def _cached_or_computed(model: Any, H: list[tuple[int, ...]], F: list[tuple[int, ...]], d: int,
-                        cache: Path | None, *, keep: bool) -> np.ndarray:
-    shape = (len(H), len(F), d)
-    G = None if cache is None else _load_hidden(cache, shape)
+HIDDEN_ENTRIES = 1 << 26
+"""Most hidden-state numbers held at once (256 MB in float32): more futures are taken in blocks (and then
+not kept between the passes)."""
+
+
+def _hidden_blocks(model: Any, H: list[tuple[int, ...]], F: list[tuple[int, ...]], d: int, cache: Path | None,
+                   *, keep: bool) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(futures block, hidden states (|H|, |block|, d))`` over blocks of at most :data:`HIDDEN_ENTRIES`; a
+    single block goes through ``cache`` (read when it verifies, written when ``keep``)."""
+    per = max(1, HIDDEN_ENTRIES // max(1, len(H) * d))
+    if per < len(F):
+        for start in range(0, len(F), per):
+            block = slice(start, min(len(F), start + per))
+            yield block, final_hidden_of(model, H, F[block], d, progress=False)
+        return
+    G = None if cache is None else _load_hidden(cache, (len(H), len(F), d))
     if G is None:
         G = final_hidden_of(model, H, F, d, progress=False)
         if keep and cache is not None and 2 * G.nbytes < shutil.disk_usage(cache.parent).free:
             atomic_write(cache, lambda fh: np.save(fh, G))
             save_json(file_checksum(cache), _sum_path(cache), indent=None)  # after the file: it is finished
-    return G
+    yield slice(0, len(F)), G
 
 
 def hidden_name(index: int) -> str:
