@@ -81,6 +81,8 @@ class HFModel:
         The model's context length.
     """
 
+    _hidden: Any = None  # the readout probe (llm_bridge.hidden_states.HiddenReadout), run on first use
+
     KV_CHUNK_BYTES = 64 * 2**20
     """Ceiling on the bytes of one repeated key/value cache block in :meth:`extended_logits` (the cache of
     ``len(h) + len(f)`` tokens per pair at its key/value width, :mod:`llm_bridge.kv_cache`)."""
@@ -135,7 +137,6 @@ class HFModel:
         self.memory_limit = check_positive_int("memory_limit", memory_limit)
         self.progress = progress
         self.fast_path = bool(fast_path)
-        self._hidden: Any = None  # the readout probe (llm_bridge.hidden_states), run on first use
         params = inspect.signature(self.model.forward).parameters
         self._keep_ok = "logits_to_keep" in params
         # transformers >= 5.2x renamed ``past_key_values`` to ``cache`` (the old name warns, then goes away)

@@ -323,11 +323,8 @@ def extended_logit_matrix(
     -------
     LogitMatrix with ``values`` of shape ``(|H|, |F| * k)`` (``k = V`` without ``top_k``).
 
-    Notes
-    -----
-    With ``top_k`` and a model offering the hidden-state fast path (``final_hidden`` and ``readout``, see
-    :mod:`logitrank.hidden_path`), the matrix is computed from the final hidden states: the same tokens (up to
-    exact ties at round-off) and entries, without ever forming full-vocabulary logits per ``(h, f)``.
+    With ``top_k``, a model's hidden-state fast path (:mod:`logitrank.hidden_path`) gives the same tokens
+    (but for exact ties at round-off) and entries without full-vocabulary logits per ``(h, f)``.
     """
     from .hidden_path import hidden_top_k, model_readout  # imported here: hidden_path builds on this module
 
