@@ -226,13 +226,14 @@ def gguf_metadata(path: str | Path) -> dict[str, Any]:
             "file_type": ftype_name.removeprefix("MOSTLY_")}
 
 
-def _cached(folder: Path, sha256: str) -> dict[str, Any] | None:
-    """The recorded metadata of a complete cache folder for ``sha256``, else None."""
+def _cached(folder: Path, sha256: str | None) -> dict[str, Any] | None:
+    """The recorded metadata of a complete cache folder (for ``sha256``, when given), else None."""
     marker = folder / SOURCE_FILE
-    if not marker.is_file():
+    try:
+        meta = load_json(marker)
+    except (FileNotFoundError, ValueError):  # none, or damaged: convert again
         return None
-    meta = load_json(marker)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("sha256") != sha256:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or sha256 not in (None, meta.get("sha256")):
         return None
     sizes = meta.get("sizes", {})
     if not sizes or any(not (folder / n).is_file() or (folder / n).stat().st_size != size
@@ -293,13 +294,17 @@ def _convert(path: Path, digest: str, out: Path) -> dict[str, Any]:
 def _folder_bos(path: Path) -> tuple[bool | None, int | None, str]:
     """(add BOS?, BOS id, where read) of a local checkpoint folder.
 
-    This package's checkpoints: ``train_state.json`` (a ``bos_token_id`` there means prepend it) or its
-    char tokenizer (no BOS); otherwise ``tokenizer_config.json`` / the tokenizer itself; otherwise only the
-    id of ``config.json`` (no convention)."""
+    A GGUF's cache folder: the GGUF metadata it recorded. This package's checkpoints: ``train_state.json``
+    (a ``bos_token_id`` there means prepend it) or its char tokenizer (no BOS); otherwise
+    ``tokenizer_config.json`` / the tokenizer itself; otherwise only the id of ``config.json`` (no
+    convention)."""
     from .checkpoints import checkpoint_metadata
     from .corpus import TOKENIZER_FILE
 
     meta = checkpoint_metadata(path)
+    cached = _cached(path, None)
+    if cached is not None:  # a GGUF's cache folder named directly: its recorded metadata
+        return cached["add_bos_token"], cached["bos_token_id"], "gguf metadata"
     if meta:
         bos = meta.get("bos_token_id")
         return bos is not None, None if bos is None else int(bos), "train_state.json"
@@ -322,15 +327,10 @@ def _tokenizer_bos(name: str, cfg_add: bool | None) -> tuple[bool | None, int | 
     given, else whether encoding with special tokens puts its BOS first."""
     from transformers import AutoTokenizer
 
-    tok = None
-    for local in (True, False):  # a hub name: the local hub cache first
-        try:
-            tok = AutoTokenizer.from_pretrained(name, local_files_only=local)
-            break
-        except Exception:  # out of reach: loading the model will say why
-            continue
-    if tok is None:
-        return None, None, "no tokenizer found"
+    try:  # a hub name: only what the local hub cache holds (never the network, before the name is checked)
+        tok = AutoTokenizer.from_pretrained(name, local_files_only=True)
+    except Exception:  # out of reach: loading the model will say why
+        return None, None, "no tokenizer found locally"
     bos = tok.bos_token_id
     if cfg_add is not None:
         return cfg_add, bos, "tokenizer config (add_bos_token)"

@@ -274,6 +274,9 @@ def test_smollm2_auto_bos_is_what_the_gguf_metadata_says(smol: Any) -> None:
     auto_id, reason = sources.choose_bos(src)
     assert auto_id == (meta["bos_token_id"] if meta["add_bos_token"] else None) and "gguf metadata" in reason
     assert smol["model"].bos_token_id == auto_id  # HFModel of a path follows it
+    folder = sources.resolve_source(src.path)  # the cache folder named directly keeps the GGUF's convention
+    assert (folder.kind, folder.add_bos, folder.bos_origin) == ("hf-dir", meta["add_bos_token"],
+                                                                "gguf metadata")
     assert sources.choose_bos(src, "always")[0] == meta["bos_token_id"] == 1
     prefixes = [tuple(smol["tokens"][:8]), tuple(smol["tokens"][100:104])]
     with_bos = HFModel(smol["hf"], bos_token_id=meta["bos_token_id"]).logits(prefixes)
