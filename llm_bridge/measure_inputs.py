@@ -137,7 +137,7 @@ def open_hf_model(source: str, *, device: str = "cpu", dtype: str = "float32",
     from .hf_model import HFModel
 
     check_device(device)
-    src = resolve_source(source)
+    src = resolve_source(check_causal_lm(source))
     bos_id, _ = choose_bos(src, bos)
     if vocab_size is None:
         vocab_size = checkpoint_metadata(src.path).get("generator_vocab_size")
@@ -188,7 +188,7 @@ def load_checked(model: str | Path, *, tokenizer: str = "auto", text: str | Path
     from .hf_model import HFModel
 
     check_device(device)
-    src = resolve_source(model)
+    src = resolve_source(check_causal_lm(model))
     bos_id, reason = choose_bos(src, bos)
     body, desc = read_text(text, corpus)
     tok = load_tokenizer_for(tokenizer, src.path, body)

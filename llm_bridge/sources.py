@@ -137,14 +137,16 @@ def check_causal_lm(model: str | Path) -> str:
 def resolve_source(model: str | Path, *, cache: str | Path | None = None) -> ModelSource:
     """Resolve ``model`` (see the module docstring); a GGUF is dequantized into the cache on first use.
 
+    A folder or hub name is classified, not checked (:func:`check_causal_lm` checks; loading refuses).
+
     Raises
     ------
     ValueError
-        An unknown file, a folder that is not a causal LM, a built-in file whose hash or size is wrong.
+        A built-in file whose hash or size is wrong.
     ImportError
         A built-in name whose distribution is not installed (the message gives the pip command).
     """
-    spec = check_causal_lm(model)
+    spec = str(model)
     if spec in BUILTIN:
         b = BUILTIN[spec]
         gguf_file = builtin_gguf(spec)
