@@ -200,8 +200,7 @@ def prepare(model: str | Path, config: Config, *, text: str | Path | None = None
             tokenizer: str = "auto", earlier: str | Path | None = None, bos: str = "auto"
             ) -> tuple[Inputs, Config]:
     """Check and load everything (see :mod:`llm_bridge.measure_inputs` for the refusals); returns the inputs
-    and the config with ``hidden_dim.n_histories`` adapted to the model's width. ``bos`` applies to both
-    models."""
+    and the config with ``hidden_dim.n_histories`` adapted to the model's width (``bos``: for both models)."""
     ld = load_checked(model, tokenizer=tokenizer, text=text, corpus=corpus, device=config.device,
                       dtype=config.dtype, bos=bos)
     source, hf, m, tok = ld.source, ld.hf, ld.model, ld.tokenizer
@@ -352,15 +351,13 @@ def run(model: str | Path, config: Config, out: str | Path, *, text: str | Path 
 
     Parameters
     ----------
-    model : causal-LM checkpoint directory, ``.gguf`` file, ``smollm2-135m`` or hub name ; config : Config ;
-        out : output directory
+    model : checkpoint folder, ``.gguf`` file, ``smollm2-135m`` or hub name ; config : Config ; out : folder
     text, corpus : a text file or directory, or ``"shakespeare"`` (exactly one)
     tokenizer : ``"auto"`` (the model's own), ``"char"`` or ``"bpe-N"`` (built from the text)
     earlier : an earlier checkpoint of the same model (LINGEN baseline, model-vs-model angles)
     scheduler, local_cluster, workers : the spectrum's shards on a dask scheduler at that address, or on a
         ``LocalCluster`` of ``workers`` workers (one model replica each); neither: in this process
-    bos : ``"auto"`` (the model's convention), ``"always"`` or ``"never"``
-        (:func:`llm_bridge.sources.choose_bos`)
+    bos : ``"auto"`` (the model's own), ``"always"``, ``"never"``: :func:`llm_bridge.sources.choose_bos`
 
     Returns
     -------
