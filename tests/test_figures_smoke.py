@@ -315,3 +315,16 @@ def test_real_llm_section_is_one_line_without_the_package(tmp_path: Path, monkey
     assert entry["verdict"].startswith("Skipped") and fig_real_llm.INSTALL in entry["verdict"]
     report = (tmp_path / "report.md").read_text()
     assert "**Agreement.** Skipped: model: 'smollm2-135m' needs" in report
+
+
+def test_real_llm_measure_folder_is_one_per_measure_configuration(tmp_path: Path) -> None:
+    """``measure`` refuses a folder of a different run: --full after --quick (or another dtype) in one output
+    folder must get a folder of its own, the same configuration the same folder (resumable)."""
+    from dataclasses import replace
+
+    where = fig_real_llm.measure_dir
+    tiny, quick = fig_real_llm.Config.preset("tiny"), fig_real_llm.Config.preset("quick")
+    assert where(tmp_path, tiny) == where(tmp_path, fig_real_llm.Config.preset("tiny"))
+    others = {where(tmp_path, c) for c in (quick, fig_real_llm.Config.preset("full"),
+                                             replace(tiny, dtype="bfloat16"), replace(tiny, seed=1))}
+    assert len(others) == 4 and where(tmp_path, tiny) not in others
