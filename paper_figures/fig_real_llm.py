@@ -43,21 +43,21 @@ class Config(FigureConfig):
 
     measure: str = "quick"
     dtype: str = "float32"
-    n_histories: int = 128
+    n_histories: int = 96
     history_length: int = 32
     future_length: int = 8
     top_k: int = 50
-    kl_ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    kl_ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 48)
     kl_scales: tuple[int, ...] = (1, 2, 4)
     hidden_dim_length: int = 16
-    angle_histories: int = 64
-    angle_rank: int = 16
-    lingen_targets: int = 8
-    lingen_basis: int = 64
-    lingen_futures: int = 16
+    angle_histories: int = 40
+    angle_rank: int = 10
+    lingen_targets: int = 5
+    lingen_basis: int = 32
+    lingen_futures: int = 8
     n_draws: int = 3
-    draw_histories: int = 48
-    ablation_histories: int = 64
+    draw_histories: int = 24
+    ablation_histories: int = 24
     ablation_top_k: int = 200
     PRESETS: ClassVar[Presets] = {
         "tiny": {"measure": "tiny", "n_histories": 24, "history_length": 12, "future_length": 4, "top_k": 8,
