@@ -12,7 +12,8 @@ masked. Only the positions that are read (one per prefix) go through the output 
 Extended matrices. :meth:`HFModel.extended_logits` runs each history once, keeps its key/value cache
 (``transformers.DynamicCache``), repeats it over a block of futures and reads the logits at *every* position
 of each future. Futures that are prefixes of another requested future are read off the longer one, so a
-prefix-closed future set (e.g. all prefixes of some windows) costs one pass over its maximal elements.
+prefix-closed future set (e.g. all prefixes of some windows) costs one pass over its maximal elements
+(:mod:`llm_bridge.pair_blocks`, shared with the hidden-state fast path of :mod:`llm_bridge.hidden_states`).
 
 Empty prefixes and BOS. With ``bos_token_id`` set, every input starts with that token; the horizon is then the
 context length ``n_ctx`` (a prefix of ``n_ctx - 1`` tokens plus BOS fills the context). Without it the empty
@@ -38,13 +39,15 @@ from logitrank.validation import check_finite, check_int, check_positive_int, ch
 
 from .checkpoints import checkpoint_metadata, load_causal_lm
 from .device import resolve_device, resolve_dtype
+from .hidden_states import HiddenStatePath
 from .kv_cache import kv_bytes_per_token, new_cache, repeat_cache
+from .pair_blocks import FuturePlan, history_blocks, pair_blocks, plan_futures
 from .windows import reduce_futures
 
 __all__ = ["HFModel", "reduce_futures"]
 
 
-class HFModel:
+class HFModel(HiddenStatePath):
     """A :class:`logitrank.SequenceModel` over a ``transformers`` causal LM.
 
     Parameters
@@ -67,7 +70,8 @@ class HFModel:
     progress : bool, optional
         tqdm bars in :meth:`extended_logits` (default: on for more than 200 forward passes).
     fast_path : bool
-        Offer the hidden-state fast path (:meth:`readout`, :meth:`final_hidden`) where it applies
+        Offer the hidden-state fast path (:meth:`readout`, :meth:`final_hidden`, :attr:`hidden_fast_path`,
+        :attr:`fast_path_reason`: :class:`llm_bridge.hidden_states.HiddenStatePath`) where it applies
         (default True); False makes the core use full-vocabulary logits everywhere.
 
     Attributes
@@ -80,8 +84,6 @@ class HFModel:
     n_ctx : int
         The model's context length.
     """
-
-    _hidden: Any = None  # the readout probe (llm_bridge.hidden_states.HiddenReadout), run on first use
 
     KV_CHUNK_BYTES = 64 * 2**20
     """Ceiling on the bytes of one repeated key/value cache block in :meth:`extended_logits` (the cache of
@@ -286,8 +288,8 @@ class HFModel:
     ) -> np.ndarray:
         """Centered logits of every concatenation ``h . f``, reusing each history's key/value cache.
 
-        Histories are grouped by length; each group runs once, and its cache is repeated over blocks of the
-        maximal futures (see :func:`reduce_futures`), reading the logits at every future position.
+        Histories are grouped by length; each block runs once, and its cache is repeated over blocks of the
+        maximal futures (:mod:`llm_bridge.pair_blocks`), reading the logits at every future position.
         ``use_cache=False`` instead runs every ``h . g`` from scratch (the naive way; same answer up to
         float summation order, used by the benchmark and the parity tests). ``progress`` overrides the
         model's own ``progress`` setting for this call.
@@ -300,43 +302,22 @@ class HFModel:
 
         H = self._check("histories", histories, self.horizon - 1)
         F = check_prefixes("futures", futures, self.vocab_size, self.horizon - 1)
-        longest = max(len(h) for h in H) + max(len(f) for f in F)
-        if longest > self.horizon - 1:
-            raise ValueError(f"histories/futures: len(h) + len(f) must be <= horizon - 1 = "
-                             f"{self.horizon - 1}, got a longest concatenation of length {longest}")
-        maximal, which, position = reduce_futures(F)
+        self._check_pairs(H, F)
+        plan = plan_futures(F)
         out = np.empty((len(H), len(F), self.vocab_size))
-        empty = which < 0
-        j_nonempty = np.flatnonzero(~empty)
-        lg = max((len(g) for g in maximal), default=0)
-        G = np.zeros((len(maximal), lg), dtype=np.int64)  # right padding: never seen by real positions
-        for i, g in enumerate(maximal):
-            G[i, : len(g)] = g
-        groups: dict[int, list[int]] = {}
-        for i, h in enumerate(H):
-            groups.setdefault(len(h), []).append(i)
-        n_steps = sum(-(-len(ix) // self._rows(t + len(self._bos))) for t, ix in groups.items())
+        blocks = history_blocks(H, self._bos, self._rows)
         show = progress if progress is not None else self.progress
-        show = show if show is not None else n_steps * max(1, len(maximal)) > 200
-        bar = tqdm(total=len(H), disable=not show, desc="extended logits", unit="history")
-        with torch.inference_mode():
-            for idx_list in groups.values():
-                hist = np.array([self._bos + list(H[i]) for i in idx_list], dtype=np.int64)
-                th = hist.shape[1]
-                hrows = self._rows(th)
-                for hs in range(0, len(idx_list), hrows):
-                    rows_h = np.asarray(idx_list[hs : hs + hrows])
-                    block = hist[hs : hs + hrows]
-                    past = self._new_cache() if use_cache else None
-                    res, _ = self._forward(block, keep=[th - 1], past=past)
-                    if empty.any():
-                        last = self._center(res.logits[:, -1])
-                        out[np.ix_(rows_h, np.flatnonzero(empty))] = last[:, None, :]
-                    if maximal:
-                        cache = getattr(res, self._cache_arg) if use_cache else None
-                        self._futures_block(out, rows_h, block, cache, G, which, position, j_nonempty)
-                    bar.update(len(rows_h))
-        bar.close()
+        show = show if show is not None else len(blocks) * max(1, len(plan.padded)) > 200
+        with torch.inference_mode(), tqdm(total=len(H), disable=not show, desc="extended logits",
+                                          unit="history") as bar:
+            for rows_h, block in blocks:
+                res, _ = self._forward(block, keep=[block.shape[1] - 1],
+                                       past=self._new_cache() if use_cache else None)
+                if plan.empty.size:
+                    out[np.ix_(rows_h, plan.empty)] = self._center(res.logits[:, -1])[:, None, :]
+                cache = getattr(res, self._cache_arg) if use_cache else None
+                self._futures_block(out, rows_h, block, cache, plan)
+                bar.update(len(rows_h))
         return check_finite("HFModel.extended_logits", out)
 
     def continuations(self, histories: Sequence[Sequence[int]], n_branches: int, *,
@@ -350,86 +331,37 @@ class HFModel:
     def _new_cache(self) -> Any:
         return new_cache(self.model.config)
 
+    def _check_pairs(self, H: list[tuple[int, ...]], F: list[tuple[int, ...]]) -> None:
+        longest = max(len(h) for h in H) + max(len(f) for f in F)
+        if longest > self.horizon - 1:
+            raise ValueError(f"histories/futures: len(h) + len(f) must be <= horizon - 1 = "
+                             f"{self.horizon - 1}, got a longest concatenation of length {longest}")
+
+    def _pairs(self, th: int, lg: int, kept: int, cached: bool = True) -> int:
+        """(history, future) rows per forward after a cache of ``th`` tokens, reading ``kept`` positions of
+        ``lg`` new ones (``cached`` False: the naive way, all ``th + lg`` tokens run, same block size)."""
+        # the repeated cache is copied per pair: keep each copy small enough to stay cache-friendly
+        # (measured: blocks of 256 pairs ran 1.5x faster than blocks of 1024)
+        cap = max(1, self.KV_CHUNK_BYTES // ((th + lg) * self._kv_token_bytes))
+        return min(self._rows(lg, kv_len=th, kept=kept) if cached else self._rows(th + lg, kept=kept), cap)
+
     def _futures_block(self, out: np.ndarray, rows_h: np.ndarray, block: np.ndarray, cache: Any,
-                       G: np.ndarray, which: np.ndarray, position: np.ndarray,
-                       j_nonempty: np.ndarray) -> None:
+                       plan: FuturePlan) -> None:
         """Fill ``out[rows_h, j]`` for the non-empty futures from one block of histories."""
         import torch
 
-        nh, th = block.shape
-        ng, lg = G.shape
-        # the repeated cache is copied per pair: keep each copy small enough to stay cache-friendly
-        # (measured: blocks of 256 pairs ran 1.5x faster than blocks of 1024)
-        per_pair = (th + lg) * self._kv_token_bytes
-        cap = max(1, self.KV_CHUNK_BYTES // per_pair)
-        if cache is not None:
-            pairs = min(self._rows(lg, kv_len=th, kept=lg), cap)
-        else:  # the same block size for the naive way, so that the benchmark compares like with like
-            pairs = min(self._rows(th + lg, kept=lg), cap)
-        b = min(ng, pairs)
-        a = max(1, min(nh, pairs // b))
-        for g0 in range(0, ng, b):
-            gsel = G[g0 : g0 + b]
-            mask = (which[j_nonempty] >= g0) & (which[j_nonempty] < g0 + len(gsel))
-            js = j_nonempty[mask]
-            if js.size == 0:
-                continue
-            g_local = which[js] - g0
-            pos = position[js]
-            for a0 in range(0, nh, a):
-                na = min(a, nh - a0)
-                fut = np.tile(gsel, (na, 1))
-                if cache is not None:
-                    rep = torch.arange(a0, a0 + na, device=self.device).repeat_interleave(len(gsel))
-                    past = repeat_cache(cache, rep)
-                    res, _ = self._forward(fut, past=past)
-                    logits = res.logits
-                else:
-                    full = np.concatenate([np.repeat(block[a0 : a0 + na], len(gsel), axis=0), fut], axis=1)
-                    res, _ = self._forward(full, keep=np.arange(th, th + lg))
-                    logits = res.logits[:, -lg:]
-                logits = logits.reshape(na, len(gsel), lg, -1)
-                sel = logits[:, torch.as_tensor(g_local, device=logits.device),
-                             torch.as_tensor(pos, device=logits.device)]
-                out[np.ix_(rows_h[a0 : a0 + na], js)] = self._center(sel)
-
-    # ------------------------------------------------------------------ hidden-state fast path
-    def readout(self) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """The output head ``(W (V, d), b (V,) or None)``, float64, when the raw logits are exactly
-        ``W g + b`` of the final hidden state ``g``, else None (``fast_path`` False, or
-        :attr:`fast_path_reason`). The probe (:func:`llm_bridge.hidden_states.probe_readout`, one forward of
-        9 tokens) runs on the first call."""
-        if self.fast_path and self._hidden is None:
-            from .hidden_states import probe_readout
-
-            self._hidden = probe_readout(self.model, self.vocab_size, self._bos)
-        return (self._hidden.W, self._hidden.b) if self.fast_path and self._hidden.W is not None else None
-
-    @property
-    def hidden_fast_path(self) -> bool:
-        """Whether the hidden-state fast path applies (:meth:`readout` is not None)."""
-        return self.readout() is not None
-
-    @property
-    def fast_path_reason(self) -> str:
-        """Why the hidden-state fast path does not apply ("" when it does)."""
-        if not self.fast_path:
-            return "fast_path=False"
-        self.readout()
-        return str(self._hidden.reason)
-
-    def final_hidden(self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]], *,
-                     progress: bool | None = None) -> np.ndarray:
-        """Final hidden states ``g(h . f)``, shape (|H|, |F|, d), float32 (float64 for a float64 model),
-        with the key/value reuse of :meth:`extended_logits` (:func:`.hidden_states.final_hidden`)."""
-        from .hidden_states import final_hidden
-
-        H = self._check("histories", histories, self.horizon - 1)
-        F = check_prefixes("futures", futures, self.vocab_size, self.horizon - 1)
-        if not self.hidden_fast_path:
-            raise ValueError(f"final_hidden: needs the hidden-state fast path, which does not apply to this "
-                             f"model: {self.fast_path_reason}")
-        return final_hidden(self, self._hidden, H, F, progress=progress)
+        th, lg = block.shape[1], plan.padded.shape[1]
+        for pb in pair_blocks(len(rows_h), plan, self._pairs(th, lg, lg, cached=cache is not None)):
+            if cache is not None:
+                past = repeat_cache(cache, torch.as_tensor(pb.cache_rows(), device=self.device))
+                logits = self._forward(pb.inputs(), past=past)[0].logits
+            else:
+                full = np.concatenate([block[pb.cache_rows()], pb.inputs()], axis=1)
+                logits = self._forward(full, keep=np.arange(th, th + lg))[0].logits[:, -lg:]
+            logits = logits.reshape(pb.count, len(pb.futures), lg, -1)
+            sel = logits[:, torch.as_tensor(pb.which, device=logits.device),
+                         torch.as_tensor(pb.position, device=logits.device)]
+            out[np.ix_(rows_h[pb.start : pb.start + pb.count], pb.targets)] = self._center(sel)
 
     def __repr__(self) -> str:
         return (f"HFModel({type(self.model).__name__}, vocab_size={self.vocab_size}, horizon={self.horizon}, "

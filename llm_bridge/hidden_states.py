@@ -18,25 +18,28 @@ When it applies (:func:`probe_readout`, once per model):
   16-bit types). The probe is the arbiter: any other post-processing of the logits (an extra norm, a scale
   the config does not name) fails it, and the model keeps the full path.
 
-:func:`final_hidden` mirrors :meth:`HFModel.extended_logits`: histories grouped by length, each block run once
-through the base model, its cache repeated (:func:`llm_bridge.kv_cache.repeat_cache`) over blocks of the
-maximal futures (:func:`llm_bridge.windows.reduce_futures`), the hidden state read at every future position;
-only ``d`` numbers per position leave the body instead of ``V``.
+:func:`final_hidden` runs the plan of :meth:`HFModel.extended_logits` (:mod:`llm_bridge.pair_blocks`:
+histories grouped by length, each block run once through the base model, its cache repeated over blocks of the
+maximal futures), reading the hidden state at every future position: only ``d`` numbers per position leave the
+body instead of ``V``.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .kv_cache import kv_bytes_per_token, new_cache, repeat_cache
-from .windows import reduce_futures
+from logitrank.validation import check_prefixes
 
-__all__ = ["HiddenReadout", "probe_readout", "final_hidden"]
+from .kv_cache import new_cache, repeat_cache
+from .pair_blocks import history_blocks, pair_blocks, plan_futures
+
+__all__ = ["HiddenReadout", "HiddenStatePath", "probe_readout", "final_hidden"]
 
 PROBE_RTOL = {8: 1e-9, 4: 1e-3, 2: 3e-2}
 """Probe tolerance by the model's itemsize, relative to the largest logit (see the module docstring)."""
@@ -126,6 +129,58 @@ def probe_readout(model: Any, vocab_size: int, bos: list[int]) -> HiddenReadout:
     return found
 
 
+class HiddenStatePath:
+    """The hidden-state fast path of :class:`llm_bridge.HFModel` (a base class of it): :meth:`readout` with
+    :meth:`final_hidden`, the optional protocol of :mod:`logitrank.hidden_path`.
+
+    The host provides ``fast_path``, ``model``, ``vocab_size``, ``horizon``, ``_bos`` and ``_check`` (and
+    what :func:`final_hidden` uses); the probe's verdict is kept per instance, computed on first use.
+    """
+
+    _hidden: HiddenReadout | None = None
+    fast_path: bool
+    model: Any
+    vocab_size: int
+    horizon: int
+    _bos: list[int]
+    _check: Any
+
+    def readout(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The output head ``(W (V, d), b (V,) or None)``, float64, when the raw logits are exactly
+        ``W g + b`` of the final hidden state ``g``, else None (``fast_path`` False, or
+        :attr:`fast_path_reason`). The probe (:func:`probe_readout`, one forward of 9 tokens) runs on the
+        first call."""
+        if not self.fast_path:
+            return None
+        if self._hidden is None:
+            self._hidden = probe_readout(self.model, self.vocab_size, self._bos)
+        return None if self._hidden.W is None else (self._hidden.W, self._hidden.b)
+
+    @property
+    def hidden_fast_path(self) -> bool:
+        """Whether the hidden-state fast path applies (:meth:`readout` is not None)."""
+        return self.readout() is not None
+
+    @property
+    def fast_path_reason(self) -> str:
+        """Why the hidden-state fast path does not apply ("" when it does)."""
+        if not self.fast_path:
+            return "fast_path=False"
+        self.readout()
+        return "" if self._hidden is None else self._hidden.reason
+
+    def final_hidden(self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]], *,
+                     progress: bool | None = None) -> np.ndarray:
+        """Final hidden states ``g(h . f)``, shape (|H|, |F|, d), float32 (float64 for a float64 model),
+        with the key/value reuse of ``extended_logits`` (:func:`final_hidden`)."""
+        H = self._check("histories", histories, self.horizon - 1)
+        F = check_prefixes("futures", futures, self.vocab_size, self.horizon - 1)
+        if not self.hidden_fast_path or self._hidden is None:
+            raise ValueError(f"final_hidden: needs the hidden-state fast path, which does not apply to this "
+                             f"model: {self.fast_path_reason}")
+        return final_hidden(self, self._hidden, H, F, progress=progress)
+
+
 def final_hidden(hf: Any, readout: HiddenReadout, H: list[tuple[int, ...]], F: list[tuple[int, ...]], *,
                  progress: bool | None = None) -> np.ndarray:
     """Final hidden states ``g(h . f)`` of validated sets, reusing each history's key/value cache.
@@ -146,35 +201,26 @@ def final_hidden(hf: Any, readout: HiddenReadout, H: list[tuple[int, ...]], F: l
     if readout.W is None:
         raise ValueError(f"final_hidden: the hidden-state fast path does not apply to this model "
                          f"({readout.reason}), got a call")
-    longest = max(len(h) for h in H) + max(len(f) for f in F)
-    if longest > hf.horizon - 1:
-        raise ValueError(f"histories/futures: len(h) + len(f) must be <= horizon - 1 = {hf.horizon - 1}, "
-                         f"got a longest concatenation of length {longest}")
-    maximal, which, position = reduce_futures(F)
+    hf._check_pairs(H, F)
+    plan = plan_futures(F)
     out = np.empty((len(H), len(F), readout.W.shape[1]),
                    dtype=np.float64 if hf.dtype == torch.float64 else np.float32)
-    lg = max((len(g) for g in maximal), default=0)
-    G = np.zeros((len(maximal), lg), dtype=np.int64)  # right padding: never seen by real positions
-    for i, g in enumerate(maximal):
-        G[i, : len(g)] = g
-    groups: dict[int, list[int]] = {}
-    for i, h in enumerate(H):
-        groups.setdefault(len(h), []).append(i)
+    lg = plan.padded.shape[1]
     show = bool(progress if progress is not None else hf.progress)
-    bar = tqdm(total=len(H), disable=not show, desc="final hidden states", unit="history")
-    with torch.inference_mode():
-        for idx_list in groups.values():
-            hist = np.array([hf._bos + list(H[i]) for i in idx_list], dtype=np.int64)
-            hrows = hf._rows(hist.shape[1], kept=0)
-            for hs in range(0, len(idx_list), hrows):
-                rows_h = np.asarray(idx_list[hs : hs + hrows])
-                res = _run(hf, readout, hist[hs : hs + hrows], new_cache(hf.model.config))
-                out[np.ix_(rows_h, np.flatnonzero(which < 0))] = _numpy(res.last_hidden_state[:, -1:])
-                if maximal:
-                    cache = getattr(res, readout.cache_arg)
-                    _futures(hf, readout, out, rows_h, hist.shape[1], cache, G, which, position)
-                bar.update(len(rows_h))
-    bar.close()
+    with torch.inference_mode(), tqdm(total=len(H), disable=not show, desc="final hidden states",
+                                      unit="history") as bar:
+        for rows_h, block in history_blocks(H, hf._bos, lambda th: hf._rows(th, kept=0)):
+            res = _run(hf, readout, block, new_cache(hf.model.config))
+            out[np.ix_(rows_h, plan.empty)] = _numpy(res.last_hidden_state[:, -1:])
+            cache = getattr(res, readout.cache_arg)
+            for pb in pair_blocks(len(rows_h), plan, hf._pairs(block.shape[1], lg, 0)):
+                rep = torch.as_tensor(pb.cache_rows(), device=hf.device)
+                hidden = _run(hf, readout, pb.inputs(), repeat_cache(cache, rep)).last_hidden_state
+                hidden = hidden.reshape(pb.count, len(pb.futures), lg, -1)
+                out[np.ix_(rows_h[pb.start : pb.start + pb.count], pb.targets)] = _numpy(
+                    hidden[:, torch.as_tensor(pb.which, device=hf.device),
+                           torch.as_tensor(pb.position, device=hf.device)])
+            bar.update(len(rows_h))
     return out
 
 
@@ -188,30 +234,3 @@ def _run(hf: Any, readout: HiddenReadout, ids: np.ndarray, cache: Any) -> Any:
 
 def _numpy(t: Any) -> np.ndarray:
     return (t if t.dtype.itemsize == 8 else t.float()).cpu().numpy()
-
-
-def _futures(hf: Any, readout: HiddenReadout, out: np.ndarray, rows_h: np.ndarray, th: int, cache: Any,
-             G: np.ndarray, which: np.ndarray, position: np.ndarray) -> None:
-    """Fill ``out[rows_h, j]`` for the non-empty futures from one block of histories (of length ``th``)."""
-    import torch
-
-    nh, (ng, lg) = len(rows_h), G.shape
-    # the repeated cache is copied per (history, future) pair: keep one copy within HFModel's chunk ceiling
-    per_pair = kv_bytes_per_token(hf.model.config, hf._itemsize) * (th + lg)
-    pairs = min(hf._rows(lg, kv_len=th, kept=0), max(1, hf.KV_CHUNK_BYTES // per_pair))
-    b = min(ng, pairs)
-    a = max(1, min(nh, pairs // b))
-    j_nonempty = np.flatnonzero(which >= 0)
-    for g0 in range(0, ng, b):
-        gsel = G[g0 : g0 + b]
-        js = j_nonempty[(which[j_nonempty] >= g0) & (which[j_nonempty] < g0 + len(gsel))]
-        if js.size == 0:
-            continue
-        g_local = torch.as_tensor(which[js] - g0, device=hf.device)
-        pos = torch.as_tensor(position[js], device=hf.device)
-        for a0 in range(0, nh, a):
-            na = min(a, nh - a0)
-            rep = torch.arange(a0, a0 + na, device=hf.device).repeat_interleave(len(gsel))
-            res = _run(hf, readout, np.tile(gsel, (na, 1)), repeat_cache(cache, rep))
-            hidden = res.last_hidden_state.reshape(na, len(gsel), lg, -1)
-            out[np.ix_(rows_h[a0 : a0 + na], js)] = _numpy(hidden[:, g_local, pos])
