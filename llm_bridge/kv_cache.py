@@ -90,7 +90,9 @@ def check_cache_size(name: str, value: Any, config: Any, *, rows: int, tokens: i
                      what: str) -> None:
     """Refuse, before they are built, key/value caches of ``rows`` rows of ``tokens`` tokens above
     ``logitrank.validation.MAX_ARRAY_BYTES``: a ``ValueError`` naming ``name = value`` (the parameter that
-    made them large) and the shape ``(rows, tokens, 2 x layers, kv_width)``.
+    made them large) and the shape ``(rows, tokens, 2 x layers, kv_width)`` (``(rows, tokens, sum_l 2 w_l)``
+    when the layers' widths differ: exactly :func:`kv_bytes_per_token` per row and token, never the widest
+    layer's width counted for every layer).
 
     Parameters
     ----------
@@ -100,7 +102,9 @@ def check_cache_size(name: str, value: Any, config: Any, *, rows: int, tokens: i
     itemsize : int, bytes per cached number
     what : str, what the caches are for ("the key/value caches of ...")
     """
-    shape = (int(rows), int(tokens), 2 * len(_layer_configs(config)), kv_width(config))
+    widths = [_layer_kv_width(c) for c in _layer_configs(config)]
+    per_token = (2 * len(widths), widths[0]) if len(set(widths)) == 1 else (2 * sum(widths),)
+    shape = (int(rows), int(tokens), *per_token)
     check_size(name, value, shape, what=what, itemsize=itemsize)
 
 

