@@ -187,6 +187,9 @@ def drop_hidden(path: Path) -> None:
 
 
 def sweep_hidden(directory: Path) -> None:
-    """Remove every hidden-states file in ``directory`` (once every shard is written)."""
+    """Remove every hidden-states file in ``directory`` and every checksum of one (a kill inside
+    :func:`drop_hidden` can leave a checksum without its file), once every shard is written."""
     for path in directory.glob("hidden-*.npy"):
         drop_hidden(path)
+    for path in directory.glob("hidden-*.npy.sum.json"):
+        path.unlink(missing_ok=True)
