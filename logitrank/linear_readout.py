@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .logit_matrix import select_tokens
-from .validation import check_finite
+from .validation import check_finite, check_positive_int
 
 __all__ = ["check_readout", "centered_readout_logits", "top_tokens", "token_entries", "readout_factor",
            "readout_gram", "readout_singular_values"]
@@ -167,7 +167,9 @@ def _stacked(G: Any, R: np.ndarray) -> np.ndarray:
     if R.ndim != 2:
         raise ValueError(f"R: must be a 2-D array from readout_factor, got shape {R.shape}")
     G = np.asarray(G)
-    d = G.shape[-1] if G.ndim == 3 else -1
+    if G.ndim != 3:
+        raise ValueError(f"G: must be a 3-D float array (|H|, |F|, d), got {G.dtype} shape {G.shape}")
+    d = G.shape[-1]
     if R.shape[1] not in (d, d + 1):
         raise ValueError(f"R: must have d = {d} or d + 1 columns for G of shape {G.shape}, got {R.shape}")
     G = _check_hidden(G, d, 3).astype(np.float64)
@@ -210,7 +212,8 @@ def readout_singular_values(G: Any, R: Any, vocab_size: int) -> np.ndarray:
     -------
     array, shape (min(|H|, |F| V),), float64, descending
     """
+    vocab_size = check_positive_int("vocab_size", vocab_size)
     K = _stacked(G, R)
     s = np.linalg.svd(K, compute_uv=False)
-    n = min(K.shape[0], np.shape(G)[1] * int(vocab_size))
+    n = min(K.shape[0], np.shape(G)[1] * vocab_size)
     return np.concatenate([s, np.zeros(max(0, n - s.size))])[:n]

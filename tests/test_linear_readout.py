@@ -99,3 +99,7 @@ def test_bad_shapes_name_the_parameter() -> None:
         token_entries(G, W, b, np.full((4, 2), 11))
     with pytest.raises(ValueError, match="^R: must have"):
         readout_gram(G, np.eye(3))
+    with pytest.raises(ValueError, match=r"^G: must be a 3-D float array .* got float64 shape \(4, 5\)"):
+        readout_gram(G[0], readout_factor(W, b))
+    with pytest.raises(ValueError, match="^vocab_size: "):
+        readout_singular_values(G, readout_factor(W, b), 0)
