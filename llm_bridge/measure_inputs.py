@@ -21,7 +21,6 @@ The model of a worker is built by :func:`open_hf_model`, a module-level function
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy as np
 from logitrank.validation import as_rng
 
 from .corpus import TOKENIZER_FILE, CharTokenizer, HFTokenizer, tokenizer_from_name
-from .sources import BUILTIN, ModelSource, check_causal_lm, choose_bos, file_sha256, resolve_source
+from .sources import ModelSource, check_causal_lm, choose_bos, resolve_source, weights_id
 from .windows import WindowSpec, draw_windows
 
 __all__ = ["CORPORA", "TEXT_SUFFIXES", "check_causal_lm", "check_device", "read_text", "load_tokenizer_for",
@@ -143,23 +142,6 @@ def open_hf_model(source: str, *, device: str = "cpu", dtype: str = "float32",
         vocab_size = checkpoint_metadata(src.path).get("generator_vocab_size")
     return HFModel(load_causal_lm(src.path, dtype=dtype), device=device, dtype=dtype, vocab_size=vocab_size,
                    bos_token_id=bos_id, progress=progress)
-
-
-def weights_id(source: str, dtype: str) -> str:
-    """A cheap identity of a checkpoint for shard manifests: for a GGUF file or built-in name, the file's
-    SHA-256; for a folder, its path, dtype and the names, sizes and modification times of its weight and
-    config files (the weights themselves are not hashed)."""
-    if source in BUILTIN:
-        return f"gguf:{BUILTIN[source].sha256[:16]}:{dtype}"
-    path = Path(source)
-    if path.suffix == ".gguf" and path.is_file():
-        return f"gguf:{file_sha256(path)[:16]}:{dtype}"
-    if not path.is_dir():
-        return f"hf:{source}:{dtype}"
-    parts = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(path.iterdir())
-             if p.name == "config.json" or p.suffix == ".safetensors"]
-    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-    return f"hf:{path.resolve()}:{dtype}:{digest}"
 
 
 @dataclass

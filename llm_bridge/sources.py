@@ -37,7 +37,7 @@ from logitrank.validation import check_choice
 
 __all__ = ["BUILTIN", "BOS_MODES", "SOURCE_FILE", "Builtin", "ModelSource", "check_causal_lm",
            "resolve_source", "builtin_gguf", "gguf_metadata", "gguf_to_folder", "cache_root", "choose_bos",
-           "file_sha256"]
+           "file_sha256", "weights_id"]
 
 BOS_MODES = ("auto", "always", "never")
 SOURCE_FILE = "gguf_source.json"  # written last into a cache folder: its presence marks it complete
@@ -90,13 +90,30 @@ class ModelSource:
     bos_origin: str = "no BOS convention found"
 
     def weights_id(self, dtype: str) -> str:
-        """A cheap identity of the weights for shard manifests (a GGUF: its SHA-256; else see
-        :func:`llm_bridge.measure_inputs.weights_id`)."""
-        if self.sha256 is not None:
-            return f"gguf:{self.sha256[:16]}:{dtype}"
-        from .measure_inputs import weights_id
+        """A cheap identity of the weights for shard manifests (a GGUF: its SHA-256; else
+        :func:`weights_id` of the folder or hub name)."""
+        return _gguf_id(self.sha256, dtype) if self.sha256 is not None else weights_id(self.path, dtype)
 
-        return weights_id(self.path, dtype)
+
+def _gguf_id(sha256: str, dtype: str) -> str:
+    return f"gguf:{sha256[:16]}:{dtype}"
+
+
+def weights_id(source: str, dtype: str) -> str:
+    """A cheap identity of a checkpoint for shard manifests: for a GGUF file or built-in name, the file's
+    SHA-256; for a folder, its path, dtype and the names, sizes and modification times of its weight and
+    config files (the weights themselves are not hashed); else the hub name and dtype."""
+    if source in BUILTIN:
+        return _gguf_id(BUILTIN[source].sha256, dtype)
+    path = Path(source)
+    if path.suffix == ".gguf" and path.is_file():
+        return _gguf_id(file_sha256(path), dtype)
+    if not path.is_dir():
+        return f"hf:{source}:{dtype}"
+    parts = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(path.iterdir())
+             if p.name == "config.json" or p.suffix == ".safetensors"]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return f"hf:{path.resolve()}:{dtype}:{digest}"
 
 
 def check_causal_lm(model: str | Path) -> str:
