@@ -122,6 +122,11 @@ def _sum_kl(m: Mapping[str, Any]) -> dict[str, Any]:
     fit = m["slope_fit"]
     target = m["one_minus_2alpha"]
     inside = fit["ci"][0] <= target <= fit["ci"][1]
+    if m.get("l1_error") is not None:  # GLS2's average L1 error of the truncations (runs before it: none)
+        l1 = np.asarray(m["l1_error"], dtype=float)
+        numbers |= {f"L1 error at r = {r}": [fmt(v) for v in l1[:, j]] for j, r in enumerate(ranks)}
+        if m.get("l1_slope_fit"):
+            numbers["L1 error slope (largest size)"] = m["l1_slope_fit"]["slope"]
     return {"numbers": {"histories per matrix": list(m["sizes"]), **numbers,
                         "KL slope (largest size)": fit["slope"],
                         "slope interval": fit["ci"], "slope ranks": fit["range"], "1 - 2 alpha": target},

@@ -78,6 +78,9 @@ def test_measure_end_to_end(models, tmp_path, capsys, arch, offset) -> None:  # 
     assert hd["config hidden size d"] == d == res["model"]["hidden_size"]
     assert hd["expected by SPEC's rule"] == d + offset
     assert hd["estimate (largest log-gap)"] == d + offset
+    kl = figs["kl_scales"]["numbers"]  # GLS2's average L1 error of the truncations, in the report too
+    assert kl["L1 error at r = 1"] and isinstance(kl["L1 error slope (largest size)"], float)
+    assert "L1 error at r = 1" in (tmp_path / "report.md").read_text()
     spec = load_json(tmp_path / "steps" / "spectrum.json")["result"]
     lo, hi = spec["alpha_ci"]
     assert lo <= spec["alpha"] <= hi and spec["shape"] == [48, 48 * 8]
