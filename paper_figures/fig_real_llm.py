@@ -43,21 +43,21 @@ class Config(FigureConfig):
 
     measure: str = "quick"
     dtype: str = "float32"
-    n_histories: int = 96
+    n_histories: int = 80
     history_length: int = 32
     future_length: int = 8
     top_k: int = 50
-    kl_ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 48)
+    kl_ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 40)
     kl_scales: tuple[int, ...] = (1, 2, 4)
     hidden_dim_length: int = 16
-    angle_histories: int = 40
-    angle_rank: int = 10
-    lingen_targets: int = 5
+    angle_histories: int = 32
+    angle_rank: int = 8
+    lingen_targets: int = 4
     lingen_basis: int = 32
     lingen_futures: int = 8
     n_draws: int = 3
-    draw_histories: int = 24
-    ablation_histories: int = 24
+    draw_histories: int = 20
+    ablation_histories: int = 20
     ablation_top_k: int = 200
     PRESETS: ClassVar[Presets] = {
         "tiny": {"measure": "tiny", "n_histories": 24, "history_length": 12, "future_length": 4, "top_k": 8,
@@ -237,7 +237,7 @@ def _panel_truncation(ax_kl: Any, ax_l1: Any, kl: dict[str, Any]) -> None:
     for c, size, row, l1 in zip(COLORS, kl["sizes"], kl["kl"], kl["l1_error"], strict=False):
         for ax, y in ((ax_kl, row), (ax_l1, l1)):
             y = np.asarray(y, dtype=float)
-            ok = np.isfinite(y) & (y > 0)
+            ok = np.isfinite(y) & (y > 0) & (ranks < size)  # r >= the size: exact, the value is round-off
             ax.loglog(ranks[ok], y[ok], "o-", ms=3, color=c, label=f"|H| = |F| = {size}")
     ax_kl.set_ylabel("D_avg(L, L_r) (nats)")
     ax_kl.set_title(f"KL of rank-r truncations (slope {kl['slope_fit']['slope']:.2f}, 1 − 2α = "
