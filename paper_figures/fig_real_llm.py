@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from matplotlib.ticker import NullLocator
 
 from logitrank.paper import LINGEN_SETTINGS, PAPER
 from logitrank.results_io import dumps_json
@@ -246,8 +247,9 @@ def _panel_truncation(ax_kl: Any, ax_l1: Any, kl: dict[str, Any]) -> None:
     ax_l1.set_title("GLS2's average L1 error of L_r")
     for ax in (ax_kl, ax_l1):
         ax.set_xlabel("rank r")
-        ax.set_xticks(ranks, [str(int(r)) for r in ranks])
-        ax.minorticks_off()
+        shown = [r for i, r in enumerate(ranks) if i == 0 or r >= 1.5 * ranks[i - 1]]  # no crowded labels
+        ax.set_xticks(shown, [str(int(r)) for r in shown])
+        ax.xaxis.set_minor_locator(NullLocator())  # the ranks label the x axis; y keeps its minor labels
         legend_below(ax, ncols=2, markerscale=1)
 
 
@@ -340,9 +342,11 @@ TOPIC = {"spectrum": "Spectrum", "kl_scales": "Truncations", "hidden_dim": "Hidd
 def _model_line(info: dict[str, Any]) -> str:
     bits = [f"{info.get('architecture', '?')}, d = {info.get('hidden_size')}, V = {info.get('vocab_size')}",
             f"context {info.get('context')}"]
-    for key in ("description", "bos"):
-        if info.get(key) is not None:
-            bits.append(f"{key} {info[key]}")
+    if info.get("description"):
+        bits.append(str(info["description"]))
+    bos = info.get("bos") or {}
+    if bos:
+        bits.append(f"BOS {bos.get('token_id')} ({bos.get('reason')})")
     return "; ".join(bits)
 
 
