@@ -72,7 +72,8 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="regenerate the paper's figures and tables and write report.md")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", dest="preset", action="store_const", const="quick",
-                      help="small matrices and ~8 min of training (default; ~12 min on 2 idle CPU cores)")
+                      help="small matrices and ~8 min of training (default; 25-35 min on 2 idle CPU "
+                           "cores, 13 of them the real-LLM section)")
     mode.add_argument("--full", dest="preset", action="store_const", const="full",
                       help="larger matrices and longer training (hours on CPU, faster on a GPU)")
     mode.add_argument("--tiny", dest="preset", action="store_const", const="tiny",

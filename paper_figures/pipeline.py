@@ -129,8 +129,9 @@ class ReproduceConfig:
 
     Attributes
     ----------
-    preset : ``"tiny"`` (smoke tests, seconds), ``"quick"`` (default, about 12 minutes on 2 CPU cores) or
-        ``"full"`` (an hour or more on CPU); each figure's ``Config.PRESETS`` says what it changes
+    preset : ``"tiny"`` (smoke tests, seconds), ``"quick"`` (default, 25-35 minutes on 2 CPU cores, the real
+        LLM included) or ``"full"`` (an hour or more on CPU); each figure's ``Config.PRESETS`` says what it
+        changes
     seed, device : passed to every figure's config
     progress : bool or None — progress bars (None: tqdm's default)
     max_minutes : float, optional — opt-in wall-clock cap on each transformer training; without it
@@ -155,7 +156,7 @@ class ReproduceConfig:
 
     @classmethod
     def quick(cls, **changes: Any) -> ReproduceConfig:
-        """The default: every figure on 2 CPU cores in about 12 minutes including training."""
+        """The default: every figure on 2 CPU cores in 25-35 minutes including training and the real LLM."""
         return cls(**{**changes, "preset": "quick"})
 
     @classmethod
