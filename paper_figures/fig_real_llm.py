@@ -144,18 +144,10 @@ def ablation(device: str, dtype: str, kind: str, n_histories: int, history_lengt
     """The paper's ablations: ``random_tokens`` (k uniformly random tokens per future) or
     ``futures_eq_histories`` (``F = H``, top-``k``)."""
     from llm_bridge.experiments import spectrum
-    from llm_bridge.windows import draw_windows
 
     model, tokens = _model_and_tokens(device, dtype)
-    if kind == "random_tokens":
-        cfg = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
-        r = spectrum.logit_spectrum(model, tokens, cfg, rng=seed, token_rule="random")
-    elif kind == "futures_eq_histories":
-        cfg = spectrum.Config(n_histories, history_length, n_histories, history_length, top_k)
-        H, _ = draw_windows(tokens, cfg, seed)
-        r = spectrum.logit_spectrum(model, tokens, cfg, rng=seed, windows=(H, H))
-    else:
-        raise ValueError(f"kind: must be 'random_tokens' or 'futures_eq_histories', got {kind!r}")
+    r = spectrum.ablation_spectrum(model, tokens, kind, n_histories, history_length, future_length, top_k,
+                                   rng=seed)
     return {"alpha": r.alpha, "ci": list(r.fit.alpha_ci), "k": top_k, "shape": list(r.shape), "kind": kind}
 
 

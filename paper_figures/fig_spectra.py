@@ -128,20 +128,11 @@ def transformer_ablation(path: str, device: str, kind: str, n_histories: int, hi
     tokens per future (the same ``H, F`` as the main matrix: same seed and sizes); ``kind="futures_eq_
     histories"`` uses ``F = H`` (futures as long as the histories) with the top ``k`` tokens."""
     from llm_bridge.experiments import spectrum
-    from llm_bridge.windows import draw_windows
 
     from .transformer import corpus_of, hf_model
 
-    model, tokens = hf_model(path, device), corpus_of(path).validation
-    if kind == "random_tokens":
-        cfg = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
-        r = spectrum.logit_spectrum(model, tokens, cfg, rng=seed, token_rule="random")
-    elif kind == "futures_eq_histories":
-        cfg = spectrum.Config(n_histories, history_length, n_histories, history_length, top_k)
-        H, _ = draw_windows(tokens, cfg, seed)
-        r = spectrum.logit_spectrum(model, tokens, cfg, rng=seed, windows=(H, H))
-    else:
-        raise ValueError(f"kind: must be 'random_tokens' or 'futures_eq_histories', got {kind!r}")
+    r = spectrum.ablation_spectrum(hf_model(path, device), corpus_of(path).validation, kind, n_histories,
+                                   history_length, future_length, top_k, rng=seed)
     return spectrum_entry(r.singular_values, r.fit, k=top_k, shape=list(r.shape), kind=kind)
 
 

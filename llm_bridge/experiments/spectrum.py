@@ -26,7 +26,7 @@ from ..windows import WindowSpec, draw_windows
 from ._common import ResultBase, as_model, logit_matrix
 
 __all__ = ["Config", "Result", "run", "logit_spectrum", "alpha_over_draws", "fit_range_sensitivity",
-           "FIT_RANGES"]
+           "FIT_RANGES", "ABLATIONS", "ablation_spectrum"]
 
 #: fit ranges ``name -> (lo, hi)`` as functions of ``r``, the number of numerically non-zero singular
 #: values; ``"2..r/2"`` is :func:`logitrank.power_law.default_index_range`
@@ -137,6 +137,25 @@ def fit_range_sensitivity(s: np.ndarray, *, rng: RngLike = None) -> dict[str, di
         out[name] = {"range": [lo, hi], "alpha": float(fit.alpha), "ci": [float(c) for c in fit.alpha_ci],
                      "r_squared": float(fit.r_squared)}
     return out
+
+
+#: the paper's ablations of the top-k matrix (SPEC §1, "Further empirical claims")
+ABLATIONS = ("random_tokens", "futures_eq_histories")
+
+
+def ablation_spectrum(model: Any, tokens: np.ndarray, kind: str, n_histories: int, history_length: int,
+                      future_length: int, top_k: int, *, rng: RngLike = None) -> Result:
+    """The paper's ablations of ``L_k(H, F)``: ``kind="random_tokens"`` keeps ``k`` uniformly random tokens
+    per future (the same ``H, F`` as :func:`logit_spectrum` with the same seed and sizes);
+    ``"futures_eq_histories"`` uses ``F = H`` (futures as long as the histories) with the top ``k`` tokens."""
+    if kind == "random_tokens":
+        cfg = Config(n_histories, history_length, n_histories, future_length, top_k)
+        return logit_spectrum(model, tokens, cfg, rng=rng, token_rule="random")
+    if kind == "futures_eq_histories":
+        cfg = Config(n_histories, history_length, n_histories, history_length, top_k)
+        H, _ = draw_windows(tokens, cfg, rng)
+        return logit_spectrum(model, tokens, cfg, rng=rng, windows=(H, H))
+    raise ValueError(f"kind: must be one of {ABLATIONS}, got {kind!r}")
 
 
 def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:
