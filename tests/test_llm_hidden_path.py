@@ -217,3 +217,32 @@ def test_smollm2_fast_top_k_matrix_and_spectra_match_the_full_path() -> None:
     s = readout_singular_values(fast.final_hidden(H, F), readout_factor(*fast.readout()), fast.vocab_size)  # type: ignore[misc]
     want = singular_values(L)
     np.testing.assert_allclose(s, want, rtol=0, atol=tol(np.float32)["atol"] * want[0])
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the CPU twin: the test above)")
+def test_smollm2_on_cuda_matches_the_cpu_in_float32_and_bfloat16() -> None:
+    pytest.importorskip("gguf")
+    folder, name = smollm2_gguf()
+    net = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name).eval()
+    cpu = HFModel(net, device="cpu")
+    rng = np.random.default_rng(11)
+    H = [tuple(int(t) for t in rng.integers(0, cpu.vocab_size, size=12)) for _ in range(8)]
+    F = [tuple(int(t) for t in rng.integers(0, cpu.vocab_size, size=4)) for _ in range(8)]
+    ref = cpu.extended_logits(H, F)
+    ref_k = extended_logit_matrix(cpu, H, F, top_k=50)
+    scale = np.abs(ref).max()
+    for dtype in ("fp32", "bf16"):
+        gpu = HFModel(transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name).eval(),
+                      device="cuda", dtype=dtype)
+        got = extended_logit_matrix(gpu, H, F, top_k=50)  # the hidden-state fast path on the GPU
+        same = np.take_along_axis(ref, got.tokens[None], axis=2).reshape(len(H), -1)
+        for a, b in ((gpu.extended_logits(H, F), ref), (got.values, same)):
+            err = np.abs(a - b) / scale  # relative to the largest centered logit
+            if dtype == "fp32":  # CUDA kernels against the CPU's: summation order only
+                assert err.max() <= tol(np.float32, scale=10)["atol"], err.max()
+            else:  # loosened: 8-bit mantissas through 30 layers; typical entries stay at bf16 round-off
+                assert np.median(err) <= tol("bfloat16")["atol"] and err.max() <= 0.1, (np.median(err), err.max())
+        if dtype == "fp32":
+            np.testing.assert_array_equal(got.tokens, ref_k.tokens)
