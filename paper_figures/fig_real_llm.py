@@ -25,6 +25,7 @@ from matplotlib.ticker import NullLocator
 from logitrank.paper import LINGEN_SETTINGS, PAPER
 from logitrank.results_io import dumps_json
 
+from .measure_figures import angles_panel, hidden_dim_panel
 from .measure_figures import summarize as summarize_measurement
 from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
@@ -201,8 +202,8 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(3, 2, width=4.0, height=3.3)
     _panel_spectrum(axes[0, 0], m["spectrum"])
     _panel_truncation(axes[0, 1], axes[0, 2], m["kl_scales"])
-    _panel_hidden_dim(axes[1, 0], m["hidden_dim"])
-    _panel_angles(axes[1, 1], m["angles"])
+    hidden_dim_panel(axes[1, 0], m["hidden_dim"])
+    angles_panel(axes[1, 1], m["angles"])
     _panel_lingen(axes[1, 2], m["lingen"])
     fig.suptitle("SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized) on Shakespeare's validation plays")
     return save(fig, out_dir, NAME)
@@ -243,28 +244,6 @@ def _panel_truncation(ax_kl: Any, ax_l1: Any, kl: dict[str, Any]) -> None:
         ax.set_xticks(shown, [str(int(r)) for r in shown])
         ax.xaxis.set_minor_locator(NullLocator())  # the ranks label the x axis; y keeps its minor labels
         legend_below(ax, ncols=2, markerscale=1)
-
-
-def _panel_hidden_dim(ax: Any, hd: dict[str, Any]) -> None:
-    s = np.asarray(hd["singular_values"], dtype=float)
-    ax.semilogy(np.arange(1, s.size + 1), s / s[0], "-", color=COLORS[0], lw=1.2)
-    ax.axvline(hd["estimate"] + 0.5, color=COLORS[1], ls=":", label=f"largest log-gap: {hd['estimate']}")
-    ax.axvline(hd["expected"] + 0.5, color=COLORS[2], ls="--", lw=0.8, label=f"width d: {hd['expected']}")
-    ax.set_xlabel("index i")
-    ax.set_ylabel("σ_i / σ_1")
-    ax.set_title(f"hidden dimension: L(H, {{∅}}), |H| = {hd['n_histories']}")
-    legend_below(ax, markerscale=1)
-
-
-def _panel_angles(ax: Any, an: dict[str, Any]) -> None:
-    i = np.arange(1, an["rank"] + 1)
-    ax.plot(i, an["real_vs_nonsense"], "o-", ms=3, color=COLORS[0], label="real vs nonsense futures")
-    ax.plot(i, an["random_baseline"], "k--", lw=1, label="random subspaces (mean of 200 pairs)")
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("principal angle index")
-    ax.set_ylabel("cosine")
-    ax.set_title(f"column spaces of rank-{an['rank']} truncations")
-    legend_below(ax, markerscale=1)
 
 
 def _panel_lingen(ax: Any, lg: dict[str, Any]) -> None:

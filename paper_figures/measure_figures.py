@@ -22,7 +22,7 @@ from logitrank.results_io import atomic_write_text, to_jsonable
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt, write_report, write_results
 
-__all__ = ["TITLES", "write", "summarize", "headline"]
+__all__ = ["TITLES", "write", "summarize", "headline", "hidden_dim_panel", "angles_panel"]
 
 TITLES = {
     "spectrum": "Singular values of the top-k logit matrix and their power law",
@@ -68,10 +68,9 @@ def _plot_kl(m: Mapping[str, Any], out: Path) -> list[Path]:
     return save(fig, out, "measure_kl_scales")
 
 
-def _plot_hidden_dim(m: Mapping[str, Any], out: Path) -> list[Path]:
+def hidden_dim_panel(ax: Any, m: Mapping[str, Any]) -> None:
+    """The normalised spectrum of ``L(H, {∅})`` with the largest-gap estimate and SPEC's expected rank."""
     s = np.asarray(m["singular_values"], dtype=float)
-    fig, axes = subplots(1)
-    ax = axes[0, 0]
     ax.semilogy(np.arange(1, s.size + 1), s / s[0], "-", color=COLORS[0], lw=1.2)
     ax.axvline(m["estimate"] + 0.5, color=COLORS[1], ls=":", label=f"largest gap: {m['estimate']}")
     ax.axvline(m["expected"] + 0.5, color=COLORS[2], ls="--", lw=0.8, label=f"theory: {m['expected']}")
@@ -79,12 +78,10 @@ def _plot_hidden_dim(m: Mapping[str, Any], out: Path) -> list[Path]:
     ax.set_ylabel("σ_i / σ_1")
     ax.set_title(f"L(H, {{∅}}), |H| = {m['n_histories']}, d = {m['true_dim']}")
     legend_below(ax, markerscale=1)
-    return save(fig, out, "measure_hidden_dim")
 
 
-def _plot_angles(m: Mapping[str, Any], out: Path) -> list[Path]:
-    fig, axes = subplots(1)
-    ax = axes[0, 0]
+def angles_panel(ax: Any, m: Mapping[str, Any]) -> None:
+    """Principal-angle cosines real vs nonsense futures (and vs the earlier checkpoint) beside random ones."""
     i = np.arange(1, m["rank"] + 1)
     ax.plot(i, m["real_vs_nonsense"], "o-", ms=3, color=COLORS[0], label="real vs nonsense futures")
     if m.get("model_vs_model") is not None:
@@ -95,6 +92,17 @@ def _plot_angles(m: Mapping[str, Any], out: Path) -> list[Path]:
     ax.set_ylabel("cosine")
     ax.set_title(f"column spaces of rank-{m['rank']} truncations")
     legend_below(ax, markerscale=1)
+
+
+def _plot_hidden_dim(m: Mapping[str, Any], out: Path) -> list[Path]:
+    fig, axes = subplots(1)
+    hidden_dim_panel(axes[0, 0], m)
+    return save(fig, out, "measure_hidden_dim")
+
+
+def _plot_angles(m: Mapping[str, Any], out: Path) -> list[Path]:
+    fig, axes = subplots(1)
+    angles_panel(axes[0, 0], m)
     return save(fig, out, "measure_angles")
 
 
