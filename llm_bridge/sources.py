@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from logitrank.results_io import load_json, replace_dir, save_json
+from logitrank.results_io import CorruptFileError, load_json, replace_dir, save_json
 from logitrank.validation import check_choice
 
 __all__ = ["BUILTIN", "BOS_MODES", "SOURCE_FILE", "Builtin", "ModelSource", "check_causal_lm",
@@ -227,9 +227,15 @@ def cache_root() -> Path:
 def gguf_metadata(path: str | Path) -> dict[str, Any]:
     """The GGUF's BOS convention and quantization: ``add_bos_token`` (bool or None),
     ``bos_token_id`` (int or None), ``file_type`` (e.g. ``"MOSTLY_Q4_1"``), read with ``gguf.GGUFReader``."""
+    import struct
+
     import gguf
 
-    fields = gguf.GGUFReader(str(path)).fields
+    try:
+        fields = gguf.GGUFReader(str(path)).fields
+    except (ValueError, struct.error, IndexError, KeyError, OSError) as exc:  # truncated, damaged, foreign
+        raise CorruptFileError(path, f"not a readable GGUF file ({type(exc).__name__}: {exc}); re-download "
+                                     f"or re-copy it") from exc
 
     def value(key: str) -> Any:
         return fields[key].contents() if key in fields else None
@@ -274,6 +280,7 @@ def gguf_to_folder(path: str | Path, *, cache: str | Path | None = None, sha256:
     meta = _cached(final, digest)
     if meta is not None:
         return final, meta
+    gguf_metadata(path)  # a truncated or damaged file is refused, naming it, before transformers reads it
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{digest[:16]}-", dir=root))
     try:

@@ -24,6 +24,7 @@ from conftest import tol  # noqa: E402
 
 from llm_bridge import sources  # noqa: E402
 from llm_bridge.experiments import loss as loss_exp  # noqa: E402
+from logitrank.results_io import CorruptFileError  # noqa: E402
 
 SMOL = sources.BUILTIN["smollm2-135m"]
 
@@ -100,6 +101,21 @@ def test_a_corrupted_copy_is_refused_naming_the_file(monkeypatch: pytest.MonkeyP
     with pytest.raises(ValueError, match=f"must have SHA-256 {SMOL.sha256}.*got SHA-256 .*{copy}"):
         sources.resolve_source("smollm2-135m", cache=tmp_path / "cache")
     assert not (tmp_path / "cache").exists()  # refused before any conversion
+
+
+@needs_smollm2
+@pytest.mark.parametrize("damage", ["truncated", "header overwritten"])
+def test_a_damaged_user_gguf_is_refused_naming_the_file(tmp_path: Path, damage: str) -> None:
+    data = bytearray(sources.builtin_gguf("smollm2-135m").read_bytes())
+    if damage == "truncated":
+        data = data[: 1_000_000]
+    else:  # same size, the header's counts overwritten
+        data[8:40] = b"\xff" * 32
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match=f"{bad}: not a readable GGUF file"):
+        sources.resolve_source(str(bad), cache=tmp_path / "cache")
+    assert not any((tmp_path / "cache").glob("*/*.safetensors"))  # refused before any conversion
 
 
 def test_cli_takes_gguf_files_and_builtin_names_for_real_models() -> None:
