@@ -19,9 +19,9 @@ import time
 import numpy as np
 
 
-def matmul_gflops(torch, n: int = 2048, repeats: int = 5) -> float:  # type: ignore[no-untyped-def]
-    """Best fp32 GEMM rate of this machine now (GFLOP/s)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(torch, n: int = 2048, repeats: int = 5, dtype=None) -> float:  # type: ignore[no-untyped-def]
+    """Best GEMM rate of this machine now (GFLOP/s), in ``dtype`` (default float32)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)
     best = np.inf
     for _ in range(repeats):

@@ -26,18 +26,7 @@ import time
 from typing import Any
 
 import numpy as np
-
-
-def gemm_gflops(torch: Any, dtype: Any, n: int = 2048, repeats: int = 5) -> float:
-    """Best ``n x n`` GEMM rate in ``dtype`` now (GFLOP/s)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.mm(a, b)
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
+from hf_extended import matmul_gflops  # the sibling script's GEMM rate (run as a script)
 
 
 def body_flops(hf: Any, q_tokens: int, kv_len: float) -> float:
@@ -74,7 +63,7 @@ def run_dtype(args: argparse.Namespace, dtype: str, H: list, F: list, rng: np.ra
 
     model = HFModel("smollm2-135m", dtype=dtype, progress=False)
     hf = model.model
-    peak = gemm_gflops(torch, model.dtype)
+    peak = matmul_gflops(torch, dtype=model.dtype)
     nh, lh, nf, lf = args.histories, args.history_length, args.futures, args.future_length
     windows = F  # the body runs every future position either way; the full path's head too
     flops = (body_flops(hf, nh * lh, lh / 2) + body_flops(hf, nh * nf * lf, lh + lf / 2))
