@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -258,3 +259,21 @@ def test_sigterm_stops_the_served_command_cleanly(tmp_path):
         proc.kill()
     assert proc.returncode == 0, err
     assert "logitrank serve: stopped" in out and "Traceback" not in err
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the example needs curl and jq")
+def test_the_shell_client_in_docs_is_ranked(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "docs" / "oracle_client.sh"
+    with serving(tmp_path / "res", tasks=(TINY,)) as (url, _):
+        done = subprocess.run(["bash", str(script), url, TINY, "1"], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        board = urllib.request.urlopen(url + "/leaderboard").read().decode()
+    printed = json.loads(done.stdout)
+    log = bench.read_log(tmp_path / "res" / "results.jsonl")
+    ref = next(r for r in log if r["kind"] == "reference")
+    run = next(r for r in log if r["kind"] == "run")
+    assert run["learner"] == printed["learner"] == "unigram-sh (served)" and run["status"] == "ok"
+    assert run["used"] == 300 and run["budget"] == 300 and run["kl"] == printed["kl"]  # 50 sequences x T=6
+    assert 0 < run["kl"] < ref["uniform"]["kl"]  # a position-wise unigram from 50 samples beats uniform
+    assert "| unigram-sh (served) | 3e+02 |" in board
