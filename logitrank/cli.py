@@ -256,8 +256,11 @@ def _run_bench(args: argparse.Namespace) -> int:
         names = args.tasks.split(",") if args.tasks else bench.suite(suite)
         for name in names:
             for seed in range(args.seeds):
-                path, js = bench.export_task(name, seed, args.export)
-                print(f"wrote {path} and {js}")
+                if args.with_answers:
+                    path, js = bench.export_task(name, seed, args.export)
+                    print(f"wrote {path} and {js}")
+                else:
+                    print(f"wrote {bench.export_public(name, seed, args.export)}")
         return 0
     tasks = args.tasks.split(",") if args.tasks else bench.suite(suite)
     budgets = bench.parse_budgets(args.budgets)
@@ -288,11 +291,32 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", default="logitrank-results/bench",
                    help="output directory (resumable; the leaderboard covers every learner run there)")
     p.add_argument("--export", default=None, metavar="DIR",
-                   help="instead of running: export the tasks' targets (npz or checkpoint + JSON) to DIR")
+                   help="instead of running: write what a participant may see of each task and seed (JSON: "
+                        "description, alphabet, horizon, access, budgets; see README) to DIR")
+    p.add_argument("--with-answers", action="store_true",
+                   help="with --export: write the targets themselves (npz or checkpoint + JSON with the "
+                        "streams)")
     p.add_argument("--list", action="store_true",
                    help="describe the tasks (of --suite/--tasks, else all): access, oracle, ladder, what "
                         "makes each hard")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from simulators.bench.server import run
+
+    return run(suite=args.suite, tasks=args.tasks, seeds=args.seeds, host=args.host, port=args.port,
+               out=args.out, max_request_mb=args.max_request_mb)
+
+
+@subcommand("serve")
+def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from simulators.bench.server import add_arguments
+
+    p = sub.add_parser("serve", help="an HTTP oracle server: budgeted queries of hidden bench targets, "
+                                     "submissions scored into the leaderboard (needs the [serve] extra)")
+    add_arguments(p)
     return p
 
 
