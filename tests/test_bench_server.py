@@ -233,6 +233,10 @@ def test_cli_serve_refuses_bad_options(capsys):
     assert "--port: must be in [0, 65535], got 70000" in capsys.readouterr().err
     assert main(["serve", "--tasks", "copy-n6-v4", "--seeds", "0,x"]) == 2
     assert "--seeds: must be comma-separated integers >= 0, got '0,x'" in capsys.readouterr().err
+    assert main(["serve", "--suite", ""]) == 2  # "" is not "not given": no server of the default suite
+    assert "--suite: must be a known suite name, got ''" in capsys.readouterr().err
+    assert main(["serve", "--tasks", ""]) == 2
+    assert "must be a registered task name, got ''" in capsys.readouterr().err
 
 
 def test_sigterm_stops_the_served_command_cleanly(tmp_path):
