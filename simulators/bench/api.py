@@ -91,6 +91,7 @@ class SessionInfo(BaseModel):
     learner_seed: int
     state: str
     max_answer_floats: int
+    n_eval: int
 
 
 class Answer(BaseModel):

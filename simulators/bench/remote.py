@@ -111,7 +111,7 @@ class RemoteAccess:
         self.vocab_size, self.horizon = int(info["vocab_size"]), int(info["horizon"])
         self.samples_per_query = int(info["samples_per_query"])
         self.learner_seed = int(info["learner_seed"])
-        self._limit = int(info["max_answer_floats"])
+        self._limit, self.n_eval = int(info["max_answer_floats"]), int(info["n_eval"])
         self._update(info)
 
     def _update(self, counts: dict[str, Any]) -> None:
@@ -180,9 +180,11 @@ class RemoteAccess:
                           dtype=np.int64)
 
     def submit(self, model: SequenceModel) -> dict[str, Any]:
-        """Score ``model``: a :class:`~simulators.TimeVaryingISAN` by its parameters, any other sequence
-        model by its logits along the held-out sequences.  Returns ``{"record": ..., "scores": ...}``."""
-        if isinstance(model, TimeVaryingISAN):
+        """Score ``model``: a :class:`~simulators.TimeVaryingISAN` by its parameters when they are fewer
+        numbers than its logits along the held-out sequences, which score any other sequence model (the two
+        give the same record).  Returns ``{"record": ..., "scores": ...}``."""
+        held_out_size = self.n_eval * self.horizon * self.vocab_size
+        if isinstance(model, TimeVaryingISAN) and model.A.size + model.B.size < held_out_size:
             return self._client.call("POST", f"/sessions/{self.session}/submit/isan",
                                      {"x0": model.x0.tolist(), "A": model.A.tolist(), "B": model.B.tolist()})
         ell = logits_along(model, self.heldout())
