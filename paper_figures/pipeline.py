@@ -65,6 +65,7 @@ FIGURES: dict[str, str] = {
     "phase_transition": "paper_figures.fig_phase_transition",
     "learning": "paper_figures.fig_learning",
     "provable_learning": "paper_figures.fig_provable_learning",
+    "cost_to_eps": "paper_figures.fig_cost_to_eps",
     "equivalence": "paper_figures.fig_equivalence",
     "hidden_dim": "paper_figures.fig_hidden_dim",
     "real_llm": "paper_figures.fig_real_llm",
