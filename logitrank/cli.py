@@ -321,7 +321,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from simulators.bench.server import run
+    from simulators.bench.serve import run
 
     return run(suite=args.suite, tasks=args.tasks, seeds=args.seeds, host=args.host, port=args.port,
                out=args.out, max_request_mb=args.max_request_mb)
@@ -329,7 +329,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 @subcommand("serve")
 def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from simulators.bench.server import add_arguments
+    from simulators.bench.serve import add_arguments
 
     p = sub.add_parser("serve", help="an HTTP oracle server: budgeted queries of hidden bench targets, "
                                      "submissions scored into the leaderboard (needs the [serve] extra)")

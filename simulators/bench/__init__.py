@@ -6,8 +6,9 @@ Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, regist
 access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks x seeds x ladder, resumable),
 :mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown) and
 :mod:`~simulators.bench.persistence` (the log, atomic outputs, export), :mod:`~simulators.bench.participant`
-(what a participant may see), :mod:`~simulators.bench.server` and :mod:`~simulators.bench.api` (``logitrank
-serve``: the oracle server) and :mod:`~simulators.bench.remote` (``RemoteAccess``, its client).
+(what a participant may see), :mod:`~simulators.bench.server`, :mod:`~simulators.bench.api` and
+:mod:`~simulators.bench.serve` (``logitrank serve``: the oracle server) and :mod:`~simulators.bench.remote`
+(``RemoteAccess``, its client).
 
 Example::
 

@@ -1,8 +1,9 @@
 """The oracle server's state: hidden targets, budgeted sessions, held-out scoring and the leaderboard log.
 
-``logitrank serve`` (:func:`run`) puts an :class:`OracleService` behind HTTP (:mod:`simulators.bench.api`,
-FastAPI + uvicorn, the ``serve`` extra).  The service holds each target of ``(task, seed)`` and never hands it
-out; a learner sees it only through a *session*, the server-side twin of an in-process run:
+``logitrank serve`` (:func:`simulators.bench.serve.run`) puts an :class:`OracleService` behind HTTP
+(:mod:`simulators.bench.api`, FastAPI + uvicorn, the ``serve`` extra).  The service holds each target of
+``(task, seed)`` and never hands it out; a learner sees it only through a *session*, the server-side twin of
+an in-process run:
 
 - A session is opened for ``(learner, task, seed, budget)`` (the budget a rung of the task's ladder for the
   access kind, default the top) and wraps the very access object an in-process run would get
@@ -26,13 +27,9 @@ someone who runs this package with the same seed.  An organiser who needs more s
 
 from __future__ import annotations
 
-import argparse
 import secrets
-import signal
-import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,12 +47,13 @@ from .persistence import append_record, read_log, record_key, write_outputs
 from .runner import build_target, check_learned_model, make_access, streams
 from .tasks import get_task
 
-__all__ = ["SERVED_SUFFIX", "Conflict", "NotFound", "OracleService", "Session", "TooLarge", "add_arguments",
-           "heldout_sequences", "run", "served_label"]
+__all__ = ["SERVED_SUFFIX", "Conflict", "NotFound", "OracleService", "Session", "TooLarge",
+           "heldout_sequences", "served_label"]
 
 SERVED_SUFFIX = " (served)"
 MAX_ANSWER_FLOATS = 2**22  # per response: ~80 MB of JSON; RemoteAccess splits larger logit requests
 MAX_TARGETS = 4  # targets kept built (a transformer is large)
+MAX_SESSIONS = 10_000  # each holds an access object; a client inventing learner names cannot exhaust memory
 
 
 class NotFound(LookupError):
@@ -102,7 +100,7 @@ class Session:
                 "unit": acc.unit, "vocab_size": int(acc.vocab_size), "horizon": int(acc.horizon),
                 "samples_per_query": int(getattr(acc, "samples_per_query", 0)),
                 "learner_seed": streams(self.task, self.seed)["learner"], "state": self.state,
-                "max_answer_floats": self.max_answer_floats}
+                "max_answer_floats": self.max_answer_floats, "n_eval": get_task(self.task).n_eval}
 
 
 class _HeldOutLogits:
@@ -198,6 +196,9 @@ class OracleService:
                 if old.kind != kind:
                     raise Conflict(f"access: the session of {key} has {old.kind!r} access, got {kind!r}")
                 return old
+            if len(self._sessions) >= MAX_SESSIONS:
+                raise Conflict(f"session: this server holds its limit of {MAX_SESSIONS} sessions; restart it "
+                               f"(the log keeps every submitted run)")
             if (learner, task, seed) in self._released:
                 raise Conflict(f"session: the held-out sequences of ({learner!r}, {task!r}, seed {seed}) "
                                f"were released; fit every rung before the first held-out submission")
@@ -217,36 +218,33 @@ class OracleService:
             raise NotFound(f"session: no open session {sid!r} (open one with POST /sessions)")
         return self._sessions[sid]
 
-    def _asking(self, sid: str, n_floats: int) -> Session:
+    def _ask(self, sid: str, method: str, n_floats: int, *args: Any) -> tuple[Session, Any]:
+        """``access.<method>(*args)`` of session ``sid`` if it is open and the answer within the limit."""
         sess = self.session(sid)
-        if sess.state != "open":
-            raise Conflict(f"session {sid}: answers no more queries (its state is {sess.state!r})")
         if n_floats > self.max_answer_floats:
             raise TooLarge(f"request: the answer would hold {n_floats} numbers, more than this server's "
                            f"limit of {self.max_answer_floats} per request; ask in smaller batches")
-        return sess
+        with sess.lock:  # one request at a time per session: the access's count and random stream
+            if sess.state != "open":
+                raise Conflict(f"session {sid}: answers no more queries (its state is {sess.state!r})")
+            return sess, getattr(sess.access, method)(*args)
 
     def logits(self, sid: str, prefixes: list[list[int]]) -> tuple[Session, np.ndarray]:
         """``access.logits(prefixes)`` of session ``sid``."""
-        sess = self._asking(sid, len(prefixes) * self.session(sid).access.vocab_size)
-        with sess.lock:
-            return sess, sess.access.logits(prefixes)
+        V = self.session(sid).access.vocab_size
+        return self._ask(sid, "logits", len(prefixes) * V, prefixes)
 
     def extended_logits(self, sid: str, histories: list[list[int]], futures: list[list[int]]
                         ) -> tuple[Session, np.ndarray]:
         """``access.extended_logits(histories, futures)`` of session ``sid``."""
         V = self.session(sid).access.vocab_size
-        sess = self._asking(sid, len(histories) * len(futures) * V)
-        with sess.lock:
-            return sess, sess.access.extended_logits(histories, futures)
+        return self._ask(sid, "extended_logits", len(histories) * len(futures) * V, histories, futures)
 
     def sample(self, sid: str, n: int) -> tuple[Session, np.ndarray, np.ndarray | None]:
         """``access.sample(n)``: sequences, and for query access the logits that predicted each token."""
-        acc = self.session(sid).access
-        per_seq = acc.horizon * (acc.vocab_size + 1) if self.session(sid).kind == "query" else acc.horizon
-        sess = self._asking(sid, n * per_seq)
-        with sess.lock:
-            out = sess.access.sample(n)
+        sess = self.session(sid)
+        V, T = sess.access.vocab_size, sess.access.horizon
+        sess, out = self._ask(sid, "sample", n * T * (V + 1 if sess.kind == "query" else 1), n)
         return (sess, *out) if isinstance(out, tuple) else (sess, out, None)
 
     # -- submissions ---------------------------------------------------------------------------
@@ -257,9 +255,10 @@ class OracleService:
         with self._lock:
             self._released.add((sess.learner, sess.task, sess.seed))
             for other in self._sessions.values():
-                if (other.learner, other.task, other.seed) == (sess.learner, sess.task, sess.seed) and \
-                        other.state == "open":
-                    other.state, other.fit_seconds = "closed", time.perf_counter() - other.opened
+                if (other.learner, other.task, other.seed) == (sess.learner, sess.task, sess.seed):
+                    with other.lock:  # waits for a query in flight
+                        if other.state == "open":
+                            other.state, other.fit_seconds = "closed", time.perf_counter() - other.opened
         return heldout_sequences(self.target(sess.task, sess.seed), get_task(sess.task).n_eval,
                                  streams(sess.task, sess.seed)["eval"])
 
@@ -331,74 +330,3 @@ class OracleService:
         path = self.out / "leaderboard.md"
         return path.read_text() if path.exists() else "# Leaderboard\n\n(no runs yet)\n"
 
-
-# -- the command: logitrank serve ------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``logitrank serve``."""
-    parser.add_argument("--suite", default=None, help="serve this suite's tasks (default: quick)")
-    parser.add_argument("--tasks", default=None, help="comma-separated task names (instead of --suite)")
-    parser.add_argument("--seeds", default="0", metavar="S1,S2,...",
-                        help="the seeds served (default 0; an organiser may serve seeds nobody else knows)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8765, help="port (0: any free port; default 8765)")
-    parser.add_argument("--out", default="logitrank-results/bench",
-                        help="bench output directory the served runs join (results.jsonl, leaderboard.md)")
-    parser.add_argument("--max-request-mb", type=float, default=64.0,
-                        help="largest request body accepted, in MiB (default 64)")
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",")]
-    except ValueError:
-        raise ValueError(f"--seeds: must be comma-separated integers >= 0, got {text!r}") from None
-    if any(s < 0 for s in seeds):
-        raise ValueError(f"--seeds: must be comma-separated integers >= 0, got {text!r}")
-    return seeds
-
-
-def run(*, suite: str | None = None, tasks: str | None = None, seeds: str = "0", host: str = "127.0.0.1",
-        port: int = 8765, out: str | Path = "logitrank-results/bench", max_request_mb: float = 64.0,
-        ready: Callable[[str], None] | None = None) -> int:
-    """Serve until SIGTERM or SIGINT, then return 0 (``logitrank serve``; see the module docstring).
-
-    ``ready`` is called with the base URL once the socket listens (default: print it)."""
-    import uvicorn
-
-    from .api import create_app
-    from .tasks import resolve_tasks
-
-    if not 0 <= port <= 65535:
-        raise ValueError(f"--port: must be in [0, 65535], got {port}")
-    if not max_request_mb > 0:
-        raise ValueError(f"--max-request-mb: must be > 0, got {max_request_mb}")
-    names = resolve_tasks(tasks.split(",") if tasks else (suite or "quick"))
-    service = OracleService(names, out, _seeds(seeds))
-    app = create_app(service, max_request_bytes=int(max_request_mb * 2**20))
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ValueError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror})") from None
-    sock.listen(128)  # from here a client's connection waits in the backlog until uvicorn serves it
-    bound = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
-    url = f"http://{'[' + host + ']' if family == socket.AF_INET6 else host}:{bound}"
-    (ready or (lambda u: print(f"logitrank serve: {len(names)} tasks on {u} (protocol: {u}/docs); "
-                               f"writing {service.out}", flush=True)))(url)
-    # uvicorn re-raises the signal that stopped it once it is done, through the handler it found: a quiet
-    # one here, so that SIGTERM ends the command with status 0 after the graceful shutdown
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)} \
-        if threading.current_thread() is threading.main_thread() else {}
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    print("logitrank serve: stopped", flush=True)
-    return 0
