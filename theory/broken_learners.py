@@ -4,18 +4,18 @@ A claim about a learner has teeth only if a learner lacking what the claim credi
 reason.  Each variant here removes one idea of :class:`~simulators.learners.SpannerLPLearner` (SPEC §1 "The
 provable learner") and says which part of which claim it must break:
 
-==================  =====================================================  ====================================
-name                what is broken                                         must fail
-==================  =====================================================  ====================================
-``random_model``    ``model_`` replaced by a random ISAN of the same shape  TV, in every claim
-``brute_force``     every prefix queried (exact, exponential)               the query bound (exact, witnesses,
-                                                                           graceful: bound < brute force there)
-``no_witnesses``    ``max_witnesses = 0``                                   TV where witnesses are needed
-                                                                           (``learning.witnesses``)
-``unbounded``       ``beta = 1e6``: no coefficient bound (spanner and LP)   TV on the Kahan family
-                                                                           (``learning.bounded_coefficients``)
-``lstsq``           tracking by unconstrained least squares, not the LP     nothing found: see below
-==================  =====================================================  ====================================
+==================  ===========================================  ====================================
+name                what is broken                               must fail
+==================  ===========================================  ====================================
+``random_model``    ``model_`` replaced by a random ISAN         TV, in every claim
+``brute_force``     every prefix queried (exact, exponential)    the query bound (exact, witnesses,
+                                                                 graceful: bound < brute force there)
+``no_witnesses``    ``max_witnesses = 0``                        TV where witnesses are needed
+                                                                 (``learning.witnesses``)
+``unbounded``       ``beta = 1e6``: no bound (spanner and LP)    TV on the Kahan family
+                                                                 (``learning.bounded_coefficients``)
+``lstsq``           tracking by least squares, not the LP        nothing found: see below
+==================  ===========================================  ====================================
 
 ``unbounded`` and ``lstsq`` are *correct* learners on exact, well-conditioned targets and rightly pass
 ``learning.exact``.  The Kahan family (:mod:`theory.separating`) separates ``unbounded`` through its spanner
