@@ -63,8 +63,8 @@ def main() -> None:
                 per_seed += qs
             table.append((name, cap, values, queries, slope(xs, per_seed), worst_kl, seconds))
     print(f"queries of LogitQueryLearner vs d, V, T (random exact ISANs, {args.seeds} seeds per point)")
-    print("| sweep | max_extensions | values | mean queries | exponent [95% CI], power vs affine | worst KL/seq "
-          "| fit s |")
+    print("| sweep | max_extensions | values | mean queries | exponent [95% CI], power vs affine "
+          "| worst KL/seq | fit s |")
     print("|---|---|---|---|---|---|---|")
     for name, cap, values, queries, s, kl, sec in table:
         print(f"| {name} (others {SWEEPS[name][2]}) | {cap} | {values} | {[int(q) for q in queries]} | "

@@ -253,6 +253,11 @@ def _register() -> None:
                           ("random_model", "no_witnesses", "brute_force"), instances=6, max_dim=5),
         control_description="broken learners, each must fail: random model (TV), witnesses disabled (TV: "
                             "states not separated), brute force (queries > Q)"))
+
+
+def _register_robust() -> None:
+    from .registry import Claim, register
+
     register(Claim(
         id="learning.bounded_coefficients",
         statement=f"With fixed oracle error xi on Kahan-configured ISANs, TV <= {BOUNDED_FACTOR:g} x "
@@ -285,3 +290,4 @@ def _register() -> None:
 
 
 _register()
+_register_robust()
