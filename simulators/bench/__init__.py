@@ -2,10 +2,11 @@
 
 Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, registry and suites),
 :mod:`~simulators.bench.catalog` (the bundled ``core``, ``hard`` and ``quick`` tasks),
-:mod:`~simulators.bench.transformer` (the frozen GPT-2 target), :mod:`~simulators.bench.runner` (streams,
-access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks x seeds x ladder, resumable),
-:mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown) and
-:mod:`~simulators.bench.persistence` (the log, atomic outputs, export).
+:mod:`~simulators.bench.runner` (streams, access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks
+x seeds x ladder, resumable), :mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown) and
+:mod:`~simulators.bench.persistence` (the log, atomic outputs, export).  The frozen-transformer task of the
+``hard`` and ``transformer`` suites lives above this package: ``import llm_bridge.bench_task`` registers it
+(``logitrank bench`` does), through :func:`register_task` like any task written elsewhere.
 
 Example::
 
@@ -15,7 +16,7 @@ Example::
 """
 
 from . import catalog  # noqa: F401  (registers the bundled tasks)
-from .ladder import run, seed_list
+from .ladder import LearnersOutcome, run, run_learners, seed_list
 from .leaderboard import (
     KL_FLOOR,
     PositionUnigram,
@@ -25,7 +26,7 @@ from .leaderboard import (
     reference_record,
     scores,
 )
-from .persistence import FORMAT, export_task, read_log
+from .persistence import FORMAT, export_task, export_tasks, read_log
 from .runner import (
     LEARNER_ALIASES,
     STREAMS,
@@ -42,6 +43,7 @@ from .tasks import (
     SUITES,
     TASKS,
     FamilyTarget,
+    MissingDependency,
     Task,
     check_ladder,
     describe_tasks,
@@ -52,19 +54,18 @@ from .tasks import (
     resolve_tasks,
     suite,
 )
-from .transformer import FrozenTransformer, MissingDependency
 
 __all__ = [
     "ACCESS_KINDS",
     "FORMAT",
     "KL_FLOOR",
     "LEARNER_ALIASES",
+    "LearnersOutcome",
     "ORACLES",
     "STREAMS",
     "SUITES",
     "TASKS",
     "FamilyTarget",
-    "FrozenTransformer",
     "MissingDependency",
     "PositionUnigram",
     "Task",
@@ -74,6 +75,7 @@ __all__ = [
     "check_learned_model",
     "describe_tasks",
     "export_task",
+    "export_tasks",
     "family",
     "get_task",
     "headroom",
@@ -86,6 +88,7 @@ __all__ = [
     "resolve_learner",
     "resolve_tasks",
     "run",
+    "run_learners",
     "run_one",
     "scores",
     "seed_list",
