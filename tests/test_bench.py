@@ -253,10 +253,16 @@ def test_run_learners_counts_the_runs_of_every_learner_and_the_failed_ones(tmp_p
 
 
 def test_export_tasks_writes_every_task_and_seed_in_order(tmp_path):
-    written = list(bench.export_tasks(["copy-n6-v4", "ngram3-v8"], range(2), tmp_path))
+    names = ["copy-n6-v4", "ngram3-v8"]
+    written = list(bench.export_tasks(names, range(2), tmp_path / "answers", with_answers=True))
     assert [p.name for p, _ in written] == ["copy-n6-v4-seed0.npz", "copy-n6-v4-seed1.npz",
                                             "ngram3-v8-seed0.npz", "ngram3-v8-seed1.npz"]
     assert all(p.is_file() and js == p.with_suffix(".json") and js.is_file() for p, js in written)
+    public = list(bench.export_tasks(names, range(2), tmp_path / "public"))
+    assert [len(files) for files in public] == [1, 1, 1, 1] and all(f.is_file() for (f,) in public)
+    assert not list((tmp_path / "public").glob("*.npz"))  # the view holds no target
+    assert [json.loads(f.read_text()) for (f,) in public] == [bench.participant_view(n, s)
+                                                              for n in names for s in (0, 1)]
     assert list(bench.export_tasks(["copy-n6-v4"], range(0), tmp_path / "none")) == []
 
 
@@ -287,7 +293,8 @@ def test_cli_bench_list_ladder_and_errors(tmp_path, capsys):
 
 def test_cli_export_writes_each_task_target(tmp_path, capsys):
     names = ["hard-perturbed-isan-eavg1e-3", "hard-sampled-logits-isan", "copy-n6-v4"]
-    assert main(["bench", "--export", str(tmp_path), "--tasks", ",".join(names), "--seeds", "2"]) == 0
+    assert main(["bench", "--export", str(tmp_path), "--tasks", ",".join(names), "--seeds", "2",
+                 "--with-answers"]) == 0
     printed = capsys.readouterr().out
     for name in names:
         for seed in (0, 1):

@@ -3,10 +3,13 @@
 Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, registry and suites),
 :mod:`~simulators.bench.catalog` (the bundled ``core``, ``hard`` and ``quick`` tasks),
 :mod:`~simulators.bench.runner` (streams, access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks
-x seeds x ladder, resumable), :mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown) and
-:mod:`~simulators.bench.persistence` (the log, atomic outputs, export).  The frozen-transformer task of the
-``hard`` and ``transformer`` suites lives above this package: ``import llm_bridge.bench_task`` registers it
-(``logitrank bench`` does), through :func:`register_task` like any task written elsewhere.
+x seeds x ladder, resumable), :mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown),
+:mod:`~simulators.bench.persistence` (the log, atomic outputs, export), :mod:`~simulators.bench.participant`
+(what a participant may see), :mod:`~simulators.bench.server`, :mod:`~simulators.bench.api` and
+:mod:`~simulators.bench.serve` (``logitrank serve``: the oracle server) and :mod:`~simulators.bench.remote`
+(``RemoteAccess``, its client).  The frozen-transformer task of the ``hard`` and ``transformer`` suites lives
+above this package: ``import llm_bridge.bench_task`` registers it (``logitrank bench`` does), through
+:func:`register_task` like any task written elsewhere.
 
 Example::
 
@@ -26,7 +29,9 @@ from .leaderboard import (
     reference_record,
     scores,
 )
-from .persistence import FORMAT, export_task, export_tasks, read_log
+from .participant import export_public, export_tasks, participant_view
+from .persistence import FORMAT, export_task, read_log
+from .remote import RemoteAccess, run_remote
 from .runner import (
     LEARNER_ALIASES,
     STREAMS,
@@ -68,12 +73,14 @@ __all__ = [
     "FamilyTarget",
     "MissingDependency",
     "PositionUnigram",
+    "RemoteAccess",
     "Task",
     "UniformModel",
     "build_target",
     "check_ladder",
     "check_learned_model",
     "describe_tasks",
+    "export_public",
     "export_task",
     "export_tasks",
     "family",
@@ -82,6 +89,7 @@ __all__ = [
     "leaderboard",
     "make_access",
     "parse_budgets",
+    "participant_view",
     "read_log",
     "reference_record",
     "register_task",
@@ -90,6 +98,7 @@ __all__ = [
     "run",
     "run_learners",
     "run_one",
+    "run_remote",
     "scores",
     "seed_list",
     "streams",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,7 @@ from .leaderboard import leaderboard
 from .runner import build_target, streams
 from .tasks import TASKS, get_task
 
-__all__ = ["FORMAT", "append_record", "export_task", "export_tasks", "read_log", "record_key",
-           "write_outputs"]
+__all__ = ["FORMAT", "append_record", "export_task", "read_log", "record_key", "write_outputs"]
 
 FORMAT = "logitrank-bench/2"
 """Marker stored in every record; a log written by another format version is refused."""
@@ -117,12 +116,3 @@ def export_task(name: str, seed: int, directory: str | Path) -> tuple[Path, Path
     js = save_json(desc, directory / f"{stem}.json", indent=1)
     return path, Path(js)
 
-
-def export_tasks(tasks: Sequence[str], seeds: Iterable[int],
-                 directory: str | Path) -> Iterator[tuple[Path, Path]]:
-    """:func:`export_task` for every task in ``tasks`` and every seed, task by task; yields each
-    ``(target path, JSON path)`` as soon as it is written (a transformer target may first train)."""
-    seeds = list(seeds)
-    for name in tasks:
-        for seed in seeds:
-            yield export_task(name, seed, directory)
