@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from logitrank import SequenceModel
+from logitrank.run_folder import owns_out
 from logitrank.validation import check_int
 
 from .leaderboard import reference_record
@@ -45,6 +46,7 @@ def learner_access(learner: Any, task_name: str) -> str:
     return str(kind or get_task(task_name).access)
 
 
+@owns_out("bench")  # one run per folder at a time, never another command's folder (issue 24)
 def run(learner: Any, tasks: str | Sequence[str], seeds: int | Iterable[int] = 1, *,
         budgets: Sequence[int] | None = None, out: str | Path | None = None,
         progress: bool | None = None) -> list[dict[str, Any]]:
