@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import matplotlib.ticker as mticker
 import numpy as np
 
+from experiments.base import ModelInputs
 from logitrank.paper import PAPER
 
 from .pipeline import FigureCache, Presets, merge_presets
@@ -44,14 +45,15 @@ class Config(Windows):
 
 def angles(path: str, path2: str, device: str, n_histories: int, history_length: int, future_length: int,
            top_k: int, rank: int, seed: int, **_key: Any) -> dict[str, Any]:
-    """``llm_bridge.experiments.angles``: the final model vs nonsense futures and vs the second model."""
-    from llm_bridge.experiments import angles as experiment
+    """``experiments.angles``: the final model vs nonsense futures and vs the second model."""
+    from experiments import angles as experiment
 
     from .transformer import corpus_of, hf_model
 
     cfg = experiment.Config(n_histories, history_length, n_histories, future_length, top_k, rank=rank)
-    r = experiment.run(hf_model(path, device), corpus_of(path).validation, cfg, rng=seed,
-                       other_model=hf_model(path2, device))
+    inputs = ModelInputs.of(hf_model(path, device), corpus_of(path).validation,
+                            earlier=hf_model(path2, device))
+    r = experiment.run(inputs, cfg, rng=seed)
     return {"rank": rank, "n_histories": n_histories, "real_vs_nonsense": r.real_vs_nonsense,
             "model_vs_model": r.model_vs_model, "random": r.random_baseline, "centered": r.centered,
             "random_fraction_above": r.random_fraction_above, "random_mean_cosine": r.random_mean_cosine,

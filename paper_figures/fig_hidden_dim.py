@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from experiments.base import ModelInputs
 from logitrank.paper import PAPER
 
 from .pipeline import FigureCache, FigureConfig, Presets
@@ -44,9 +45,9 @@ class Config(FigureConfig):
 def width_point(n_embd: int, preset: str, steps: int, n_histories: int, history_length: int, device: str,
                 seed: int, run_root: str) -> dict[str, Any]:
     """Train a model of width ``n_embd`` for ``steps`` steps (so LayerNorm's shift is no longer 0), then
-    ``llm_bridge.experiments.hidden_dim`` on ``L(H, {∅})`` of validation windows."""
+    ``experiments.hidden_dim`` on ``L(H, {∅})`` of validation windows."""
+    from experiments import hidden_dim
     from llm_bridge import train_shakespeare
-    from llm_bridge.experiments import hidden_dim
 
     from .transformer import corpus_of, hf_model
 
@@ -55,8 +56,8 @@ def width_point(n_embd: int, preset: str, steps: int, n_histories: int, history_
                             seed=seed, progress=False, device=device, n_embd=n_embd,
                             n_head=2 if n_embd % 4 else 4)
     cfg = hidden_dim.Config(n_histories=n_histories, history_length=history_length)
-    r = hidden_dim.run(hf_model(str(res.checkpoints[-1][1]), device), corpus_of(None).validation, cfg,
-                       rng=seed)
+    inputs = ModelInputs.of(hf_model(str(res.checkpoints[-1][1]), device), corpus_of(None).validation)
+    r = hidden_dim.run(inputs, cfg, rng=seed)
     return {"n_embd": n_embd, "estimate": int(r.estimate), "gap": float(r.gap), "s": r.singular_values,
             "n_histories": n_histories, "steps": steps}
 

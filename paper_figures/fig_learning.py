@@ -38,13 +38,13 @@ from typing import Any, ClassVar
 import matplotlib.ticker as mticker
 import numpy as np
 
+from experiments.store import StepCache
 from logitrank.validation import check_int, spawn_rngs
 
 from . import learning_curves as ex
 from .pipeline import FigureConfig, Presets, figure_cache
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
-from .store import StepCache
 
 NAME = "learning"
 TITLE = "Learning: the logit-query learner vs sample-only baselines"

@@ -21,7 +21,7 @@ adds its own presets with :func:`merge_presets`)
     def summarize(results: dict) -> dict:                # "numbers", "paper", "verdict" (optional "markdown")
 
 and one line in :data:`FIGURES`. Library calls do the work (``logitrank`` estimators, ``simulators``
-models, ``theory`` checks, ``llm_bridge.experiments``); a module only wires them into cached steps and
+models, ``theory`` checks, ``experiments``); a module only wires them into cached steps and
 plots. Figures on the shared trained transformer call ``cache.transformer()`` (and
 ``cache.transformer(second=True)`` for a second seed), which trains it once per output folder
 (:mod:`paper_figures.transformer`, configured by its own ``Config`` and presets).
@@ -42,18 +42,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
 from tqdm.auto import tqdm
 
+from experiments.store import StepCache
 from logitrank.results_io import to_jsonable
 from logitrank.validation import check_choice, check_float, check_int
 
+from .config import PRESET_NAMES, FigureConfig, Presets, merge_presets
 from .report import read_results, write_report, write_results
-from .store import StepCache
 
 __all__ = ["FIGURES", "PRESET_NAMES", "FigureConfig", "FigureCache", "Presets", "ReproduceConfig",
-           "merge_presets", "reproduce", "figure_module", "figure_cache", "parse_only"]
+           "ReproduceRequest", "run_reproduce", "merge_presets", "reproduce", "figure_module", "figure_cache",
+           "parse_only"]
 
 #: Figure name -> module, in report order.
 FIGURES: dict[str, str] = {
@@ -69,38 +71,6 @@ FIGURES: dict[str, str] = {
     "hidden_dim": "paper_figures.fig_hidden_dim",
     "real_llm": "paper_figures.fig_real_llm",
 }
-
-PRESET_NAMES = ("tiny", "quick", "full")
-#: preset name -> {field: value}: a figure's overrides of its Config defaults (the quick preset)
-Presets = dict[str, dict[str, Any]]
-T = TypeVar("T", bound="FigureConfig")
-
-
-@dataclass(frozen=True)
-class FigureConfig:
-    """Base of every figure's ``Config``: the run's ``seed`` and ``device``; ``PRESETS`` (a class
-    attribute) holds the ``tiny`` / ``full`` overrides of the defaults, which are the ``quick`` preset."""
-
-    seed: int = 0
-    device: str = "cpu"
-    PRESETS: ClassVar[Presets] = {}
-
-    @classmethod
-    def preset(cls: type[T], name: str, **changes: Any) -> T:
-        """The config of preset ``name`` with ``changes`` applied on top."""
-        check_choice("preset", name, PRESET_NAMES)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"overrides: each key must be a field of {cls.__module__}.{cls.__name__} "
-                             f"({sorted(known)}), got {unknown}")
-        return dataclasses.replace(cls(), **{**cls.PRESETS.get(name, {}), **changes})
-
-
-def merge_presets(base: Presets, **extra: dict[str, Any]) -> Presets:
-    """``base``'s presets with ``extra[name]`` added on top (for a Config that extends another)."""
-    return {name: {**base.get(name, {}), **extra.get(name, {})} for name in {*base, *extra}}
-
 
 class FigureCache(StepCache):
     """A figure's step cache (``<out>/cache/<figure>/``) that also reaches the output folder's shared
@@ -240,12 +210,52 @@ def run_figure(name: str, config: ReproduceConfig, out_dir: str | Path) -> dict[
             "config": to_jsonable(dataclasses.asdict(fig_config)), **summary}
 
 
+@dataclass(frozen=True)
+class ReproduceRequest:
+    """One ``logitrank reproduce`` run, typed: the run's ``config``, the ``out`` folder, ``only`` (figure
+    names; None: all) and ``raise_errors`` (stop at a failing figure instead of recording it)."""
+
+    config: ReproduceConfig = field(default_factory=ReproduceConfig.quick)
+    out: str | Path = "logitrank-results/reproduce"
+    only: str | Sequence[str] | None = None
+    raise_errors: bool = False
+
+
+def run_reproduce(request: ReproduceRequest) -> dict[str, Any]:
+    """:func:`reproduce` of a :class:`ReproduceRequest`."""
+    return reproduce(request.config, request.out, only=request.only, raise_errors=request.raise_errors)
+
+
+def entry_key(config: ReproduceConfig, name: str) -> dict[str, Any]:
+    """What a figure's numbers depend on in a run of ``config``: its own config and the shared
+    transformer's (a stored entry with another key is stale)."""
+    try:
+        own = to_jsonable(dataclasses.asdict(config.figure_config(name)))
+    except ValueError:  # a figure this version no longer has
+        return {}
+    transformer = to_jsonable(dataclasses.asdict(config.figure_config("transformer")))
+    return {"config": own, "transformer": transformer}
+
+
+def current_entries(results: dict[str, Any], config: ReproduceConfig) -> dict[str, Any]:
+    """The figure entries of ``results`` computed with ``config``'s configuration; the others (another
+    seed, preset, device, ...) are dropped with a note, so the report never mixes runs."""
+    kept = {}
+    for name, entry in results.get("figures", {}).items():
+        if name in FIGURES and entry.get("key") == entry_key(config, name):
+            kept[name] = entry
+        else:
+            tqdm.write(f"  [{name}] dropped from results.json: computed with another configuration")
+    return kept
+
+
 def reproduce(config: ReproduceConfig | None = None, out_dir: str | Path = "logitrank-results/reproduce", *,
               only: str | Sequence[str] | None = None, raise_errors: bool = False) -> dict[str, Any]:
     """Run the figures (all, or ``only``), write figures, ``results.json`` and ``report.md``.
 
     A figure that raises is recorded as ``failed`` with the error and the others still run (unless
-    ``raise_errors``); ``KeyboardInterrupt`` stops the run, and re-running resumes from the cache.
+    ``raise_errors``); ``KeyboardInterrupt`` stops the run, and re-running resumes from the cache. Entries
+    of ``results.json`` left by a run with another configuration (seed, preset, ...) are dropped.
 
     Returns
     -------
@@ -255,11 +265,10 @@ def reproduce(config: ReproduceConfig | None = None, out_dir: str | Path = "logi
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = parse_only(only)
-    results = read_results(out_dir)
-    if results.get("config", {}).get("preset") not in (None, config.preset):
-        results = {"figures": {}}  # another preset's numbers must not be mixed into this report
-    results["config"] = config.to_dict()
-    results.setdefault("figures", {})
+    old = read_results(out_dir)
+    figures = current_entries(old, config)
+    results = {"config": config.to_dict(), "figures": figures,
+               "timing_s": {k: v for k, v in old.get("timing_s", {}).items() if k in figures}}
     timing: dict[str, float] = {}
     bar = tqdm(names, desc="reproduce", unit="figure", disable=config.progress is False)
     for name in bar:
@@ -276,6 +285,7 @@ def reproduce(config: ReproduceConfig | None = None, out_dir: str | Path = "logi
             tqdm.write(f"  [{name}] FAILED: {type(exc).__name__}: {exc}")
         timing[name] = time.perf_counter() - start
         entry["wall_s"] = timing[name]
+        entry["key"] = entry_key(config, name)
         results["figures"][name] = entry
         results["timing_s"] = {**results.get("timing_s", {}), **timing}
         write_results(out_dir, results)

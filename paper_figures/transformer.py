@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from experiments.store import StepCache
 from logitrank.results_io import dumps_json
 
-from .pipeline import FigureConfig, Presets
-from .store import StepCache
+from .config import FigureConfig, Presets
 
 __all__ = ["Config", "Windows", "Trained", "train", "hf_model", "corpus_of"]
 

@@ -23,8 +23,8 @@ from transformers import (  # noqa: E402
     Qwen2ForCausalLM,
 )
 
+from experiments.lingen import lingen_experiment  # noqa: E402
 from llm_bridge import HFModel  # noqa: E402
-from llm_bridge.experiments.lingen import lingen_experiment  # noqa: E402
 from llm_bridge.kv_cache import check_cache_size, kv_bytes_per_token, kv_width, repeat_cache  # noqa: E402
 from logitrank import continuation_logits  # noqa: E402
 

@@ -29,11 +29,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from llm_bridge.windows import (
+    WindowSpec,
+    disjoint_windows,
+    draw_windows,
+    permute_windows,
+    prefix_closure,
+    windows_to_tuples,
+)
 from logitrank import (
     as_rng,
     extended_logit_matrix,
@@ -46,15 +54,7 @@ from logitrank.lingen import lingen_coefficients
 from logitrank.paper import LINGEN_METHODS, LINGEN_SETTINGS, PAPER
 from logitrank.validation import RngLike, check_positive_int, spawn_seeds
 
-from ..windows import (
-    WindowSpec,
-    disjoint_windows,
-    draw_windows,
-    permute_windows,
-    prefix_closure,
-    windows_to_tuples,
-)
-from ._common import ResultBase, as_model
+from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model
 
 __all__ = ["Config", "Result", "run", "LingenResult", "lingen_experiment", "direct_generation_kl"]
 
@@ -255,7 +255,7 @@ def _targets_and_basis(tokens: np.ndarray, setting: str, counts: list[int], leng
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """Sizes of the LINGEN experiment (both settings) and of its continuation demo (``n_show`` targets)."""
 
     n_targets: int = 8
@@ -270,6 +270,11 @@ class Config:
     prefix_closed: bool = True
     ridge: float = 0.0
     single_token_basis: int | None = None
+    PRESETS: ClassVar[Presets] = {
+        "tiny": dict(n_targets=2, n_samples=1, steps=4, n_basis=24, n_futures=6, history_length=12,
+                     future_length=4, short_history=3, n_show=1),
+        "quick": dict(n_show=2),
+        "full": dict(n_targets=50, n_samples=5, n_basis=512, n_futures=64, n_show=3)}
 
 
 @dataclass
@@ -327,12 +332,13 @@ def continuations(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLik
     return shown
 
 
-def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None, earlier_model: Any = None,
-        tokenizer: Any = None) -> Result:
-    """:func:`lingen_experiment` in both settings (each from the same ``rng`` seed), then
-    :func:`continuations`. ``earlier_model`` adds the earlier-checkpoint baseline."""
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`lingen_experiment` of ``inputs.model`` on ``inputs.tokens`` in both settings (each from the same
+    ``rng`` seed), then :func:`continuations` (decoded by ``inputs.tokenizer`` when given).
+    ``inputs.earlier`` adds the earlier-checkpoint baseline."""
+    tokens, tokenizer, earlier_model = inputs.tokens, inputs.tokenizer, inputs.earlier
     seed = rng if isinstance(rng, int) else int(as_rng(rng).integers(2**31))
-    model = as_model(model)
+    model = as_model(inputs.model)
     early = None if earlier_model is None else as_model(earlier_model)
     table: dict[str, dict[str, float]] = {}
     se: dict[str, dict[str, float]] = {}

@@ -14,15 +14,15 @@ uncentered cosines are kept beside them (``*_uncentered``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from llm_bridge.windows import WindowSpec, draw_windows, permute_windows, windows_to_tuples
 from logitrank import as_rng, principal_angles, random_subspace_cosines
 from logitrank.validation import RngLike
 
-from ..windows import WindowSpec, draw_windows, permute_windows, windows_to_tuples
-from ._common import ResultBase, as_model, logit_matrix
+from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model, logit_matrix
 
 __all__ = ["Config", "Result", "run", "subspace_angles", "center_over_histories", "COS_THRESHOLD"]
 
@@ -40,10 +40,15 @@ DEFAULT_SPEC = WindowSpec()
 
 
 @dataclass(frozen=True)
-class Config(WindowSpec):
+class Config(WindowSpec, ExperimentConfig):
     """The window sizes (:class:`llm_bridge.WindowSpec`) and the rank r of the compared subspaces."""
 
+    n_histories: int = 128
+    n_futures: int = 128
     rank: int = 16
+    PRESETS: ClassVar[Presets] = {"tiny": dict(n_histories=32, history_length=12, n_futures=32,
+                                               future_length=4, top_k=8, rank=4),
+                                  "full": dict(n_histories=512, n_futures=512, rank=64)}
 
 
 @dataclass
@@ -112,9 +117,10 @@ def subspace_angles(
                   model_vs_model_uncentered=None if models is None else models[False], centered=centered)
 
 
-def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None,
-        other_model: Any = None) -> Result:
-    """:func:`subspace_angles` with ``config``'s sizes and rank."""
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`subspace_angles` of ``inputs.model`` with ``config``'s sizes and rank (``inputs.earlier``, when
+    given, is the other model of the model-vs-model pair)."""
     spec = WindowSpec(config.n_histories, config.history_length, config.n_futures, config.future_length,
                       config.top_k)
-    return subspace_angles(model, tokens, config.rank, spec, other_model=other_model, rng=rng)
+    return subspace_angles(inputs.model, inputs.tokens, config.rank, spec, other_model=inputs.earlier,
+                           rng=rng)
