@@ -225,6 +225,9 @@ def prepare(model: str | Path, config: Config, *, text: str | Path | None = None
     needs = window_needs(config)
     for name in config.only:
         check_windows(*needs[name], m.horizon, tokens.size, f"{name} (preset sizes)", ld.text_desc)
+        if early is not None and name in ("angles", "lingen"):  # the two that run the earlier model
+            check_windows(*needs[name], early.horizon, tokens.size,
+                          f"{name} (preset sizes) on the --earlier model {str(earlier)!r}", ld.text_desc)
     text_desc, body = ld.text_desc, ld.text
     assert ld.resolved is not None
     info = {"source": source, "model_id": model_id(ld, config.dtype, config.device),

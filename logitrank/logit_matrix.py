@@ -18,8 +18,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .results_io import CorruptFileError, atomic_write, dumps_json, load_npz
-from .sequence_model import SequenceModel, centered
-from .validation import RngLike, as_rng, check_int, check_model, check_positive_int, check_prefixes
+from .sequence_model import SequenceModel, centered, declares_centered
+from .validation import (
+    RngLike,
+    as_rng,
+    check_int,
+    check_model,
+    check_positive_int,
+    check_prefixes,
+    check_size,
+)
 
 __all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "random_tokens",
            "all_sequences", "all_futures", "pack_sequences", "unpack_sequences"]
@@ -251,7 +259,8 @@ def _extended_logits_of(
             out[start : start + len(hs)] = block.reshape(len(hs), len(F), V)
     if out.shape != (len(H), len(F), V):
         raise ValueError(f"model.extended_logits: must return shape {(len(H), len(F), V)}, got {out.shape}")
-    return centered("model.logits", out)
+    return centered("model.extended_logits" if callable(fast) else "model.logits", out,
+                    declared=declares_centered(model))
 
 
 def select_tokens(
@@ -341,6 +350,8 @@ def extended_logit_matrix(
                                       progress=progress)
         return LogitMatrix(values=values, tokens=tokens, histories=H, futures=F, vocab_size=model.vocab_size,
                            metadata=meta)
+    check_size("(histories, futures)", (len(H), len(F)), (len(H), len(F), model.vocab_size),
+               what="the dense extended logits (|H|, |F|, V)")
     full = _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
     nh, nf, V = full.shape
     if top_k is None:

@@ -5,7 +5,10 @@ Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, regist
 :mod:`~simulators.bench.transformer` (the frozen GPT-2 target), :mod:`~simulators.bench.runner` (streams,
 access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks x seeds x ladder, resumable),
 :mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown) and
-:mod:`~simulators.bench.persistence` (the log, atomic outputs, export).
+:mod:`~simulators.bench.persistence` (the log, atomic outputs, export), :mod:`~simulators.bench.participant`
+(what a participant may see), :mod:`~simulators.bench.server`, :mod:`~simulators.bench.api` and
+:mod:`~simulators.bench.serve` (``logitrank serve``: the oracle server) and :mod:`~simulators.bench.remote`
+(``RemoteAccess``, its client).
 
 Example::
 
@@ -25,7 +28,9 @@ from .leaderboard import (
     reference_record,
     scores,
 )
+from .participant import export_public, participant_view
 from .persistence import FORMAT, export_task, read_log
+from .remote import RemoteAccess, run_remote
 from .runner import (
     LEARNER_ALIASES,
     STREAMS,
@@ -67,12 +72,14 @@ __all__ = [
     "FrozenTransformer",
     "MissingDependency",
     "PositionUnigram",
+    "RemoteAccess",
     "Task",
     "UniformModel",
     "build_target",
     "check_ladder",
     "check_learned_model",
     "describe_tasks",
+    "export_public",
     "export_task",
     "family",
     "get_task",
@@ -80,6 +87,7 @@ __all__ = [
     "leaderboard",
     "make_access",
     "parse_budgets",
+    "participant_view",
     "read_log",
     "reference_record",
     "register_task",
@@ -87,6 +95,7 @@ __all__ = [
     "resolve_tasks",
     "run",
     "run_one",
+    "run_remote",
     "scores",
     "seed_list",
     "streams",
