@@ -66,6 +66,7 @@ class Result(ResultBase):
         :data:`COS_THRESHOLD`; ``random_mean_cosine`` (n_draws,): each pair's mean cosine
     real_vs_nonsense_uncentered, model_vs_model_uncentered : arrays or None — the same without centering
     centered : bool
+    n_histories : int — ``|H|``
     """
 
     rank: int
@@ -77,6 +78,7 @@ class Result(ResultBase):
     real_vs_nonsense_uncentered: np.ndarray | None = None
     model_vs_model_uncentered: np.ndarray | None = None
     centered: bool = True
+    n_histories: int | None = None
 
 
 def subspace_angles(
@@ -114,7 +116,8 @@ def subspace_angles(
                   random_fraction_above=(draws > COS_THRESHOLD).mean(axis=1),
                   random_mean_cosine=draws.mean(axis=1),
                   real_vs_nonsense_uncentered=cos["nonsense"][False],
-                  model_vs_model_uncentered=None if models is None else models[False], centered=centered)
+                  model_vs_model_uncentered=None if models is None else models[False], centered=centered,
+                  n_histories=len(H))
 
 
 def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:

@@ -28,7 +28,7 @@ from logitrank.results_io import to_jsonable
 from logitrank.validation import RngLike, check_choice
 
 __all__ = ["PRESET_NAMES", "Presets", "ExperimentConfig", "merge_presets", "ResultBase", "ModelInputs",
-           "NoInputs", "as_model", "logit_matrix"]
+           "NoInputs", "TrainingInputs", "ExperimentInputs", "as_model", "logit_matrix"]
 
 PRESET_NAMES = ("tiny", "quick", "full")
 #: preset name -> {field: value}: overrides of a Config's defaults (which are the quick preset)
@@ -162,6 +162,23 @@ class NoInputs:
     """The inputs of an experiment that builds its own models (synthetic families, trained widths)."""
 
     identity: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingInputs:
+    """The inputs of an experiment that trains its own models: the ``directory`` its training runs live in
+    (they resume there) and the torch ``device``."""
+
+    directory: str | Path
+    device: str = "cpu"
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"device": self.device}
+
+
+#: what an experiment's ``run`` reads
+ExperimentInputs = ModelInputs | NoInputs | TrainingInputs
 
 
 def as_model(model: Any, **kwargs: Any) -> Any:

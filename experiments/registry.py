@@ -22,6 +22,7 @@ EXPERIMENTS: dict[str, str] = {
     "lingen": "experiments.lingen",
     "init_scale": "experiments.init_scale",
     "loss": "experiments.loss",
+    "hidden_dim_width": "experiments.hidden_dim_width",
 }
 
 

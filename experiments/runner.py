@@ -23,7 +23,7 @@ from typing import Any
 
 from logitrank.results_io import to_jsonable
 
-from .base import ExperimentConfig, ModelInputs, NoInputs
+from .base import ExperimentConfig, ExperimentInputs
 from .registry import experiment
 from .store import StepCache
 
@@ -50,7 +50,7 @@ class Job:
 
     experiment: str
     config: ExperimentConfig
-    inputs: ModelInputs | NoInputs
+    inputs: ExperimentInputs
     seed: Any = 0
     name: str | None = None
 
@@ -75,8 +75,9 @@ class Runner:
     seconds : dict — job name -> seconds it took when it was computed (this call or an earlier one)
     """
 
-    def __init__(self, directory: str | Path, progress: Callable[[str], None] | None = None):
-        self.cache = StepCache(directory, progress=progress)
+    def __init__(self, directory: str | Path, progress: Callable[[str], None] | None = None, *,
+                 cache: StepCache | None = None):
+        self.cache = cache if cache is not None else StepCache(directory, progress=progress)
         self.seconds: dict[str, float] = {}
 
     def run(self, job: Job, compute: Callable[..., Any] | None = None) -> dict[str, Any]:

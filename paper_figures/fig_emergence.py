@@ -47,8 +47,7 @@ def checkpoint_point(path: str, device: str, step: int, val_loss: float | None, 
     """``experiments.emergence`` on one checkpoint (each cached on its own; the same seed draws
     the same ``H, F`` every time)."""
     from experiments import emergence
-
-    from .transformer import corpus_of, hf_model
+    from experiments.checkpoints import corpus_of, hf_model
 
     cfg = emergence.Config(n_histories, history_length, n_histories, future_length, top_k, ranks=(kl_rank,))
     inputs = ModelInputs.of([(step, hf_model(path, device))], corpus_of(path).validation)

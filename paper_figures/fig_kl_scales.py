@@ -50,8 +50,7 @@ def kl_scales(path: str, device: str, sizes: list[int], ranks: list[int], histor
               future_length: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
     """``experiments.kl_scales`` on the checkpoint ``path``, kept below full rank per size."""
     from experiments import kl_scales as experiment
-
-    from .transformer import corpus_of, hf_model
+    from experiments.checkpoints import corpus_of, hf_model
 
     n = max(sizes)
     divisors = tuple(n // m for m in sorted(sizes, reverse=True))

@@ -100,8 +100,7 @@ def transformer_spectrum(path: str, device: str, n_histories: int, history_lengt
     """``experiments.spectrum`` of the checkpoint ``path`` on the validation plays (``key``:
     the step, its validation loss and the model key, recorded with the result)."""
     from experiments import spectrum
-
-    from .transformer import corpus_of, hf_model
+    from experiments.checkpoints import corpus_of, hf_model
 
     cfg = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
     r = spectrum.run(ModelInputs.of(hf_model(path, device), corpus_of(path).validation), cfg, rng=seed)
@@ -115,8 +114,7 @@ def transformer_draws(path: str, device: str, n_draws: int, n_histories: int, hi
     """alpha of the checkpoint ``path`` on ``n_draws`` independent ``(H, F)`` draws
     (``experiments.spectrum.alpha_over_draws``)."""
     from experiments import spectrum
-
-    from .transformer import corpus_of, hf_model
+    from experiments.checkpoints import corpus_of, hf_model
 
     spec = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
     return spectrum.alpha_over_draws(hf_model(path, device), corpus_of(path).validation, spec, n_draws,
@@ -129,8 +127,7 @@ def transformer_ablation(path: str, device: str, kind: str, n_histories: int, hi
     tokens per future (the same ``H, F`` as the main matrix: same seed and sizes); ``kind="futures_eq_
     histories"`` uses ``F = H`` (futures as long as the histories) with the top ``k`` tokens."""
     from experiments import spectrum
-
-    from .transformer import corpus_of, hf_model
+    from experiments.checkpoints import corpus_of, hf_model
 
     r = spectrum.ablation_spectrum(hf_model(path, device), corpus_of(path).validation, kind, n_histories,
                                    history_length, future_length, top_k, rng=seed)

@@ -46,6 +46,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from experiments.base import ExperimentConfig, ExperimentInputs, NoInputs, TrainingInputs
+from experiments.checkpoints import checkpoint_inputs
+from experiments.registry import experiment
+from experiments.runner import Job, Runner
 from experiments.store import StepCache
 from logitrank.results_io import to_jsonable
 from logitrank.validation import check_choice, check_float, check_int
@@ -144,17 +148,21 @@ class ReproduceConfig:
         check_choice("preset", name, PRESET_NAMES)
         return {"quick": cls.quick, "full": cls.full, "tiny": cls.tiny}[name](**changes)
 
-    def figure_config(self, name: str) -> FigureConfig:
-        """The ``Config`` of figure ``name`` (or of ``"transformer"``) for this run."""
+    def figure_config(self, name: str) -> ExperimentConfig:
+        """The ``Config`` of figure ``name`` (or of ``"transformer"``) for this run: a view's is its
+        experiment's preset (the experiment's own table); a figure that still computes has its own."""
         common: dict[str, Any] = {"seed": self.seed, "device": self.device}
+        changes = dict(self.overrides.get(name, {}))
         if name == "transformer":
             from .transformer import Config
 
             max_seconds = None if self.max_minutes is None else 60.0 * self.max_minutes
             common.update(progress=self.progress, max_seconds=max_seconds)
-            return Config.preset(self.preset, **{**common, **self.overrides.get(name, {})})
-        cls = figure_module(name).Config
-        return cls.preset(self.preset, **{**common, **self.overrides.get(name, {})})  # type: ignore[no-any-return]
+            return Config.preset(self.preset, **{**common, **changes})
+        mod = figure_module(name)
+        if hasattr(mod, "EXPERIMENT"):
+            return experiment(mod.EXPERIMENT).Config.preset(self.preset, **changes)  # type: ignore[no-any-return]
+        return mod.Config.preset(self.preset, **{**common, **changes})  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(dataclasses.asdict(self))  # type: ignore[no-any-return]
@@ -196,14 +204,40 @@ def parse_only(only: str | Sequence[str] | None) -> list[str]:
     return names
 
 
+def view_inputs(kind: str, cache: FigureCache, config: ReproduceConfig) -> ExperimentInputs:
+    """The inputs a view's experiment reads (its module's ``INPUTS``): ``"training"`` (a folder for its own
+    training runs), ``"transformer"`` (the shared trained transformer, the second seed as ``earlier``) or
+    ``"none"``."""
+    if kind == "training":
+        return TrainingInputs(cache.directory / "runs", config.device)
+    if kind == "transformer":
+        lm, lm2 = cache.transformer(), cache.transformer(second=True)
+        return checkpoint_inputs(lm.path("final"), config.device, {"model": lm.key, "earlier": lm2.key},
+                                 earlier=lm2.path("final"))
+    if kind == "none":
+        return NoInputs()
+    raise ValueError(f"INPUTS: must be one of 'training', 'transformer', 'none', got {kind!r}")
+
+
+def compute_figure(name: str, config: ReproduceConfig, cache: FigureCache) -> tuple[ModuleType, Any]:
+    """The figure's module and its results: a view's experiment through the runner (``Result.to_dict()``),
+    or a figure's own ``compute`` of cached steps."""
+    mod = figure_module(name)
+    fig_config = config.figure_config(name)
+    if not hasattr(mod, "EXPERIMENT"):
+        return mod, mod.compute(fig_config, cache)
+    job = Job(mod.EXPERIMENT, fig_config, view_inputs(mod.INPUTS, cache, config), seed=config.seed)
+    return mod, Runner(cache.directory, cache=cache).run(job)
+
+
 def run_figure(name: str, config: ReproduceConfig, out_dir: str | Path) -> dict[str, Any]:
     """Compute (from cache where possible), plot and summarise one figure; returns its results entry."""
     out_dir = Path(out_dir)
-    mod = figure_module(name)
     cache = figure_cache(out_dir, name, config)
     fig_config = config.figure_config(name)
-    results = mod.compute(fig_config, cache)
-    files = [str(Path(p).relative_to(out_dir)) for p in mod.make(results, out_dir)]
+    mod, results = compute_figure(name, config, cache)
+    plot = mod.plot if hasattr(mod, "EXPERIMENT") else mod.make
+    files = [str(Path(p).relative_to(out_dir)) for p in plot(results, out_dir)]
     summary = mod.summarize(results)
     return {"title": mod.TITLE, "status": "ok", "files": files, "computed_steps": list(cache.computed),
             "cached_steps": list(cache.loaded), "step_seconds": dict(cache.seconds),
@@ -234,7 +268,7 @@ def entry_key(config: ReproduceConfig, name: str) -> dict[str, Any]:
     except ValueError:  # a figure this version no longer has
         return {}
     transformer = to_jsonable(dataclasses.asdict(config.figure_config("transformer")))
-    return {"config": own, "transformer": transformer}
+    return {"config": own, "seed": config.seed, "device": config.device, "transformer": transformer}
 
 
 def current_entries(results: dict[str, Any], config: ReproduceConfig) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class Config(FigureConfig, experiment.Config):
 
 def lingen(path: str, early_path: str, device: str, seed: int, **sizes: Any) -> dict[str, Any]:
     """``experiments.lingen`` on the final checkpoint, with the earlier one as a baseline."""
-    from .transformer import corpus_of, hf_model
+    from experiments.checkpoints import corpus_of, hf_model
 
     cfg = experiment.Config(**{f.name: sizes[f.name] for f in fields(experiment.Config)})
     corpus = corpus_of(path)

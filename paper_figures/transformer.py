@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from experiments.store import StepCache
@@ -21,7 +20,7 @@ from logitrank.results_io import dumps_json
 
 from .config import FigureConfig, Presets
 
-__all__ = ["Config", "Windows", "Trained", "train", "hf_model", "corpus_of"]
+__all__ = ["Config", "Windows", "Trained", "train"]
 
 
 @dataclass(frozen=True)
@@ -107,25 +106,3 @@ def train(config: Config, cache: StepCache, *, second: bool = False) -> Trained:
     info = cache.step(f"train-{key}", fn, **params)
     return Trained(key=key, paths={int(s): str(run_dir / name) for s, name in info["checkpoints"]},
                    val_by_step={int(s): float(v) for s, v in info["val_losses"]}, device=config.device)
-
-
-def hf_model(path: str, device: str) -> Any:
-    """:class:`llm_bridge.HFModel` of a checkpoint directory (no progress bars)."""
-    from llm_bridge import HFModel
-
-    return HFModel(path, device=device, progress=False)
-
-
-@functools.lru_cache(maxsize=4)
-def _corpus(run_dir: str | None) -> Any:
-    from llm_bridge import list_checkpoints, load_shakespeare, load_tokenizer
-
-    if run_dir is None:
-        return load_shakespeare()
-    return load_shakespeare(tokenizer=load_tokenizer(list_checkpoints(run_dir)[0][1]))
-
-
-def corpus_of(checkpoint: str | None) -> Any:
-    """The Shakespeare corpus tokenized like the run of checkpoint directory ``checkpoint`` (its saved
-    tokenizer); characters when ``None``. Cached per run."""
-    return _corpus(None if checkpoint is None else str(Path(checkpoint).parent))
