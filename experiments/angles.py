@@ -20,7 +20,7 @@ import numpy as np
 
 from llm_bridge.windows import WindowSpec, draw_windows, permute_windows, windows_to_tuples
 from logitrank import as_rng, principal_angles, random_subspace_cosines
-from logitrank.validation import RngLike
+from logitrank.validation import RngLike, spawn_seeds
 
 from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model, logit_matrix
 
@@ -99,7 +99,7 @@ def subspace_angles(
     model = as_model(model)
     H, F = draw_windows(tokens, spec, gen)
     F_non = windows_to_tuples(permute_windows(np.array(F), rng=gen))
-    seed = int(gen.integers(2**31))
+    seed = spawn_seeds(gen, 1)[0]  # the top-k rule's seed, shared by the compared matrices
     L = logit_matrix(model, H, F, spec.top_k, seed)
     pairs = {"nonsense": logit_matrix(model, H, F_non, spec.top_k, seed)}
     if other_model is not None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank import as_rng, block_softmax_kl, fit_power_law, singular_values
-from logitrank.validation import RngLike, check_float
+from logitrank.validation import RngLike, check_float, spawn_seeds
 
 from .base import ExperimentConfig, ModelInputs, ResultBase, as_model, logit_matrix
 
@@ -114,7 +114,7 @@ def emergence_across_checkpoints(
     """``alpha`` and ``D_avg`` of rank-r truncations for each ``(step, checkpoint)``, on the same ``H, F``."""
     gen = as_rng(rng)
     H, F = draw_windows(tokens, spec, gen)
-    seed = int(gen.integers(2**31))
+    seed = spawn_seeds(gen, 1)[0]  # the top-k rule's seed, the same for every checkpoint
     steps, alphas, los, his, kls, ses, spectra = [], [], [], [], [], [], []
     r_arr = np.asarray(list(ranks), dtype=np.int64)
     for step, ckpt in checkpoints:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from llm_bridge.windows import WindowSpec, draw_windows
-from logitrank.validation import RngLike, as_rng
+from logitrank.validation import RngLike, as_rng, spawn_seeds
 
 from .base import ExperimentConfig, ModelInputs, ResultBase
 from .spectrum import Result as SpectrumResult
@@ -101,7 +101,7 @@ def init_scale_sweep(
     spec = WindowSpec() if spec is None else spec
     gen = as_rng(rng)
     windows = draw_windows(tokens, spec, gen)
-    fit_seed = int(gen.integers(2**31))
+    fit_seed = spawn_seeds(gen, 1)[0]
     results = []
     for std in stds:
         model = init_transformer(resolve_config(config, init_std=std), vocab_size, seed=seed)

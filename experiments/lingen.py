@@ -188,32 +188,38 @@ def lingen_experiment(
     L = extended_logit_matrix(m, H, F, progress=False).values
     L0 = extended_logit_matrix(m, H, [()], progress=False).values
     early = None if earlier_model is None else as_model(earlier_model)
-    full_single = m_single < n_basis
-    methods = (["lingen", "single_token"] + (["single_token_full_basis"] if full_single else [])
-               + ["short_history"] + (["earlier_checkpoint"] if early else []))
-    ckl = {k: np.zeros((n_targets, n_samples, steps)) for k in methods}
     fits = [("lingen", L, H, False), ("single_token", L0[:m_single], H[:m_single], True)]
-    if full_single:
+    if m_single < n_basis:
         fits.append(("single_token_full_basis", L0, H, True))
     coef, res = _fit_all(m, targets, F, fits, ridge)
     show = progress if progress is not None else n_targets > 2
-    for i, target in enumerate(tqdm(targets, disable=not show, desc=f"LINGEN ({setting})", unit="target")):
+    bar = tqdm(targets, disable=not show, desc=f"LINGEN ({setting})", unit="target")
+    ckl = _generate_all(m, early, bar, fits, coef, steps=steps, n_samples=n_samples,
+                        short_history=short_history, gen=gen)
+    return LingenResult(setting=setting, cumulative_kl=ckl, residual=res,
+                        paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F),
+                        single_token_rank=_numerical_rank(L0),
+                        single_token_basis=m_single)
+
+
+def _generate_all(m: Any, early: Any, targets: Any, fits: list, coef: dict[str, np.ndarray], *, steps: int,
+                  n_samples: int, short_history: int, gen: np.random.Generator) -> dict[str, np.ndarray]:
+    """Cumulative KL, shape (n_targets, n_samples, steps), of each method: every fit's LINGEN generation,
+    then the short history and the earlier checkpoint generating directly (one generator, in this order)."""
+    methods = [name for name, *_ in fits] + ["short_history"] + (["earlier_checkpoint"] if early else [])
+    ckl = {k: np.zeros((len(targets), n_samples, steps)) for k in methods}
+    for i, target in enumerate(targets):
         for name, _mat, basis, _single in fits:
             out = lingen_generate(m, basis, coef[name][:, i], steps, rng=gen, target_history=target,
                                   n_samples=n_samples)
             assert out.cumulative_kl is not None
             ckl[name][i] = out.cumulative_kl
-        ckl["short_history"][i] = direct_generation_kl(
-            m, m, target, target[-short_history:], steps, n_samples, rng=gen
-        )
+        short = target[-short_history:]
+        ckl["short_history"][i] = direct_generation_kl(m, m, target, short, steps, n_samples, rng=gen)
         if early is not None:
-            ckl["earlier_checkpoint"][i] = direct_generation_kl(
-                m, early, target, target, steps, n_samples, rng=gen
-            )
-    return LingenResult(setting=setting, cumulative_kl=ckl, residual=res,
-                        paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F),
-                        single_token_rank=_numerical_rank(L0),
-                        single_token_basis=m_single)
+            ckl["earlier_checkpoint"][i] = direct_generation_kl(m, early, target, target, steps, n_samples,
+                                                                rng=gen)
+    return ckl
 
 
 def _fit_all(m: Any, targets: list, F: list, fits: list, ridge: float) -> tuple[dict[str, np.ndarray],
@@ -337,7 +343,7 @@ def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
     ``rng`` seed), then :func:`continuations` (decoded by ``inputs.tokenizer`` when given).
     ``inputs.earlier`` adds the earlier-checkpoint baseline."""
     tokens, tokenizer, earlier_model = inputs.tokens, inputs.tokenizer, inputs.earlier
-    seed = rng if isinstance(rng, int) else int(as_rng(rng).integers(2**31))
+    seed = rng if isinstance(rng, int) else spawn_seeds(rng, 1)[0]
     model = as_model(inputs.model)
     early = None if earlier_model is None else as_model(earlier_model)
     table: dict[str, dict[str, float]] = {}

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from experiments.store import StepCache
 from logitrank.results_io import dumps_json
+from logitrank.validation import spawn_seeds
 
 from .config import FigureConfig, Presets
 
@@ -94,9 +95,9 @@ def train(config: Config, cache: StepCache, *, second: bool = False) -> Trained:
 
     The cache key covers what determines the weights (preset, tokenizer, steps, checkpoint spacing, time
     cap, seed); not the device, so a model trained on either device serves both. ``second=True`` trains
-    the second model (seed ``config.seed + 1``, ``config.second_steps`` steps).
+    the second model (a seed spawned from ``config.seed``, ``config.second_steps`` steps).
     """
-    seed = config.seed + (1 if second else 0)
+    seed = spawn_seeds(config.seed, 1)[0] if second else config.seed
     params = {"preset": config.model, "tokenizer": config.tokenizer,
               "steps": config.second_steps if second else config.steps,
               "checkpoint_every": config.checkpoint_every, "max_seconds": config.max_seconds, "seed": seed}
