@@ -50,6 +50,7 @@ from llm_bridge.windows import draw_windows
 from logitrank import as_rng, fit_power_law, singular_values
 from logitrank.paper import PAPER
 from logitrank.results_io import load_json, save_json, to_jsonable
+from logitrank.run_folder import claim
 from logitrank.sharded_matrix import open_shards
 from logitrank.validation import check_choice, check_positive_int, spawn_seeds
 
@@ -385,12 +386,18 @@ def _job(name: str, inp: Inputs, config: Config, seed: int) -> Job:
 
 
 def run_measure(request: MeasureRequest) -> Result:
-    """Measure ``request.model`` on its text; resumable (see the module docstring).
+    """Measure ``request.model`` on its text; resumable (see the module docstring). The output folder is
+    claimed first (:func:`logitrank.run_folder.claim`): one run at a time, never another command's folder.
 
     Returns
     -------
     Result (also written, one file per measurement, under ``out/steps``)
     """
+    with claim(request.out, "measure"):  # issue 24: F06, F15, F18
+        return _measure(request)
+
+
+def _measure(request: MeasureRequest) -> Result:
     out_dir = Path(request.out)
     inp, config = prepare(request.model, request.config, text=request.text, corpus=request.corpus,
                           tokenizer=request.tokenizer, earlier=request.earlier, bos=request.bos)

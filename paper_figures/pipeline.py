@@ -52,6 +52,7 @@ from experiments.registry import experiment
 from experiments.runner import Job, Runner
 from experiments.store import StepCache
 from logitrank.results_io import to_jsonable
+from logitrank.run_folder import owns_out
 from logitrank.validation import check_choice, check_float, check_int
 
 from .config import PRESET_NAMES, FigureConfig, Presets, merge_presets
@@ -71,6 +72,7 @@ FIGURES: dict[str, str] = {
     "phase_transition": "paper_figures.fig_phase_transition",
     "learning": "paper_figures.fig_learning",
     "provable_learning": "paper_figures.fig_provable_learning",
+    "cost_to_eps": "paper_figures.fig_cost_to_eps",
     "equivalence": "paper_figures.fig_equivalence",
     "hidden_dim": "paper_figures.fig_hidden_dim",
     "real_llm": "paper_figures.fig_real_llm",
@@ -283,6 +285,7 @@ def current_entries(results: dict[str, Any], config: ReproduceConfig) -> dict[st
     return kept
 
 
+@owns_out("reproduce", "out_dir")  # one run per folder at a time, never another command's folder
 def reproduce(config: ReproduceConfig | None = None, out_dir: str | Path = "logitrank-results/reproduce", *,
               only: str | Sequence[str] | None = None, raise_errors: bool = False) -> dict[str, Any]:
     """Run the figures (all, or ``only``), write figures, ``results.json`` and ``report.md``.

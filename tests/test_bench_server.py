@@ -95,6 +95,7 @@ def test_bundled_learners_run_through_the_server_and_score_exactly_as_in_process
         for key in ("kl", "kl_se", "tv", "tv_se", "perplexity", "kl_per_position"):
             assert s.get(key) == r.get(key), key  # the same answers, model and evaluation: equal exactly
     assert served[0]["error"] == local[0]["error"]  # the server's refusal reads like the in-process one
+    assert [s["submission"] for s in served] == ["none", "isan", "heldout-logits", "heldout-logits"]
     refs = [r for r in bench.read_log(tmp_path / "res" / "results.jsonl") if r["kind"] == "reference"]
     assert {(r["task"], r["seed"]) for r in refs} == {(TINY, 0), (TINY, 1)}
     mine, theirs = bench.scores(refs + served), bench.scores(refs + local)
@@ -233,6 +234,10 @@ def test_cli_serve_refuses_bad_options(capsys):
     assert "--port: must be in [0, 65535], got 70000" in capsys.readouterr().err
     assert main(["serve", "--tasks", "copy-n6-v4", "--seeds", "0,x"]) == 2
     assert "--seeds: must be comma-separated integers >= 0, got '0,x'" in capsys.readouterr().err
+    assert main(["serve", "--suite", ""]) == 2  # "" is not "not given": no server of the default suite
+    assert "--suite: must be a known suite name, got ''" in capsys.readouterr().err
+    assert main(["serve", "--tasks", ""]) == 2
+    assert "must be a registered task name, got ''" in capsys.readouterr().err
 
 
 def test_sigterm_stops_the_served_command_cleanly(tmp_path):

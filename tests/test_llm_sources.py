@@ -118,10 +118,15 @@ def test_a_damaged_user_gguf_is_refused_naming_the_file(tmp_path: Path, damage: 
     assert not any((tmp_path / "cache").glob("*/*.safetensors"))  # refused before any conversion
 
 
-def test_cli_takes_gguf_files_and_builtin_names_for_real_models() -> None:
-    from logitrank.cli import _is_checkpoint
-
-    assert _is_checkpoint("smollm2-135m") and _is_checkpoint("model.Q4_1.gguf") and not _is_checkpoint("isan")
+def test_real_models_are_told_from_synthetic_families_by_name(tmp_path, monkeypatch) -> None:
+    real = sources.names_a_real_model
+    assert real("smollm2-135m") and real("model.Q4_1.gguf") and real("owner/name") and real("./isan")
+    assert not real("isan") and not real("planted") and not real("hmm")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "planted").mkdir()
+    assert not real("planted")  # a directory without a checkpoint is still the family
+    (tmp_path / "planted" / "config.json").write_text("{}")
+    assert real("planted")
 
 
 def test_bos_modes_and_their_refusals() -> None:

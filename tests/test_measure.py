@@ -14,31 +14,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import tol  # noqa: E402
+from conftest import make_text, save_checkpoint, tol  # noqa: E402
 
 from logitrank import extended_logit_matrix, load_json  # noqa: E402
 from logitrank.cli import main  # noqa: E402
 from logitrank.shards import open_shards  # noqa: E402
-
-WORDS = ["the", "king", "queen", "sword", "night", "love", "death", "crown", "speak", "hath", "thou", "art"]
-
-
-def make_text(n_words: int, seed: int = 0) -> str:
-    return " ".join(np.random.default_rng(seed).choice(WORDS, n_words)) + ".\n"
-
-
-def save_checkpoint(path: Path, preset: str, tokenizer, *, seed: int = 0, beta: bool = False) -> Path:  # type: ignore[no-untyped-def]
-    """A randomly initialised model of ``preset`` with ``tokenizer``'s vocabulary, saved with it.
-    ``beta=True`` gives GPT-2's final LayerNorm a non-zero shift (rank d instead of d - 1)."""
-    from llm_bridge.lm_config import init_transformer, resolve_config
-
-    model = init_transformer(resolve_config(preset), tokenizer.vocab_size, seed=seed)
-    if beta:
-        with torch.no_grad():
-            model.transformer.ln_f.bias.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(seed))
-    model.save_pretrained(path, safe_serialization=True)
-    tokenizer.save(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import tol  # noqa: E402
-from test_measure import make_text, save_checkpoint  # noqa: E402
+from conftest import make_text, save_checkpoint, tol  # noqa: E402
 
 from logitrank import load_json  # noqa: E402
 from logitrank.shards import open_shards  # noqa: E402

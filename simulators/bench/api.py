@@ -91,6 +91,7 @@ class SessionInfo(BaseModel):
     learner_seed: int
     state: str
     max_answer_floats: int
+    n_eval: int
 
 
 class Answer(BaseModel):
@@ -190,7 +191,12 @@ def create_app(service: OracleService, *, max_request_bytes: int = MAX_REQUEST_B
                               "(learner, task, seed, budget); submitted models are scored into the bench "
                               "leaderboard. See simulators/bench/server.py for the rules.")
     _add_error_handlers(app)
+    _query_routes(app, service)
+    _submit_routes(app, service)
+    return _LimitBody(app, max_request_bytes)
 
+
+def _query_routes(app: FastAPI, service: OracleService) -> None:
     @app.get("/tasks", summary="the participant view of every served task")
     def tasks() -> list[dict[str, Any]]:
         return [service.view(t) for t in service.tasks]
@@ -227,6 +233,8 @@ def create_app(service: OracleService, *, max_request_bytes: int = MAX_REQUEST_B
         return _json({"sequences": seqs.tolist(), "logits": None if ans is None else ans.tolist(),
                       **_counts(sess)})
 
+
+def _submit_routes(app: FastAPI, service: OracleService) -> None:
     @app.post("/sessions/{sid}/heldout", summary="the held-out sequences; ends the query phase of "
               "(learner, task, seed)")
     def heldout(sid: str) -> Response:
@@ -249,8 +257,6 @@ def create_app(service: OracleService, *, max_request_bytes: int = MAX_REQUEST_B
              response_class=PlainTextResponse)
     def leaderboard() -> str:
         return service.leaderboard()
-
-    return _LimitBody(app, max_request_bytes)
 
 
 def _array(name: str, values: list[Any], ndim: int) -> np.ndarray:

@@ -24,6 +24,7 @@ or, for a learner over a whole ladder as ``bench.run`` would: ``bench.run_remote
 from __future__ import annotations
 
 import http.client
+import inspect
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -110,7 +111,7 @@ class RemoteAccess:
         self.vocab_size, self.horizon = int(info["vocab_size"]), int(info["horizon"])
         self.samples_per_query = int(info["samples_per_query"])
         self.learner_seed = int(info["learner_seed"])
-        self._limit = int(info["max_answer_floats"])
+        self._limit, self.n_eval = int(info["max_answer_floats"]), int(info["n_eval"])
         self._update(info)
 
     def _update(self, counts: dict[str, Any]) -> None:
@@ -179,9 +180,11 @@ class RemoteAccess:
                           dtype=np.int64)
 
     def submit(self, model: SequenceModel) -> dict[str, Any]:
-        """Score ``model``: a :class:`~simulators.TimeVaryingISAN` by its parameters, any other sequence
-        model by its logits along the held-out sequences.  Returns ``{"record": ..., "scores": ...}``."""
-        if isinstance(model, TimeVaryingISAN):
+        """Score ``model``: a :class:`~simulators.TimeVaryingISAN` by its parameters when they are fewer
+        numbers than its logits along the held-out sequences, which score any other sequence model (the two
+        give the same record).  Returns ``{"record": ..., "scores": ...}``."""
+        held_out_size = self.n_eval * self.horizon * self.vocab_size
+        if isinstance(model, TimeVaryingISAN) and model.A.size + model.B.size < held_out_size:
             return self._client.call("POST", f"/sessions/{self.session}/submit/isan",
                                      {"x0": model.x0.tolist(), "A": model.A.tolist(), "B": model.B.tolist()})
         ell = logits_along(model, self.heldout())
@@ -193,22 +196,32 @@ class RemoteAccess:
                                  {"status": status, "error": error[-4000:]})
 
 
+def _learner(factory: Any, seed: int) -> Any:
+    """The learner from its factory, handed ``rng=seed`` when the factory takes it (as ``run_one`` does)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return factory()
+    takes = "rng" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return factory(rng=seed) if takes else factory()
+
+
 def run_remote(learner: Any, url: str, task: str, seed: int = 0, budgets: Sequence[int] | None = None
                ) -> list[dict[str, Any]]:
     """Run ``learner`` (alias, import path, class/factory) through the server on ``task`` and ``seed`` at
     every rung of ``budgets`` (default: the task's ladder for the learner's access), as ``bench.run`` would
     in-process: every rung is fitted first, then each model submitted.  Returns the served records."""
-    from .runner import _instantiate, resolve_learner
+    from .runner import resolve_learner
 
     label, factory = resolve_learner(learner)
     view = _Client(url).call("GET", f"/tasks/{task}")
-    kind = getattr(factory, "access_kind", None) or getattr(_instantiate(factory, 0), "access_kind", None) \
+    kind = getattr(factory, "access_kind", None) or getattr(_learner(factory, 0), "access_kind", None) \
         or view["access"]
     fitted: list[tuple[RemoteAccess, Any, tuple[str, str] | None]] = []
     for budget in budgets or view[f"{kind}_budgets"]:
         access = RemoteAccess(url, task, seed, learner=label, access=kind, budget=int(budget))
         try:
-            fit = _instantiate(factory, access.learner_seed).fit(access)
+            fit = _learner(factory, access.learner_seed).fit(access)
             fitted.append((access, getattr(fit, "model_", fit), None))
         except BudgetExceeded as exc:
             fitted.append((access, None, ("over_budget", f"BudgetExceeded: {exc}")))

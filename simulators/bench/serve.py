@@ -51,12 +51,15 @@ def run(*, suite: str | None = None, tasks: str | None = None, seeds: str = "0",
 
     from .api import create_app
     from .tasks import resolve_tasks
+    from .tasks import suite as suite_tasks
 
     if not 0 <= port <= 65535:
         raise ValueError(f"--port: must be in [0, 65535], got {port}")
     if not max_request_mb > 0:
         raise ValueError(f"--max-request-mb: must be > 0, got {max_request_mb}")
-    names = resolve_tasks(tasks.split(",") if tasks else (suite or "quick"))
+    # "" is refused, not read as "not given"
+    names = resolve_tasks(tasks.split(",")) if tasks is not None else suite_tasks(
+        "quick" if suite is None else suite)
     service = OracleService(names, out, _seeds(seeds))
     app = create_app(service, max_request_bytes=int(max_request_mb * 2**20))
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -100,7 +100,7 @@ class Session:
                 "unit": acc.unit, "vocab_size": int(acc.vocab_size), "horizon": int(acc.horizon),
                 "samples_per_query": int(getattr(acc, "samples_per_query", 0)),
                 "learner_seed": streams(self.task, self.seed)["learner"], "state": self.state,
-                "max_answer_floats": self.max_answer_floats}
+                "max_answer_floats": self.max_answer_floats, "n_eval": get_task(self.task).n_eval}
 
 
 class _HeldOutLogits:
