@@ -14,8 +14,8 @@ pytest.importorskip("transformers")
 from conftest import plain_logits, smollm2_gguf, tiny_lm, tol  # noqa: E402
 from transformers import GPT2Config, LlamaConfig  # noqa: E402
 
+from experiments.lingen import lingen_experiment  # noqa: E402
 from llm_bridge import HFModel  # noqa: E402
-from llm_bridge.experiments.lingen import lingen_experiment  # noqa: E402
 from llm_bridge.kv_cache import check_cache_size, kv_bytes_per_token, kv_width, repeat_cache  # noqa: E402
 from logitrank import continuation_logits  # noqa: E402
 
