@@ -13,6 +13,7 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], argparse.ArgumentParser],
@@ -42,13 +43,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(SUBCOMMANDS[args.command][1](args) or 0)
+        with run_folder_of(args, argv):
+            return int(SUBCOMMANDS[args.command][1](args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, TypeError) as exc:
         if isinstance(exc, TypeError) and not is_validation_error(exc):
             raise  # a bug, not bad input: keep the traceback
         options = _subparser(parser, args.command)._option_string_actions
         print(f"logitrank {args.command}: error: {name_the_option(str(exc), options)}", file=sys.stderr)
         return 2
+
+
+OWNED_OUT = ("bench", "measure", "reproduce")
+"""Subcommands whose ``--out`` is a resumable run folder: claimed for the whole command
+(:mod:`logitrank.run_folder`: one command's runs, one process at a time, stale ``*.tmp`` swept)."""
+
+
+def run_folder_of(args: argparse.Namespace, argv: Sequence[str] | None) -> AbstractContextManager[object]:
+    """The claim on ``args.out`` of a subcommand of :data:`OWNED_OUT` (``bench --list/--export`` write
+    elsewhere), else a context that does nothing."""
+    if args.command not in OWNED_OUT or getattr(args, "list", False) or getattr(args, "export", None):
+        return nullcontext()
+    from .run_folder import claim
+
+    return claim(args.out, args.command, {"argv": list(sys.argv[1:] if argv is None else argv)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,13 +162,13 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     from llm_bridge.device import choose_openmp_wait_policy
 
     choose_openmp_wait_policy()  # before torch is imported (SPEC section 4)
-    from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
+    from paper_figures.pipeline import FIGURES, ReproduceConfig, ReproduceRequest, parse_only, run_reproduce
 
     only = None if args.only is None else parse_only(args.only)
     config = ReproduceConfig.preset_named(args.preset, device=args.device, seed=args.seed,
                                           progress=False if args.no_progress else None,
                                           max_minutes=args.max_minutes)
-    results = reproduce(config, args.out, only=only)
+    results = run_reproduce(ReproduceRequest(config, args.out, only=only))
     figs = results["figures"]
     failed = [n for n in (only or list(FIGURES)) if figs.get(n, {}).get("status") != "ok"]
     print(f"wrote {args.out}/report.md and {args.out}/results.json "
@@ -304,6 +321,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    from llm_bridge.device import choose_openmp_wait_policy
+
+    choose_openmp_wait_policy()  # the transformer task runs torch
+    import llm_bridge.bench_task  # noqa: F401  (registers the transformer task of the hard suite)
     from simulators.bench.serve import run
 
     return run(suite=args.suite, tasks=args.tasks, seeds=args.seeds, host=args.host, port=args.port,
@@ -391,7 +412,7 @@ def _run_extract(args: argparse.Namespace) -> int:
         from llm_bridge.device import choose_openmp_wait_policy
 
         choose_openmp_wait_policy()
-        from llm_bridge.measure import extraction_inputs
+        from llm_bridge.measure_inputs import extraction_inputs
 
         try:
             model, H, F, model_id, factory, rng = extraction_inputs(
@@ -470,17 +491,18 @@ def _run_measure(args: argparse.Namespace) -> int:
     from llm_bridge.device import choose_openmp_wait_policy
 
     choose_openmp_wait_policy()
-    from llm_bridge.measure import Config, run
+    from experiments.measure import Config, MeasureRequest, run_measure
     from paper_figures.measure_figures import headline, write
 
     fields = {} if args.shard_rows is None else {"shard_rows": args.shard_rows}
     config = Config.preset(args.preset, top_k=args.top_k, seed=args.seed, device=args.device,
                            dtype=args.dtype, only=None if args.only is None else args.only.split(","),
                            progress=False if args.no_progress else None, **fields)
+    request = MeasureRequest(args.model, args.out, config, text=args.text, corpus=args.corpus,
+                             tokenizer=args.tokenizer, earlier=args.earlier, scheduler=args.scheduler,
+                             local_cluster=args.local_cluster, workers=args.workers, bos=args.bos)
     try:
-        result = run(args.model, config, args.out, text=args.text, corpus=args.corpus,
-                     tokenizer=args.tokenizer, earlier=args.earlier, scheduler=args.scheduler,
-                     local_cluster=args.local_cluster, workers=args.workers, bos=args.bos)
+        result = run_measure(request)
     except (ConnectionError, ImportError) as exc:
         print(f"logitrank measure: error: {exc}", file=sys.stderr)
         return 2
