@@ -85,6 +85,10 @@ class HFModel(HiddenStatePath):
         The model's context length.
     """
 
+    centered_logits = True
+    """Every answer is centered (:meth:`_center`) and checked finite where it is produced: the core skips its
+    centering pass (:func:`logitrank.sequence_model.centered`)."""
+
     KV_CHUNK_BYTES = 64 * 2**20
     """Ceiling on the bytes of one repeated key/value cache block in :meth:`extended_logits` (the cache of
     ``len(h) + len(f)`` tokens per pair at its key/value width, :mod:`llm_bridge.kv_cache`)."""

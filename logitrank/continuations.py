@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .logit_matrix import _extended_logits_of
-from .sequence_model import SequenceModel, centered
+from .sequence_model import SequenceModel, centered, declares_centered
 from .validation import check_int, check_model, check_positive_int, check_prefixes, check_token_array
 
 __all__ = ["Continuations", "RecomputedContinuations", "continuation_logits"]
@@ -86,8 +86,10 @@ class RecomputedContinuations:
 class _CenteredContinuations:
     """A model's own :class:`Continuations`, with the core's checks: shape, finiteness, centering."""
 
-    def __init__(self, inner: Continuations, shape: tuple[int, int, int], vocab_size: int, room: int):
+    def __init__(self, inner: Continuations, shape: tuple[int, int, int], vocab_size: int, room: int,
+                 declared: bool = False):
         self.inner, self.shape, self.vocab_size, self.room = inner, shape, vocab_size, room
+        self.declared = declared  # the model declares centered_logits: spot-check, no centering pass
         self.n_branches = shape[1]
         self.length = 0
 
@@ -95,7 +97,7 @@ class _CenteredContinuations:
         out = np.asarray(self.inner.logits(), dtype=np.float64)
         if out.shape != self.shape:
             raise ValueError(f"model.continuations: logits() must return shape {self.shape}, got {out.shape}")
-        return centered("model.continuations", out)
+        return centered("model.continuations", out, declared=self.declared)
 
     def append(self, tokens: np.ndarray) -> None:
         tok = check_branch_tokens(tokens, self.n_branches, self.vocab_size, self.length, self.room)
@@ -135,4 +137,4 @@ def continuation_logits(model: SequenceModel, histories: Sequence[Sequence[int]]
     # models written to the older protocol do not take
     takes_steps = "max_steps" in inspect.signature(fast).parameters
     inner = fast(H, n_branches, max_steps=room) if takes_steps else fast(H, n_branches)
-    return _CenteredContinuations(inner, (len(H), n_branches, V), V, room)
+    return _CenteredContinuations(inner, (len(H), n_branches, V), V, room, declares_centered(model))

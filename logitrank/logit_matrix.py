@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .results_io import CorruptFileError, atomic_write, dumps_json, load_npz
-from .sequence_model import SequenceModel, centered
+from .sequence_model import SequenceModel, centered, declares_centered
 from .validation import RngLike, as_rng, check_int, check_model, check_positive_int, check_prefixes
 
 __all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "random_tokens",
@@ -251,7 +251,8 @@ def _extended_logits_of(
             out[start : start + len(hs)] = block.reshape(len(hs), len(F), V)
     if out.shape != (len(H), len(F), V):
         raise ValueError(f"model.extended_logits: must return shape {(len(H), len(F), V)}, got {out.shape}")
-    return centered("model.logits", out)
+    return centered("model.extended_logits" if callable(fast) else "model.logits", out,
+                    declared=declares_centered(model))
 
 
 def select_tokens(

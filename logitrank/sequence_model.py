@@ -41,6 +41,7 @@ __all__ = [
     "QueryCounter",
     "model_logits",
     "centered",
+    "declares_centered",
     "CENTER_RTOL",
 ]
 
@@ -78,6 +79,12 @@ class SequenceModel(Protocol):
     spectra built on them) passes what comes back through :func:`centered`. Without that, the per-row
     constant ``-logsumexp`` of log-probabilities would add a direction to every logit matrix (numerical
     rank 12 instead of 3 for a rank-3 ISAN, issue 16).
+
+    **The centering contract.** A model class that sets ``centered_logits = True`` declares that everything
+    it returns (``logits`` and every fast path) is centered and finite float64; the core then skips its
+    centering pass for it and only spot-checks a few rows (:func:`centered`), so a false declaration is
+    refused, not silently believed. The package's own models declare it (:class:`simulators.base.
+    SyntheticModel`, :class:`llm_bridge.HFModel`); a model without the attribute is centered by the core.
     """
 
     vocab_size: int
@@ -104,21 +111,84 @@ def center_logits(raw: np.ndarray) -> np.ndarray:
     return raw - raw.mean(axis=-1, keepdims=True)
 
 
-def centered(name: str, values: np.ndarray) -> np.ndarray:
+CENTERED_SPOT_ROWS = 8
+"""Rows of a declared-centered answer the core checks (first, last and evenly spaced between)."""
+
+_CHUNK_ENTRIES = 1 << 16
+"""Entries per chunk of the fused check (512 KiB of float64): its passes over a chunk stay in cache."""
+
+
+def declares_centered(model: object) -> bool:
+    """Whether ``model`` declares that it returns centered, finite logits (``centered_logits = True``)."""
+    return getattr(model, "centered_logits", False) is True
+
+
+def centered(name: str, values: np.ndarray, *, declared: bool = False) -> np.ndarray:
     """``values`` (shape ``(..., V)``) checked finite, with every row that is not centered centered.
 
     A row counts as centered when ``|mean(row)| <= CENTER_RTOL * max|row|`` (round-off of a centered
     model); such rows are returned unchanged, so centered models give bit-identical results, and the
-    others become ``row - mean(row)``, the centered logits of the same distribution.
+    others become ``row - mean(row)``, the centered logits of the same distribution. The check is fused
+    with the centering: one trip through memory, chunk by chunk (row means, maxima and the decision on a
+    chunk while it is in cache), and a non-finite entry shows up as a non-finite row mean.
+
+    ``declared=True`` (the model declares ``centered_logits``, :func:`declares_centered`) skips that pass:
+    only :data:`CENTERED_SPOT_ROWS` rows are checked, and a row that is not centered or not finite raises a
+    ``ValueError`` naming the false declaration (the core never re-centers a declared model's answer).
     """
-    out = check_finite(name, np.asarray(values, dtype=np.float64))
+    out = np.asarray(values, dtype=np.float64)
     if out.size == 0:
         return out
-    mean = out.mean(axis=-1, keepdims=True)
-    off = np.abs(mean) > CENTER_RTOL * np.abs(out).max(axis=-1, keepdims=True)
-    if off.any():
-        out = np.where(off, out - mean, out)
-    return out
+    flat = out.reshape(-1, out.shape[-1])
+    if declared:
+        _spot_check(name, flat)
+        return out
+    fixed = _center_rows(name, out, flat)
+    return out if fixed is None else fixed.reshape(out.shape)
+
+
+def _row_stats(name: str, values: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row means and max-magnitudes of the chunk ``x``; raises naming the first non-finite entry."""
+    with np.errstate(over="ignore", invalid="ignore"):  # judged below
+        mean = x.mean(axis=1)
+    absmax = np.abs(x).max(axis=1)
+    bad = ~np.isfinite(mean)
+    if bad.any():  # an inf or NaN entry, or a sum of finite values past the float64 range
+        check_finite(name, values)  # raises with the index when an entry is not finite
+        rows = np.flatnonzero(bad)
+        mean[rows] = (x[rows] / absmax[rows, None]).mean(axis=1) * absmax[rows]
+    return mean, absmax
+
+
+def _center_rows(name: str, values: np.ndarray, flat: np.ndarray) -> np.ndarray | None:
+    """The fused check of :func:`centered`: ``None`` when every row is centered, else the fixed rows."""
+    n, V = flat.shape
+    step = max(1, _CHUNK_ENTRIES // V)
+    fixed: np.ndarray | None = None
+    for start in range(0, n, step):
+        x = flat[start : start + step]
+        mean, absmax = _row_stats(name, values, x)
+        off = np.abs(mean) > CENTER_RTOL * absmax
+        if fixed is None and off.any():
+            fixed = np.empty_like(flat)  # the model's own array is never written to (it may be shared)
+            fixed[:start] = flat[:start]
+        if fixed is not None:
+            fixed[start : start + len(x)] = np.where(off[:, None], x - mean[:, None], x)
+    return fixed
+
+
+def _spot_check(name: str, flat: np.ndarray) -> None:
+    rows = np.unique(np.linspace(0, len(flat) - 1, min(len(flat), CENTERED_SPOT_ROWS)).astype(np.int64))
+    x = flat[rows]
+    mean, absmax = x.mean(axis=1), np.abs(x).max(axis=1)
+    bad = ~(np.isfinite(mean) & (np.abs(mean) <= CENTER_RTOL * absmax))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{name}: the model declares centered_logits = True (centered, finite rows, so the core does not "
+            f"center them) but row {int(rows[i])} is not: mean {mean[i]:.6g}, max |entry| {absmax[i]:.6g}; "
+            f"return centered logits or drop the declaration"
+        )
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -139,7 +209,7 @@ def model_logits(model: SequenceModel, prefixes: Sequence[Sequence[int]]) -> np.
     out = np.asarray(model.logits(checked), dtype=np.float64)
     if out.shape != (len(checked), V):
         raise ValueError(f"model.logits: must return shape ({len(checked)}, {V}), got {out.shape}")
-    return centered("model.logits", out)
+    return centered("model.logits", out, declared=declares_centered(model))
 
 
 def logits_along(model: SequenceModel, sequences: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
@@ -161,15 +231,14 @@ def logits_along(model: SequenceModel, sequences: Sequence[Sequence[int]] | np.n
     if length > T:
         raise ValueError(f"sequences: length must be <= horizon {T}, got {length}")
     fast = getattr(model, "logits_along", None)
-    if callable(fast):
-        out = np.asarray(fast(seqs), dtype=np.float64)
-    else:
-        prefixes = [tuple(int(x) for x in row[:t]) for t in range(length) for row in seqs]
+    if not callable(fast):  # model_logits has checked and centered every row
+        prefixes = [tuple(row[:t]) for t in range(length) for row in seqs.tolist()]
         flat = model_logits(model, prefixes) if prefixes else np.zeros((0, V))
-        out = flat.reshape(length, n, V).transpose(1, 0, 2)
+        return flat.reshape(length, n, V).transpose(1, 0, 2)
+    out = np.asarray(fast(seqs), dtype=np.float64)
     if out.shape != (n, length, V):
         raise ValueError(f"model.logits_along: must return shape {(n, length, V)}, got {out.shape}")
-    return centered("model.logits_along", out)
+    return centered("model.logits_along", out, declared=declares_centered(model))
 
 
 def sample_sequences(
@@ -254,6 +323,7 @@ class QueryCounter:
         self.model = model
         self.vocab_size = model.vocab_size
         self.horizon = model.horizon
+        self.centered_logits = declares_centered(model)
         self.queries = 0
         if callable(getattr(model, "extended_logits", None)):
             self.extended_logits = self._extended_logits

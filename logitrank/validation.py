@@ -18,6 +18,7 @@ per kind of value (scikit-learn's ``check_scalar`` / ``check_random_state`` are 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -152,31 +153,73 @@ def check_prefixes(
 
     Rules: every token is an integer in ``[0, vocab_size)``; every sequence has length
     ``<= max_length`` (when given); the collection is non-empty unless ``allow_empty_set``.
+
+    Vectorised: the tokens of the whole batch become one int64 array with one range check (a 2-D integer
+    array directly; sequences of plain ints after one type scan); only other element types (numpy scalars,
+    junk to be named) are converted sequence by sequence.
     """
     if prefixes is None or isinstance(prefixes, str | bytes) or not isinstance(prefixes, Iterable):
         raise TypeError(f"{name}: must be a collection of token sequences, got {short(prefixes)} "
                         f"({type(prefixes).__name__})")
     if isinstance(prefixes, np.ndarray) and prefixes.ndim == 2:
-        arr = prefixes
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"{name}: token ids must be integers, got dtype {arr.dtype}")
-        out = [tuple(int(t) for t in row) for row in arr]
+        if prefixes.size and not np.issubdtype(prefixes.dtype, np.integer):
+            raise ValueError(f"{name}: token ids must be integers, got dtype {prefixes.dtype}")
+        out = [tuple(row) for row in prefixes.tolist()]
+        flat: np.ndarray | None = _flat_int64(prefixes) if prefixes.size else np.zeros(0, dtype=np.int64)
     else:
-        out = [_token_tuple(f"{name}[{i}]", p) for i, p in enumerate(prefixes)]
+        items = list(prefixes)
+        out, flat = _plain_tuples(items)
+        if flat is None:
+            out = [_token_tuple(f"{name}[{i}]", p) for i, p in enumerate(items)]
     if not out and not allow_empty_set:
         raise ValueError(f"{name}: must contain at least one sequence, got an empty collection")
-    for i, seq in enumerate(out):
-        if max_length is not None and len(seq) > max_length:
-            raise ValueError(
-                f"{name}[{i}]: length must be <= {max_length} (the model's horizon minus one), "
-                f"got length {len(seq)}"
-            )
-        for t in seq:
-            if t < 0 or t >= vocab_size:
-                raise ValueError(
-                    f"{name}[{i}]: token ids must lie in [0, {vocab_size}), got {t} in {short(seq)}"
-                )
+    _check_lengths_and_range(name, out, flat, vocab_size, max_length)
     return out
+
+
+def _flat_int64(arr: np.ndarray) -> np.ndarray:
+    """An integer array's entries as int64 (uint64 past the int64 range becomes -1, out of every range)."""
+    if arr.dtype == np.uint64:
+        return np.where(arr >= np.uint64(2**63), -1, arr).astype(np.int64).reshape(-1)
+    return arr.astype(np.int64, copy=False).reshape(-1)
+
+
+def _plain_tuples(items: list[Any]) -> tuple[list[tuple[int, ...]], np.ndarray | None]:
+    """Tuples of ``items`` and their tokens as one int64 array when every sequence is a tuple or list of
+    plain Python ints within int64 (one C-level type scan); ``([], None)`` otherwise (the slow path)."""
+    if not all(isinstance(p, tuple | list) for p in items):
+        return [], None
+    out = [tuple(p) for p in items]
+    tokens = list(itertools.chain.from_iterable(out))
+    if tokens and set(map(type, tokens)) != {int}:
+        return [], None
+    try:
+        return out, np.array(tokens, dtype=np.int64)
+    except OverflowError:  # a Python int past int64: out of range, named by the per-sequence check
+        return [], None
+
+
+def _check_lengths_and_range(name: str, out: list[tuple[int, ...]], flat: np.ndarray | None, vocab_size: int,
+                             max_length: int | None) -> None:
+    """Raise for the first sequence (in order) too long or holding a token outside ``[0, vocab_size)``."""
+    lengths = np.fromiter(map(len, out), dtype=np.int64, count=len(out))
+    too_long = lengths > max_length if max_length is not None else np.zeros(len(out), dtype=bool)
+    if flat is None:  # the slow path's ints may exceed int64: compare them in Python
+        per_seq = np.array([any(t < 0 or t >= vocab_size for t in seq) for seq in out], dtype=bool)
+    else:
+        bad_token = (flat < 0) | (flat >= vocab_size)
+        per_seq = np.zeros(len(out), dtype=bool)
+        if bad_token.any():
+            per_seq[np.repeat(np.arange(len(out)), lengths)[bad_token]] = True
+    if not (too_long.any() or per_seq.any()):
+        return
+    i = int(np.flatnonzero(too_long | per_seq)[0])
+    seq = out[i]
+    if too_long[i]:
+        raise ValueError(f"{name}[{i}]: length must be <= {max_length} (the model's horizon minus one), "
+                         f"got length {len(seq)}")
+    t = next(t for t in seq if t < 0 or t >= vocab_size)
+    raise ValueError(f"{name}[{i}]: token ids must lie in [0, {vocab_size}), got {t} in {short(seq)}")
 
 
 def _is_int(t: Any) -> bool:

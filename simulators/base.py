@@ -29,6 +29,9 @@ class SyntheticModel:
     """
 
     kind: ClassVar[str] = "base"
+    centered_logits: ClassVar[bool] = True
+    """Every answer is centered (each ``_logits_batch`` and fast path centers) and checked finite where it is
+    produced (:meth:`_finite`): the core skips its centering pass (``logitrank.sequence_model.centered``)."""
     vocab_size: int
     horizon: int
 

@@ -8,14 +8,17 @@ SPEC §1 "Misspecification, oracle error, sampled logits":
 
 with ``C = I - 11^T / V`` the centering and ``g`` a *hash-seeded* function of the prefix: the same ``x``
 always gets the same ``g(x)``, different prefixes get (pseudo-)independent uniform entries.  Each entry of
-the perturbation is at most ``2 eps`` in absolute value; the *average misspecification*
+the perturbation is at most ``2 eps`` in absolute value; the *average misspecification* is GLS2's average
+L1 (entrywise absolute) error
 
 .. math::
 
-    \\varepsilon_{avg} = E_{x \\sim M} \\lVert \\varepsilon C g(x) \\rVert^2 / V
+    \\varepsilon_{avg} = E_{x \\sim M} \\lVert \\varepsilon C g(x) \\rVert_1 / V
 
-(``x`` a prefix ``y_{<t}`` of a sequence ``y ~ M``, ``t`` uniform in ``0..T-1``) is estimated on samples by
-:meth:`PerturbedModel.estimate_eps_avg`; for uniform ``g`` it is about ``eps^2 (1 - 1/V) / 3``.
+(``x`` a prefix ``y_{<t}`` of a sequence ``y ~ M``, ``t`` uniform in ``0..T-1``), estimated on samples by
+:meth:`PerturbedModel.estimate_eps_avg`; it is proportional to ``eps`` (for uniform ``g`` and large ``V``
+about ``eps / 2``).  (A squared error ``||.||^2 / V`` would be ``~ eps^2``, making a slope of 1/2 in any
+TV-vs-``eps_avg`` plot a property of the definition rather than of a learner.)
 
 The hash (:func:`prefix_states`, :func:`hash_uniforms`) is a splitmix64 chain over the tokens, vectorised
 in numpy ``uint64`` arithmetic (which wraps modulo 2^64 by design); :class:`~simulators.learners.QueryAccess`
@@ -35,6 +38,9 @@ from logitrank.validation import RngLike, check_float, check_positive_int, check
 from .base import MODEL_REGISTRY, SyntheticModel
 
 __all__ = ["PerturbedModel", "extend_states", "hash_uniforms", "pair_states", "prefix_states"]
+
+EPS_MAX = 1e6
+"""Largest accepted ``eps`` of :class:`PerturbedModel` (point-mass distributions long before, no overflow)."""
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -103,8 +109,10 @@ class PerturbedModel(SyntheticModel):
     ----------
     base : SyntheticModel
         The exactly low-rank model (e.g. a :class:`~simulators.TimeVaryingISAN`).
-    eps : float, ``>= 0``
-        Size of the perturbation (entries of ``g`` lie in ``[-1, 1]``).
+    eps : float, ``0 <= eps <= EPS_MAX``
+        Size of the perturbation (entries of ``g`` lie in ``[-1, 1]``).  Beyond ``EPS_MAX = 1e6`` the logits'
+        scale overflows the sampler's and the estimators' float64 arithmetic (``eps = 1e300`` gave
+        ``(inf, nan)``), and every next-token distribution is already a point mass.
     rng : Generator or int
         Draws the hash seed of ``g`` (once); the model itself is deterministic.
     """
@@ -116,7 +124,7 @@ class PerturbedModel(SyntheticModel):
             raise TypeError(f"base: must be a SyntheticModel (it is saved with the perturbation), "
                             f"got {type(base).__name__}")
         self.base = base
-        self.eps = check_float("eps", eps, low=0.0)
+        self.eps = check_float("eps", eps, low=0.0, high=EPS_MAX)
         self.seed = spawn_seeds(rng, 1)[0] if seed is None else int(seed)
         self.vocab_size, self.horizon = int(base.vocab_size), int(base.horizon)
 
@@ -153,7 +161,8 @@ class PerturbedModel(SyntheticModel):
         return out + self.eps * center_logits(self._g(pair_states(H, F, self.seed)))
 
     def estimate_eps_avg(self, n_sequences: int = 1000, *, rng: RngLike = None) -> tuple[float, float]:
-        """Monte-Carlo ``eps_avg = E_{x ~ M} ||eps C g(x)||^2 / V`` over prefixes of sampled sequences.
+        """Monte-Carlo ``eps_avg = E_{x ~ M} ||eps C g(x)||_1 / V`` (GLS2's average L1 error) over the
+        prefixes of ``n_sequences`` sampled sequences (every position of each, ``t`` uniform in ``0..T-1``).
 
         Returns
         -------
@@ -164,7 +173,7 @@ class PerturbedModel(SyntheticModel):
         s = prefix_states(seqs[:, :0], self.seed)
         per_seq = np.zeros(n)
         for t in range(self.horizon):
-            per_seq += np.sum((self.eps * center_logits(self._g(s))) ** 2, axis=1) / self.vocab_size
+            per_seq += np.abs(self.eps * center_logits(self._g(s))).sum(axis=1) / self.vocab_size
             s = extend_states(s, seqs[:, t])
         per_seq /= self.horizon
         se = float(per_seq.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")

@@ -10,7 +10,7 @@ from conftest import tol
 
 from logitrank import extended_logits
 from simulators import PerturbedModel, TimeVaryingISAN, build_model, load_model
-from simulators.perturbed import hash_uniforms, prefix_states
+from simulators.perturbed import EPS_MAX, hash_uniforms, prefix_states
 
 
 def all_prefixes(V: int, T: int) -> list[tuple[int, ...]]:
@@ -49,19 +49,39 @@ def test_distribution_is_normalised():
     np.testing.assert_allclose(np.exp(m.log_prob(seqs)).sum(), 1.0, **tol())
 
 
-def test_eps_avg_estimate_matches_exact_enumeration():
-    V, T = 3, 4
-    base = TimeVaryingISAN.random(V, 2, T, rng=5)
+def exact_eps_avg(m: PerturbedModel) -> float:
+    """``E_{x ~ M} ||eps C g(x)||_1 / V`` by enumerating every prefix (``t`` uniform in ``0..T-1``)."""
+    V, T = m.vocab_size, m.horizon
+    P = all_prefixes(V, T)
+    prob = np.exp([m.log_prob([p])[0] if p else 0.0 for p in P])  # Pr[x] of each prefix
+    size = np.abs(m.perturbation(P)).sum(axis=1) / V
+    return float(prob @ size) / T
+
+
+def test_eps_avg_is_the_average_l1_error_and_matches_exact_enumeration():
+    base = TimeVaryingISAN.random(3, 2, 4, rng=5)
     for eps in [1e-3, 0.3]:
         m = PerturbedModel(base, eps, rng=0)
-        P = all_prefixes(V, T)
-        prob = np.exp([m.log_prob([p])[0] if p else 0.0 for p in P])  # Pr[x] of each prefix
-        size = np.sum(m.perturbation(P) ** 2, axis=1) / V
-        exact = sum(float(prob[i] * size[i]) for i in range(len(P))) / T  # t uniform in 0..T-1
         est, se = m.estimate_eps_avg(4000, rng=1)
-        assert abs(est - exact) < 5 * se
-        # the order of magnitude of the uniform-g law eps^2 (1 - 1/V) / 3 (few distinct short prefixes)
-        assert 0.2 < est / (eps**2 * (1 - 1 / V) / 3) < 5
+        assert abs(est - exact_eps_avg(m)) < 5 * se
+        # GLS2's L1 error is ~ eps (about eps / 2 for uniform g); the old squared error was ~ eps^2 / 3
+        assert 0.2 < est / eps < 0.8
+
+
+def test_eps_avg_is_linear_in_eps_not_quadratic():
+    base = TimeVaryingISAN.random(3, 2, 4, rng=6)
+    small, double = (exact_eps_avg(PerturbedModel(base, e, rng=0)) for e in (1e-4, 2e-4))
+    assert double / small == pytest.approx(2.0, rel=1e-3)  # a squared error would give 4
+
+
+def test_eps_beyond_float_range_is_refused_naming_eps_the_rule_and_the_value():
+    base = TimeVaryingISAN.random(3, 2, 4, rng=0)
+    with pytest.raises(ValueError, match=r"eps: must be <= 1e\+06, got 1e\+300"):
+        PerturbedModel(base, 1e300)
+    with pytest.raises(ValueError, match="eps: must be a finite number, got inf"):
+        PerturbedModel(base, float("inf"))
+    est, se = PerturbedModel(base, EPS_MAX, rng=0).estimate_eps_avg(50, rng=0)  # the largest accepted
+    assert np.isfinite(est) and np.isfinite(se) and 0.2 < est / EPS_MAX < 0.8
 
 
 def test_hash_uniforms_are_uniform_and_prefix_sensitive():

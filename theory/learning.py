@@ -220,7 +220,8 @@ def _check_exact(gen: np.random.Generator, instances: int, max_dim: int, beta: f
         seed = int(gen.integers(2**31))
         target = TimeVaryingISAN.random(V, d, T, rng=seed)
         learner = SpannerLPLearner(beta=beta, max_epochs=40, max_witnesses=None if witnesses else 0,
-                                   n_validation=32, rng=seed).fit(QueryAccess(target, rng=seed))
+                                   n_validation=32, extend_basis=True, rng=seed)
+        learner.fit(QueryAccess(target, rng=seed))
         tv = _exact_tv(target, learner.model_)
         q_margin = 1.0 - learner.queries_used_ / _query_bound(V, d, T)
         w_margin = 1.0 - learner.witnesses_.max() / (4.0 * d)

@@ -41,12 +41,12 @@ TRANSFORMER = FrozenTransformer()
 
 HARD = [
     Task("hard-perturbed-isan-eavg1e-3",
-         "ISAN V=16, d=8, T=16 plus a hash-seeded perturbation, eps=0.057 (eps_avg ~ 1e-3)",
-         family("perturbed", 16, 8, 16, eps=0.0566), query_budgets=_Q,
+         "ISAN V=16, d=8, T=16 plus a hash-seeded perturbation, eps=0.0021 (eps_avg ~ 1e-3, average L1)",
+         family("perturbed", 16, 8, 16, eps=0.0021), query_budgets=_Q,
          hardness="misspecified: no exact low-rank model fits; small eps_avg", suites=("hard",)),
     Task("hard-perturbed-isan-eavg1e-1",
-         "ISAN V=16, d=8, T=16 plus a hash-seeded perturbation, eps=0.57 (eps_avg ~ 1e-1)",
-         family("perturbed", 16, 8, 16, eps=0.566), query_budgets=_Q,
+         "ISAN V=16, d=8, T=16 plus a hash-seeded perturbation, eps=0.207 (eps_avg ~ 1e-1, average L1)",
+         family("perturbed", 16, 8, 16, eps=0.207), query_budgets=_Q,
          hardness="misspecified: every prefix carries its own unstructured logit error", suites=("hard",)),
     Task("hard-hmm-s16-v16-t20", "random HMM, 16 states, V=16, T=20, sticky Dirichlet(0.1) rows",
          family("hmm", 16, 16, 20, concentration=0.1), query_budgets=_Q,
