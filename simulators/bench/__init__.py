@@ -4,7 +4,8 @@ Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, regist
 :mod:`~simulators.bench.catalog` (the bundled ``core``, ``hard`` and ``quick`` tasks),
 :mod:`~simulators.bench.transformer` (the frozen GPT-2 target), :mod:`~simulators.bench.runner` (streams,
 access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks x seeds x ladder, resumable),
-:mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown) and
+:mod:`~simulators.bench.score` (the learning score, one table per access kind),
+:mod:`~simulators.bench.leaderboard` (reference rows, markdown) and
 :mod:`~simulators.bench.persistence` (the log, atomic outputs, export).
 
 Example::
@@ -16,16 +17,8 @@ Example::
 
 from . import catalog  # noqa: F401  (registers the bundled tasks)
 from .ladder import run, seed_list
-from .leaderboard import (
-    KL_FLOOR,
-    PositionUnigram,
-    UniformModel,
-    headroom,
-    leaderboard,
-    reference_record,
-    scores,
-)
-from .persistence import FORMAT, export_task, read_log
+from .leaderboard import PositionUnigram, UniformModel, headroom, leaderboard, reference_record
+from .persistence import FORMAT, export_task, merge_logs, read_log
 from .runner import (
     LEARNER_ALIASES,
     STREAMS,
@@ -36,6 +29,7 @@ from .runner import (
     run_one,
     streams,
 )
+from .score import SCORE_FLOOR, TV_TARGET, budget_to_tv, rung_score, score_tables, scores
 from .tasks import (
     ACCESS_KINDS,
     ORACLES,
@@ -57,18 +51,20 @@ from .transformer import FrozenTransformer, MissingDependency
 __all__ = [
     "ACCESS_KINDS",
     "FORMAT",
-    "KL_FLOOR",
+    "SCORE_FLOOR",
     "LEARNER_ALIASES",
     "ORACLES",
     "STREAMS",
     "SUITES",
     "TASKS",
+    "TV_TARGET",
     "FamilyTarget",
     "FrozenTransformer",
     "MissingDependency",
     "PositionUnigram",
     "Task",
     "UniformModel",
+    "budget_to_tv",
     "build_target",
     "check_ladder",
     "check_learned_model",
@@ -79,6 +75,7 @@ __all__ = [
     "headroom",
     "leaderboard",
     "make_access",
+    "merge_logs",
     "parse_budgets",
     "read_log",
     "reference_record",
@@ -87,6 +84,8 @@ __all__ = [
     "resolve_tasks",
     "run",
     "run_one",
+    "rung_score",
+    "score_tables",
     "scores",
     "seed_list",
     "streams",

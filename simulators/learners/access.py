@@ -361,7 +361,8 @@ class SampledLogitAccess(_Counted):
         seqs = np.zeros((n, T), dtype=np.int64)
         answers = np.empty((n, T, V))
         for t in range(T):
-            counts, answers[:, t] = self._estimate(model_logits(_HIDDEN[self].model, [tuple(r) for r in seqs[:, :t]]))
+            ell = model_logits(_HIDDEN[self].model, [tuple(r) for r in seqs[:, :t]])
+            counts, answers[:, t] = self._estimate(ell)
             cdf = np.cumsum(counts, axis=1)
             u = _HIDDEN[self].rng.integers(0, self.samples_per_query, size=n)
             seqs[:, t] = np.minimum((cdf <= u[:, None]).sum(axis=1), V - 1)
@@ -397,7 +398,7 @@ class SampleAccess(_Counted):
         """``n`` i.i.d. sequences, int64 array ``(n, T)``; costs ``n``."""
         n = check_positive_int("n", n)
         self._charge(n)
-        own = getattr(_HIDDEN[self].model, "sample", None)  # a synthetic model's own (possibly faster) sampler
+        own = getattr(_HIDDEN[self].model, "sample", None)  # a synthetic model's own (faster) sampler
         raw = np.asarray(own(n, rng=_HIDDEN[self].rng) if callable(own)
                          else sample_sequences(_HIDDEN[self].model, n, rng=_HIDDEN[self].rng))
         if raw.shape != (n, self.horizon):

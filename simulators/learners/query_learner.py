@@ -98,6 +98,18 @@ class _Table:
             hi_new, first = np.unique(hi[keep], return_index=True)
             self._store(hi_new, fi, logits[keep[first]][:, None, :])
 
+    def answered(self, future: Seq = ()) -> np.ndarray:
+        """Every answer already held for ``future`` (any history), shape ``(n, V)``; queries nothing."""
+        if future not in self.fidx:
+            return np.zeros((0, self.V))
+        f = self.fidx[future]
+        rows = np.flatnonzero(self.owner[: len(self.hidx), f] >= 0)
+        out = np.empty((rows.size, self.V))
+        for k, h in enumerate(rows):
+            bh, bf, vals = self.blocks[int(self.owner[h, f])]
+            out[k] = vals[np.searchsorted(bh, h), np.searchsorted(bf, f)]
+        return out
+
     def get(self, access: Any, histories: list[Seq], futures: list[Seq]) -> np.ndarray:
         """Rows ``(|H|, |F| V)`` over ``futures``, querying (in rectangular blocks) only what is missing."""
         hi = self._index(histories, self.hidx)
@@ -234,7 +246,7 @@ class LogitQueryLearner:
         n0 = affordable(access, self.n_samples, T)
         if n0:
             self._add_samples(*access.sample(n0))
-        answers = [self._tables[t].get(access, list(self._cands[t]), [()]) for t in range(T)]
+        answers = [table.answered(()) for table in self._tables]
         self.model_, self.ranks_ = position_unigram_isan(answers, V), np.ones(T, dtype=np.int64)
         if n0:
             self._rounds(access)
@@ -248,7 +260,8 @@ class LogitQueryLearner:
         sampled answers until a model is validated, or a built one if none can be).
 
         While ``grow``, the rank cap doubles from 1 (up to ``rank``) as long as the cap binds (a truncated
-        model can be worse than uniform, so growth does not wait for validation to improve); then up to ``max_rounds`` rounds add witnesses at the final cap."""
+        model can be worse than uniform, so growth does not wait for validation to improve); then up to
+        ``max_rounds`` rounds add witnesses at the final cap."""
         T, V = self.T_, self.V_
         # validation compares learned logits with *noisy* answers: E KL(softmax(l + e) || softmax(l)) per
         # step is ~ (1/2) sigma^2 (1 - sum p^2) <= (1/2) sigma^2 (1 - 1/V); that much is not the learner's
@@ -280,10 +293,11 @@ class LogitQueryLearner:
             if best <= self.error_target + noise_kl:
                 self.stop_reason_ = "error_target"
                 break
-            binds = self._cap is not None and int(self.ranks_.max()) >= self._cap and \
-                (self.rank is None or self._cap < self.rank)
-            if growing and binds:
-                self._cap = 2 * self._cap if self.rank is None else min(2 * self._cap, int(self.rank))
+            cap = self._cap
+            binds = cap is not None and int(self.ranks_.max()) >= cap and \
+                (self.rank is None or cap < self.rank)
+            if growing and binds and cap is not None:
+                self._cap = 2 * cap if self.rank is None else min(2 * cap, int(self.rank))
             else:
                 if growing and best_cap != self._cap:
                     self._cap = best_cap  # a larger rank fit noise or misspecification: go back
