@@ -26,7 +26,6 @@ Checkpoints written before checksums were recorded are used with a warning.
 
 from __future__ import annotations
 
-import re
 import shutil
 import warnings
 from pathlib import Path
@@ -261,21 +260,6 @@ def restore_checkpoint(out_dir: str | Path, run: dict[str, Any], model: Any, opt
     return state, gen
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
-
-
-def _hub_name_problem(source: str) -> str | None:
-    """Why ``source`` (not an existing path) cannot be a hub model id, or ``None`` when it can: a path-like
-    name (absolute, ``./``, ``~``, several folders, a suffix such as ``.pt``), or ``org/name`` whose ``org``
-    is a local folder (a mistyped checkpoint directory)."""
-    if not _HUB_ID.match(source) or source.endswith((".json", ".safetensors", ".bin", ".pt", ".npz")):
-        return "is not an existing path and not a hub model id (org/name)"
-    if "/" in source and Path(source.split("/")[0]).is_dir():
-        return (f"is not an existing checkpoint directory (its folder {source.split('/')[0]!r} exists "
-                f"locally but holds no {source.split('/', 1)[1]!r})")
-    return None
-
-
 def _hub_unreachable(source: str) -> str | None:
     """One quick request to the hub (no retries): a message when the name is unknown there or the hub
     cannot be reached, ``None`` when it answers (or the check itself is unavailable)."""
@@ -309,7 +293,7 @@ def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
     from transformers import AutoModelForCausalLM
 
     from .device import quiet_transformers, resolve_dtype
-    from .sources import BUILTIN, resolve_source
+    from .sources import BUILTIN, hub_name_problem, resolve_source
 
     torch_dtype = resolve_dtype(dtype)
     if str(source) in BUILTIN or (Path(source).suffix == ".gguf" and Path(source).is_file()):
@@ -339,7 +323,7 @@ def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
         with quiet_transformers():
             return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=torch_dtype)
     name = str(source)
-    problem = _hub_name_problem(name)
+    problem = hub_name_problem(name)
     if problem is None:
         try:  # the local hub cache first: no network
             return AutoModelForCausalLM.from_pretrained(name, use_safetensors=True, dtype=torch_dtype,

@@ -12,11 +12,14 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from logitrank.validation import check_int, check_positive_int
+from logitrank.validation import check_float, check_int, check_positive_int
 
 __all__ = ["ARCHS", "TinyLMConfig", "PRESETS", "resolve_config", "init_transformer"]
 
 ARCHS = ("gpt2", "llama")
+MAX_INIT_STD = 1.0
+"""Largest ``init_std`` accepted: the default ``n_embd ** -0.5`` is below it for every width, and far larger
+values only overflow (``1e30`` trained to NaN weights)."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,8 @@ class TinyLMConfig:
         check_int("warmup_steps", self.warmup_steps, minimum=0)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_head: must divide n_embd={self.n_embd}, got {self.n_head}")
-        if self.init_std is not None and not (isinstance(self.init_std, int | float) and self.init_std > 0):
-            raise ValueError(f"init_std: must be a positive number or None, got {self.init_std!r}")
+        if self.init_std is not None:  # a huge std trains to NaN weights without a word (issue 24, F13)
+            check_float("init_std", self.init_std, low=0.0, low_inclusive=False, high=MAX_INIT_STD)
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"lr/min_lr_ratio: need lr > 0 and 0 <= min_lr_ratio <= 1, got {self.lr}, "
                              f"{self.min_lr_ratio}")

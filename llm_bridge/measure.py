@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from logitrank import as_rng, fit_power_law, singular_values
 from logitrank.paper import PAPER
 from logitrank.results_io import load_json, save_json, to_jsonable
+from logitrank.run_folder import owns_out
 from logitrank.sharded_matrix import open_shards
 from logitrank.validation import check_choice, check_positive_int, spawn_seeds
 
@@ -222,6 +223,9 @@ def prepare(model: str | Path, config: Config, *, text: str | Path | None = None
     needs = window_needs(config)
     for name in config.only:
         check_windows(*needs[name], m.horizon, tokens.size, f"{name} (preset sizes)", ld.text_desc)
+        if early is not None and name in ("angles", "lingen"):  # the two that run the earlier model
+            check_windows(*needs[name], early.horizon, tokens.size,
+                          f"{name} (preset sizes) on the --earlier model {str(earlier)!r}", ld.text_desc)
     text_desc, body = ld.text_desc, ld.text
     assert ld.resolved is not None
     info = {"source": source, "model_id": model_id(ld, config.dtype, config.device),
@@ -343,6 +347,7 @@ def _check_identity(out: Path, identity: dict[str, Any]) -> None:
         save_json(identity, path, indent=1)
 
 
+@owns_out("measure")  # one run per folder at a time, never another command's folder (issue 24)
 def run(model: str | Path, config: Config, out: str | Path, *, text: str | Path | None = None,
         corpus: str | None = None, tokenizer: str = "auto", earlier: str | Path | None = None,
         scheduler: str | None = None, local_cluster: bool = False, workers: int = 2, bos: str = "auto"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from logitrank.validation import check_choice
 
 __all__ = ["BUILTIN", "BOS_MODES", "SOURCE_FILE", "Builtin", "ModelSource", "check_causal_lm",
            "resolve_source", "builtin_gguf", "gguf_metadata", "gguf_to_folder", "cache_root", "choose_bos",
-           "file_sha256", "weights_id"]
+           "file_sha256", "weights_id", "hub_name_problem"]
 
 BOS_MODES = ("auto", "always", "never")
 SOURCE_FILE = "gguf_source.json"  # written last into a cache folder: its presence marks it complete
@@ -116,12 +117,28 @@ def weights_id(source: str, dtype: str) -> str:
     return f"hf:{path.resolve()}:{dtype}:{digest}"
 
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
+
+
+def hub_name_problem(source: str) -> str | None:
+    """Why ``source`` (not an existing path) cannot be a hub model id, or ``None`` when it can: a path-like
+    name (absolute, ``./``, ``~``, several folders, a suffix such as ``.pt``), or ``org/name`` whose ``org``
+    is a local folder (a mistyped checkpoint directory)."""
+    if not _HUB_ID.match(source) or source.endswith((".json", ".safetensors", ".bin", ".pt", ".npz")):
+        return "is not an existing path and not a hub model id (org/name)"
+    if "/" in source and Path(source.split("/")[0]).is_dir():
+        return (f"is not an existing checkpoint directory (its folder {source.split('/')[0]!r} exists "
+                f"locally but holds no {source.split('/', 1)[1]!r})")
+    return None
+
+
 def check_causal_lm(model: str | Path) -> str:
     """The model source as a string, after checking that a local directory is a causal-LM checkpoint.
 
-    Built-in names and ``.gguf`` files pass (see :func:`resolve_source`). A path that does not exist is
-    passed on as a hub name (loading then fails with a ``ValueError`` where the network or the name does
-    not allow it)."""
+    Built-in names and ``.gguf`` files pass (see :func:`resolve_source`). A name that does not exist locally
+    is passed on as a hub name when it can be one (loading then fails with a ``ValueError`` where the network
+    or the name does not allow it); a path-like one (``./nowhere/ckpt``, ``gpt2/typo`` where the folder
+    ``gpt2`` exists) is refused at once (:func:`hub_name_problem`), before any tokenizer or hub request."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     path = Path(model)
@@ -130,6 +147,10 @@ def check_causal_lm(model: str | Path) -> str:
     if path.suffix == ".gguf":
         raise ValueError(f"model: a .gguf model must be an existing file, got {str(path)!r}")
     if not path.exists():
+        problem = hub_name_problem(str(model))
+        if problem is not None:
+            raise ValueError(f"model: {str(model)!r} {problem}; pass a checkpoint directory (config.json + "
+                             f"model.safetensors), a .gguf file, a built-in name or a hub name")
         return str(model)
     if not path.is_dir():
         raise ValueError(f"model: must be a causal-LM checkpoint directory (config.json + "

@@ -107,6 +107,9 @@ def _connect(client: Any, scheduler_address: str | None, connect_timeout: float,
     if scheduler_address is not None:
         try:
             return distributed.Client(scheduler_address, timeout=connect_timeout), None
+        except ValueError as exc:  # dask's own words ("missing port number") do not say what was expected
+            raise ValueError(f"scheduler_address: must be a dask scheduler address such as tcp://host:8786, "
+                             f"got {scheduler_address!r} ({exc})") from exc
         except (OSError, TimeoutError) as exc:
             raise ConnectionError(f"scheduler_address: no dask scheduler answered at {scheduler_address!r} "
                                   f"within {connect_timeout:g} s ({exc}); nothing was written") from exc

@@ -19,7 +19,15 @@ from tqdm.auto import tqdm
 
 from .results_io import CorruptFileError, atomic_write, dumps_json, load_npz
 from .sequence_model import SequenceModel, centered, declares_centered
-from .validation import RngLike, as_rng, check_int, check_model, check_positive_int, check_prefixes
+from .validation import (
+    RngLike,
+    as_rng,
+    check_int,
+    check_model,
+    check_positive_int,
+    check_prefixes,
+    check_size,
+)
 
 __all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "random_tokens",
            "all_sequences", "all_futures", "pack_sequences", "unpack_sequences"]
@@ -342,6 +350,8 @@ def extended_logit_matrix(
                                       progress=progress)
         return LogitMatrix(values=values, tokens=tokens, histories=H, futures=F, vocab_size=model.vocab_size,
                            metadata=meta)
+    check_size("(histories, futures)", (len(H), len(F)), (len(H), len(F), model.vocab_size),
+               what="the dense extended logits (|H|, |F|, V)")
     full = _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
     nh, nf, V = full.shape
     if top_k is None:

@@ -26,8 +26,8 @@ from .validation import (
     short,
 )
 
-__all__ = ["BOOTSTRAP_METHODS", "ZERO_RTOL", "PowerLawFit", "approx_rank", "default_index_range",
-           "fit_power_law", "summarize_spectrum"]
+__all__ = ["BOOTSTRAP_METHODS", "ZERO_RTOL", "PowerLawFit", "ScalingFit", "approx_rank",
+           "default_index_range", "fit_power_law", "fit_scaling", "summarize_spectrum"]
 
 BOOTSTRAP_METHODS = ("log-blocks", "block", "residual", "pairs")
 LOG_BLOCKS = 10
@@ -326,3 +326,107 @@ def summarize_spectrum(
     except ValueError as exc:
         out["power_law_error"] = str(exc)
     return out
+
+
+@dataclass(frozen=True)
+class ScalingFit:
+    """Result of :func:`fit_scaling`: ``y ~ C x^k`` on points ``(x_j, y_j)`` (several ``y`` per ``x``).
+
+    Attributes
+    ----------
+    exponent : float — ``k``, the log-log slope.
+    log_c : float — ``log C``.
+    exponent_ci : (float, float) — percentile interval of ``k`` over pairs-bootstrap resamples.
+    r_squared : float — of the log-log regression.
+    n_points : int; decades : float — ``log10(max x / min x)``.
+    affine : (float, float) — ``(a, b)`` of the competing affine law ``y ~ a + b x`` (``a, b >= 0``, fitted
+        in log space, so both laws are judged on the same relative errors).
+    power_wins : float — fraction of the resamples in which the power law's residual sum of squares (log
+        space) is below the affine law's; ``verdict`` is ``"power"`` (``>= confidence``), ``"affine"``
+        (``<= 1 - confidence``) or ``"undecided"``.
+    """
+
+    exponent: float
+    log_c: float
+    exponent_ci: tuple[float, float]
+    r_squared: float
+    n_points: int
+    decades: float
+    affine: tuple[float, float]
+    power_wins: float
+    verdict: str
+    confidence: float
+    n_bootstrap: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        out = asdict(self)
+        out["exponent_ci"], out["affine"] = list(self.exponent_ci), list(self.affine)
+        return out
+
+
+def _affine_log_rss(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """``(a, b, rss)`` of ``log y ~ log(a + b x)``, ``a, b >= 0`` (bounded nonlinear least squares)."""
+    from scipy.optimize import least_squares
+
+    b0 = max(float(np.polyfit(x, y, 1)[0]), 1e-12 * float(y.mean() / x.mean()))
+    a0 = max(float(y.mean() - b0 * x.mean()), 1e-12 * float(y.mean()))
+    scale = np.array([a0 + b0 * x.mean(), (a0 + b0 * x.mean()) / x.mean()])
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(p[0] * scale[0] + p[1] * scale[1] * x, 1e-300)) - np.log(y)
+
+    sol = least_squares(resid, [a0 / scale[0], b0 / scale[1]], bounds=([0.0, 0.0], [np.inf, np.inf]))
+    return float(sol.x[0] * scale[0]), float(sol.x[1] * scale[1]), float((sol.fun**2).sum())
+
+
+def fit_scaling(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *, n_bootstrap: int = 400,
+                confidence: float = 0.95, rng: RngLike = None) -> ScalingFit:
+    """Fit a cost law ``y ~ C x^k`` (log-log least squares) with a bootstrap interval, and test it against
+    the affine law ``y ~ a + b x``.
+
+    The points are resampled in pairs (``n_bootstrap`` times), so with several seeds per ``x`` the interval
+    carries the seed-to-seed spread as well as the lack of fit.  The affine law has as many parameters as the
+    power law, so the test compares their residual sums of squares in log space on each resample.
+
+    Parameters
+    ----------
+    x, y : arrays, shape (n,) — positive; at least 3 points and 2 distinct ``x``.
+    n_bootstrap : int, ``>= 1``; confidence : float in (0, 1); rng : Generator or seed
+
+    Returns
+    -------
+    ScalingFit
+    """
+    xa, ya = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if xa.shape != ya.shape or xa.size < 3 or np.unique(xa).size < 2:
+        raise ValueError(f"x, y: need the same length, >= 3 points and >= 2 distinct x, got {xa.size} and "
+                         f"{ya.size} points, {np.unique(xa).size} distinct x")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya)) and xa.min() > 0 and ya.min() > 0):
+        raise ValueError("x, y: must be finite and > 0 (a log-log fit)")
+    n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
+    confidence = check_float("confidence", confidence, low=0, high=1, low_inclusive=False,
+                             high_inclusive=False)
+    lx, ly = np.log(xa), np.log(ya)
+    k = float(_slopes(lx, ly))
+    log_c = float(ly.mean() - k * lx.mean())
+    ss_tot = float(((ly - ly.mean()) ** 2).sum())
+    rss_power = float(((ly - log_c - k * lx) ** 2).sum())
+    a, b, _ = _affine_log_rss(xa, ya)
+    gen = as_rng(rng)
+    boot, wins = [], []
+    for _ in range(n_bootstrap):
+        idx = gen.integers(0, xa.size, xa.size)
+        if np.unique(xa[idx]).size < 2:
+            continue
+        kb = float(_slopes(lx[idx], ly[idx]))
+        boot.append(kb)
+        cb = ly[idx].mean() - kb * lx[idx].mean()
+        wins.append(float(((ly[idx] - cb - kb * lx[idx]) ** 2).sum()) < _affine_log_rss(xa[idx], ya[idx])[2])
+    q = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2])
+    frac = float(np.mean(wins))
+    verdict = "power" if frac >= confidence else "affine" if frac <= 1 - confidence else "undecided"
+    return ScalingFit(exponent=k, log_c=log_c, exponent_ci=(float(q[0]), float(q[1])),
+                      r_squared=1.0 - rss_power / ss_tot if ss_tot > 0 else 1.0, n_points=int(xa.size),
+                      decades=float(np.log10(xa.max() / xa.min())), affine=(a, b), power_wins=frac,
+                      verdict=verdict, confidence=confidence, n_bootstrap=n_bootstrap)

@@ -1,7 +1,10 @@
 """The provable learner (GLS2) beside the practical one: robustness, witnesses, queries, sampled logits.
 
-(a) TV vs the average misspecification ``eps_avg`` of perturbed ISANs and (b) vs a fixed oracle error
-``xi``, both learners, with fitted log-log slopes; (c) witness futures per position vs ``d`` on binary
+(a) TV / TV of the reference generator (the base ISAN itself: the best rank-``d`` model at hand) vs the
+average misspecification ``eps_avg`` (GLS2's average L1 error) of perturbed ISANs, and (b) TV / TV of the
+fixed-error oracle's own answers vs that error ``xi``, both learners, with 95% intervals (a log-log slope
+of TV against ``eps_avg`` would mostly restate the definition); (c) witness futures per position vs ``d`` on
+binary
 ISANs against ``4d`` and ``d log2(2 T d alpha / (eps delta))`` (GLS2's explicit ``64 d J_b`` is printed in
 the summary: it is off the chart); (d) fitted exponents of queries vs ``d``, ``V``, ``T`` beside the
 theory's ``T^13 d^4``; (e) entrywise error of sampled logits vs ``m`` at ``lambda = 1..4`` and (f) the
@@ -73,20 +76,28 @@ def compute(config: Config, cache: StepCache) -> dict[str, Any]:
     return out
 
 
-def _robust_panel(ax: Any, sweep: dict[str, Any], xlabel: str) -> None:
+def _robust_panel(ax: Any, sweep: dict[str, Any], xlabel: str, reference: str) -> None:
+    x = np.asarray(sweep["x"])
     for i, name in enumerate(lt.LEARNERS):
-        ax.loglog(sweep["x"], sweep["tv"][name], "os"[i] + "-", ms=4, color=COLORS[i],
-                  label=f"{LABELS[name]}: slope {sweep['slope'][name]:.2f}")
+        rows = sweep["ratio"][name]
+        r = np.array([row["ratio"] for row in rows])
+        err = np.array([[row["ratio"] - row["low"] for row in rows],
+                        [row["high"] - row["ratio"] for row in rows]])
+        ax.errorbar(x * (1.06 if i else 1 / 1.06), r, yerr=err, fmt="os"[i] + "-", ms=4, capsize=2,
+                    color=COLORS[i], label=LABELS[name])
+    ax.axhline(1.0, color="k", lw=0.8, ls="--", label=f"= {reference}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("TV(target, learned), length-T sequences")
+    ax.set_ylabel(f"TV(learned) / TV({reference})")
     legend_below(ax, markerscale=1)
 
 
 def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(3, 2, width=4.3, height=3.6)
-    _robust_panel(axes[0, 0], res["eps"], "average misspecification ε_avg = E‖ε C g(x)‖²/V")
+    _robust_panel(axes[0, 0], res["eps"], "average misspecification ε_avg = E‖ε C g(x)‖₁/V", "base model")
     axes[0, 0].set_title("(a) misspecified ISANs (rank bound d)")
-    _robust_panel(axes[0, 1], res["xi"], "fixed oracle error ξ (‖e(x)‖∞ ≤ ξ)")
+    _robust_panel(axes[0, 1], res["xi"], "fixed oracle error ξ (‖e(x)‖∞ ≤ ξ)", "oracle's answers")
     axes[0, 1].set_title("(b) fixed oracle error (box: a long horizon)")
     lg = res["long"]
     box = (f"T = {lg['T']}, ξ = {lg['level']:g}:\nprovable TV {lg['provable']['tv']:.2g} "
@@ -117,7 +128,7 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     ax.plot(x, theory, "k_", ms=18, mew=2, label="theory bound O~(T¹³ d⁴/ε⁴)")
     ax.set_xticks(x, [f"queries vs {a}" for a in axes_names])
     ax.set_ylabel("fitted log-log exponent")
-    ax.set_title("(d) query cost (each fit reaches TV ≤ 0.01)")
+    ax.set_title("(d) queries of one fit per point (no interval;\n see figure cost_to_eps)")
     legend_below(ax, markerscale=1)
     sm = res["sampled"]
     ax = axes[1, 1]
@@ -146,9 +157,11 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     numbers: dict[str, Any] = {}
     for kind, label in (("eps", "eps_avg"), ("xi", "xi")):
         for name in lt.LEARNERS:
-            numbers[f"TV vs {label} slope, {name}"] = res[kind]["slope"][name]
             numbers[f"TV monotone as {label} -> 0, {name}"] = res[kind]["monotone"][name]
             numbers[f"TV at smallest {label}, {name}"] = min(res[kind]["tv"][name])
+            rows = res[kind]["ratio"][name]
+            numbers[f"TV / reference TV over {label}, {name}"] = [
+                f"{fmt(r['ratio'])} [{fmt(r['low'])}, {fmt(r['high'])}]" for r in rows]
     lg = res["long"]
     for name in lt.LEARNERS:
         numbers[f"TV at T = {lg['T']}, xi = {lg['level']:g}, {name}"] = lg[name]["tv"]
@@ -161,7 +174,7 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         for name in lt.LEARNERS:
             numbers[f"queries exponent in {s['axis']}, {name}"] = s["exponent"][name]
     numbers["sampled-logit lambda exponent"] = res["sampled"]["exponent"]
-    paper = {"TV vs eps_avg slope, provable": "polynomial degradation (GLS2)",
+    paper = {"TV / reference TV over eps_avg, provable": "TV <= poly(eps_avg, T, V, d) (GLS2; no exponent)",
              "max witnesses per position / 4d": "O(d log(T d alpha / (eps delta)))",
              "queries exponent in T, provable": "<= 13 (loose bound)",
              "queries exponent in d, provable": "<= 4",
@@ -169,13 +182,13 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     mono = all(res[k]["monotone"][n] for k in ("eps", "xi") for n in lt.LEARNERS)
     wit_ok = numbers["max witnesses per position / 4d"] <= 1.0
     lam_ok = abs(res["sampled"]["exponent"] - 2.0) <= 0.5
-    under = all(s["exponent"]["provable"] <= (s["theory_exponent"] if np.isfinite(s["theory_exponent"])
-                                              else np.inf) for s in res["scaling"])
+    hi = max(r["high"] for k in ("eps", "xi") for r in res[k]["ratio"]["provable"])
+    lo = min(r["low"] for k in ("eps", "xi") for r in res[k]["ratio"]["provable"])
     verdict = (f"TV falls {'monotonically' if mono else 'NOT monotonically'} as eps_avg, xi -> 0 for both "
-               f"learners (provable slopes {fmt(res['eps']['slope']['provable'])} in eps_avg, "
-               f"{fmt(res['xi']['slope']['provable'])} in xi: polynomial, as GLS2 claims); witnesses per "
-               f"position stay {'within' if wit_ok else 'ABOVE'} 4d; query exponents "
-               f"{'lie below' if under else 'EXCEED'} the theory's T^13 d^4; the sampled-logit lambda "
+               f"learners; the provable learner's TV stays within [{fmt(lo)}, {fmt(hi)}] x the reference "
+               f"generator's (95% intervals over every level: "
+               f"{'within' if hi <= 3 else 'ABOVE'} the 3x of claim learning.graceful); witnesses per "
+               f"position stay {'within' if wit_ok else 'ABOVE'} 4d; the sampled-logit lambda "
                f"exponent {fmt(res['sampled']['exponent'])} is {'within' if lam_ok else 'OUTSIDE'} +-0.5 of "
                f"the law's 2.")
     return {"numbers": numbers, "paper": paper, "verdict": verdict}

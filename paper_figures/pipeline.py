@@ -47,6 +47,7 @@ from typing import Any, ClassVar, TypeVar
 from tqdm.auto import tqdm
 
 from logitrank.results_io import to_jsonable
+from logitrank.run_folder import owns_out
 from logitrank.validation import check_choice, check_float, check_int
 
 from .report import read_results, write_report, write_results
@@ -65,6 +66,7 @@ FIGURES: dict[str, str] = {
     "phase_transition": "paper_figures.fig_phase_transition",
     "learning": "paper_figures.fig_learning",
     "provable_learning": "paper_figures.fig_provable_learning",
+    "cost_to_eps": "paper_figures.fig_cost_to_eps",
     "equivalence": "paper_figures.fig_equivalence",
     "hidden_dim": "paper_figures.fig_hidden_dim",
     "real_llm": "paper_figures.fig_real_llm",
@@ -240,6 +242,7 @@ def run_figure(name: str, config: ReproduceConfig, out_dir: str | Path) -> dict[
             "config": to_jsonable(dataclasses.asdict(fig_config)), **summary}
 
 
+@owns_out("reproduce", "out_dir")  # one run per folder at a time, never another command's folder
 def reproduce(config: ReproduceConfig | None = None, out_dir: str | Path = "logitrank-results/reproduce", *,
               only: str | Sequence[str] | None = None, raise_errors: bool = False) -> dict[str, Any]:
     """Run the figures (all, or ``only``), write figures, ``results.json`` and ``report.md``.

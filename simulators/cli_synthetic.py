@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from logitrank.cli import DEFAULT_INDEX_SET  # |H| and |F| when not given
+from logitrank.cli import DEFAULT_DIM, DEFAULT_HORIZON, DEFAULT_INDEX_SET  # sizes when not given
 
 __all__ = ["DEFAULT_INDEX_SET", "parse_settings", "model_from_args", "distinct_count", "model_and_index_sets",
            "run_spectrum", "spectrum_from_shards"]
 
 
 def parse_settings(items: list[str]) -> dict[str, object]:
-    """``--set KEY=VALUE`` items as a dict (values parsed as JSON where they are JSON, else strings)."""
+    """``--set KEY=VALUE`` items as a dict (values parsed as JSON where they are JSON, else as a float
+    where Python reads one -- ``nan``, ``inf`` -- so the family's own check refuses them; else strings)."""
     import json
 
     out: dict[str, object] = {}
@@ -27,26 +28,36 @@ def parse_settings(items: list[str]) -> dict[str, object]:
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
-            out[key] = value
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
     return out
 
 
 def model_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The synthetic model of ``--model/--vocab/--dim/--horizon/--set/--seed`` (picklable via partial)."""
     settings = parse_settings(getattr(args, "set", None) or [])
+    dim = DEFAULT_DIM if args.dim is None else args.dim
+    horizon = DEFAULT_HORIZON if args.horizon is None else args.horizon
     if args.model == "isan" and not settings:
         from simulators import TimeVaryingISAN
 
-        return TimeVaryingISAN.random(16 if args.vocab is None else args.vocab, args.dim, args.horizon,
-                                      rng=args.seed)
+        return TimeVaryingISAN.random(16 if args.vocab is None else args.vocab, dim, horizon, rng=args.seed)
     try:
         from simulators.families import build_model
     except ImportError as exc:
         raise ValueError(
             f"model: only 'isan' is available (simulators.families is missing), got {args.model!r}"
         ) from exc
-    return build_model(args.model, vocab_size=args.vocab, dim=args.dim, horizon=args.horizon, rng=args.seed,
-                       **settings)
+    try:
+        return build_model(args.model, vocab_size=args.vocab, dim=dim, horizon=horizon, rng=args.seed,
+                           **settings)
+    except (ValueError, TypeError) as exc:  # name the option the user typed: --set KEY=VALUE
+        key = str(exc).partition(":")[0]
+        if key in settings:
+            raise type(exc)(f"--set {exc}") from exc
+        raise
 
 
 def note(text: str) -> None:

@@ -277,7 +277,8 @@ def test_cli_bench_list_ladder_and_errors(tmp_path, capsys):
 
 def test_cli_export_writes_each_task_target(tmp_path, capsys):
     names = ["hard-perturbed-isan-eavg1e-3", "hard-sampled-logits-isan", "copy-n6-v4"]
-    assert main(["bench", "--export", str(tmp_path), "--tasks", ",".join(names), "--seeds", "2"]) == 0
+    assert main(["bench", "--export", str(tmp_path), "--tasks", ",".join(names), "--seeds", "2",
+                 "--with-answers"]) == 0
     printed = capsys.readouterr().out
     for name in names:
         for seed in (0, 1):

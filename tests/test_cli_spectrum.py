@@ -80,7 +80,7 @@ def test_spectrum_and_extract_of_a_binary_family_run_on_defaults(tmp_path, monke
 
 
 @pytest.mark.parametrize("extra,message", [(["--history-length", "12"], "history-length"),
-                                           (["--top-k", "20"], "top_k: must be <= 16"),
+                                           (["--top-k", "20"], "--top-k: must be <= 16"),
                                            (["--model", "no-such-model"], "model"),
                                            (["--histories", "5000", "--history-length", "3"], "histories"),
                                            (["--set", "alpha"], "set: must look like KEY=VALUE")])

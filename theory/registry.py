@@ -200,7 +200,7 @@ def register(claim: Claim) -> Claim:
 
 
 CLAIM_MODULES = ("centering", "kl_bounds", "tv_bound", "phase_transition", "equivalence", "representation",
-                 "bottleneck", "learning")
+                 "bottleneck", "learning", "learning_claims")
 """The modules of ``theory`` that register claims, in the order of SPEC section 1."""
 
 

@@ -6,7 +6,10 @@ Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, regist
 access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks x seeds x ladder, resumable),
 :mod:`~simulators.bench.score` (the learning score, one table per access kind),
 :mod:`~simulators.bench.leaderboard` (reference rows, markdown) and
-:mod:`~simulators.bench.persistence` (the log, atomic outputs, export).
+:mod:`~simulators.bench.persistence` (the log, atomic outputs, export), :mod:`~simulators.bench.participant`
+(what a participant may see), :mod:`~simulators.bench.server`, :mod:`~simulators.bench.api` and
+:mod:`~simulators.bench.serve` (``logitrank serve``: the oracle server) and :mod:`~simulators.bench.remote`
+(``RemoteAccess``, its client).
 
 Example::
 
@@ -18,7 +21,9 @@ Example::
 from . import catalog  # noqa: F401  (registers the bundled tasks)
 from .ladder import run, seed_list
 from .leaderboard import PositionUnigram, UniformModel, headroom, leaderboard, reference_record
+from .participant import export_public, participant_view
 from .persistence import FORMAT, export_task, merge_logs, read_log
+from .remote import RemoteAccess, run_remote
 from .runner import (
     LEARNER_ALIASES,
     STREAMS,
@@ -62,6 +67,7 @@ __all__ = [
     "FrozenTransformer",
     "MissingDependency",
     "PositionUnigram",
+    "RemoteAccess",
     "Task",
     "UniformModel",
     "budget_to_tv",
@@ -69,6 +75,7 @@ __all__ = [
     "check_ladder",
     "check_learned_model",
     "describe_tasks",
+    "export_public",
     "export_task",
     "family",
     "get_task",
@@ -77,6 +84,7 @@ __all__ = [
     "make_access",
     "merge_logs",
     "parse_budgets",
+    "participant_view",
     "read_log",
     "reference_record",
     "register_task",
@@ -84,6 +92,7 @@ __all__ = [
     "resolve_tasks",
     "run",
     "run_one",
+    "run_remote",
     "rung_score",
     "score_tables",
     "scores",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .ladder import run
+from .participant import export_public
 from .persistence import export_task
 from .score import SCORE_FLOOR, TV_TARGET
 from .tasks import TASKS as _TASKS
@@ -74,7 +75,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--out", default="logitrank-results/bench",
                    help="output directory (resumable; the leaderboard covers every learner run there)")
     p.add_argument("--export", default=None, metavar="DIR",
-                   help="instead of running: export the tasks' targets (npz or checkpoint + JSON) to DIR")
+                   help="instead of running: write what a participant may see of each task and seed (JSON: "
+                        "description, alphabet, horizon, access, budgets; see README) to DIR")
+    p.add_argument("--with-answers", action="store_true",
+                   help="with --export: write the targets themselves (npz or checkpoint + JSON with the "
+                        "streams)")
     p.add_argument("--list", action="store_true",
                    help="describe the tasks (of --suite/--tasks, else all): access, oracle, ladder, what "
                         "makes each hard")
@@ -97,8 +102,11 @@ def bench_command(args: argparse.Namespace) -> int:
     if args.export is not None:
         for name in names:
             for seed in range(args.seeds):
-                path, js = export_task(name, seed, args.export)
-                print(f"wrote {path} and {js}")
+                if args.with_answers:
+                    path, js = export_task(name, seed, args.export)
+                    print(f"wrote {path} and {js}")
+                else:
+                    print(f"wrote {export_public(name, seed, args.export)}")
         return 0
     budgets = parse_budgets(args.budgets, "--budgets")
     ladder = None if budgets is None else list(check_ladder("--budgets", budgets))

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from logitrank import SequenceModel
 from logitrank.results_io import atomic_write_text
+from logitrank.run_folder import owns_out
 from logitrank.validation import check_int
 
 from .leaderboard import reference_record
@@ -64,6 +65,7 @@ def log_traceback(out: Path, rec: dict[str, Any]) -> dict[str, Any]:
     return {**rec, "log": rel.as_posix()}
 
 
+@owns_out("bench")  # one run per folder at a time, never another command's folder (issue 24)
 def run(learner: Any, tasks: str | Sequence[str], seeds: int | Iterable[int] = 1, *,
         budgets: Sequence[int] | None = None, out: str | Path | None = None,
         progress: bool | None = None) -> list[dict[str, Any]]:

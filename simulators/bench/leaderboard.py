@@ -26,7 +26,7 @@ import numpy as np
 from logitrank import SequenceModel, center_logits, log_softmax, logits_along, sample_sequences
 
 from ..learners.evaluation import evaluate
-from .score import SCORE_FLOOR, TV_TARGET, Standing, references, score_tables
+from .score import SCORE_FLOOR, TV_TARGET, Standing, isolation, references, score_tables
 from .tasks import Task
 
 __all__ = ["PositionUnigram", "UniformModel", "headroom", "leaderboard", "reference_record"]
@@ -181,7 +181,7 @@ def _status(recs: list[dict[str, Any]]) -> str:
             status += f"; {r['status']}: {_one_line(why)}"
             status += f" (traceback: {r['log']})" if r.get("log") else ""
             break
-    return status + f"; {recs[0].get('isolation', 'in-process')}"
+    return status + f"; {isolation(recs[0])}"
 
 
 def _run_row(learner: str, budget: int, recs: list[dict[str, Any]], ref: dict[str, float] | None) -> str:

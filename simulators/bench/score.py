@@ -33,8 +33,8 @@ import numpy as np
 
 from .tasks import ACCESS_KINDS, TASKS
 
-__all__ = ["SCORE_FLOOR", "TV_TARGET", "Standing", "budget_to_tv", "rank", "rung_score", "score_tables",
-           "scores", "table_tasks"]
+__all__ = ["SCORE_FLOOR", "TV_TARGET", "Standing", "budget_to_tv", "isolation", "rank", "rung_score",
+           "score_tables", "scores", "table_tasks"]
 
 SCORE_FLOOR = 1e-3
 """Excess KL (nats per sequence) below which a rung scores 1: precision beyond it is not learning."""
@@ -66,6 +66,12 @@ class Standing:
     rank: int = 0
     tie: bool = False
     isolation: str = "in-process"
+
+
+def isolation(rec: dict[str, Any]) -> str:
+    """Where the learner ran: ``"server"`` (through ``logitrank serve``: the target out of its reach) or
+    ``"in-process"`` (in the benchmark's interpreter)."""
+    return str(rec.get("isolation") or ("server" if rec.get("served") else "in-process"))
 
 
 def _ok(rec: dict[str, Any]) -> bool:
@@ -143,7 +149,7 @@ def score_tables(results: Sequence[dict[str, Any]]) -> dict[str, list[Standing]]
             st.overall = float(np.mean([e["score"] for e in st.tasks.values()])) if tasks else 0.0
             reached = [e["tv_budget"] for e in st.tasks.values() if e["tv_budget"] is not None]
             st.reached, st.budget_log_sum = len(reached), float(np.sum(np.log10(reached)))
-            isolations = {r.get("isolation", "in-process") for (lr, _), c in cells.items() if lr == learner
+            isolations = {isolation(r) for (lr, _), c in cells.items() if lr == learner
                           for rs in c.values() for r in rs}
             st.isolation = "/".join(sorted(isolations))
             table.append(st)

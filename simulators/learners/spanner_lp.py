@@ -102,8 +102,7 @@ class SpannerLPModel:
             out[:, s] = c @ self.readout[s]
             if s + 1 < L:
                 b = np.einsum("nm,nmd->nd", c, self.shifted[s][seqs[:, s]])
-                c, resid[:, s + 1], k = track(self.basis_rows[s + 1], b, self.beta, certify=self.certify,
-                                              minimise=self.minimise)
+                c, resid[:, s + 1], k = self.step(s + 1, b)
                 n_lp += k
         return center_logits(out), resid, coeffs, n_lp
 
@@ -135,9 +134,13 @@ class SpannerLPModel:
                                     self.vocab_size - 1)
             if s + 1 < self.horizon:
                 b = np.einsum("nm,nmd->nd", c, self.shifted[s][seqs[:, s]])
-                c = track(self.basis_rows[s + 1], b, self.beta, certify=self.certify,
-                          minimise=self.minimise)[0]
+                c = self.step(s + 1, b)[0]
         return seqs
+
+    def step(self, s: int, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """One tracking step into position ``s``: targets ``b`` ``(n, D_s)`` -> ``(c (n, m_s), residual (n,),
+        n_lp)`` by the tracking LP (the one place a variant, e.g. a negative control, changes the rule)."""
+        return track(self.basis_rows[s], b, self.beta, certify=self.certify, minimise=self.minimise)
 
 
 class SpannerLPLearner:
@@ -200,6 +203,7 @@ class SpannerLPLearner:
     """
 
     access_kind = "query"
+    model_class: type[SpannerLPModel] = SpannerLPModel  # what a fit builds (a variant may track differently)
 
     def __init__(self, beta: float = 2.0, rank: int | None = None, rel_tol: float = 1e-8,
                  threshold: float = 1e-4, n_samples: int = 64, n_validation: int = 64, max_epochs: int = 20,
@@ -338,7 +342,7 @@ class SpannerLPLearner:
             if nxt:
                 sh = rows[:, [col[f] for f in nxt]].reshape(m, V, len(self.futures_[s + 1]) * V)
                 shifted.append(sh.transpose(1, 0, 2).copy())
-        return SpannerLPModel(readout, basis_rows, shifted, float(self.beta),
+        return self.model_class(readout, basis_rows, shifted, float(self.beta),
                               certify=max(self.lp_shortcut * float(self.threshold), 1e-12),
                               minimise=self.lp == "always")
 

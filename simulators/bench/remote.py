@@ -1,0 +1,239 @@
+"""A thin client of the oracle server: :class:`RemoteAccess`, an access object whose answers come over HTTP.
+
+``RemoteAccess`` has the interface of :class:`~simulators.learners.QueryAccess`,
+:class:`~simulators.learners.SampledLogitAccess` and :class:`~simulators.learners.SampleAccess`
+(``vocab_size``, ``horizon``, ``budget``, ``used``, ``remaining``, ``queries_used``, ``samples_used``,
+``logits``, ``extended_logits``, ``sample``), so any learner that takes an access object runs against the
+server unchanged;
+a refusal for the budget (HTTP 429) raises :class:`~simulators.learners.BudgetExceeded`, a malformed request
+ValueError with the server's message.  Only the standard library is used (``http.client``, one kept-alive
+connection per access).
+
+Example::
+
+    from simulators import bench
+    from simulators.learners import LogitQueryLearner
+
+    access = bench.RemoteAccess("http://127.0.0.1:8765", "isan-v16-d8-t16", learner="query", budget=10**4)
+    model = LogitQueryLearner(rng=access.learner_seed).fit(access).model_
+    print(access.submit(model)["record"]["kl"])
+
+or, for a learner over a whole ladder as ``bench.run`` would: ``bench.run_remote("query", url, task)``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import inspect
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from logitrank import SequenceModel, logits_along
+from logitrank.validation import check_positive_int, check_prefixes
+
+from ..isan import TimeVaryingISAN
+from ..learners.access import BudgetExceeded
+
+__all__ = ["RemoteAccess", "RemoteError", "run_remote"]
+
+
+class RemoteError(RuntimeError):
+    """The server refused a request for its state (404 unknown, 409 conflict, 413 too large) or failed."""
+
+
+class _Client:
+    """JSON over one kept-alive HTTP connection; error bodies become exceptions with the server's message."""
+
+    def __init__(self, url: str, timeout: float = 600.0):
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"url: must look like http://HOST:PORT, got {url!r}")
+        self.url, self.host, self.port, self.timeout = url, parts.hostname, parts.port or 80, timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in (0, 1):  # a kept-alive connection the server closed is opened again, once
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            try:
+                self._conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+                resp = self._conn.getresponse()
+                raw = resp.read()
+                break
+            except (ConnectionError, http.client.HTTPException):
+                self._conn.close()
+                self._conn = None
+                if attempt:
+                    raise
+        is_json = resp.getheader("content-type", "").startswith("application/json")
+        payload = json.loads(raw) if raw and is_json else raw.decode(errors="replace")
+        if resp.status < 400:
+            return payload
+        detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
+        if resp.status == 429:
+            raise BudgetExceeded(str(detail))
+        if resp.status in (400, 422):
+            raise ValueError(str(detail))
+        raise RemoteError(f"{method} {path}: HTTP {resp.status}: {detail}")
+
+
+class RemoteAccess:
+    """The server-side session of ``(learner, task, seed, budget)`` as an access object.
+
+    Parameters
+    ----------
+    url : str — the server, ``http://127.0.0.1:8765``.
+    task : str — a served task.
+    seed : int — a served seed.
+    learner : str — the learner's name (its leaderboard label gets ``" (served)"``).
+    access : {"query", "sample"}, optional — default the task's.
+    budget : int, optional — a rung of the task's ladder; default the top.
+
+    Attributes
+    ----------
+    session : str — the session's id.
+    learner_seed : int — the ``rng`` an in-process run hands the learner's factory.
+    access_kind, budget, vocab_size, horizon, samples_per_query, unit
+    """
+
+    def __init__(self, url: str, task: str, seed: int = 0, *, learner: str, access: str | None = None,
+                 budget: int | None = None):
+        self._client = _Client(url)
+        info = self._client.call("POST", "/sessions", {"learner": learner, "task": task, "seed": seed,
+                                                       "access": access, "budget": budget})
+        self.session, self.learner, self.task, self.seed = info["session"], learner, task, seed
+        self.access_kind, self.budget, self.unit = info["access"], int(info["budget"]), info["unit"]
+        self.vocab_size, self.horizon = int(info["vocab_size"]), int(info["horizon"])
+        self.samples_per_query = int(info["samples_per_query"])
+        self.learner_seed = int(info["learner_seed"])
+        self._limit, self.n_eval = int(info["max_answer_floats"]), int(info["n_eval"])
+        self._update(info)
+
+    def _update(self, counts: dict[str, Any]) -> None:
+        self.used, self.queries_used = int(counts["used"]), int(counts["queries_used"])
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.used
+
+    @property
+    def samples_used(self) -> int:
+        return self.used
+
+    def _post(self, what: str, body: dict[str, Any]) -> dict[str, Any]:
+        out = self._client.call("POST", f"/sessions/{self.session}/{what}", body)
+        self._update(out)
+        return out
+
+    def _chunks(self, name: str, rows: Sequence[Sequence[int]], per_row: int, cost: int
+                ) -> list[list[list[int]]]:
+        """Rows validated here and cut so that each answer fits the server's limit; a request that must be
+        split is checked against the budget first, so that it is refused whole, as in-process."""
+        checked = [list(r) for r in check_prefixes(name, rows, self.vocab_size, self.horizon - 1)]
+        step = max(1, self._limit // max(per_row, 1))
+        if len(checked) > step and cost > self.remaining:
+            raise BudgetExceeded(f"RemoteAccess: asked for {cost} {self.unit} with {self.used} of the budget "
+                                 f"{self.budget} already used ({self.remaining} left)")
+        return [checked[i:i + step] for i in range(0, len(checked), step)]
+
+    def logits(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
+        """Logits of each prefix, ``(len(prefixes), V)`` (see ``QueryAccess.logits``)."""
+        cost = len(prefixes) * max(self.samples_per_query, 1)
+        parts = [self._post("logits", {"prefixes": c})["logits"]
+                 for c in self._chunks("prefixes", prefixes, self.vocab_size, cost)]
+        out = np.asarray([row for part in parts for row in part], dtype=np.float64)
+        return out.reshape(-1, self.vocab_size)
+
+    def extended_logits(self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]
+                        ) -> np.ndarray:
+        """``out[i, j] = l(h_i . f_j)``, shape ``(|H|, |F|, V)`` (see ``QueryAccess.extended_logits``)."""
+        fut = [list(f) for f in check_prefixes("futures", futures, self.vocab_size, self.horizon - 1)]
+        longest = max(len(h) for h in check_prefixes("histories", histories, self.vocab_size, None)) + \
+            max(len(f) for f in fut)
+        if longest > self.horizon - 1:
+            raise ValueError(f"histories/futures: len(h) + len(f) must be <= horizon - 1 = "
+                             f"{self.horizon - 1}, got a longest concatenation of length {longest}")
+        cost = len(histories) * len(fut) * max(self.samples_per_query, 1)
+        parts = [self._post("extended_logits", {"histories": c, "futures": fut})["logits"]
+                 for c in self._chunks("histories", histories, len(fut) * self.vocab_size, cost)]
+        out = np.asarray([row for part in parts for row in part], dtype=np.float64)
+        return out.reshape(len(histories), len(fut), self.vocab_size)
+
+    def sample(self, n: int) -> Any:
+        """``n`` sequences ``(n, T)``; for query access also the logits ``(n, T, V)`` that predicted them."""
+        n = check_positive_int("n", n)
+        out = self._post("sample", {"n": n})
+        seqs = np.asarray(out["sequences"], dtype=np.int64).reshape(n, self.horizon)
+        if self.access_kind == "sample":
+            return seqs
+        return seqs, np.asarray(out["logits"], dtype=np.float64).reshape(n, self.horizon, self.vocab_size)
+
+    # -- submitting --------------------------------------------------------------------------------
+    def heldout(self) -> np.ndarray:
+        """The held-out sequences ``(n_eval, T)``; ends the query phase of this learner, task and seed."""
+        return np.asarray(self._client.call("POST", f"/sessions/{self.session}/heldout")["sequences"],
+                          dtype=np.int64)
+
+    def submit(self, model: SequenceModel) -> dict[str, Any]:
+        """Score ``model``: a :class:`~simulators.TimeVaryingISAN` by its parameters when they are fewer
+        numbers than its logits along the held-out sequences, which score any other sequence model (the two
+        give the same record).  Returns ``{"record": ..., "scores": ...}``."""
+        held_out_size = self.n_eval * self.horizon * self.vocab_size
+        if isinstance(model, TimeVaryingISAN) and model.A.size + model.B.size < held_out_size:
+            return self._client.call("POST", f"/sessions/{self.session}/submit/isan",
+                                     {"x0": model.x0.tolist(), "A": model.A.tolist(), "B": model.B.tolist()})
+        ell = logits_along(model, self.heldout())
+        return self._client.call("POST", f"/sessions/{self.session}/submit/logits", {"logits": ell.tolist()})
+
+    def give_up(self, error: str, status: str = "failed") -> dict[str, Any]:
+        """Record a failed (or ``"over_budget"``) run with ``error``."""
+        return self._client.call("POST", f"/sessions/{self.session}/submit/give_up",
+                                 {"status": status, "error": error[-4000:]})
+
+
+def _learner(factory: Any, seed: int) -> Any:
+    """The learner from its factory, handed ``rng=seed`` when the factory takes it (as ``run_one`` does)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return factory()
+    takes = "rng" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return factory(rng=seed) if takes else factory()
+
+
+def run_remote(learner: Any, url: str, task: str, seed: int = 0, budgets: Sequence[int] | None = None
+               ) -> list[dict[str, Any]]:
+    """Run ``learner`` (alias, import path, class/factory) through the server on ``task`` and ``seed`` at
+    every rung of ``budgets`` (default: the task's ladder for the learner's access), as ``bench.run`` would
+    in-process: every rung is fitted first, then each model submitted.  Returns the served records."""
+    from .runner import resolve_learner
+
+    label, factory = resolve_learner(learner)
+    view = _Client(url).call("GET", f"/tasks/{task}")
+    kind = getattr(factory, "access_kind", None) or getattr(_learner(factory, 0), "access_kind", None) \
+        or view["access"]
+    fitted: list[tuple[RemoteAccess, Any, tuple[str, str] | None]] = []
+    for budget in budgets or view[f"{kind}_budgets"]:
+        access = RemoteAccess(url, task, seed, learner=label, access=kind, budget=int(budget))
+        try:
+            fit = _learner(factory, access.learner_seed).fit(access)
+            fitted.append((access, getattr(fit, "model_", fit), None))
+        except BudgetExceeded as exc:
+            fitted.append((access, None, ("over_budget", f"BudgetExceeded: {exc}")))
+        except Exception as exc:  # a crashing learner is a result, as in-process
+            fitted.append((access, None, ("failed", f"{type(exc).__name__}: {exc}")))
+    records = []
+    for access, model, failure in fitted:
+        if failure is None:
+            try:
+                records.append(access.submit(model)["record"])
+                continue
+            except (ValueError, TypeError) as exc:  # a model the server cannot score: the learner failed
+                failure = ("failed", f"{type(exc).__name__}: {exc}")
+        records.append(access.give_up(failure[1], failure[0])["record"])
+    return records

@@ -1,0 +1,90 @@
+"""``logitrank serve``: its options (:func:`add_arguments`) and the command (:func:`run`), which puts an
+:class:`~simulators.bench.server.OracleService` behind uvicorn on a socket it binds itself (so ``--port 0``
+picks a free port, printed) and stops cleanly on SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .server import OracleService
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``logitrank serve``."""
+    parser.add_argument("--suite", default=None, help="serve this suite's tasks (default: quick)")
+    parser.add_argument("--tasks", default=None, help="comma-separated task names (instead of --suite)")
+    parser.add_argument("--seeds", default="0", metavar="S1,S2,...",
+                        help="the seeds served (default 0; an organiser may serve seeds nobody else knows)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8765, help="port (0: any free port; default 8765)")
+    parser.add_argument("--out", default="logitrank-results/bench",
+                        help="bench output directory the served runs join (results.jsonl, leaderboard.md)")
+    parser.add_argument("--max-request-mb", type=float, default=64.0,
+                        help="largest request body accepted, in MiB (default 64)")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds: must be comma-separated integers >= 0, got {text!r}") from None
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"--seeds: must be comma-separated integers >= 0, got {text!r}")
+    return seeds
+
+
+def run(*, suite: str | None = None, tasks: str | None = None, seeds: str = "0", host: str = "127.0.0.1",
+        port: int = 8765, out: str | Path = "logitrank-results/bench", max_request_mb: float = 64.0,
+        ready: Callable[[str], None] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT, then return 0 (``logitrank serve``; see the module docstring).
+
+    ``ready`` is called with the base URL once the socket listens (default: print it)."""
+    import uvicorn
+
+    from .api import create_app
+    from .tasks import resolve_tasks
+    from .tasks import suite as suite_tasks
+
+    if not 0 <= port <= 65535:
+        raise ValueError(f"--port: must be in [0, 65535], got {port}")
+    if not max_request_mb > 0:
+        raise ValueError(f"--max-request-mb: must be > 0, got {max_request_mb}")
+    # "" is refused, not read as "not given"
+    names = resolve_tasks(tasks.split(",")) if tasks is not None else suite_tasks(
+        "quick" if suite is None else suite)
+    service = OracleService(names, out, _seeds(seeds))
+    app = create_app(service, max_request_bytes=int(max_request_mb * 2**20))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ValueError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror})") from None
+    sock.listen(128)  # from here a client's connection waits in the backlog until uvicorn serves it
+    bound = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
+    url = f"http://{'[' + host + ']' if family == socket.AF_INET6 else host}:{bound}"
+    (ready or (lambda u: print(f"logitrank serve: {len(names)} tasks on {u} (protocol: {u}/docs); "
+                               f"writing {service.out}", flush=True)))(url)
+    # uvicorn re-raises the signal that stopped it once it is done, through the handler it found: a quiet
+    # one here, so that SIGTERM ends the command with status 0 after the graceful shutdown
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)} \
+        if threading.current_thread() is threading.main_thread() else {}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("logitrank serve: stopped", flush=True)
+    return 0
