@@ -162,13 +162,13 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     from llm_bridge.device import choose_openmp_wait_policy
 
     choose_openmp_wait_policy()  # before torch is imported (SPEC section 4)
-    from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
+    from paper_figures.pipeline import FIGURES, ReproduceConfig, ReproduceRequest, parse_only, run_reproduce
 
     only = None if args.only is None else parse_only(args.only)
     config = ReproduceConfig.preset_named(args.preset, device=args.device, seed=args.seed,
                                           progress=False if args.no_progress else None,
                                           max_minutes=args.max_minutes)
-    results = reproduce(config, args.out, only=only)
+    results = run_reproduce(ReproduceRequest(config, args.out, only=only))
     figs = results["figures"]
     failed = [n for n in (only or list(FIGURES)) if figs.get(n, {}).get("status") != "ok"]
     print(f"wrote {args.out}/report.md and {args.out}/results.json "
@@ -259,6 +259,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from llm_bridge.device import choose_openmp_wait_policy
 
     choose_openmp_wait_policy()  # the transformer task runs torch
+    import llm_bridge.bench_task  # noqa: F401  (registers the transformer task of the hard suite)
     from simulators.bench.command import bench_command
 
     return bench_command(args)
@@ -361,7 +362,7 @@ def _run_extract(args: argparse.Namespace) -> int:
         from llm_bridge.device import choose_openmp_wait_policy
 
         choose_openmp_wait_policy()
-        from llm_bridge.measure import extraction_inputs
+        from llm_bridge.measure_inputs import extraction_inputs
 
         try:
             model, H, F, model_id, factory, rng = extraction_inputs(
@@ -440,17 +441,18 @@ def _run_measure(args: argparse.Namespace) -> int:
     from llm_bridge.device import choose_openmp_wait_policy
 
     choose_openmp_wait_policy()
-    from llm_bridge.measure import Config, run
+    from experiments.measure import Config, MeasureRequest, run_measure
     from paper_figures.measure_figures import headline, write
 
     fields = {} if args.shard_rows is None else {"shard_rows": args.shard_rows}
     config = Config.preset(args.preset, top_k=args.top_k, seed=args.seed, device=args.device,
                            dtype=args.dtype, only=None if args.only is None else args.only.split(","),
                            progress=False if args.no_progress else None, **fields)
+    request = MeasureRequest(args.model, args.out, config, text=args.text, corpus=args.corpus,
+                             tokenizer=args.tokenizer, earlier=args.earlier, scheduler=args.scheduler,
+                             local_cluster=args.local_cluster, workers=args.workers, bos=args.bos)
     try:
-        result = run(args.model, config, args.out, text=args.text, corpus=args.corpus,
-                     tokenizer=args.tokenizer, earlier=args.earlier, scheduler=args.scheduler,
-                     local_cluster=args.local_cluster, workers=args.workers, bos=args.bos)
+        result = run_measure(request)
     except (ConnectionError, ImportError) as exc:
         print(f"logitrank measure: error: {exc}", file=sys.stderr)
         return 2

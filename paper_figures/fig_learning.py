@@ -38,13 +38,14 @@ from typing import Any, ClassVar
 import matplotlib.ticker as mticker
 import numpy as np
 
+from experiments.store import StepCache
+from logitrank.power_law import fit_scaling
 from logitrank.validation import check_int, spawn_rngs
 
 from . import learning_curves as ex
 from .pipeline import FigureConfig, Presets, figure_cache
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
-from .store import StepCache
 
 NAME = "learning"
 TITLE = "Learning: the logit-query learner vs sample-only baselines"
@@ -177,11 +178,12 @@ def subset_search_curve(n_bits: int, subset: int, noise: float, samples: list[in
 
 
 def _exponent(x: list[float], y: list[float]) -> float:
+    """Log-log exponent by :func:`logitrank.power_law.fit_scaling` (nan under 3 usable points)."""
     x_, y_ = np.asarray(x, float), np.asarray(y, float)
     ok = (x_ > 0) & (y_ > 0)
-    if ok.sum() < 2:
+    if ok.sum() < 3 or np.unique(x_[ok]).size < 2:
         return float("nan")
-    return float(np.polyfit(np.log(x_[ok]), np.log(y_[ok]), 1)[0])
+    return fit_scaling(x_[ok], y_[ok], n_bootstrap=1, rng=0).exponent
 
 
 def make(results_or_config: dict[str, Any] | Config, out_dir: str | Path) -> list[Path]:

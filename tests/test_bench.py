@@ -11,6 +11,7 @@ import pytest
 from conftest import tol
 
 import simulators.learners.access as access_module
+from llm_bridge.bench_task import FrozenTransformer  # registers the transformer task of the hard suite
 from logitrank.cli import main
 from simulators import TimeVaryingISAN, bench, load_model
 from simulators.learners import LogitQueryLearner
@@ -58,7 +59,7 @@ class WrongShape:
 def test_every_synthetic_task_is_built_by_the_family_registry_reproducibly_from_its_seed():
     assert set(bench.suite("core")) | set(bench.suite("hard")) == set(bench.TASKS)
     for name, task in bench.TASKS.items():
-        if isinstance(task.build, bench.FrozenTransformer):
+        if isinstance(task.build, FrozenTransformer):
             continue  # the frozen transformer is tested in test_bench_transformer.py
         assert isinstance(task.build, bench.FamilyTarget), name
         a, b, c = bench.build_target(name, 0), bench.build_target(name, 0), bench.build_target(name, 1)
@@ -75,7 +76,7 @@ def test_hard_suite_spans_the_issue_targets():
     assert {t.oracle for t in hard} == {"exact", "fixed-noise", "sampled-logits"}
     sample_only = [t for t in hard if t.offers == ("sample",)]
     assert len(sample_only) >= 3 and all(t.sample_budgets == (10**3, 10**4, 10**5) for t in sample_only)
-    assert any(isinstance(t.build, bench.FrozenTransformer) for t in hard)
+    assert any(isinstance(t.build, FrozenTransformer) for t in hard)
     assert all(len(t.ladder(t.access)) >= 3 for t in hard)
     # the misspecified targets sit at the advertised average misspecification (SPEC: eps_avg)
     for name, want in (("hard-perturbed-isan-eavg1e-3", 1e-3), ("hard-perturbed-isan-eavg1e-1", 1e-1)):
@@ -239,7 +240,7 @@ def test_bad_inputs_give_clear_errors():
 
 def test_export_writes_every_new_synthetic_target_and_it_round_trips(tmp_path):
     for name in bench.suite("hard"):
-        if isinstance(bench.TASKS[name].build, bench.FrozenTransformer):
+        if isinstance(bench.TASKS[name].build, FrozenTransformer):
             continue  # exported in test_bench_transformer.py
         npz, js = bench.export_task(name, 2, tmp_path)
         desc = json.loads(js.read_text())
@@ -248,6 +249,32 @@ def test_export_writes_every_new_synthetic_target_and_it_round_trips(tmp_path):
         loaded, built = load_model(npz), bench.build_target(name, 2)
         seqs = built.sample(5, rng=0)
         np.testing.assert_array_equal(loaded.logits_along_sequences(seqs), built.logits_along_sequences(seqs))
+
+
+def test_run_learners_counts_the_runs_of_every_learner_and_the_failed_ones(tmp_path):
+    outcome = bench.run_learners(["query", Crashy], FAST, [0], budgets=[10**5], out=tmp_path, progress=False)
+    assert outcome == bench.LearnersOutcome(runs=4, failed=1) and not outcome.all_failed  # Crashy on copy
+    labels = {r["learner"] for r in json.loads((tmp_path / "results.json").read_text()) if r["kind"] == "run"}
+    assert len(labels) == 2  # both learners' runs are in the one leaderboard directory
+    crashed = bench.run_learners([Crashy], ["copy-n6-v4"], [0], budgets=[10**5], progress=False)
+    assert crashed == bench.LearnersOutcome(1, 1) and crashed.all_failed
+    over = bench.run_learners(["query"], ["copy-n6-v4"], [0], budgets=[10], progress=False)
+    assert over == bench.LearnersOutcome(1, 0) and not over.all_failed  # over budget is not a failure
+    assert not bench.LearnersOutcome(0, 0).all_failed
+
+
+def test_export_tasks_writes_every_task_and_seed_in_order(tmp_path):
+    names = ["copy-n6-v4", "ngram3-v8"]
+    written = list(bench.export_tasks(names, range(2), tmp_path / "answers", with_answers=True))
+    assert [p.name for p, _ in written] == ["copy-n6-v4-seed0.npz", "copy-n6-v4-seed1.npz",
+                                            "ngram3-v8-seed0.npz", "ngram3-v8-seed1.npz"]
+    assert all(p.is_file() and js == p.with_suffix(".json") and js.is_file() for p, js in written)
+    public = list(bench.export_tasks(names, range(2), tmp_path / "public"))
+    assert [len(files) for files in public] == [1, 1, 1, 1] and all(f.is_file() for (f,) in public)
+    assert not list((tmp_path / "public").glob("*.npz"))  # the view holds no target
+    assert [json.loads(f.read_text()) for (f,) in public] == [bench.participant_view(n, s)
+                                                              for n in names for s in (0, 1)]
+    assert list(bench.export_tasks(["copy-n6-v4"], range(0), tmp_path / "none")) == []
 
 
 def test_cli_bench_list_ladder_and_errors(tmp_path, capsys):

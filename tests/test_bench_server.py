@@ -122,6 +122,9 @@ def test_remote_answers_equal_the_in_process_oracle_also_when_split(tmp_path):
             remote.logits([[0], [4]])
         again = bench.RemoteAccess(url, NOISY, 0, learner="probe", budget=4000)
         assert again.used == 13 and again.session == remote.session  # resumed, not reset
+        status, plain = http(url + f"/sessions/{remote.session}/logits", "POST", {"prefixes": P[:3]})  # lists
+        assert status == 200 and plain["used"] == 16
+        np.testing.assert_array_equal(np.array(plain["logits"]), local.logits(P[:3]))  # = the float64 bytes
     assert not np.array_equal(local.logits([[1]]), bench.build_target(NOISY, 0).logits([(1,)]))  # noisy
 
 

@@ -11,54 +11,35 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import smollm2_gguf, tol  # noqa: E402
-from transformers import (  # noqa: E402
-    GPT2Config,
-    GPT2LMHeadModel,
-    LlamaConfig,
-    LlamaForCausalLM,
-    MistralConfig,
-    MistralForCausalLM,
-    Qwen2Config,
-    Qwen2ForCausalLM,
-)
+from conftest import plain_logits, smollm2_gguf, tiny_lm, tol  # noqa: E402
+from transformers import GPT2Config, LlamaConfig  # noqa: E402
 
+from experiments.lingen import lingen_experiment  # noqa: E402
 from llm_bridge import HFModel  # noqa: E402
-from llm_bridge.experiments.lingen import lingen_experiment  # noqa: E402
 from llm_bridge.kv_cache import check_cache_size, kv_bytes_per_token, kv_width, repeat_cache  # noqa: E402
 from logitrank import continuation_logits  # noqa: E402
 
 V, LONG, BOS, WINDOW = 1000, 32768, 7, 4  # a vocabulary that is a multiple of nothing nice; a long context
-SMALL = dict(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=2, bos_token_id=None, eos_token_id=None, pad_token_id=None)
 
 
-def long_llama() -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(**SMALL, max_position_embeddings=LONG)).eval()
+def long_llama() -> torch.nn.Module:
+    return tiny_lm("llama", vocab=V, context=LONG)
 
 
-def long_gpt2() -> GPT2LMHeadModel:
-    torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=V, n_positions=LONG, n_embd=32, n_layer=2, n_head=2,
-                                      bos_token_id=None, eos_token_id=None)).eval()
+def long_gpt2() -> torch.nn.Module:
+    return tiny_lm("gpt2", vocab=V, context=LONG)
 
 
-def sliding_mistral(window: int | None = WINDOW) -> MistralForCausalLM:
+def sliding_mistral(window: int | None = WINDOW) -> torch.nn.Module:
     """Every layer a sliding-window one."""
-    torch.manual_seed(0)
-    cfg = MistralConfig(**SMALL, max_position_embeddings=LONG, sliding_window=window)
-    return MistralForCausalLM(cfg).eval()
+    return tiny_lm("mistral", vocab=V, context=LONG, sliding_window=window)
 
 
-def hybrid_qwen2(window: int | None = WINDOW) -> Qwen2ForCausalLM:
+def hybrid_qwen2(window: int | None = WINDOW) -> torch.nn.Module:
     """Sliding-window and full-attention layers mixed (a hybrid cache)."""
-    torch.manual_seed(0)
     middle = "full_attention" if window is None else "sliding_attention"
-    cfg = Qwen2Config(**{**SMALL, "num_hidden_layers": 3}, max_position_embeddings=LONG,
-                      use_sliding_window=window is not None, sliding_window=window,
-                      layer_types=["full_attention", middle, "full_attention"])
-    return Qwen2ForCausalLM(cfg).eval()
+    return tiny_lm("qwen2", vocab=V, context=LONG, n_layer=3, use_sliding_window=window is not None,
+                   sliding_window=window, layer_types=["full_attention", middle, "full_attention"])
 
 
 BUILDERS = {"llama": long_llama, "gpt2": long_gpt2, "mistral_sliding": sliding_mistral,
@@ -68,14 +49,6 @@ BUILDERS = {"llama": long_llama, "gpt2": long_gpt2, "mistral_sliding": sliding_m
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
 def net(request: pytest.FixtureRequest) -> torch.nn.Module:
     return BUILDERS[request.param]()
-
-
-def plain(model: torch.nn.Module, seq: tuple[int, ...]) -> np.ndarray:
-    """One unbatched forward without any cache: the last position's log-softmax, centered (float64)."""
-    with torch.no_grad():
-        raw = model(torch.tensor([list(seq)]), use_cache=False).logits[0, -1].double()
-    lp = torch.log_softmax(raw, dim=-1).numpy()
-    return lp - lp.mean()
 
 
 def seqs(rng: np.random.Generator, n: int, lo: int, hi: int) -> list[tuple[int, ...]]:
@@ -123,7 +96,7 @@ def test_extended_logits_with_key_value_reuse_equal_the_naive_way(net: torch.nn.
     model = HFModel(net, bos_token_id=BOS)
     cached = model.extended_logits(H, F)
     np.testing.assert_allclose(cached, model.extended_logits(H, F, use_cache=False), **tol(np.float32))
-    ref = np.stack([[plain(net, (BOS, *h, *f)) for f in F[:3]] for h in H[:2]])
+    ref = np.stack([[plain_logits(net, (BOS, *h, *f)) for f in F[:3]] for h in H[:2]])
     np.testing.assert_allclose(cached[:2, :3], ref, **tol(np.float32))
     # a budget of a few tokens: one history per block, one pair per cache copy
     small = HFModel(net, bos_token_id=BOS, max_batch_tokens=4).extended_logits(H, F)
@@ -137,12 +110,12 @@ def test_cached_continuations_equal_recomputation(net: torch.nn.Module) -> None:
     stream = continuation_logits(model, H, 2, max_steps=5)
     conts: list[tuple[int, ...]] = [(), ()]
     for _ in range(5):  # past the window: the sliding layers drop their oldest keys
-        ref = np.stack([[plain(net, (BOS, *h, *c)) for c in conts] for h in H])
+        ref = np.stack([[plain_logits(net, (BOS, *h, *c)) for c in conts] for h in H])
         np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32))
         tok = rng.integers(0, V, size=2)
         stream.append(tok)
         conts = [c + (int(z),) for c, z in zip(conts, tok, strict=True)]
-    ref = np.stack([[plain(net, (BOS, *h, *c)) for c in conts] for h in H])
+    ref = np.stack([[plain_logits(net, (BOS, *h, *c)) for c in conts] for h in H])
     np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32))
     with pytest.raises(ValueError, match=r"tokens: the longest history leaves room for 5 continuation"):
         stream.append(np.zeros(2, dtype=np.int64))
@@ -153,7 +126,7 @@ def test_the_sliding_window_is_in_effect(build: Callable[..., torch.nn.Module]) 
     """Negative control: the same weights with full attention answer differently past the window, so the
     sliding-window tests above test the window."""
     seq = tuple(range(1, 12))
-    assert not np.allclose(plain(build(), seq), plain(build(None), seq), **tol(np.float32))
+    assert not np.allclose(plain_logits(build(), seq), plain_logits(build(None), seq), **tol(np.float32))
 
 
 @pytest.mark.parametrize("build", [long_llama, long_gpt2])

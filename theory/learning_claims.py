@@ -37,8 +37,8 @@ from simulators.learners import BudgetExceeded, QueryAccess, evaluate
 from .broken_learners import make_learner
 from .registry import Evidence
 
-__all__ = ["DELTA", "EPS", "N_SAMPLES", "brute_force_queries", "failure_interval", "query_bound",
-           "validation_size"]
+__all__ = ["DELTA", "EPS", "N_SAMPLES", "brute_force_queries", "check_with_learner", "failure_interval",
+           "query_bound", "validation_size"]
 
 EPS, DELTA, N_SAMPLES, BETA = 0.01, 0.1, 64, 2.0
 CONFIDENCE = 0.95
@@ -184,6 +184,21 @@ def _check_bounded(gen: np.random.Generator, instances: int, learner: str = "pro
     return _evidence("learning.bounded_coefficients", rows, parts, extra)
 
 
+def check_with_learner(claim: str, learner: str, rng: Any, instances: int) -> Evidence:
+    """Claim ``claim``'s check (``learning.exact``, ``.witnesses``, ``.bounded_coefficients`` or
+    ``.graceful``, at its default box) run with ``learner`` (``"provable"`` or a name of
+    :data:`theory.broken_learners.BROKEN`): one cell of the table of ``benchmarks/learner_controls.py``."""
+    gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    checks: dict[str, Callable[[], Evidence]] = {
+        "learning.exact": lambda: _check_exact(gen, instances, 4, learner),
+        "learning.witnesses": lambda: _check_exact(gen, instances, 5, learner, binary=True),
+        "learning.bounded_coefficients": lambda: _check_bounded(gen, instances, learner),
+        "learning.graceful": lambda: _check_graceful(gen, instances, learner)}
+    if claim not in checks:
+        raise ValueError(f"claim: must be one of {list(checks)}, got {claim!r}")
+    return checks[claim]()
+
+
 def _controls(check: Callable[..., Evidence], names: tuple[str, ...], **kw: Any) -> Callable[..., Evidence]:
     """A negative control running every broken learner in ``names``: it *holds* if any of them holds, so a
     claim's control fails only when every broken learner fails; ``details`` keeps each one's parts."""
@@ -238,6 +253,11 @@ def _register() -> None:
                           ("random_model", "no_witnesses", "brute_force"), instances=6, max_dim=5),
         control_description="broken learners, each must fail: random model (TV), witnesses disabled (TV: "
                             "states not separated), brute force (queries > Q)"))
+
+
+def _register_robust() -> None:
+    from .registry import Claim, register
+
     register(Claim(
         id="learning.bounded_coefficients",
         statement=f"With fixed oracle error xi on Kahan-configured ISANs, TV <= {BOUNDED_FACTOR:g} x "
@@ -270,3 +290,4 @@ def _register() -> None:
 
 
 _register()
+_register_robust()

@@ -2,14 +2,15 @@
 
 Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, registry and suites),
 :mod:`~simulators.bench.catalog` (the bundled ``core``, ``hard`` and ``quick`` tasks),
-:mod:`~simulators.bench.transformer` (the frozen GPT-2 target), :mod:`~simulators.bench.runner` (streams,
-access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks x seeds x ladder, resumable),
-:mod:`~simulators.bench.score` (the learning score, one table per access kind),
-:mod:`~simulators.bench.leaderboard` (reference rows, markdown) and
+:mod:`~simulators.bench.runner` (streams, access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks
+x seeds x ladder, resumable), :mod:`~simulators.bench.score` (the learning score, one table per access kind),
+:mod:`~simulators.bench.leaderboard` (reference rows, markdown),
 :mod:`~simulators.bench.persistence` (the log, atomic outputs, export), :mod:`~simulators.bench.participant`
 (what a participant may see), :mod:`~simulators.bench.server`, :mod:`~simulators.bench.api` and
 :mod:`~simulators.bench.serve` (``logitrank serve``: the oracle server) and :mod:`~simulators.bench.remote`
-(``RemoteAccess``, its client).
+(``RemoteAccess``, its client).  The frozen-transformer task of the ``hard`` and ``transformer`` suites lives
+above this package: ``import llm_bridge.bench_task`` registers it (``logitrank bench`` does), through
+:func:`register_task` like any task written elsewhere.
 
 Example::
 
@@ -19,9 +20,9 @@ Example::
 """
 
 from . import catalog  # noqa: F401  (registers the bundled tasks)
-from .ladder import run, seed_list
+from .ladder import LearnersOutcome, run, run_learners, seed_list
 from .leaderboard import PositionUnigram, UniformModel, headroom, leaderboard, reference_record
-from .participant import export_public, participant_view
+from .participant import export_public, export_tasks, participant_view
 from .persistence import FORMAT, export_task, merge_logs, read_log
 from .remote import RemoteAccess, run_remote
 from .runner import (
@@ -41,6 +42,7 @@ from .tasks import (
     SUITES,
     TASKS,
     FamilyTarget,
+    MissingDependency,
     Task,
     check_ladder,
     describe_tasks,
@@ -51,20 +53,19 @@ from .tasks import (
     resolve_tasks,
     suite,
 )
-from .transformer import FrozenTransformer, MissingDependency
 
 __all__ = [
     "ACCESS_KINDS",
     "FORMAT",
     "SCORE_FLOOR",
     "LEARNER_ALIASES",
+    "LearnersOutcome",
     "ORACLES",
     "STREAMS",
     "SUITES",
     "TASKS",
     "TV_TARGET",
     "FamilyTarget",
-    "FrozenTransformer",
     "MissingDependency",
     "PositionUnigram",
     "RemoteAccess",
@@ -77,6 +78,7 @@ __all__ = [
     "describe_tasks",
     "export_public",
     "export_task",
+    "export_tasks",
     "family",
     "get_task",
     "headroom",
@@ -91,6 +93,7 @@ __all__ = [
     "resolve_learner",
     "resolve_tasks",
     "run",
+    "run_learners",
     "run_one",
     "run_remote",
     "rung_score",

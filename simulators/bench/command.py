@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from .ladder import run
+from .ladder import run_learners
 from .participant import export_public
 from .persistence import export_task
 from .score import SCORE_FLOOR, TV_TARGET
@@ -118,12 +118,7 @@ def run_bench(learners: Sequence[str], tasks: Sequence[str], *, seeds: int, budg
               out: Path, progress: bool | None) -> int:
     """Run each learner on ``tasks`` into ``out`` and print the leaderboard of everything there; exit status
     1 when every run of this call failed, else 0."""
-    failed = total = 0
-    for learner in learners:
-        results = run(learner, list(tasks), seeds, budgets=budgets, out=out, progress=progress)
-        done = [r for r in results if r.get("kind") == "run"]
-        total += len(done)
-        failed += sum(r["status"] == "failed" for r in done)
+    outcome = run_learners(list(learners), list(tasks), seeds, budgets=budgets, out=out, progress=progress)
     print((out / "leaderboard.md").read_text(), end="")
     print(f"wrote {out / 'results.json'} and {out / 'leaderboard.md'}")
-    return 1 if total and failed == total else 0
+    return 1 if outcome.all_failed else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,9 @@ from logitrank.validation import check_int
 from .leaderboard import reference_record
 from .persistence import append_record, read_log, record_key, write_outputs
 from .runner import build_target, instantiate, resolve_learner, run_one, streams
-from .tasks import check_ladder, get_task, resolve_tasks
-from .transformer import MissingDependency
+from .tasks import MissingDependency, check_ladder, get_task, resolve_tasks
 
-__all__ = ["learner_access", "log_traceback", "run", "seed_list"]
+__all__ = ["LearnersOutcome", "learner_access", "log_traceback", "run", "run_learners", "seed_list"]
 
 
 def seed_list(seeds: int | Iterable[int]) -> list[int]:
@@ -141,3 +141,30 @@ def run(learner: Any, tasks: str | Sequence[str], seeds: int | Iterable[int] = 1
     if out is not None:
         write_outputs(Path(out), read_log(Path(out) / "results.jsonl"))
     return refs + results
+
+
+@dataclass(frozen=True)
+class LearnersOutcome:
+    """What :func:`run_learners` ran: ``runs`` run records of this call, ``failed`` of them failed."""
+
+    runs: int
+    failed: int
+
+    @property
+    def all_failed(self) -> bool:
+        """Every run failed (and there was at least one): ``logitrank bench`` then exits 1."""
+        return self.runs > 0 and self.failed == self.runs
+
+
+def run_learners(learners: Sequence[Any], tasks: str | Sequence[str], seeds: int | Iterable[int] = 1, *,
+                 budgets: Sequence[int] | None = None, out: str | Path | None = None,
+                 progress: bool | None = None) -> LearnersOutcome:
+    """:func:`run` for each learner in turn (same tasks, seeds, ladder and ``out``), counting the run
+    records and the failed ones among them (reference records are not runs)."""
+    runs = failed = 0
+    for learner in learners:
+        results = run(learner, tasks, seeds, budgets=budgets, out=out, progress=progress)
+        mine = [r for r in results if r.get("kind") == "run"]
+        runs += len(mine)
+        failed += sum(r["status"] == "failed" for r in mine)
+    return LearnersOutcome(runs, failed)

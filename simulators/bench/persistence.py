@@ -132,3 +132,4 @@ def export_task(name: str, seed: int, directory: str | Path) -> tuple[Path, Path
             "streams": streams(name, seed)}
     js = save_json(desc, directory / f"{stem}.json", indent=1)
     return path, Path(js)
+

@@ -35,6 +35,7 @@ __all__ = [
     "ACCESS_KINDS",
     "ORACLES",
     "FamilyTarget",
+    "MissingDependency",
     "SUITES",
     "TASKS",
     "Task",
@@ -50,6 +51,11 @@ ACCESS_KINDS = ("query", "sample")
 MAX_BUDGET = 10**12
 """The largest budget a ladder may name (more queries or samples than any run can spend)."""
 ORACLES = ("exact", "iid-noise", "fixed-noise", "sampled-logits")
+
+
+class MissingDependency(RuntimeError):
+    """A task needs an optional dependency that is not installed (:func:`simulators.bench.run` warns and
+    skips that task); a task's ``build`` raises it."""
 
 
 def check_ladder(name: str, budgets: Any) -> tuple[int, ...]:
