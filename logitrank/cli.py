@@ -275,6 +275,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    from llm_bridge.device import choose_openmp_wait_policy
+
+    choose_openmp_wait_policy()  # the transformer task runs torch
+    import llm_bridge.bench_task  # noqa: F401  (registers the transformer task of the hard suite)
     from simulators.bench.serve import run
 
     return run(suite=args.suite, tasks=args.tasks, seeds=args.seeds, host=args.host, port=args.port,

@@ -287,3 +287,23 @@ def test_the_shell_client_in_docs_is_ranked(tmp_path):
     assert run["used"] == 300 and run["budget"] == 300 and run["kl"] == printed["kl"]  # 50 sequences x T=6
     assert 0 < run["kl"] < ref["uniform"]["kl"]  # a position-wise unigram from 50 samples beats uniform
     assert "| unigram-sh (served) | query | 3e+02 |" in board
+
+
+class _NeedsTorch:
+    vocab_size, horizon = 4, 3
+
+    def __call__(self, rng):  # type: ignore[no-untyped-def]
+        raise bench.MissingDependency("task t-srv-missing: needs torch (the [llm] extra)")
+
+
+def test_a_target_this_server_cannot_build_is_a_503_naming_the_dependency(tmp_path):
+    task = bench.register_task(bench.Task("t-srv-missing", "needs torch", _NeedsTorch(), n_eval=10))
+    try:
+        with serving(tmp_path, tasks=(task.name, TINY)) as (url, _):
+            status, view = http(url + f"/tasks/{task.name}")
+            assert status == 200 and view["vocab_size"] == 4  # the public view needs no target
+            status, body = http(url + "/sessions", "POST", {"learner": "probe", "task": task.name})
+            assert status == 503 and "needs torch (the [llm] extra)" in body["detail"]
+            assert open_session(url)["used"] == 0  # the other tasks are served on
+    finally:
+        del bench.TASKS[task.name]

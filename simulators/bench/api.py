@@ -6,7 +6,8 @@ Status codes: 400 a request the task refuses (a prefix longer than ``T - 1``, a 
 budget off the ladder, a submission of the wrong shape); 404 an unknown task, seed or session; 409 a request
 the session's state forbids; 413 a body over the size limit or an answer over the per-request limit; 422 JSON
 that does not parse or does not match the schema; 429 over the session's budget (nothing is answered or
-charged).  Every error body is ``{"detail": "<one line naming the field, the rule and the value>"}``.
+charged); 503 a task whose target needs a dependency this server lacks.  Every error body is
+``{"detail": "<one line naming the field, the rule and the value>"}``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..learners.access import BudgetExceeded
 from .server import Conflict, NotFound, OracleService, TooLarge
+from .tasks import MissingDependency
 
 __all__ = ["MAX_REQUEST_BYTES", "create_app"]
 
@@ -183,7 +185,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 def _add_error_handlers(app: FastAPI) -> None:
     codes: list[tuple[type[Exception], int]] = [
         (NotFound, 404), (Conflict, 409), (TooLarge, 413), (BudgetExceeded, 429), (ValueError, 400),
-        (TypeError, 400)]
+        (TypeError, 400), (MissingDependency, 503)]
 
     def handler(code: int) -> Any:
         async def respond(request: Request, exc: Exception) -> JSONResponse:
