@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 import matplotlib.ticker as mticker
 import numpy as np
 
+from experiments.store import StepCache
 from logitrank.power_law import fit_scaling
 from logitrank.validation import check_int, spawn_rngs
 
@@ -45,7 +46,6 @@ from . import learning_curves as ex
 from .pipeline import FigureConfig, Presets, figure_cache
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
-from .store import StepCache
 
 NAME = "learning"
 TITLE = "Learning: the logit-query learner vs sample-only baselines"

@@ -21,12 +21,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from experiments.store import StepCache
 from theory import learning as lt
 
 from .pipeline import FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
-from .store import StepCache
 
 NAME = "provable_learning"
 TITLE = "The provable learner (spanner + tracking LP + witnesses) vs the practical learner"
