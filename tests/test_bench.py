@@ -11,12 +11,13 @@ import pytest
 from conftest import tol
 
 import simulators.learners.access as access_module
+from llm_bridge.bench_task import FrozenTransformer  # registers the transformer task of the hard suite
 from logitrank.cli import main
 from simulators import TimeVaryingISAN, bench, load_model
 from simulators.learners import LogitQueryLearner
 
 FAST = ["noisy-parity-n20", "copy-n6-v4"]
-LADDER = [10**3, 10**5]  # the smallest rung is too small for the query learner on both tasks
+LADDER = [10**3, 10**5]  # the smallest rung is too small for the query learner to finish on both tasks
 
 
 def strip_timing(results):
@@ -58,7 +59,7 @@ class WrongShape:
 def test_every_synthetic_task_is_built_by_the_family_registry_reproducibly_from_its_seed():
     assert set(bench.suite("core")) | set(bench.suite("hard")) == set(bench.TASKS)
     for name, task in bench.TASKS.items():
-        if isinstance(task.build, bench.FrozenTransformer):
+        if isinstance(task.build, FrozenTransformer):
             continue  # the frozen transformer is tested in test_bench_transformer.py
         assert isinstance(task.build, bench.FamilyTarget), name
         a, b, c = bench.build_target(name, 0), bench.build_target(name, 0), bench.build_target(name, 1)
@@ -75,7 +76,7 @@ def test_hard_suite_spans_the_issue_targets():
     assert {t.oracle for t in hard} == {"exact", "fixed-noise", "sampled-logits"}
     sample_only = [t for t in hard if t.offers == ("sample",)]
     assert len(sample_only) >= 3 and all(t.sample_budgets == (10**3, 10**4, 10**5) for t in sample_only)
-    assert any(isinstance(t.build, bench.FrozenTransformer) for t in hard)
+    assert any(isinstance(t.build, FrozenTransformer) for t in hard)
     assert all(len(t.ladder(t.access)) >= 3 for t in hard)
     # the misspecified targets sit at the advertised average misspecification (SPEC: eps_avg)
     for name, want in (("hard-perturbed-isan-eavg1e-3", 1e-3), ("hard-perturbed-isan-eavg1e-1", 1e-1)):
@@ -91,7 +92,9 @@ def test_bench_is_reproducible_bit_for_bit(tmp_path):
     assert board_a == board_b
     by = {(r["task"], r["budget"]): r for r in runs(r1)}
     assert len(by) == 4 and all(by[t, 10**5]["kl"] < 1e-6 for t in FAST)
-    assert all(by[t, 10**3]["status"] == "over_budget" for t in FAST)
+    # anytime: the small rung stops early with the best model at hand, within its budget
+    assert all(by[t, 10**3]["status"] == "ok" and by[t, 10**3]["stopped_early"] for t in FAST)
+    assert all(by[t, 10**3]["used"] <= 10**3 for t in FAST)
     # sample learners on hard tasks: the same samples, the same model, the same numbers
     hard = ["hard-sample-hmm-s8-v8", "hard-perturbed-isan-eavg1e-1", "hard-sampled-logits-isan"]
     s1 = bench.run("ngram", hard, [5], budgets=[200, 600], progress=False)
@@ -113,26 +116,30 @@ def test_reference_rows_are_exact_on_noisy_parity():
     assert abs(ref["unigram"]["kl"] - ref["uniform"]["kl"]) < 0.01
 
 
-def test_score_is_the_mean_log10_kl_over_the_ladder_with_failures_at_the_uniform_kl():
-    base = {"kind": "run", "learner": "L", "task": "t", "seed": 0, "used": 1, "error": None}
+def test_score_is_the_fraction_of_decades_removed_with_failures_at_the_uniform_kl():
+    base = {"kind": "run", "learner": "L", "task": "t", "seed": 0, "used": 1, "error": None,
+            "access": "query"}
     records = [
         {"kind": "reference", "task": "t", "seed": 0, "vocab_size": 2, "horizon": 3, "entropy": 1.0,
-         "entropy_se": 0.0, "uniform": {"kl": 2.0, "kl_se": 0, "tv": 0.5, "tv_se": 0},
+         "entropy_se": 0.0, "uniform": {"kl": 10.0, "kl_se": 0, "tv": 0.5, "tv_se": 0},
          "unigram": {"kl": 1.0, "kl_se": 0, "tv": 0.4, "tv_se": 0}},
         {**base, "budget": 10, "status": "over_budget", "error": "BudgetExceeded: x"},
-        {**base, "budget": 100, "status": "ok", "kl": 1e-3, "kl_se": 0.0, "tv": 0.01, "tv_se": 0.0},
-        {**base, "budget": 1000, "status": "ok", "kl": 0.0, "kl_se": 0.0, "tv": 0.0, "tv_se": 0.0},
+        {**base, "budget": 100, "status": "ok", "kl": 0.1, "kl_se": 0.0, "tv": 0.2, "tv_se": 0.0},
+        {**base, "budget": 1000, "status": "ok", "kl": 1e-9, "kl_se": 0.0, "tv": 0.0, "tv_se": 0.0},
     ]
-    want = (math.log10(2.0) - 3 - 10) / 3  # uniform, 1e-3, and 0 floored at 1e-10
+    # uniform 10 nats -> floor 1e-3 is 4 decades: over budget 0, 0.1 nats 2/4, 1e-9 (below the floor) 1
+    want = (0 + 0.5 + 1) / 3
     sc = bench.scores(records)
-    np.testing.assert_allclose(sc["L"]["t"], want, **tol())
-    np.testing.assert_allclose(sc["L"]["overall"], want, **tol())
+    np.testing.assert_allclose(sc["query"]["L"]["t"], want, **tol())
+    np.testing.assert_allclose(sc["query"]["L"]["overall"], want, **tol())
+    assert bench.budget_to_tv(records)["query"]["L"]["t"] == 1000  # TV 0.2 > 0.1 at 100, 0 at 1000
     board = bench.leaderboard(records)
-    assert "| (uniform) | – | 2 ± 0 |" in board and "over_budget: BudgetExceeded: x" in board
-    assert f"| t | {want:.3g} |" in board
-    # headroom: best at the top rung (KL 0 < 1e-2) and at the bottom rung (over budget = uniform KL 2)
+    assert "| (uniform) | – | – | 10 ± 0 |" in board and "over_budget: BudgetExceeded: x" in board
+    assert f"| 1 | L | {want:.3f} | 1/1 | in-process |" in board
+    assert f"| t | {want:.3f} (TV at 1e+03) |" in board
+    # headroom: best at the top rung (KL 1e-9 < 1e-2) and at the bottom rung (over budget = uniform KL 10)
     room = bench.headroom(records)
-    assert room["top"] == {"t": ("L", 0.0)} and room["bottom"] == {"t": ("L", 2.0)}
+    assert room["top"] == {"t": ("L", 1e-9)} and room["bottom"] == {"t": ("L", 10.0)}
     assert room["bottom_below_1e-6"] == {"L": []}
     assert "stays at KL >= 1e-2: 0 of 1" in board and "per learner: L 0/1" in board
 
@@ -148,7 +155,10 @@ def test_crashing_learner_is_recorded_and_other_tasks_kept(tmp_path):
                                                       ("run", "noisy-parity-n20"),
                                                       ("reference", "copy-n6-v4"), ("run", "copy-n6-v4")]
     board = (tmp_path / "leaderboard.md").read_text()
-    assert "failed: RuntimeError: boom" in board and "| Crashy | 1e+05 | " in board
+    assert "failed: RuntimeError: boom (traceback: logs/Crashy/copy-n6-v4-seed0-budget100000.log)" in board
+    assert "| Crashy | query | 1e+05 | " in board
+    log = (tmp_path / "logs" / "Crashy" / "copy-n6-v4-seed0-budget100000.log").read_text()
+    assert 'raise RuntimeError("boom")' in log and "Traceback (most recent call last)" in log
 
 
 def test_query_learner_on_a_sample_only_task_is_unsupported_not_scored():
@@ -156,7 +166,7 @@ def test_query_learner_on_a_sample_only_task_is_unsupported_not_scored():
     assert rec["status"] == "unsupported"
     assert "access_kind: task 'hard-sample-isan-v8-d4-t12' offers sample access only, got a learner " \
            "needing 'query'" == rec["error"]
-    assert "query" not in bench.scores([rec])
+    assert bench.scores([rec]) == {}
 
 
 def test_wrong_vocabulary_or_horizon_is_a_clear_failure():
@@ -210,11 +220,13 @@ def test_bad_inputs_give_clear_errors():
         bench.run("query", FAST, 1, budgets=[])
     with pytest.raises(ValueError, match=r"query_budgets: must be strictly increasing, got \[100, 10\]"):
         bench.Task("t", "d", bench.family("isan", 4, 2, 4), query_budgets=(100, 10))
-    with pytest.raises(ValueError, match="cannot import 'no_such_module:Learner': ModuleNotFoundError"):
+    with pytest.raises(ValueError, match="cannot import 'no_such_module:Learner': No module named "
+                                         "'no_such_module'; a learner in a file is given by its path, e.g. "
+                                         "path/to/no_such_module.py:Learner"):
         bench.run("no_such_module:Learner", FAST, 1)
     with pytest.raises(ValueError, match="cannot import 'simulators.learners:Nope': AttributeError"):
         bench.resolve_learner("simulators.learners:Nope")
-    with pytest.raises(ValueError, match="alias .* or an import path"):
+    with pytest.raises(ValueError, match="alias .*, an import path .* or a file path"):
         bench.resolve_learner("querry")
     with pytest.raises(ValueError, match="seeds: a count must be >= 1, got 0"):
         bench.run("query", FAST, 0)
@@ -228,7 +240,7 @@ def test_bad_inputs_give_clear_errors():
 
 def test_export_writes_every_new_synthetic_target_and_it_round_trips(tmp_path):
     for name in bench.suite("hard"):
-        if isinstance(bench.TASKS[name].build, bench.FrozenTransformer):
+        if isinstance(bench.TASKS[name].build, FrozenTransformer):
             continue  # exported in test_bench_transformer.py
         npz, js = bench.export_task(name, 2, tmp_path)
         desc = json.loads(js.read_text())
@@ -237,6 +249,32 @@ def test_export_writes_every_new_synthetic_target_and_it_round_trips(tmp_path):
         loaded, built = load_model(npz), bench.build_target(name, 2)
         seqs = built.sample(5, rng=0)
         np.testing.assert_array_equal(loaded.logits_along_sequences(seqs), built.logits_along_sequences(seqs))
+
+
+def test_run_learners_counts_the_runs_of_every_learner_and_the_failed_ones(tmp_path):
+    outcome = bench.run_learners(["query", Crashy], FAST, [0], budgets=[10**5], out=tmp_path, progress=False)
+    assert outcome == bench.LearnersOutcome(runs=4, failed=1) and not outcome.all_failed  # Crashy on copy
+    labels = {r["learner"] for r in json.loads((tmp_path / "results.json").read_text()) if r["kind"] == "run"}
+    assert len(labels) == 2  # both learners' runs are in the one leaderboard directory
+    crashed = bench.run_learners([Crashy], ["copy-n6-v4"], [0], budgets=[10**5], progress=False)
+    assert crashed == bench.LearnersOutcome(1, 1) and crashed.all_failed
+    over = bench.run_learners(["query"], ["copy-n6-v4"], [0], budgets=[10], progress=False)
+    assert over == bench.LearnersOutcome(1, 0) and not over.all_failed  # over budget is not a failure
+    assert not bench.LearnersOutcome(0, 0).all_failed
+
+
+def test_export_tasks_writes_every_task_and_seed_in_order(tmp_path):
+    names = ["copy-n6-v4", "ngram3-v8"]
+    written = list(bench.export_tasks(names, range(2), tmp_path / "answers", with_answers=True))
+    assert [p.name for p, _ in written] == ["copy-n6-v4-seed0.npz", "copy-n6-v4-seed1.npz",
+                                            "ngram3-v8-seed0.npz", "ngram3-v8-seed1.npz"]
+    assert all(p.is_file() and js == p.with_suffix(".json") and js.is_file() for p, js in written)
+    public = list(bench.export_tasks(names, range(2), tmp_path / "public"))
+    assert [len(files) for files in public] == [1, 1, 1, 1] and all(f.is_file() for (f,) in public)
+    assert not list((tmp_path / "public").glob("*.npz"))  # the view holds no target
+    assert [json.loads(f.read_text()) for (f,) in public] == [bench.participant_view(n, s)
+                                                              for n in names for s in (0, 1)]
+    assert list(bench.export_tasks(["copy-n6-v4"], range(0), tmp_path / "none")) == []
 
 
 def test_cli_bench_list_ladder_and_errors(tmp_path, capsys):
@@ -248,17 +286,17 @@ def test_cli_bench_list_ladder_and_errors(tmp_path, capsys):
     assert main(["bench", "--learner", "ngram,spectral", "--tasks", "ngram3-v8", "--budgets", "1e2,3e2",
                  "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "| ngram | 1e+02 | " in printed and "| spectral | 3e+02 | " in printed
-    assert "| (unigram) |" in printed
+    assert "| ngram | sample | 1e+02 | " in printed and "| spectral | sample | 3e+02 | " in printed
+    assert "| (position unigram) |" in printed
     assert (out / "leaderboard.md").read_text() in printed
     assert all(r["status"] == "ok" for r in json.loads((out / "results.json").read_text())
                if r["kind"] == "run")
     assert main(["bench", "--learner", "nope:Nope", "--tasks", "ngram3-v8", "--out", str(out)]) == 2
     assert "cannot import" in capsys.readouterr().err
     assert main(["bench", "--tasks", "ngram3-v8", "--budgets", "1e3,1e2", "--out", str(out)]) == 2
-    assert "budgets: must be strictly increasing, got [1000, 100]" in capsys.readouterr().err
+    assert "--budgets: must be strictly increasing, got [1000, 100]" in capsys.readouterr().err
     assert main(["bench", "--tasks", "ngram3-v8", "--budgets", "1e3,lots", "--out", str(out)]) == 2
-    assert "budgets: must be comma-separated numbers such as 1e3,1e4,1e5, got '1e3,lots'" in \
+    assert "--budgets: must be comma-separated numbers such as 1e3,1e4,1e5, got '1e3,lots'" in \
         capsys.readouterr().err
     assert main(["bench", "--suite", "nope", "--out", str(out)]) == 2
     assert "suite: must be a known suite name, got 'nope'" in capsys.readouterr().err

@@ -11,12 +11,30 @@ import json
 import numpy as np
 import pytest
 
+import llm_bridge.bench_task as tr
 from simulators import bench
-from simulators.bench import transformer as tr
 from simulators.learners import LogitQueryLearner
 
-TINY = bench.FrozenTransformer(horizon=4, n_layer=1, n_embd=16, n_head=2, steps=6, batch_size=8, n_rows=2000,
+TINY = tr.FrozenTransformer(horizon=4, n_layer=1, n_embd=16, n_head=2, steps=6, batch_size=8, n_rows=2000,
                                n_validation=64)
+
+
+def test_llm_bridge_registers_the_task_and_the_bench_does_not_import_llm_bridge():
+    """The bench knows the transformer task only through its registry: a fresh interpreter that imports
+    simulators.bench has neither llm_bridge nor the task; importing llm_bridge.bench_task registers it in the
+    hard and transformer suites, after the bundled hard tasks."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from simulators import bench; "
+            "print('llm_bridge' in sys.modules, 'transformer-shakespeare-t16' in bench.TASKS); "
+            "import llm_bridge.bench_task as t; "
+            "print(bench.suite('hard')[-1], bench.suite('transformer'), "
+            "bench.TASKS[t.TRANSFORMER_TASK.name] is t.TRANSFORMER_TASK)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["False False",
+                                "transformer-shakespeare-t16 ['transformer-shakespeare-t16'] True"]
+    assert isinstance(bench.TASKS["transformer-shakespeare-t16"].build, tr.FrozenTransformer)
 
 
 def test_text_is_reduced_to_the_31_symbol_alphabet():
@@ -69,7 +87,7 @@ def test_trained_once_then_loaded_and_learned_from_queries(monkeypatch, tmp_path
     again = TINY(None)  # loaded from the cache
     seqs = np.array([[1, 5, 6, 7], [0, 30, 2, 3]])
     np.testing.assert_array_equal(again.logits_along(seqs), model.logits_along(seqs))
-    assert bench.FrozenTransformer(horizon=4, steps=7).key() != TINY.key()
+    assert tr.FrozenTransformer(horizon=4, steps=7).key() != TINY.key()
 
     task = bench.Task("t-tiny-lm", "tiny transformer", TINY, query_budgets=(10**5,), n_eval=50)
     bench.register_task(task)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tol
+from conftest import Generic, tol
 
 from logitrank import (
     extended_logit_matrix,
@@ -17,16 +17,6 @@ from logitrank import (
 from simulators import TimeVaryingISAN
 
 V, D, T, t = 5, 4, 9, 3
-
-
-class Generic:
-    """Hides a model's fast paths so the generic code path runs."""
-
-    def __init__(self, model):
-        self.model, self.vocab_size, self.horizon = model, model.vocab_size, model.horizon
-
-    def logits(self, prefixes):
-        return self.model.logits(prefixes)
 
 
 @pytest.fixture(scope="module")

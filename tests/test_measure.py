@@ -14,31 +14,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import tol  # noqa: E402
+from conftest import make_text, save_checkpoint, tol  # noqa: E402
 
 from logitrank import extended_logit_matrix, load_json  # noqa: E402
 from logitrank.cli import main  # noqa: E402
 from logitrank.shards import open_shards  # noqa: E402
-
-WORDS = ["the", "king", "queen", "sword", "night", "love", "death", "crown", "speak", "hath", "thou", "art"]
-
-
-def make_text(n_words: int, seed: int = 0) -> str:
-    return " ".join(np.random.default_rng(seed).choice(WORDS, n_words)) + ".\n"
-
-
-def save_checkpoint(path: Path, preset: str, tokenizer, *, seed: int = 0, beta: bool = False) -> Path:  # type: ignore[no-untyped-def]
-    """A randomly initialised model of ``preset`` with ``tokenizer``'s vocabulary, saved with it.
-    ``beta=True`` gives GPT-2's final LayerNorm a non-zero shift (rank d instead of d - 1)."""
-    from llm_bridge.lm_config import init_transformer, resolve_config
-
-    model = init_transformer(resolve_config(preset), tokenizer.vocab_size, seed=seed)
-    if beta:
-        with torch.no_grad():
-            model.transformer.ln_f.bias.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(seed))
-    model.save_pretrained(path, safe_serialization=True)
-    tokenizer.save(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +84,15 @@ def test_gpt2_with_layernorm_shift_shows_full_width(models, tmp_path) -> None:  
 
 
 def test_sharded_spectrum_equals_the_experiment(models, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The shard path gives the windows, matrix and fit of llm_bridge.experiments.spectrum.run."""
-    from llm_bridge.experiments import spectrum
-    from llm_bridge.measure import Config, prepare, run
+    """The shard path gives the windows, matrix and fit of experiments.spectrum.run."""
+    from experiments import spectrum
+    from experiments.measure import Config, MeasureRequest, prepare, run_measure
     from logitrank.validation import spawn_seeds
 
     config = Config.preset("tiny", only=("spectrum",), progress=False)
-    res = run(models["llama"], config, tmp_path, text=models["text"])
+    res = run_measure(MeasureRequest(models["llama"], tmp_path, config, text=models["text"]))
     inp, _ = prepare(models["llama"], config, text=models["text"])
-    ref = spectrum.run(inp.model, inp.tokens, config.spectrum, rng=spawn_seeds(config.seed, 5)[0])
+    ref = spectrum.run(inp.experiment_inputs(), config.spectrum, rng=spawn_seeds(config.seed, 5)[0])
     got = res.measurements["spectrum"]
     np.testing.assert_allclose(got["singular_values"], ref.singular_values, **tol(np.float64))
     assert got["alpha"] == pytest.approx(ref.alpha, abs=1e-9)
@@ -187,6 +167,16 @@ def test_refuses_top_k_above_the_vocabulary(models, tmp_path, capsys) -> None:  
     refused(capsys, main(["extract", "--model", models["gpt2"], "--text", models["text"], "--top-k", "99",
                           "--out", str(tmp_path / "x")]),
             f"top-k: must be <= the vocabulary size V = {V}", "got 99")
+
+
+def test_top_k_is_checked_only_against_the_measurements_that_run(models, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """F04: ``--only lingen`` does not read k, so a k above V is not refused there; with ``angles`` it is."""
+    V = models["V"]
+    assert measure(models["gpt2"], tmp_path / "lingen", "--only", "lingen", "--top-k", "500",
+                   text=models["text"]) == 0
+    assert load_json(tmp_path / "lingen" / "results.json")["figures"]["lingen"]["status"] == "ok"
+    refused(capsys, measure(models["gpt2"], tmp_path / "angles", "--only", "angles", "--top-k", "500",
+                            text=models["text"]), f"top-k: must be <= the vocabulary size V = {V}", "angles")
 
 
 def test_refuses_text_too_short_for_the_windows(models, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

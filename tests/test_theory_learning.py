@@ -20,7 +20,8 @@ from theory.learning_claims import (
     validation_size,
 )
 
-LEARNING = ["learning.exact", "learning.witnesses", "learning.graceful", "learning.sampled_logits"]
+LEARNING = ["learning.exact", "learning.witnesses", "learning.bounded_coefficients", "learning.graceful",
+            "learning.sampled_logits"]
 
 
 def test_learning_claims_are_registered_for_verify():
@@ -40,6 +41,30 @@ def test_claim_holds_for_the_provable_learner_and_every_broken_learner_fails(cla
     for name, part in (("random_model", "frequency"), ("brute_force", "queries")):  # each for its reason
         assert not control.details[name]["holds"] and control.details[name]["parts"][part] < 0
     assert control.details["random_model"]["parts"]["queries"] > 0  # the random model fails by TV only
+
+
+def test_bounded_coefficients_claim_fails_without_the_bound():
+    c = theory.get_claim("learning.bounded_coefficients")
+    assert c.check(0, instances=4).holds
+    control = c.negative_control(0)
+    assert not control.holds
+    for name in ("random_model", "unbounded"):  # both fail by TV, neither by cost
+        parts = control.details[name]["parts"]
+        assert parts["frequency"] < 0 < parts["queries"], (name, parts)
+
+
+def test_kahan_family_makes_greedy_pivoting_need_large_coefficients_and_the_spanner_does_not():
+    from simulators.learners.tracking_lp import select_spanner
+    from theory.separating import kahan_coefficients, kahan_matrix
+
+    d, c = 10, 0.6
+    K = kahan_matrix(d, c)
+    X = np.concatenate([K.T, 0.99 * K[-1, -1] * np.eye(d)[-1:]])  # k_1..k_d, then v
+    greedy, coef_greedy = select_spanner(X, d, 1e6)  # no bound: pivoted QR only
+    bounded, coef_bounded = select_spanner(X, d, 2.0)
+    assert sorted(greedy.tolist()) == list(range(d)) and coef_greedy == pytest.approx(25.5, abs=0.1)
+    assert np.abs(kahan_coefficients(d, c)).max() == pytest.approx(coef_greedy, rel=1e-6)
+    assert d in bounded and coef_bounded <= 2.0  # the spanner swapped v in
 
 
 def test_witness_claim_and_its_broken_learners():

@@ -2,13 +2,15 @@
 
 Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, registry and suites),
 :mod:`~simulators.bench.catalog` (the bundled ``core``, ``hard`` and ``quick`` tasks),
-:mod:`~simulators.bench.transformer` (the frozen GPT-2 target), :mod:`~simulators.bench.runner` (streams,
-access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks x seeds x ladder, resumable),
-:mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown) and
+:mod:`~simulators.bench.runner` (streams, access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks
+x seeds x ladder, resumable), :mod:`~simulators.bench.score` (the learning score, one table per access kind),
+:mod:`~simulators.bench.leaderboard` (reference rows, markdown),
 :mod:`~simulators.bench.persistence` (the log, atomic outputs, export), :mod:`~simulators.bench.participant`
 (what a participant may see), :mod:`~simulators.bench.server`, :mod:`~simulators.bench.api` and
 :mod:`~simulators.bench.serve` (``logitrank serve``: the oracle server) and :mod:`~simulators.bench.remote`
-(``RemoteAccess``, its client).
+(``RemoteAccess``, its client).  The frozen-transformer task of the ``hard`` and ``transformer`` suites lives
+above this package: ``import llm_bridge.bench_task`` registers it (``logitrank bench`` does), through
+:func:`register_task` like any task written elsewhere.
 
 Example::
 
@@ -18,18 +20,10 @@ Example::
 """
 
 from . import catalog  # noqa: F401  (registers the bundled tasks)
-from .ladder import run, seed_list
-from .leaderboard import (
-    KL_FLOOR,
-    PositionUnigram,
-    UniformModel,
-    headroom,
-    leaderboard,
-    reference_record,
-    scores,
-)
-from .participant import export_public, participant_view
-from .persistence import FORMAT, export_task, read_log
+from .ladder import LearnersOutcome, run, run_learners, seed_list
+from .leaderboard import PositionUnigram, UniformModel, headroom, leaderboard, reference_record
+from .participant import export_public, export_tasks, participant_view
+from .persistence import FORMAT, export_task, merge_logs, read_log
 from .remote import RemoteAccess, run_remote
 from .runner import (
     LEARNER_ALIASES,
@@ -41,12 +35,14 @@ from .runner import (
     run_one,
     streams,
 )
+from .score import SCORE_FLOOR, TV_TARGET, budget_to_tv, rung_score, score_tables, scores
 from .tasks import (
     ACCESS_KINDS,
     ORACLES,
     SUITES,
     TASKS,
     FamilyTarget,
+    MissingDependency,
     Task,
     check_ladder,
     describe_tasks,
@@ -57,35 +53,38 @@ from .tasks import (
     resolve_tasks,
     suite,
 )
-from .transformer import FrozenTransformer, MissingDependency
 
 __all__ = [
     "ACCESS_KINDS",
     "FORMAT",
-    "KL_FLOOR",
+    "SCORE_FLOOR",
     "LEARNER_ALIASES",
+    "LearnersOutcome",
     "ORACLES",
     "STREAMS",
     "SUITES",
     "TASKS",
+    "TV_TARGET",
     "FamilyTarget",
-    "FrozenTransformer",
     "MissingDependency",
     "PositionUnigram",
     "RemoteAccess",
     "Task",
     "UniformModel",
+    "budget_to_tv",
     "build_target",
     "check_ladder",
     "check_learned_model",
     "describe_tasks",
     "export_public",
     "export_task",
+    "export_tasks",
     "family",
     "get_task",
     "headroom",
     "leaderboard",
     "make_access",
+    "merge_logs",
     "parse_budgets",
     "participant_view",
     "read_log",
@@ -94,8 +93,11 @@ __all__ = [
     "resolve_learner",
     "resolve_tasks",
     "run",
+    "run_learners",
     "run_one",
     "run_remote",
+    "rung_score",
+    "score_tables",
     "scores",
     "seed_list",
     "streams",

@@ -2,16 +2,16 @@
 
 ``hard`` is built for headroom (SPEC §4: on ``core`` the query learner reaches KL <= 1.5e-11): misspecified
 and approximately-low-rank targets, oracle error, logit queries simulated from samples, sample-only access,
-and a real transformer.  ``quick`` is a three-task smoke suite.  Every synthetic target goes through
+and (registered by :mod:`llm_bridge.bench_task`, which sits above this package) a real transformer.
+``quick`` is a three-task smoke suite.  Every synthetic target goes through
 :func:`simulators.build_model` (:class:`FamilyTarget`); see ``logitrank bench --list``.
 """
 
 from __future__ import annotations
 
 from .tasks import Task, family, register_task
-from .transformer import FrozenTransformer
 
-__all__ = ["CORE", "HARD", "TRANSFORMER"]
+__all__ = ["CORE", "HARD"]
 
 _Q = (10**4, 10**5, 10**6)  # the query ladder of the hard suite
 _S = (10**3, 10**4, 10**5)  # the sample ladder of the hard suite
@@ -26,7 +26,9 @@ CORE = [
     Task("hmm-s8-v8", "random HMM, 8 states, V=8, T=10", family("hmm", 8, 8, 10),
          hardness="approximately low rank (log of a mixture), but small", suites=("core",)),
     Task("ngram3-v8", "random trigram model, V=8, T=10 (logit rank <= V^2)",
-         family("ngram", 8, 64, 10, order=3), access="sample", suites=("core", "quick")),
+         family("ngram", 8, 64, 10, order=3), access="sample",
+         hardness="a control for sample learners: an exact trigram (the n-gram baseline's own class), "
+                  "sample access by default (logit queries offered too)", suites=("core", "quick")),
     Task("noisy-parity-n20", "20 uniform bits, label = parity of a hidden 10-subset flipped w.p. 0.1",
          family("noisy-parity", None, 10, 21, noise=0.1), query_budgets=(10**4, 10**5),
          hardness="learning parity with noise: hard from samples, logit rank 1 from queries",
@@ -36,8 +38,6 @@ CORE = [
     Task("copy-n6-v4", "6 random tokens over V=4, then copied (T=12)", family("copy", 4, 1, 12),
          suites=("core",)),
 ]
-
-TRANSFORMER = FrozenTransformer()
 
 HARD = [
     Task("hard-perturbed-isan-eavg1e-3",
@@ -82,12 +82,6 @@ HARD = [
                   "it (WFA, n-gram) or search unreliably (MLE); brute force over C(16,8) = 12870 subsets "
                   "would, so it is hard only asymptotically in n",
          suites=("hard",)),
-    Task("transformer-shakespeare-t16",
-         "frozen character GPT-2 (2 layers, width 64) trained on the Shakespeare plays, V=31, T=16",
-         TRANSFORMER, query_budgets=(10**5, 10**6, 10**7), n_eval=500,
-         hardness="a real language model: no exact low rank, 31 symbols (V^2 futures per basis "
-                  "direction); needs torch (the [llm] extra), trained once and cached",
-         suites=("hard", "transformer")),
 ]
 
 for _task in CORE + HARD:

@@ -19,16 +19,18 @@ and its held-out sequences, and the oracle's error size (a tolerance is the lear
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from logitrank import save_json
 from logitrank.validation import check_int
 
+from .persistence import export_task
 from .runner import build_target, streams
 from .tasks import get_task
 
-__all__ = ["PUBLIC_FORMAT", "export_public", "participant_view", "task_shape"]
+__all__ = ["PUBLIC_FORMAT", "export_public", "export_tasks", "participant_view", "task_shape"]
 
 PUBLIC_FORMAT = "logitrank-task/1"
 
@@ -66,3 +68,18 @@ def export_public(name: str, seed: int, directory: str | Path) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     return Path(save_json(participant_view(name, seed), directory / f"{name}-seed{seed}.json", indent=1))
+
+
+def export_tasks(tasks: Sequence[str], seeds: Iterable[int], directory: str | Path, *,
+                 with_answers: bool = False) -> Iterator[tuple[Path, ...]]:
+    """Export every task in ``tasks`` for every seed, task by task, yielding the files of each as soon as
+    they are written: ``(view,)``, what a participant may see (:func:`export_public`), or with
+    ``with_answers`` ``(target, description)``, the target itself (:func:`export_task`; a transformer target
+    may train first)."""
+    seeds = list(seeds)
+    for name in tasks:
+        for seed in seeds:
+            if with_answers:
+                yield export_task(name, seed, directory)
+            else:
+                yield (export_public(name, seed, directory),)

@@ -1,5 +1,9 @@
 """The frozen real transformer of the benchmark: a small GPT-2 trained once on Shakespeare, then loaded.
 
+Importing this module registers the task ``transformer-shakespeare-t16`` (suites ``hard`` and
+``transformer``) with :func:`simulators.bench.register_task`: the benchmark package knows tasks only through
+its registry, so it never imports this layer (``logitrank bench`` imports this module before it runs).
+
 The target of the ``transformer-shakespeare`` task is a character-level GPT-2 trained by
 :func:`llm_bridge.train_tiny_lm` with a fixed step count and seed (never a wall-clock budget, so the same
 weights come out on every machine with the same torch build and thread count), wrapped by
@@ -34,12 +38,9 @@ import numpy as np
 
 from logitrank import load_json, save_json
 from logitrank.validation import RngLike, check_positive_int
+from simulators.bench import MissingDependency, Task, register_task
 
-__all__ = ["ALPHABET", "FrozenTransformer", "MissingDependency", "cache_root", "encode_text"]
-
-
-class MissingDependency(RuntimeError):
-    """A task needs an optional dependency that is not installed (the benchmark skips that task)."""
+__all__ = ["ALPHABET", "TRANSFORMER", "TRANSFORMER_TASK", "FrozenTransformer", "cache_root", "encode_text"]
 
 ALPHABET = "\n ',.abcdefghijklmnopqrstuvwxyz"
 _MAP = {"!": ".", "?": ".", ";": ",", ":": ",", "-": " ", "\u2014": " "}
@@ -167,3 +168,14 @@ class FrozenTransformer:
             shutil.rmtree(dest)
         shutil.copytree(self.checkpoint(), dest)
         return dest
+
+
+TRANSFORMER = FrozenTransformer()
+
+TRANSFORMER_TASK = register_task(Task(
+    "transformer-shakespeare-t16",
+    "frozen character GPT-2 (2 layers, width 64) trained on the Shakespeare plays, V=31, T=16",
+    TRANSFORMER, query_budgets=(10**5, 10**6, 10**7), n_eval=500,
+    hardness="a real language model: no exact low rank, 31 symbols (V^2 futures per basis "
+             "direction); needs torch (the [llm] extra), trained once and cached",
+    suites=("hard", "transformer")))
