@@ -305,3 +305,22 @@ def test_a_target_this_server_cannot_build_is_a_503_naming_the_dependency(tmp_pa
             assert open_session(url)["used"] == 0  # the other tasks are served on
     finally:
         del bench.TASKS[task.name]
+
+
+def test_a_streamed_body_over_the_limit_is_a_413_too(tmp_path):
+    import http.client
+
+    with serving(tmp_path, max_bytes=65536) as (url, _):
+        sid = open_session(url, budget=300)["session"]
+        conn = http.client.HTTPConnection(*url.removeprefix("http://").split(":"))
+        chunks = iter([b'{"prefixes": [', b"[0], " * 20_000, b"[0]]}"])  # no Content-Length: chunked
+        conn.request("POST", f"/sessions/{sid}/logits", body=chunks, encode_chunked=True,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 413 and "at most 65536 bytes" in json.loads(resp.read())["detail"]
+        conn.close()
+        conn = http.client.HTTPConnection(*url.removeprefix("http://").split(":"))
+        conn.request("POST", f"/sessions/{sid}/logits", body=iter([b'{"prefixes": ', b"[[0], [1]]}"]),
+                     encode_chunked=True, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()  # a small streamed body is read whole and answered
+        assert resp.status == 200 and json.loads(resp.read())["used"] == 2

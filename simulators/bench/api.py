@@ -138,7 +138,8 @@ def _counts(sess: Any) -> dict[str, int]:
 
 
 class _LimitBody:
-    """ASGI middleware: refuse a request body over ``limit`` bytes (HTTP 413), declared or streamed."""
+    """ASGI middleware: refuse a request body over ``limit`` bytes (HTTP 413), declared or streamed.  The body
+    is read here first (the application would buffer it anyway) and handed on whole."""
 
     def __init__(self, app: Any, limit: int):
         self.app, self.limit = app, limit
@@ -146,28 +147,29 @@ class _LimitBody:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers", [])).get(b"content-length")
         too_big = JSONResponse({"detail": f"request: the body must be at most {self.limit} bytes"}, 413)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await too_big(scope, receive, send)
-        seen = 0
-
-        async def counted() -> Any:
-            nonlocal seen
+        body, more = bytearray(), True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return None  # the client went away
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                return await too_big(scope, receive, send)
+            more = message.get("more_body", False)
+        handed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await too_big(scope, receive, send)
+        async def replay() -> Any:
+            nonlocal handed
+            if handed:
+                return await receive()
+            handed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
