@@ -64,17 +64,21 @@ class SampleRequest(_Body):
 class HeldOutLogits(_Body):
     logits: list[list[list[Finite]]] = Field(description="(n_eval, T, V): logits along each held-out "
                                                          "sequence")
+    stopped_early: bool = Field(False, description="the budget stopped the learner before it was done")
 
 
 class IsanParameters(_Body):
     x0: list[Finite] = Field(description="(d,)")
     A: list[list[list[list[Finite]]]] = Field(description="(T-1, V, d, d)")
     B: list[list[list[Finite]]] = Field(description="(T, V, d)")
+    stopped_early: bool = Field(False, description="the budget stopped the learner before it was done")
 
 
 class GiveUp(_Body):
     status: Literal["failed", "over_budget"] = "failed"
     error: str = Field("", max_length=4000)
+    traceback: str = Field("", max_length=100_000,
+                           description="written to OUT/logs/, named in the leaderboard")
 
 
 class SessionInfo(BaseModel):
@@ -261,16 +265,16 @@ def _submit_routes(app: FastAPI, service: OracleService) -> None:
 
     @app.post("/sessions/{sid}/submit/logits", summary="score logits along the held-out sequences")
     def submit_logits(sid: str, body: HeldOutLogits) -> Response:
-        return _json(service.submit_logits(sid, _array("logits", body.logits, 3)))
+        return _json(service.submit_logits(sid, _array("logits", body.logits, 3), body.stopped_early))
 
     @app.post("/sessions/{sid}/submit/isan", summary="score a time-varying ISAN (x0, A, B)")
     def submit_isan(sid: str, body: IsanParameters) -> Response:
         return _json(service.submit_isan(sid, _array("x0", body.x0, 1), _array("A", body.A, 4),
-                                         _array("B", body.B, 3)))
+                                         _array("B", body.B, 3), body.stopped_early))
 
     @app.post("/sessions/{sid}/submit/give_up", summary="record a failed or over-budget run")
     def give_up(sid: str, body: GiveUp) -> Response:
-        return _json(service.give_up(sid, body.status, body.error))
+        return _json(service.give_up(sid, body.status, body.error, body.traceback))
 
     @app.get("/leaderboard", summary="the markdown leaderboard of the output directory",
              response_class=PlainTextResponse)
