@@ -36,6 +36,7 @@ from .validation import (
     check_model,
     check_positive_int,
     check_prefixes,
+    check_real_array,
 )
 
 __all__ = [
@@ -60,7 +61,7 @@ it the matrix is first scaled by an exact power of two (``1e-200`` or ``1e200`` 
 def as_matrix(matrix: LogitMatrix | np.ndarray, name: str = "matrix") -> np.ndarray:
     """The float64 2-D array behind ``matrix`` (a :class:`LogitMatrix` or an array), checked finite."""
     values = matrix.values if isinstance(matrix, LogitMatrix) else matrix
-    arr = np.asarray(values, dtype=np.float64)
+    arr = check_real_array(name, values)
     if arr.ndim != 2:
         raise ValueError(f"{name}: must be a 2-D array, got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -373,7 +374,7 @@ def numerical_rank(s: np.ndarray, *, rtol: float = 1e-10) -> int:
 
 
 def _check_spectrum(s: np.ndarray | Sequence[float], name: str = "s") -> np.ndarray:
-    arr = np.asarray(s, dtype=np.float64)
+    arr = check_real_array(name, s)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name}: must be a non-empty 1-D array of singular values, got shape {arr.shape}")
     check_finite(name, arr)

@@ -211,8 +211,7 @@ class LogitQueryLearner:
     def _check_params(self) -> None:
         if self.rank is not None:
             check_positive_int("rank", self.rank)
-        if not (np.isfinite(self.rel_tol) and 0 <= self.rel_tol < 1):
-            raise ValueError(f"rel_tol: must lie in [0, 1), got {self.rel_tol!r}")
+        check_float("rel_tol", self.rel_tol, low=0.0, high=1.0, high_inclusive=False)
         check_positive_int("n_samples", self.n_samples)
         check_positive_int("n_validation", self.n_validation)
         check_positive_int("max_rounds", self.max_rounds)
@@ -222,8 +221,7 @@ class LogitQueryLearner:
         if self.max_extensions is not None:
             check_int("max_extensions", self.max_extensions, minimum=0)
         check_float("noise_std", self.noise_std, low=0.0)
-        if not (np.isfinite(self.error_target) and self.error_target >= 0):
-            raise ValueError(f"error_target: must be a finite number >= 0, got {self.error_target!r}")
+        check_float("error_target", self.error_target, low=0.0)
 
     def fit(self, access: Any) -> LogitQueryLearner:
         """Learn from ``access`` (a :class:`QueryAccess` or anything with ``vocab_size``, ``horizon``,

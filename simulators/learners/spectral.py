@@ -168,6 +168,8 @@ class SpectralWFALearner:
 
     def fit(self, access: Any) -> SpectralWFALearner:
         check_access(access, ("vocab_size", "horizon", "sample"), "i.i.d. samples (a SampleAccess)")
+        if hasattr(access, "logits"):  # a query access: its sample() returns (sequences, logits)
+            raise TypeError(f"access: needs i.i.d. samples (a SampleAccess), got {type(access).__name__}")
         r = check_positive_int("rank", self.rank)
         L = check_positive_int("basis_length", self.basis_length)
         nb = check_positive_int("max_basis", self.max_basis)
