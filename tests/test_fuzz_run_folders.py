@@ -240,3 +240,19 @@ def test_train_and_extract_folders_are_owned_too(tmp_path, capsys, command: str,
     assert main([*argv, "--out", str(folder), "--no-progress"]) == 2
     assert f"belongs to `logitrank {owner}`, not `logitrank {command}`" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == sorted([LOCK_FILE, OWNER_FILE])
+
+
+def test_a_file_system_without_locks_runs_with_a_warning_and_sweeps_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import filelock
+
+    def no_flock(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("FileSystem does not appear to support flock")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", no_flock)
+    (tmp_path / "o").mkdir()
+    other = tmp_path / "o" / "results.json.abc.tmp"  # maybe another run's write in progress: kept
+    other.write_text("{")
+    with pytest.warns(RuntimeWarning, match="has no file locks"):
+        with claim(tmp_path / "o", "bench"):
+            pass
+    assert other.exists() and owner_of(tmp_path / "o") == "bench"
