@@ -52,12 +52,12 @@ from .access import BudgetExceeded, check_access
 from .anytime import affordable, position_unigram_isan
 from .evaluation import step_kl
 
-__all__ = ["LogitQueryLearner"]
+__all__ = ["AnswerTable", "LogitQueryLearner"]
 
 Seq = tuple[int, ...]
 
 
-class _Table:
+class AnswerTable:
     """Answers ``l(h . f)`` of one position, keyed by history and future; each pair is queried once.
 
     Answers are kept as the rectangular blocks they were queried in (memory = what was queried);
@@ -235,7 +235,7 @@ class LogitQueryLearner:
         self.V_, self.T_ = V, T
         start = int(getattr(access, "used", 0))
         self._noise_std = float(self.noise_std)
-        self._tables = [_Table(V) for _ in range(T)]
+        self._tables = [AnswerTable(V) for _ in range(T)]
         self._cands: list[dict[Seq, None]] = [{} for _ in range(T)]
         self._forced: list[dict[Seq, None]] = [{} for _ in range(T)]
         self.validation_kl_: list[float] = []
@@ -374,10 +374,10 @@ class LogitQueryLearner:
         r = self._choose_rank(s, R.shape)
         return P[:, :r], s[:r], Qt[:r], r
 
-    def _build(self, access: Any) -> TimeVaryingISAN:
+    def _futures(self, access: Any) -> tuple[list[list[Seq]], list[list[Seq]]]:
+        """Step 1: the futures ``F_t`` and the pivots ``F*_t`` of every position, backwards."""
         V, T = self.V_, self.T_
         empty: Seq = ()
-        # 1. futures, backwards
         F: list[list[Seq]] = [[] for _ in range(T)]
         Fstar: list[list[Seq]] = [[] for _ in range(T)]
         F[T - 1] = [empty]
@@ -393,6 +393,11 @@ class LogitQueryLearner:
             Fstar[t] = list(chosen) if chosen else [empty]
         if T > 1:
             F[0] = [empty] + [(z,) + f for z in range(V) for f in Fstar[1]]
+        return F, Fstar
+
+    def _build(self, access: Any) -> TimeVaryingISAN:
+        V, T = self.V_, self.T_
+        F, Fstar = self._futures(access)
         # 2.-3. histories forwards, parameters
         ranks = np.zeros(T, dtype=np.int64)
         Bs: list[np.ndarray] = []
