@@ -354,3 +354,12 @@ def test_a_failing_learner_is_recorded_as_in_process_with_its_traceback_in_a_log
     assert "Traceback" in log and "boom after one query" in log and "_Crashes" in rec["log"]
     board = (tmp_path / "res" / "leaderboard.md").read_text()
     assert f"(traceback: {rec['log']})" in board
+
+
+def test_the_help_names_every_endpoint_the_server_has(tmp_path):
+    from simulators.bench.serve import EPILOG
+
+    paths = set(create_app(OracleService([TINY], tmp_path, [0])).app.openapi()["paths"])
+    named = {line.split()[1].replace("{id}", "{sid}") for line in EPILOG.splitlines()
+             if line.startswith(("  GET ", "  POST "))}
+    assert named == paths

@@ -14,11 +14,31 @@ from typing import Any
 
 from .server import OracleService
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["EPILOG", "add_arguments", "run"]
+
+
+EPILOG = """protocol (JSON; OpenAPI page at /docs, schema at /openapi.json):
+  GET  /tasks                                   what a participant may see of every task
+  GET  /tasks/{name}                            ... of one (V, T, access, oracle, budgets)
+  POST /sessions                                {learner, task, seed, access?, budget?}: open or resume
+  GET  /sessions/{id}                           the session's budget and counts
+  POST /sessions/{id}/logits                    {prefixes}: one query per prefix
+  POST /sessions/{id}/extended_logits           {histories, futures}: |H| |F| queries
+  POST /sessions/{id}/sample                    {n}: n sequences
+  POST /sessions/{id}/heldout                   the held-out sequences (ends the query phase)
+  POST /sessions/{id}/submit/logits             {logits}: (n_eval, T, V) along them
+  POST /sessions/{id}/submit/isan               {x0, A, B}: a time-varying ISAN
+  POST /sessions/{id}/submit/give_up            {status, error, traceback?}
+  GET  /leaderboard                             the markdown leaderboard of --out
+Python: simulators.bench.RemoteAccess(url, task, learner=...) is an access object for any learner;
+bench.run_remote(learner, url, task) runs one over the ladder. Shell: docs/oracle_client.sh."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``logitrank serve``."""
+    """The options of ``logitrank serve`` (and its protocol summary as the epilog)."""
+    parser.description = ("An HTTP oracle server: budgeted logit queries and samples of hidden benchmark "
+                          "targets; submitted models are scored into the bench leaderboard of --out.")
+    parser.epilog, parser.formatter_class = EPILOG, argparse.RawDescriptionHelpFormatter
     parser.add_argument("--suite", default=None, help="serve this suite's tasks (default: quick)")
     parser.add_argument("--tasks", default=None, help="comma-separated task names (instead of --suite)")
     parser.add_argument("--seeds", default="0", metavar="S1,S2,...",
