@@ -35,7 +35,7 @@ from .sequence_model import (
     sample_sequences,
     sequence_log_prob,
 )
-from .sharded_matrix import ShardedMatrix, open_shards
+from .sharded_matrix import ShardedMatrix, open_shards, shard_spectrum
 from .shards import extract
 from .sketch import single_pass_svd
 from .spectra import (
@@ -104,6 +104,7 @@ __all__ = [
     "ShardedMatrix",
     "extract",
     "open_shards",
+    "shard_spectrum",
     "single_pass_svd",
     "principal_angles",
     "random_subspace_cosines",

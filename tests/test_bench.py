@@ -12,7 +12,7 @@ from conftest import tol
 
 import simulators.learners.access as access_module
 from llm_bridge.bench_task import FrozenTransformer  # registers the transformer task of the hard suite
-from logitrank.cli import main
+from logitrank_cli.main import main
 from simulators import TimeVaryingISAN, bench, load_model
 from simulators.learners import LogitQueryLearner
 

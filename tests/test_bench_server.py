@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logitrank.cli import main
+from logitrank_cli.main import main
 from simulators import bench
 from simulators.bench.remote import RemoteError
 from simulators.bench.server import OracleService
@@ -242,7 +242,7 @@ def test_cli_serve_refuses_bad_options(capsys):
 
 def test_sigterm_stops_the_served_command_cleanly(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "logitrank", "serve", "--tasks", "copy-n6-v4",
+    proc = subprocess.Popen([sys.executable, "-m", "logitrank_cli", "serve", "--tasks", "copy-n6-v4",
                              "--port", "0", "--out", str(tmp_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:

@@ -192,7 +192,7 @@ def test_interrupted_run_resumes_without_recomputing(tiny_run: tuple[Path, dict]
 
 
 def test_cli_reproduce_only(tiny_run: tuple[Path, dict], capsys: pytest.CaptureFixture[str]) -> None:
-    from logitrank.cli import main
+    from logitrank_cli.main import main
 
     out, _ = tiny_run
     args = ["reproduce", "--tiny", "--out", str(out), "--no-progress"]

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logitrank.cli import main
 from logitrank.run_folder import LOCK_FILE, OWNER_FILE, FolderBusyError, claim, owner_of
+from logitrank_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ SLOW_LEARNER = textwrap.dedent('''
 def start(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
     """``python -m logitrank args`` in ``cwd`` (this checkout's code first on the path)."""
     path = os.pathsep.join([str(cwd), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return subprocess.Popen([sys.executable, "-m", "logitrank", *args], cwd=cwd, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "logitrank_cli", *args], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg", **env})
 

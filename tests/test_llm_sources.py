@@ -65,7 +65,7 @@ def test_builtin_name_resolves_to_the_checked_file_of_the_distribution() -> None
 
 def test_missing_distribution_names_the_pip_command(monkeypatch: pytest.MonkeyPatch, capsys: Any,
                                                     tmp_path: Path) -> None:
-    from logitrank.cli import main
+    from logitrank_cli.main import main
 
     def missing(name: str) -> Any:
         raise md.PackageNotFoundError(name)
@@ -221,7 +221,7 @@ def test_window_loss_fast_path_equals_prefix_logits(llama: dict[str, Path]) -> N
 
 def test_measure_records_bos_and_loss_in_identity_and_report(llama: dict[str, Path], tmp_path: Path) -> None:
     from logitrank import load_json
-    from logitrank.cli import main
+    from logitrank_cli.main import main
 
     for mode, bos in (("auto", 0), ("never", None)):
         out = tmp_path / mode

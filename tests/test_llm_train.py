@@ -21,7 +21,7 @@ from llm_bridge import (  # noqa: E402
     train_tiny_lm,
 )
 from logitrank import sequence_log_prob  # noqa: E402
-from logitrank.cli import main  # noqa: E402
+from logitrank_cli.main import main  # noqa: E402
 
 STREAM = np.random.default_rng(0).integers(0, 12, size=4000)
 VAL = np.random.default_rng(1).integers(0, 12, size=600)

@@ -17,8 +17,8 @@ pytest.importorskip("transformers")
 from conftest import make_text, save_checkpoint, tol  # noqa: E402
 
 from logitrank import extended_logit_matrix, load_json  # noqa: E402
-from logitrank.cli import main  # noqa: E402
 from logitrank.shards import open_shards  # noqa: E402
+from logitrank_cli.main import main  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -46,8 +46,8 @@ def test_killed_measure_resumes_to_the_uninterrupted_numbers(llama, tmp_path) ->
 
     model, text = llama
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "logitrank", "measure", "--model", model, "--text", text, "--preset", "tiny",
-           "--only", "spectrum,kl_scales", "--shard-rows", "2", "--out", str(killed), "--no-progress"]
+    cmd = [sys.executable, "-m", "logitrank_cli", "measure", "--model", model, "--text", text, "--preset",
+           "tiny", "--only", "spectrum,kl_scales", "--shard-rows", "2", "--out", str(killed), "--no-progress"]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     shards = killed / "shards" / "spectrum"

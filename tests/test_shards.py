@@ -245,7 +245,7 @@ def test_sketch_vectors_from_shards(setup, tmp_path):
 
 
 def test_cli_extract_then_spectrum_from(tmp_path, capsys):
-    from logitrank.cli import main
+    from logitrank_cli.main import main
 
     out = tmp_path / "shards"
     common = ["--vocab", "6", "--dim", "4", "--horizon", "6", "--histories", "40", "--futures", "12",
