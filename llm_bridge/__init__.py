@@ -16,18 +16,6 @@ from .corpus import (
     train_bpe_tokenizer,
 )
 from .device import resolve_device, resolve_dtype
-from .experiments import (
-    EXPERIMENTS,
-    InitScaleResult,
-    emergence_across_checkpoints,
-    hidden_dim_recovery,
-    init_scale_sweep,
-    kl_across_scales,
-    lingen_experiment,
-    logit_spectrum,
-    subspace_angles,
-    synthetic_rank_comparison,
-)
 from .hf_model import HFModel, reduce_futures
 from .lm_config import PRESETS, TinyLMConfig, init_transformer, resolve_config
 from .train import Trainer, TrainResult, train_on_synthetic, train_shakespeare, train_tiny_lm
@@ -53,16 +41,6 @@ __all__ = [
     "tokenizer_from_name",
     "WindowSpec",
     "draw_windows",
-    "EXPERIMENTS",
-    "emergence_across_checkpoints",
-    "hidden_dim_recovery",
-    "kl_across_scales",
-    "logit_spectrum",
-    "subspace_angles",
-    "synthetic_rank_comparison",
-    "InitScaleResult",
-    "init_scale_sweep",
-    "lingen_experiment",
     "resolve_device",
     "resolve_dtype",
     "HFModel",

@@ -46,7 +46,7 @@ class TinyLMConfig:
         Standard deviation of the normal initialisation (``initializer_range``). ``None`` (default) means the
         fan-in scale ``1 / sqrt(n_embd)``; ``0.02`` is the ``transformers`` default, tuned for GPT-2's width
         768. The untrained model's logit spectrum depends strongly on it
-        (:mod:`llm_bridge.experiments.init_scale`); fan-in scale also trains better here (1.64 vs 1.71
+        (:mod:`experiments.init_scale`); fan-in scale also trains better here (1.64 vs 1.71
         nats/char after 1200 steps).
     """
 

@@ -80,7 +80,7 @@ def _checkpoint_inputs(args: argparse.Namespace) -> tuple[Any, ...] | None:
     from llm_bridge.device import choose_openmp_wait_policy
 
     choose_openmp_wait_policy()
-    from llm_bridge.measure import extraction_inputs
+    from llm_bridge.measure_inputs import extraction_inputs
 
     try:
         model, H, F, model_id, factory, rng = extraction_inputs(

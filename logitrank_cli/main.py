@@ -7,6 +7,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from . import bench, extract, measure, reproduce, serve, spectrum, train, verify
@@ -34,13 +35,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(SUBCOMMANDS[args.command][1](args) or 0)
+        with run_folder_of(args, argv):
+            return int(SUBCOMMANDS[args.command][1](args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, TypeError) as exc:
         if isinstance(exc, TypeError) and not is_validation_error(exc):
             raise  # a bug, not bad input: keep the traceback
         options = _subparser(parser, args.command)._option_string_actions
         print(f"logitrank {args.command}: error: {name_the_option(str(exc), options)}", file=sys.stderr)
         return 2
+
+
+OWNED_OUT = ("bench", "measure", "reproduce")
+"""Subcommands whose ``--out`` is a resumable run folder: claimed for the whole command
+(:mod:`logitrank.run_folder`: one command's runs, one process at a time, stale ``*.tmp`` swept)."""
+
+
+def run_folder_of(args: argparse.Namespace, argv: Sequence[str] | None) -> AbstractContextManager[object]:
+    """The claim on ``args.out`` of a subcommand of :data:`OWNED_OUT` (``bench --list/--export`` write
+    elsewhere), else a context that does nothing."""
+    if args.command not in OWNED_OUT or getattr(args, "list", False) or getattr(args, "export", None):
+        return nullcontext()
+    from logitrank.run_folder import claim
+
+    return claim(args.out, args.command, {"argv": list(sys.argv[1:] if argv is None else argv)})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,18 +37,18 @@ def run(args: argparse.Namespace) -> int:
     from llm_bridge.device import choose_openmp_wait_policy
 
     choose_openmp_wait_policy()
-    from llm_bridge.measure import Config
-    from llm_bridge.measure import run as measure
+    from experiments.measure import Config, MeasureRequest, run_measure
     from paper_figures.measure_figures import headline, write
 
     fields = {} if args.shard_rows is None else {"shard_rows": args.shard_rows}
     config = Config.preset(args.preset, top_k=args.top_k, seed=args.seed, device=args.device,
                            dtype=args.dtype, only=None if args.only is None else args.only.split(","),
                            progress=progress(args), **fields)
+    request = MeasureRequest(args.model, args.out, config, text=args.text, corpus=args.corpus,
+                             tokenizer=args.tokenizer, earlier=args.earlier, scheduler=args.scheduler,
+                             local_cluster=args.local_cluster, workers=args.workers, bos=args.bos)
     try:
-        result = measure(args.model, config, args.out, text=args.text, corpus=args.corpus,
-                         tokenizer=args.tokenizer, earlier=args.earlier, scheduler=args.scheduler,
-                         local_cluster=args.local_cluster, workers=args.workers, bos=args.bos)
+        result = run_measure(request)
     except (ConnectionError, ImportError) as exc:
         print(f"logitrank measure: error: {exc}", file=sys.stderr)
         return 2

@@ -37,12 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from llm_bridge.device import choose_openmp_wait_policy
 
     choose_openmp_wait_policy()  # before torch is imported (SPEC section 4)
-    from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
+    from paper_figures.pipeline import FIGURES, ReproduceConfig, ReproduceRequest, parse_only, run_reproduce
 
     only = None if args.only is None else parse_only(args.only)
     config = ReproduceConfig.preset_named(args.preset, device=args.device, seed=args.seed,
                                           progress=progress(args), max_minutes=args.max_minutes)
-    results = reproduce(config, args.out, only=only)
+    results = run_reproduce(ReproduceRequest(config, args.out, only=only))
     figs = results["figures"]
     failed = [n for n in (only or list(FIGURES)) if figs.get(n, {}).get("status") != "ok"]
     print(f"wrote {args.out}/report.md and {args.out}/results.json "

@@ -6,10 +6,10 @@ is documented in :mod:`paper_figures.pipeline`); :func:`reproduce` runs them wit
 and writes ``results.json`` and ``report.md``.
 """
 
+from experiments.store import StepCache
 from logitrank.paper import PAPER
 
 from .pipeline import FIGURES, FigureCache, FigureConfig, ReproduceConfig, figure_module, reproduce
-from .store import StepCache
 
 __all__ = ["FIGURES", "PAPER", "FigureCache", "FigureConfig", "ReproduceConfig", "StepCache", "figure_module",
            "reproduce"]

@@ -11,67 +11,32 @@ cosines above 0.9 and its mean cosine with the spread of 200 random pairs.
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import matplotlib.ticker as mticker
 import numpy as np
 
+from experiments.angles import COS_THRESHOLD
 from logitrank.paper import PAPER
 
-from .pipeline import FigureCache, Presets, merge_presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
-from .transformer import Windows
 
 NAME = "angles"
 TITLE = "Principal-angle cosines: real vs nonsense futures, model vs model, random baseline"
+EXPERIMENT = "angles"  # experiments.angles on the shared transformer (its second seed: model vs model)
+INPUTS = "transformer"
 
 PAIRS = {"real_vs_nonsense": "real vs nonsense futures", "model_vs_model": "model vs model (two seeds)",
-         "random": "random subspaces (baseline)"}
+         "random_baseline": "random subspaces (baseline)"}
 
 
-@dataclass(frozen=True)
-class Config(Windows):
-    """The matrices (:class:`paper_figures.transformer.Windows`) and the rank r of the compared column
-    spaces."""
-
-    rank: int = 16
-    PRESETS: ClassVar[Presets] = merge_presets(Windows.PRESETS, tiny={"rank": 4}, full={"rank": 32})
-
-
-def angles(path: str, path2: str, device: str, n_histories: int, history_length: int, future_length: int,
-           top_k: int, rank: int, seed: int, **_key: Any) -> dict[str, Any]:
-    """``llm_bridge.experiments.angles``: the final model vs nonsense futures and vs the second model."""
-    from llm_bridge.experiments import angles as experiment
-
-    from .transformer import corpus_of, hf_model
-
-    cfg = experiment.Config(n_histories, history_length, n_histories, future_length, top_k, rank=rank)
-    r = experiment.run(hf_model(path, device), corpus_of(path).validation, cfg, rng=seed,
-                       other_model=hf_model(path2, device))
-    return {"rank": rank, "n_histories": n_histories, "real_vs_nonsense": r.real_vs_nonsense,
-            "model_vs_model": r.model_vs_model, "random": r.random_baseline, "centered": r.centered,
-            "random_fraction_above": r.random_fraction_above, "random_mean_cosine": r.random_mean_cosine,
-            "real_vs_nonsense_uncentered": r.real_vs_nonsense_uncentered,
-            "model_vs_model_uncentered": r.model_vs_model_uncentered, "threshold": experiment.COS_THRESHOLD}
-
-
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    lm, lm2 = cache.transformer(), cache.transformer(second=True)
-    fn = functools.partial(angles, lm.path("final"), lm2.path("final"), config.device)
-    return cache.step("angles", fn, model=lm.key, model2=lm2.key, n_histories=config.n_histories,
-                      history_length=config.history_length, future_length=config.future_length,
-                      top_k=config.top_k, rank=config.rank, seed=config.seed)
-
-
-def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(1, width=5.0, height=4.4)
     ax = axes[0, 0]
     styles = {"real_vs_nonsense": ("o-", COLORS[0]), "model_vs_model": ("s-", COLORS[1]),
-              "random": ("x--", "0.4")}
+              "random_baseline": ("x--", "0.4")}
     for key, label in PAIRS.items():
         cos = np.asarray(res[key], dtype=float)
         mk, c = styles[key]
@@ -87,7 +52,7 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
             mk, c = styles[key]
             ax.plot(np.arange(1, cos.size + 1), cos, mk[0] + ":", ms=2.5, color=c, alpha=0.45,
                     label=f"{PAIRS[key]}, uncentered: mean {cos.mean():.2f}")
-    ax.axhline(res.get("threshold", 0.9), color="0.7", lw=0.8, ls="-")
+    ax.axhline(COS_THRESHOLD, color="0.7", lw=0.8, ls="-")
     ax.set_title(f"column spaces of rank-{res['rank']} approximations, |H|={res['n_histories']}"
                  + ("\ncentered over histories (dotted: uncentered)" if res.get("centered") else ""),
                  fontsize=9)
@@ -96,12 +61,12 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
 
 
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
-    thr = float(res.get("threshold", 0.9))
+    thr = COS_THRESHOLD
     pairs = [k for k in ("real_vs_nonsense", "model_vs_model") if res.get(k) is not None]
-    means = {k: float(np.mean(res[k])) for k in [*pairs, "random"]}
-    frac = {k: float(np.mean(np.asarray(res[k]) > thr)) for k in [*pairs, "random"]}
-    rnd_frac = np.asarray(res.get("random_fraction_above", [frac["random"]]), dtype=float)
-    rnd_mean = np.asarray(res.get("random_mean_cosine", [means["random"]]), dtype=float)
+    means = {k: float(np.mean(res[k])) for k in [*pairs, "random_baseline"]}
+    frac = {k: float(np.mean(np.asarray(res[k]) > thr)) for k in [*pairs, "random_baseline"]}
+    rnd_frac = np.asarray(res.get("random_fraction_above", [frac["random_baseline"]]), dtype=float)
+    rnd_mean = np.asarray(res.get("random_mean_cosine", [means["random_baseline"]]), dtype=float)
     tag = " (centered)" if res.get("centered") else ""
     numbers: dict[str, Any] = {}
     for k in pairs:
@@ -110,20 +75,22 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         if res.get(f"{k}_uncentered") is not None:
             numbers[f"mean cosine, {PAIRS[k]} (uncentered)"] = float(np.mean(res[f"{k}_uncentered"]))
     q_frac, q_mean = float(np.quantile(rnd_frac, 0.99)), float(np.quantile(rnd_mean, 0.99))
-    numbers[f"mean cosine, {PAIRS['random']}"] = (f"{fmt(means['random'])} (99th percentile over "
-                                                  f"{rnd_mean.size} pairs {fmt(q_mean)})")
-    numbers[f"fraction of cosines > {thr:g}, {PAIRS['random']}"] = (
-        f"{fmt(frac['random'])} (99th percentile over {rnd_frac.size} pairs {fmt(q_frac)})")
+    rnd = PAIRS["random_baseline"]
+    numbers[f"mean cosine, {rnd}"] = (f"{fmt(means['random_baseline'])} (99th percentile over "
+                                      f"{rnd_mean.size} pairs {fmt(q_mean)})")
+    numbers[f"fraction of cosines > {thr:g}, {rnd}"] = (
+        f"{fmt(frac['random_baseline'])} (99th percentile over {rnd_frac.size} pairs {fmt(q_frac)})")
     paper = {f"mean cosine, {PAIRS[k]}{tag}": "mostly near 1" for k in pairs}
-    paper[f"mean cosine, {PAIRS['random']}"] = "far below the others"
+    paper[f"mean cosine, {PAIRS['random_baseline']}"] = "far below the others"
     parts, beyond = [], []
     for k in pairs:
         above = frac[k] > q_frac and means[k] > q_mean
         beyond.append(above)
         parts.append(f"{PAIRS[k]}: mean {fmt(means[k])}, {100 * frac[k]:.0f}% of cosines above {thr:g}")
     near_one = [PAIRS[k] for k in pairs if frac[k] >= 0.5]
-    verdict = (f"Centered over histories, {'; '.join(parts)}; random subspaces: mean {fmt(means['random'])}, "
-               f"{100 * frac['random']:.0f}% above {thr:g} (99th percentiles over {rnd_mean.size} random "
+    rnd_m, rnd_f = means["random_baseline"], frac["random_baseline"]
+    verdict = (f"Centered over histories, {'; '.join(parts)}; random subspaces: mean {fmt(rnd_m)}, "
+               f"{100 * rnd_f:.0f}% above {thr:g} (99th percentiles over {rnd_mean.size} random "
                "pairs: "
                f"mean {fmt(q_mean)}, fraction {fmt(q_frac)}). "
                + (f"{' and '.join(PAIRS[k] for k, b in zip(pairs, beyond, strict=True) if b)} lie beyond the "

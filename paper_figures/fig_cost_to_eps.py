@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import matplotlib.ticker as mticker
 import numpy as np
 
 from theory import cost_to_eps as experiment
@@ -61,17 +62,22 @@ def _panel(ax: Any, axis: str, data: dict[str, Any]) -> None:
                 label=f"affine a + bx; power wins {fit['power_wins']:.2f} → {fit['verdict']}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())  # the points' own values label the axis
+    ax.set_xticks(values, [f"{v:g}" for v in values])
     ax.set_xlabel(LABELS[axis])
     ax.set_ylabel("queries to reach TV ≤ eps")
-    ax.set_title(f"vs {LABELS[axis]} (theory bound exponent: {fmt(data['theory_exponent'])})", fontsize=9)
+    bound = data["theory_exponent"]
+    ax.set_title(f"vs {LABELS[axis]}" + (f" (GLS2 worst-case bound: exponent {bound:g})" if np.isfinite(bound)
+                                         else " (GLS2 states no V exponent)"), fontsize=9)
     legend_below(ax, markerscale=1)
 
 
 def plot(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """One panel per axis of the result (see the module docstring)."""
     axes_data = result["axes"]
-    fig, axes = subplots(len(axes_data), width=3.9, height=3.6)
-    for ax, (axis, data) in zip(axes[0], axes_data.items()):
+    ncols = min(2, len(axes_data))
+    fig, axes = subplots(ncols, -(-len(axes_data) // ncols), width=4.4, height=3.9)
+    for ax, (axis, data) in zip(np.ravel(axes), axes_data.items()):
         _panel(ax, axis, data)
     return save(fig, out_dir, NAME)
 

@@ -4,7 +4,7 @@ For each saved checkpoint of the shared transformer (step 0 included) the same t
 ``L_k(H, F)`` is measured: its power-law exponent alpha (with the bootstrap interval) and the average KL of
 its rank-r truncation (with its standard error over histories). The paper reports alpha ~ 0.374 at step 0
 of OLMo-1b and ~ 0.536 for OLMo-7b, and a low-rank KL that drops sharply early, then drifts up slowly;
-the verdict tests that shape (``llm_bridge.experiments.emergence.emergence_shape``) from the checkpoints.
+the verdict tests that shape (``experiments.emergence.emergence_shape``) from the checkpoints.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import matplotlib.ticker as mticker
 import numpy as np
 
+from experiments.base import ModelInputs
 from logitrank.paper import PAPER
 
 from .pipeline import FigureCache, Presets, merge_presets
@@ -43,14 +44,14 @@ class Config(Windows):
 def checkpoint_point(path: str, device: str, step: int, val_loss: float | None, n_histories: int,
                      history_length: int, future_length: int, top_k: int, kl_rank: int, seed: int,
                      **_key: Any) -> dict[str, Any]:
-    """``llm_bridge.experiments.emergence`` on one checkpoint (each cached on its own; the same seed draws
+    """``experiments.emergence`` on one checkpoint (each cached on its own; the same seed draws
     the same ``H, F`` every time)."""
-    from llm_bridge.experiments import emergence
-
-    from .transformer import corpus_of, hf_model
+    from experiments import emergence
+    from experiments.checkpoints import corpus_of, hf_model
 
     cfg = emergence.Config(n_histories, history_length, n_histories, future_length, top_k, ranks=(kl_rank,))
-    e = emergence.run([(step, hf_model(path, device))], corpus_of(path).validation, cfg, rng=seed)
+    inputs = ModelInputs.of([(step, hf_model(path, device))], corpus_of(path).validation)
+    e = emergence.run(inputs, cfg, rng=seed)
     return {"s": np.asarray(e.singular_values[0]), "alpha": float(e.alpha[0]),
             "ci": [float(e.alpha_lo[0]), float(e.alpha_hi[0])], "kl": float(e.kl[0, 0]),
             "kl_se": float(e.kl_se[0, 0]) if e.kl_se is not None else None, "kl_rank": kl_rank,
@@ -133,7 +134,7 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
 
 
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
-    from llm_bridge.experiments.emergence import emergence_shape
+    from experiments.emergence import emergence_shape
 
     cps = res["checkpoints"]
     first, last = cps[0], cps[-1]

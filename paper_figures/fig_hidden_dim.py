@@ -1,4 +1,5 @@
-"""Figure 9: hidden dimension recovered from logits vs the true ``n_embd``.
+"""Figure 9: hidden dimension recovered from logits vs the true ``n_embd`` — a view of the experiment
+:mod:`experiments.hidden_dim_width` (``plot`` and ``summarize`` of its ``Result.to_dict()``).
 
 For small GPT-2 models of several widths (briefly trained so LayerNorm's shift is non-zero), the rank of
 the centered single-token matrix ``L(H, {∅})`` is estimated from the largest gap in its log singular values
@@ -8,70 +9,31 @@ spectra with each estimate marked.
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from logitrank.paper import PAPER
 
-from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
 
 NAME = "hidden_dim"
 TITLE = "Hidden dimension recovered from the logits vs the true n_embd"
+EXPERIMENT = "hidden_dim_width"  # experiments.hidden_dim_width: its Config presets size this figure
+INPUTS = "training"
 
 
-@dataclass(frozen=True)
-class Config(FigureConfig):
-    """Widths ``n_embd`` of the ``model`` preset trained for ``steps`` steps on Shakespeare characters, and
-    the ``|H|`` corpus histories of ``L(H, {∅})``."""
-
-    model: str = "shakespeare-char"
-    dims: tuple[int, ...] = (32, 48, 64)  # < 80: L(H, {empty}) has V = 81 char columns
-    steps: int = 60
-    n_histories: int = 256
-    history_length: int = 32
-    PRESETS: ClassVar[Presets] = {
-        "tiny": {"model": "tiny", "dims": (8, 12), "steps": 2, "n_histories": 40, "history_length": 8},
-        "full": {"dims": (16, 32, 48, 64), "steps": 300, "n_histories": 512},
-    }
+def widths(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per width (``n_embd``, ``estimate``, ``gap``, ``s``) of the experiment's result."""
+    return [{"n_embd": int(n), "estimate": int(e), "gap": float(g), "s": s}
+            for n, e, g, s in zip(res["n_embd"], res["estimate"], res["gap"], res["singular_values"],
+                                  strict=True)]
 
 
-def width_point(n_embd: int, preset: str, steps: int, n_histories: int, history_length: int, device: str,
-                seed: int, run_root: str) -> dict[str, Any]:
-    """Train a model of width ``n_embd`` for ``steps`` steps (so LayerNorm's shift is no longer 0), then
-    ``llm_bridge.experiments.hidden_dim`` on ``L(H, {∅})`` of validation windows."""
-    from llm_bridge import train_shakespeare
-    from llm_bridge.experiments import hidden_dim
-
-    from .transformer import corpus_of, hf_model
-
-    run = Path(run_root) / f"n_embd{n_embd}-seed{seed}-steps{steps}"
-    res = train_shakespeare(run, preset=preset, steps=max(steps, 1), checkpoint_every=max(steps, 1),
-                            seed=seed, progress=False, device=device, n_embd=n_embd,
-                            n_head=2 if n_embd % 4 else 4)
-    cfg = hidden_dim.Config(n_histories=n_histories, history_length=history_length)
-    r = hidden_dim.run(hf_model(str(res.checkpoints[-1][1]), device), corpus_of(None).validation, cfg,
-                       rng=seed)
-    return {"n_embd": n_embd, "estimate": int(r.estimate), "gap": float(r.gap), "s": r.singular_values,
-            "n_histories": n_histories, "steps": steps}
-
-
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    fn = functools.partial(width_point, run_root=str(cache.directory / "runs"))
-    models = [cache.step(f"n_embd_{d}", fn, n_embd=d, preset=config.model, steps=config.steps,
-                         n_histories=config.n_histories, history_length=config.history_length,
-                         device=config.device, seed=config.seed)
-              for d in config.dims]
-    return {"models": models}
-
-
-def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    models = res["models"]
+def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    models = widths(res)
     fig, axes = subplots(2, width=4.3, height=3.5)
     ax = axes[0, 0]
     true = np.array([m["n_embd"] for m in models], dtype=float)
@@ -95,13 +57,13 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
         ax.axvline(m["estimate"] + 0.5, color=c, ls=":", lw=1)
     ax.set_xlabel("index i (singular value rank)")
     ax.set_ylabel("σ_i / σ_1 (log scale)")
-    ax.set_title(f"spectra of L(H, {{∅}}), |H|={models[0]['n_histories']}")
+    ax.set_title(f"spectra of L(H, {{∅}}), |H|={res['n_histories']}")
     legend_below(ax, markerscale=1)
     return save(fig, out_dir, NAME)
 
 
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
-    models = res["models"]
+    models = widths(res)
     numbers = {f"n_embd={m['n_embd']}": m["estimate"] for m in models}
     numbers["largest log-gap (nats)"] = [m.get("gap") for m in models]
     paper = {"rule": PAPER["hidden_dim"]}

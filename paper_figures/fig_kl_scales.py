@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from experiments.base import ModelInputs
 from logitrank.paper import PAPER
 
 from .pipeline import FigureCache, FigureConfig, Presets
@@ -47,16 +48,15 @@ class Config(FigureConfig):
 
 def kl_scales(path: str, device: str, sizes: list[int], ranks: list[int], history_length: int,
               future_length: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
-    """``llm_bridge.experiments.kl_scales`` on the checkpoint ``path``, kept below full rank per size."""
-    from llm_bridge.experiments import kl_scales as experiment
-
-    from .transformer import corpus_of, hf_model
+    """``experiments.kl_scales`` on the checkpoint ``path``, kept below full rank per size."""
+    from experiments import kl_scales as experiment
+    from experiments.checkpoints import corpus_of, hf_model
 
     n = max(sizes)
     divisors = tuple(n // m for m in sorted(sizes, reverse=True))
     cfg = experiment.Config(n=n, ranks=tuple(ranks), scales=divisors, history_length=history_length,
                             future_length=future_length, top_k=top_k)
-    r = experiment.run(hf_model(path, device), corpus_of(path).validation, cfg, rng=seed)
+    r = experiment.run(ModelInputs.of(hf_model(path, device), corpus_of(path).validation), cfg, rng=seed)
     out = []
     for i, m in enumerate(r.sizes):
         ok = np.isfinite(r.kl[i]) & (r.ranks < m)  # below full rank, where the truncation KL is > 0

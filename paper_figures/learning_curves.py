@@ -1,5 +1,5 @@
 """The learning figure's cached steps: the logit-query learner and the sample-only baselines of
-``simulators.learners`` on synthetic targets, as plain dicts for :class:`paper_figures.store.StepCache`.
+``simulators.learners`` on synthetic targets, as plain dicts for :class:`experiments.store.StepCache`.
 The learner, access, evaluation, MLE and sample streams are spawned from the step's seed
 (:func:`logitrank.validation.spawn_seeds`).
 

@@ -1,5 +1,5 @@
 """Figures, ``results.json`` and ``report.md`` of ``logitrank measure`` (plots only; the numbers come
-from :func:`llm_bridge.measure.run`), in the report format of ``logitrank reproduce``
+from :func:`experiments.measure.run_measure`), in the report format of ``logitrank reproduce``
 (:mod:`paper_figures.report`).
 
 :func:`write` takes the measure ``Result`` (or its ``to_dict()``) and writes ``<out>/<name>.png|pdf`` per
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from llm_bridge.experiments.angles import COS_THRESHOLD
+from experiments.angles import COS_THRESHOLD
 from logitrank.paper import LINGEN_METHODS, LINGEN_SETTINGS, PAPER
 from logitrank.results_io import atomic_write_text, to_jsonable
 

@@ -21,7 +21,7 @@ adds its own presets with :func:`merge_presets`)
     def summarize(results: dict) -> dict:                # "numbers", "paper", "verdict" (optional "markdown")
 
 and one line in :data:`FIGURES`. Library calls do the work (``logitrank`` estimators, ``simulators``
-models, ``theory`` checks, ``llm_bridge.experiments``); a module only wires them into cached steps and
+models, ``theory`` checks, ``experiments``); a module only wires them into cached steps and
 plots. Figures on the shared trained transformer call ``cache.transformer()`` (and
 ``cache.transformer(second=True)`` for a second seed), which trains it once per output folder
 (:mod:`paper_figures.transformer`, configured by its own ``Config`` and presets).
@@ -42,19 +42,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
 from tqdm.auto import tqdm
 
+from experiments.base import ExperimentConfig, ExperimentInputs, NoInputs, TrainingInputs
+from experiments.checkpoints import checkpoint_inputs
+from experiments.registry import experiment
+from experiments.runner import Job, Runner
+from experiments.store import StepCache
 from logitrank.results_io import to_jsonable
 from logitrank.run_folder import owns_out
 from logitrank.validation import check_choice, check_float, check_int
 
+from .config import PRESET_NAMES, FigureConfig, Presets, merge_presets
 from .report import read_results, write_report, write_results
-from .store import StepCache
 
 __all__ = ["FIGURES", "PRESET_NAMES", "FigureConfig", "FigureCache", "Presets", "ReproduceConfig",
-           "merge_presets", "reproduce", "figure_module", "figure_cache", "parse_only"]
+           "ReproduceRequest", "run_reproduce", "merge_presets", "reproduce", "figure_module", "figure_cache",
+           "parse_only"]
 
 #: Figure name -> module, in report order.
 FIGURES: dict[str, str] = {
@@ -71,38 +77,6 @@ FIGURES: dict[str, str] = {
     "hidden_dim": "paper_figures.fig_hidden_dim",
     "real_llm": "paper_figures.fig_real_llm",
 }
-
-PRESET_NAMES = ("tiny", "quick", "full")
-#: preset name -> {field: value}: a figure's overrides of its Config defaults (the quick preset)
-Presets = dict[str, dict[str, Any]]
-T = TypeVar("T", bound="FigureConfig")
-
-
-@dataclass(frozen=True)
-class FigureConfig:
-    """Base of every figure's ``Config``: the run's ``seed`` and ``device``; ``PRESETS`` (a class
-    attribute) holds the ``tiny`` / ``full`` overrides of the defaults, which are the ``quick`` preset."""
-
-    seed: int = 0
-    device: str = "cpu"
-    PRESETS: ClassVar[Presets] = {}
-
-    @classmethod
-    def preset(cls: type[T], name: str, **changes: Any) -> T:
-        """The config of preset ``name`` with ``changes`` applied on top."""
-        check_choice("preset", name, PRESET_NAMES)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"overrides: each key must be a field of {cls.__module__}.{cls.__name__} "
-                             f"({sorted(known)}), got {unknown}")
-        return dataclasses.replace(cls(), **{**cls.PRESETS.get(name, {}), **changes})
-
-
-def merge_presets(base: Presets, **extra: dict[str, Any]) -> Presets:
-    """``base``'s presets with ``extra[name]`` added on top (for a Config that extends another)."""
-    return {name: {**base.get(name, {}), **extra.get(name, {})} for name in {*base, *extra}}
-
 
 class FigureCache(StepCache):
     """A figure's step cache (``<out>/cache/<figure>/``) that also reaches the output folder's shared
@@ -176,17 +150,21 @@ class ReproduceConfig:
         check_choice("preset", name, PRESET_NAMES)
         return {"quick": cls.quick, "full": cls.full, "tiny": cls.tiny}[name](**changes)
 
-    def figure_config(self, name: str) -> FigureConfig:
-        """The ``Config`` of figure ``name`` (or of ``"transformer"``) for this run."""
+    def figure_config(self, name: str) -> ExperimentConfig:
+        """The ``Config`` of figure ``name`` (or of ``"transformer"``) for this run: a view's is its
+        experiment's preset (the experiment's own table); a figure that still computes has its own."""
         common: dict[str, Any] = {"seed": self.seed, "device": self.device}
+        changes = dict(self.overrides.get(name, {}))
         if name == "transformer":
             from .transformer import Config
 
             max_seconds = None if self.max_minutes is None else 60.0 * self.max_minutes
             common.update(progress=self.progress, max_seconds=max_seconds)
-            return Config.preset(self.preset, **{**common, **self.overrides.get(name, {})})
-        cls = figure_module(name).Config
-        return cls.preset(self.preset, **{**common, **self.overrides.get(name, {})})  # type: ignore[no-any-return]
+            return Config.preset(self.preset, **{**common, **changes})
+        mod = figure_module(name)
+        if hasattr(mod, "EXPERIMENT"):
+            return experiment(mod.EXPERIMENT).Config.preset(self.preset, **changes)  # type: ignore[no-any-return]
+        return mod.Config.preset(self.preset, **{**common, **changes})  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(dataclasses.asdict(self))  # type: ignore[no-any-return]
@@ -228,18 +206,83 @@ def parse_only(only: str | Sequence[str] | None) -> list[str]:
     return names
 
 
+def view_inputs(kind: str, cache: FigureCache, config: ReproduceConfig) -> ExperimentInputs:
+    """The inputs a view's experiment reads (its module's ``INPUTS``): ``"training"`` (a folder for its own
+    training runs), ``"transformer"`` (the shared trained transformer, the second seed as ``earlier``) or
+    ``"none"``."""
+    if kind == "training":
+        return TrainingInputs(cache.directory / "runs", config.device)
+    if kind == "transformer":
+        lm, lm2 = cache.transformer(), cache.transformer(second=True)
+        return checkpoint_inputs(lm.path("final"), config.device, {"model": lm.key, "earlier": lm2.key},
+                                 earlier=lm2.path("final"))
+    if kind == "none":
+        return NoInputs()
+    raise ValueError(f"INPUTS: must be one of 'training', 'transformer', 'none', got {kind!r}")
+
+
+def compute_figure(name: str, config: ReproduceConfig, cache: FigureCache) -> tuple[ModuleType, Any]:
+    """The figure's module and its results: a view's experiment through the runner (``Result.to_dict()``),
+    or a figure's own ``compute`` of cached steps."""
+    mod = figure_module(name)
+    fig_config = config.figure_config(name)
+    if not hasattr(mod, "EXPERIMENT"):
+        return mod, mod.compute(fig_config, cache)
+    job = Job(mod.EXPERIMENT, fig_config, view_inputs(mod.INPUTS, cache, config), seed=config.seed)
+    return mod, Runner(cache.directory, cache=cache).run(job)
+
+
 def run_figure(name: str, config: ReproduceConfig, out_dir: str | Path) -> dict[str, Any]:
     """Compute (from cache where possible), plot and summarise one figure; returns its results entry."""
     out_dir = Path(out_dir)
-    mod = figure_module(name)
     cache = figure_cache(out_dir, name, config)
     fig_config = config.figure_config(name)
-    results = mod.compute(fig_config, cache)
-    files = [str(Path(p).relative_to(out_dir)) for p in mod.make(results, out_dir)]
+    mod, results = compute_figure(name, config, cache)
+    plot = mod.plot if hasattr(mod, "EXPERIMENT") else mod.make
+    files = [str(Path(p).relative_to(out_dir)) for p in plot(results, out_dir)]
     summary = mod.summarize(results)
     return {"title": mod.TITLE, "status": "ok", "files": files, "computed_steps": list(cache.computed),
             "cached_steps": list(cache.loaded), "step_seconds": dict(cache.seconds),
             "config": to_jsonable(dataclasses.asdict(fig_config)), **summary}
+
+
+@dataclass(frozen=True)
+class ReproduceRequest:
+    """One ``logitrank reproduce`` run, typed: the run's ``config``, the ``out`` folder, ``only`` (figure
+    names; None: all) and ``raise_errors`` (stop at a failing figure instead of recording it)."""
+
+    config: ReproduceConfig = field(default_factory=ReproduceConfig.quick)
+    out: str | Path = "logitrank-results/reproduce"
+    only: str | Sequence[str] | None = None
+    raise_errors: bool = False
+
+
+def run_reproduce(request: ReproduceRequest) -> dict[str, Any]:
+    """:func:`reproduce` of a :class:`ReproduceRequest`."""
+    return reproduce(request.config, request.out, only=request.only, raise_errors=request.raise_errors)
+
+
+def entry_key(config: ReproduceConfig, name: str) -> dict[str, Any]:
+    """What a figure's numbers depend on in a run of ``config``: its own config and the shared
+    transformer's (a stored entry with another key is stale)."""
+    try:
+        own = to_jsonable(dataclasses.asdict(config.figure_config(name)))
+    except ValueError:  # a figure this version no longer has
+        return {}
+    transformer = to_jsonable(dataclasses.asdict(config.figure_config("transformer")))
+    return {"config": own, "seed": config.seed, "device": config.device, "transformer": transformer}
+
+
+def current_entries(results: dict[str, Any], config: ReproduceConfig) -> dict[str, Any]:
+    """The figure entries of ``results`` computed with ``config``'s configuration; the others (another
+    seed, preset, device, ...) are dropped with a note, so the report never mixes runs."""
+    kept = {}
+    for name, entry in results.get("figures", {}).items():
+        if name in FIGURES and entry.get("key") == entry_key(config, name):
+            kept[name] = entry
+        else:
+            tqdm.write(f"  [{name}] dropped from results.json: computed with another configuration")
+    return kept
 
 
 @owns_out("reproduce", "out_dir")  # one run per folder at a time, never another command's folder
@@ -248,7 +291,8 @@ def reproduce(config: ReproduceConfig | None = None, out_dir: str | Path = "logi
     """Run the figures (all, or ``only``), write figures, ``results.json`` and ``report.md``.
 
     A figure that raises is recorded as ``failed`` with the error and the others still run (unless
-    ``raise_errors``); ``KeyboardInterrupt`` stops the run, and re-running resumes from the cache.
+    ``raise_errors``); ``KeyboardInterrupt`` stops the run, and re-running resumes from the cache. Entries
+    of ``results.json`` left by a run with another configuration (seed, preset, ...) are dropped.
 
     Returns
     -------
@@ -258,11 +302,10 @@ def reproduce(config: ReproduceConfig | None = None, out_dir: str | Path = "logi
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = parse_only(only)
-    results = read_results(out_dir)
-    if results.get("config", {}).get("preset") not in (None, config.preset):
-        results = {"figures": {}}  # another preset's numbers must not be mixed into this report
-    results["config"] = config.to_dict()
-    results.setdefault("figures", {})
+    old = read_results(out_dir)
+    figures = current_entries(old, config)
+    results = {"config": config.to_dict(), "figures": figures,
+               "timing_s": {k: v for k, v in old.get("timing_s", {}).items() if k in figures}}
     timing: dict[str, float] = {}
     bar = tqdm(names, desc="reproduce", unit="figure", disable=config.progress is False)
     for name in bar:
@@ -279,6 +322,7 @@ def reproduce(config: ReproduceConfig | None = None, out_dir: str | Path = "logi
             tqdm.write(f"  [{name}] FAILED: {type(exc).__name__}: {exc}")
         timing[name] = time.perf_counter() - start
         entry["wall_s"] = timing[name]
+        entry["key"] = entry_key(config, name)
         results["figures"][name] = entry
         results["timing_s"] = {**results.get("timing_s", {}), **timing}
         write_results(out_dir, results)

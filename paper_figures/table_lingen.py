@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from llm_bridge.experiments import lingen as experiment
+from experiments import lingen as experiment
+from experiments.base import ModelInputs
 from logitrank.paper import LINGEN_METHODS, LINGEN_SETTINGS, PAPER
 
 from .pipeline import FigureCache, FigureConfig, Presets
@@ -45,7 +46,7 @@ SETTING_LABEL = {"in_distribution": "in-distribution", "nonsense": "nonsense his
 
 @dataclass(frozen=True)
 class Config(FigureConfig, experiment.Config):
-    """The sizes of ``llm_bridge.experiments.lingen`` (its ``Config``: targets x samples, generated steps,
+    """The sizes of ``experiments.lingen`` (its ``Config``: targets x samples, generated steps,
     ``|H|``, future windows, window lengths, ...); the earlier checkpoint is the last saved one at or
     before half of training."""
 
@@ -59,13 +60,14 @@ class Config(FigureConfig, experiment.Config):
 
 
 def lingen(path: str, early_path: str, device: str, seed: int, **sizes: Any) -> dict[str, Any]:
-    """``llm_bridge.experiments.lingen`` on the final checkpoint, with the earlier one as a baseline."""
-    from .transformer import corpus_of, hf_model
+    """``experiments.lingen`` on the final checkpoint, with the earlier one as a baseline."""
+    from experiments.checkpoints import corpus_of, hf_model
 
     cfg = experiment.Config(**{f.name: sizes[f.name] for f in fields(experiment.Config)})
     corpus = corpus_of(path)
-    r = experiment.run(hf_model(path, device), corpus.validation, cfg, rng=seed,
-                       earlier_model=hf_model(early_path, device), tokenizer=corpus.tokenizer)
+    inputs = ModelInputs.of(hf_model(path, device), corpus.validation, earlier=hf_model(early_path, device),
+                            tokenizer=corpus.tokenizer)
+    r = experiment.run(inputs, cfg, rng=seed)
     return {"table": r.table, "se": r.se, "per_step": r.per_step, "per_step_se": r.per_step_se,
             "paired": r.paired, "single_token_rank": r.single_token_rank,
             "single_token_basis": cfg.single_token_basis or cfg.n_basis, "n_steps": cfg.steps,

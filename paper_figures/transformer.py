@@ -13,15 +13,15 @@ from __future__ import annotations
 import functools
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
+from experiments.store import StepCache
 from logitrank.results_io import dumps_json
+from logitrank.validation import spawn_seeds
 
-from .pipeline import FigureConfig, Presets
-from .store import StepCache
+from .config import FigureConfig, Presets
 
-__all__ = ["Config", "Windows", "Trained", "train", "hf_model", "corpus_of"]
+__all__ = ["Config", "Windows", "Trained", "train"]
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,9 @@ def train(config: Config, cache: StepCache, *, second: bool = False) -> Trained:
 
     The cache key covers what determines the weights (preset, tokenizer, steps, checkpoint spacing, time
     cap, seed); not the device, so a model trained on either device serves both. ``second=True`` trains
-    the second model (seed ``config.seed + 1``, ``config.second_steps`` steps).
+    the second model (a seed spawned from ``config.seed``, ``config.second_steps`` steps).
     """
-    seed = config.seed + (1 if second else 0)
+    seed = spawn_seeds(config.seed, 1)[0] if second else config.seed
     params = {"preset": config.model, "tokenizer": config.tokenizer,
               "steps": config.second_steps if second else config.steps,
               "checkpoint_every": config.checkpoint_every, "max_seconds": config.max_seconds, "seed": seed}
@@ -107,25 +107,3 @@ def train(config: Config, cache: StepCache, *, second: bool = False) -> Trained:
     info = cache.step(f"train-{key}", fn, **params)
     return Trained(key=key, paths={int(s): str(run_dir / name) for s, name in info["checkpoints"]},
                    val_by_step={int(s): float(v) for s, v in info["val_losses"]}, device=config.device)
-
-
-def hf_model(path: str, device: str) -> Any:
-    """:class:`llm_bridge.HFModel` of a checkpoint directory (no progress bars)."""
-    from llm_bridge import HFModel
-
-    return HFModel(path, device=device, progress=False)
-
-
-@functools.lru_cache(maxsize=4)
-def _corpus(run_dir: str | None) -> Any:
-    from llm_bridge import list_checkpoints, load_shakespeare, load_tokenizer
-
-    if run_dir is None:
-        return load_shakespeare()
-    return load_shakespeare(tokenizer=load_tokenizer(list_checkpoints(run_dir)[0][1]))
-
-
-def corpus_of(checkpoint: str | None) -> Any:
-    """The Shakespeare corpus tokenized like the run of checkpoint directory ``checkpoint`` (its saved
-    tokenizer); characters when ``None``. Cached per run."""
-    return _corpus(None if checkpoint is None else str(Path(checkpoint).parent))

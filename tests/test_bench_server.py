@@ -87,7 +87,7 @@ def test_bundled_learners_run_through_the_server_and_score_exactly_as_in_process
         status, board = 200, urllib.request.urlopen(url + "/leaderboard").read().decode()
     local = [bench.run_one("query", TINY, 0, b) for b in (300, 3000)] + \
         [bench.run_one("ngram", TINY, 1, b) for b in (50, 200)]
-    assert [r["status"] for r in local] == ["over_budget", "ok", "ok", "ok"]  # both outcomes are compared
+    assert [r["status"] for r in local] == ["ok"] * 4 and local[0]["stopped_early"]  # anytime at 300
     for s, r in zip(served, local, strict=True):
         assert s["learner"] == r["learner"] + " (served)" and s["served"] is True
         for key in ("task", "seed", "budget", "access", "status", "used", "vocab_size", "horizon"):
@@ -95,12 +95,14 @@ def test_bundled_learners_run_through_the_server_and_score_exactly_as_in_process
         for key in ("kl", "kl_se", "tv", "tv_se", "perplexity", "kl_per_position"):
             assert s.get(key) == r.get(key), key  # the same answers, model and evaluation: equal exactly
     assert served[0]["error"] == local[0]["error"]  # the server's refusal reads like the in-process one
-    assert [s["submission"] for s in served] == ["none", "isan", "heldout-logits", "heldout-logits"]
+    assert [s["submission"] for s in served] == ["isan", "isan", "heldout-logits", "heldout-logits"]
     refs = [r for r in bench.read_log(tmp_path / "res" / "results.jsonl") if r["kind"] == "reference"]
     assert {(r["task"], r["seed"]) for r in refs} == {(TINY, 0), (TINY, 1)}
     mine, theirs = bench.scores(refs + served), bench.scores(refs + local)
-    assert mine["query (served)"] == theirs["query"] and mine["ngram (served)"] == theirs["ngram"]
-    assert status == 200 and "| query (served) | 3e+03 |" in board and "| ngram (served) | 2e+02 |" in board
+    assert mine["query"]["query (served)"] == theirs["query"]["query"]
+    assert mine["sample"]["ngram (served)"] == theirs["sample"]["ngram"]
+    assert status == 200 and "| query (served) | query | 3e+03 |" in board
+    assert "| ngram (served) | sample | 2e+02 |" in board and "1/1 ok; server |" in board
 
 
 def test_remote_answers_equal_the_in_process_oracle_also_when_split(tmp_path):
@@ -120,6 +122,9 @@ def test_remote_answers_equal_the_in_process_oracle_also_when_split(tmp_path):
             remote.logits([[0], [4]])
         again = bench.RemoteAccess(url, NOISY, 0, learner="probe", budget=4000)
         assert again.used == 13 and again.session == remote.session  # resumed, not reset
+        status, plain = http(url + f"/sessions/{remote.session}/logits", "POST", {"prefixes": P[:3]})  # lists
+        assert status == 200 and plain["used"] == 16
+        np.testing.assert_array_equal(np.array(plain["logits"]), local.logits(P[:3]))  # = the float64 bytes
     assert not np.array_equal(local.logits([[1]]), bench.build_target(NOISY, 0).logits([(1,)]))  # noisy
 
 
@@ -281,4 +286,24 @@ def test_the_shell_client_in_docs_is_ranked(tmp_path):
     assert run["learner"] == printed["learner"] == "unigram-sh (served)" and run["status"] == "ok"
     assert run["used"] == 300 and run["budget"] == 300 and run["kl"] == printed["kl"]  # 50 sequences x T=6
     assert 0 < run["kl"] < ref["uniform"]["kl"]  # a position-wise unigram from 50 samples beats uniform
-    assert "| unigram-sh (served) | 3e+02 |" in board
+    assert "| unigram-sh (served) | query | 3e+02 |" in board
+
+
+class _NeedsTorch:
+    vocab_size, horizon = 4, 3
+
+    def __call__(self, rng):  # type: ignore[no-untyped-def]
+        raise bench.MissingDependency("task t-srv-missing: needs torch (the [llm] extra)")
+
+
+def test_a_target_this_server_cannot_build_is_a_503_naming_the_dependency(tmp_path):
+    task = bench.register_task(bench.Task("t-srv-missing", "needs torch", _NeedsTorch(), n_eval=10))
+    try:
+        with serving(tmp_path, tasks=(task.name, TINY)) as (url, _):
+            status, view = http(url + f"/tasks/{task.name}")
+            assert status == 200 and view["vocab_size"] == 4  # the public view needs no target
+            status, body = http(url + "/sessions", "POST", {"learner": "probe", "task": task.name})
+            assert status == 503 and "needs torch (the [llm] extra)" in body["detail"]
+            assert open_session(url)["used"] == 0  # the other tasks are served on
+    finally:
+        del bench.TASKS[task.name]

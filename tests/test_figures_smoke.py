@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from experiments.store import StepCache
 from paper_figures import fig_real_llm, fig_spectra
 from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
-from paper_figures.store import StepCache
 
 # ---------------------------------------------------------------------------------------------
 # the step cache on its own
@@ -40,6 +40,34 @@ def test_step_cache_computes_once_and_round_trips_exactly(tmp_path: Path) -> Non
     assert calls == [5, 6]
 
 
+def test_step_cache_keys_on_the_function_not_only_the_parameters(tmp_path: Path) -> None:
+    """A step stored by one function is not served for another with the same name and parameters."""
+
+    def double(n: int) -> dict:
+        return {"v": 2 * n}
+
+    def square(n: int) -> dict:
+        return {"v": n * n}
+
+    assert StepCache(tmp_path).step("a", double, n=3)["v"] == 6
+    with pytest.warns(UserWarning, match="function or parameters changed"):
+        assert StepCache(tmp_path).step("a", square, n=3)["v"] == 9
+
+
+def test_results_of_another_configuration_are_dropped_not_reported(tmp_path: Path) -> None:
+    """F14: ``--seed 0`` then ``--seed 7 --only equivalence`` into one folder: results.json (and so the
+    report) holds only figures computed with seed 7; the seed-0 phase transition is dropped, not shown
+    under seed 7's header."""
+    reproduce(ReproduceConfig.tiny(seed=0), tmp_path, only="phase_transition,equivalence", raise_errors=True)
+    res = reproduce(ReproduceConfig.tiny(seed=7), tmp_path, only="equivalence", raise_errors=True)
+    stored = json.loads((tmp_path / "results.json").read_text())
+    for r in (res, stored):
+        assert r["config"]["seed"] == 7 and list(r["figures"]) == ["equivalence"]
+        assert r["figures"]["equivalence"]["config"]["seed"] == 7
+    again = reproduce(ReproduceConfig.tiny(seed=7), tmp_path, only="phase_transition", raise_errors=True)
+    assert sorted(again["figures"]) == ["equivalence", "phase_transition"]  # same configuration: kept
+
+
 def test_step_cache_resumes_after_an_interruption(tmp_path: Path) -> None:
     done = []
 
@@ -49,14 +77,20 @@ def test_step_cache_resumes_after_an_interruption(tmp_path: Path) -> None:
         done.append(i)
         return {"i": i}
 
+    fail_at: list[int | None] = [3]
+
+    def job(i: int) -> dict:  # one function for both runs: the cache keys on it and on i
+        return work(i, fail_at[0])
+
     with pytest.raises(KeyboardInterrupt):
         cache = StepCache(tmp_path)
         for i in range(5):
-            cache.step(f"s{i}", lambda i=i: work(i, 3))
+            cache.step(f"s{i}", job, i=i)
     assert done == [0, 1, 2]
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no half-written files left
+    fail_at[0] = None
     cache = StepCache(tmp_path)
-    out = [cache.step(f"s{i}", lambda i=i: work(i, None))["i"] for i in range(5)]
+    out = [cache.step(f"s{i}", job, i=i)["i"] for i in range(5)]
     assert out == list(range(5)) and done == [0, 1, 2, 3, 4]
     assert cache.loaded == ["s0", "s1", "s2"] and cache.computed == ["s3", "s4"]
 
@@ -85,16 +119,19 @@ def test_presets_document_growing_sizes() -> None:
 def test_each_figure_declares_its_config_and_presets_override_it() -> None:
     import dataclasses
 
-    from paper_figures.pipeline import FigureConfig, figure_module
+    from experiments import ExperimentConfig, experiment
+    from paper_figures.pipeline import figure_module
 
     for name in [*FIGURES, "transformer"]:
         cls = ReproduceConfig().figure_config(name).__class__
-        assert issubclass(cls, FigureConfig), name
+        assert issubclass(cls, ExperimentConfig), name
         fields = {f.name for f in dataclasses.fields(cls)}
         for preset, changes in cls.PRESETS.items():
-            assert preset in ("tiny", "full") and set(changes) <= fields, (name, preset)
-        if name != "transformer":
-            assert cls is figure_module(name).Config
+            assert preset in ("tiny", "quick", "full") and set(changes) <= fields, (name, preset)
+        if name == "transformer":
+            continue
+        mod = figure_module(name)  # a view shows an experiment sized by that experiment's own presets
+        assert cls is (experiment(mod.EXPERIMENT).Config if hasattr(mod, "EXPERIMENT") else mod.Config)
     run = ReproduceConfig.tiny(seed=3, device="cuda", overrides={"spectra": {"top_k": 5}})
     sp: Any = run.figure_config("spectra")
     assert (sp.seed, sp.device, sp.top_k, sp.n_histories) == (3, "cuda", 5, 24)  # override on top of tiny
@@ -274,10 +311,10 @@ def test_lingen_verdict_uses_paired_differences_and_their_errors() -> None:
 def test_angles_verdict_is_against_the_random_pairs_spread() -> None:
     from paper_figures import fig_angles
 
-    res = {"rank": 4, "n_histories": 50, "centered": True, "threshold": 0.9,
+    res = {"rank": 4, "n_histories": 50, "centered": True,  # experiments.angles.Result.to_dict() fields
            "real_vs_nonsense": np.array([0.99, 0.97, 0.95, 0.92]),
            "model_vs_model": np.array([0.6, 0.4, 0.3, 0.1]),
-           "random": np.array([0.5, 0.3, 0.2, 0.1]), "random_fraction_above": np.zeros(100),
+           "random_baseline": np.array([0.5, 0.3, 0.2, 0.1]), "random_fraction_above": np.zeros(100),
            "random_mean_cosine": np.linspace(0.2, 0.4, 100)}
     v = fig_angles.summarize(res)["verdict"]
     assert "real vs nonsense futures lie beyond the random baseline's 99th percentile" in v

@@ -512,7 +512,7 @@ def test_mistyped_checkpoint_path_fails_fast_without_the_hub(tmp_path, monkeypat
 
 # -------------------------------------------------------------------------- cached figure steps, results
 def test_damaged_cached_step_is_recomputed_with_a_warning(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from paper_figures.store import StepCache
+    from experiments.store import StepCache
 
     calls = []
 

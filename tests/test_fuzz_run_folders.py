@@ -39,7 +39,7 @@ SLOW_LEARNER = textwrap.dedent('''
 
 
 def start(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
-    """``python -m logitrank args`` in ``cwd`` (this checkout's code first on the path)."""
+    """``python -m logitrank_cli args`` in ``cwd`` (this checkout's code first on the path)."""
     path = os.pathsep.join([str(cwd), str(ROOT), os.environ.get("PYTHONPATH", "")])
     return subprocess.Popen([sys.executable, "-m", "logitrank_cli", *args], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,

@@ -1,7 +1,8 @@
-"""The llm_bridge experiments on tiny models: planted answers (exact low-rank generators) and plumbing."""
+"""The experiments on tiny models: planted answers (exact low-rank generators) and plumbing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,22 +13,20 @@ torch = pytest.importorskip("torch")
 from conftest import tol  # noqa: E402
 
 import simulators  # noqa: E402
+from experiments import ModelInputs  # noqa: E402
+from experiments import angles as angles_exp  # noqa: E402
+from experiments import emergence as emergence_exp  # noqa: E402
+from experiments import kl_scales as kl_scales_exp  # noqa: E402
+from experiments import spectrum as spectrum_exp  # noqa: E402
+from experiments.angles import subspace_angles  # noqa: E402
+from experiments.emergence import emergence_across_checkpoints  # noqa: E402
+from experiments.hidden_dim import hidden_dim_recovery  # noqa: E402
+from experiments.kl_scales import kl_across_scales  # noqa: E402
+from experiments.lingen import lingen_experiment  # noqa: E402
+from experiments.spectrum import logit_spectrum  # noqa: E402
+from experiments.synthetic_rank import synthetic_rank_comparison  # noqa: E402
 from llm_bridge import HFModel, init_transformer, resolve_config, train_tiny_lm  # noqa: E402
-from llm_bridge.experiments import (  # noqa: E402
-    WindowSpec,
-    emergence_across_checkpoints,
-    hidden_dim_recovery,
-    kl_across_scales,
-    lingen_experiment,  # noqa: E402
-    logit_spectrum,
-    subspace_angles,
-    synthetic_rank_comparison,
-)
-from llm_bridge.experiments import angles as angles_exp  # noqa: E402
-from llm_bridge.experiments import emergence as emergence_exp  # noqa: E402
-from llm_bridge.experiments import kl_scales as kl_scales_exp  # noqa: E402
-from llm_bridge.experiments import spectrum as spectrum_exp  # noqa: E402
-from llm_bridge.windows import draw_windows  # noqa: E402
+from llm_bridge.windows import WindowSpec, draw_windows  # noqa: E402
 from logitrank import (  # noqa: E402
     extended_logit_matrix,
     extended_logits,
@@ -149,8 +148,8 @@ def test_untrained_spectrum_flattens_with_the_initialisation_scale() -> None:
     """At a tiny init scale attention is uniform and blocks are near-linear: the untrained network averages
     its history's embeddings and L_k(H, F) decays fast; at fan-in scale (1/sqrt(16) = 0.25) it mixes the
     history nonlinearly and the spectrum is much flatter (measured: alpha 3.0 vs 0.9 on 3 seeds)."""
+    from experiments.init_scale import init_scale_sweep
     from llm_bridge import load_shakespeare
-    from llm_bridge.experiments import WindowSpec, init_scale_sweep
 
     text = load_shakespeare().validation[:50_000]
     r = init_scale_sweep([0.02, 0.25], text, 84, WindowSpec(64, 16, 64, 4, 16), config="tiny", seed=0, rng=0)
@@ -197,35 +196,54 @@ def _spectrum64(net: torch.nn.Module, H: list) -> np.ndarray:
     return np.linalg.svd(lg - lg.mean(axis=1, keepdims=True), compute_uv=False)
 
 
-def test_every_experiment_module_has_config_result_run() -> None:
+def test_every_experiment_module_has_config_presets_result_run() -> None:
+    """The one shape every registered experiment has (whatever the registry lists): a Config whose quick
+    preset is its defaults and whose tiny preset is no larger, a Result with to_dict/from_dict, and
+    run(inputs, config, *, rng)."""
     import dataclasses
     import inspect
 
-    from llm_bridge.experiments import EXPERIMENTS, experiment
+    from experiments import EXPERIMENTS, ExperimentConfig, ResultBase, experiment
 
-    assert set(EXPERIMENTS) == {"spectrum", "kl_scales", "emergence", "angles", "hidden_dim",
-                                "synthetic_rank", "lingen", "init_scale", "loss"}
+    assert len(EXPERIMENTS) >= 9
     for name in EXPERIMENTS:
         mod = experiment(name)
-        assert dataclasses.is_dataclass(mod.Config) and dataclasses.is_dataclass(mod.Result), name
+        assert issubclass(mod.Config, ExperimentConfig) and issubclass(mod.Result, ResultBase), name
+        assert dataclasses.is_dataclass(mod.Result), name
         params = inspect.signature(mod.run).parameters
-        assert list(params)[:3] == ["model", "tokens", "config"], name
+        assert list(params)[:2] == ["inputs", "config"], name
         assert params["rng"].kind is inspect.Parameter.KEYWORD_ONLY, name
-        mod.Config()  # every field has a default
-    with pytest.raises(ValueError, match="name: must be one of .*, got 'nope'"):
+        assert mod.Config.quick() == dataclasses.replace(mod.Config(), **mod.Config.PRESETS.get("quick", {}))
+        for preset in ("tiny", "full"):
+            assert isinstance(mod.Config.preset(preset), mod.Config), (name, preset)
+    with pytest.raises(ValueError, match="experiment: must be one of .*, got 'nope'"):
         experiment("nope")
+    with pytest.raises(ValueError, match="preset: must be one of 'tiny', 'quick', 'full', got 'huge'"):
+        experiment("spectrum").Config.preset("huge")
+
+
+def test_result_round_trips_through_to_dict_and_from_dict() -> None:
+    """Result.from_dict(Result.to_dict()) rebuilds arrays and nested dataclasses (the runner stores the
+    dict; views read it back)."""
+    isan = simulators.TimeVaryingISAN.random(3, 3, 8, rng=0)
+    stream = isan.sample(200, rng=1).reshape(-1)
+    res = spectrum_exp.run(ModelInputs.of(isan, stream), spectrum_exp.Config(12, 3, 12, 2, None), rng=0)
+    back = spectrum_exp.Result.from_dict(json.loads(json.dumps(res.to_dict())))
+    np.testing.assert_array_equal(back.singular_values, res.singular_values)
+    assert back.fit.alpha == res.fit.alpha and back.fit.alpha_ci == tuple(res.fit.alpha_ci)
+    assert back.shape == tuple(res.shape) and dataclasses.astuple(back.spec) == dataclasses.astuple(res.spec)
 
 
 def test_lingen_run_aggregates_both_settings_and_its_demo_is_exact_on_an_isan() -> None:
     """run() is the two lingen_experiment calls (same seed) averaged at the last step; on an exact ISAN the
     demo's LINGEN continuation samples the model's own tokens (same stream, exact logits)."""
-    from llm_bridge.experiments import lingen
+    from experiments import lingen
 
     isan = simulators.TimeVaryingISAN.random(3, 4, 12, rng=1)
     stream = isan.sample(300, rng=2).reshape(-1)
     cfg = lingen.Config(n_targets=3, n_samples=2, steps=5, n_basis=20, n_futures=12, history_length=4,
                         future_length=3, short_history=1, n_show=2)
-    res = lingen.run(isan, stream, cfg, rng=3)
+    res = lingen.run(ModelInputs.of(isan, stream), cfg, rng=3)
     for setting in ("in_distribution", "nonsense"):
         one = lingen_experiment(isan, stream, setting=setting, n_targets=3, n_samples=2, steps=5, n_basis=20,
                                 n_futures=12, history_length=4, future_length=3, short_history=1, rng=3,

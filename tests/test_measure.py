@@ -84,15 +84,15 @@ def test_gpt2_with_layernorm_shift_shows_full_width(models, tmp_path) -> None:  
 
 
 def test_sharded_spectrum_equals_the_experiment(models, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The shard path gives the windows, matrix and fit of llm_bridge.experiments.spectrum.run."""
-    from llm_bridge.experiments import spectrum
-    from llm_bridge.measure import Config, prepare, run
+    """The shard path gives the windows, matrix and fit of experiments.spectrum.run."""
+    from experiments import spectrum
+    from experiments.measure import Config, MeasureRequest, prepare, run_measure
     from logitrank.validation import spawn_seeds
 
     config = Config.preset("tiny", only=("spectrum",), progress=False)
-    res = run(models["llama"], config, tmp_path, text=models["text"])
+    res = run_measure(MeasureRequest(models["llama"], tmp_path, config, text=models["text"]))
     inp, _ = prepare(models["llama"], config, text=models["text"])
-    ref = spectrum.run(inp.model, inp.tokens, config.spectrum, rng=spawn_seeds(config.seed, 5)[0])
+    ref = spectrum.run(inp.experiment_inputs(), config.spectrum, rng=spawn_seeds(config.seed, 5)[0])
     got = res.measurements["spectrum"]
     np.testing.assert_allclose(got["singular_values"], ref.singular_values, **tol(np.float64))
     assert got["alpha"] == pytest.approx(ref.alpha, abs=1e-9)
@@ -167,6 +167,16 @@ def test_refuses_top_k_above_the_vocabulary(models, tmp_path, capsys) -> None:  
     refused(capsys, main(["extract", "--model", models["gpt2"], "--text", models["text"], "--top-k", "99",
                           "--out", str(tmp_path / "x")]),
             f"top-k: must be <= the vocabulary size V = {V}", "got 99")
+
+
+def test_top_k_is_checked_only_against_the_measurements_that_run(models, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """F04: ``--only lingen`` does not read k, so a k above V is not refused there; with ``angles`` it is."""
+    V = models["V"]
+    assert measure(models["gpt2"], tmp_path / "lingen", "--only", "lingen", "--top-k", "500",
+                   text=models["text"]) == 0
+    assert load_json(tmp_path / "lingen" / "results.json")["figures"]["lingen"]["status"] == "ok"
+    refused(capsys, measure(models["gpt2"], tmp_path / "angles", "--only", "angles", "--top-k", "500",
+                            text=models["text"]), f"top-k: must be <= the vocabulary size V = {V}", "angles")
 
 
 def test_refuses_text_too_short_for_the_windows(models, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -35,14 +35,14 @@ def llama(tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 def spectrum_config():  # type: ignore[no-untyped-def]
-    from llm_bridge.measure import Config
+    from experiments.measure import Config
 
     # two histories per shard: 24 shards of the token-mean pass, then 24 of the matrix
     return Config.preset("tiny", only=("spectrum", "kl_scales"), shard_rows=2, progress=False)
 
 
 def test_killed_measure_resumes_to_the_uninterrupted_numbers(llama, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from llm_bridge.measure import run
+    from experiments.measure import MeasureRequest, run_measure
 
     model, text = llama
     killed = tmp_path / "killed"
@@ -63,8 +63,8 @@ def test_killed_measure_resumes_to_the_uninterrupted_numbers(llama, tmp_path) ->
     manifest = load_json(shards / "manifest.json")
     assert manifest["tokens"] is None or open_shards(shards).missing()
 
-    resumed = run(model, spectrum_config(), killed, text=text)
-    fresh = run(model, spectrum_config(), tmp_path / "fresh", text=text)
+    resumed = run_measure(MeasureRequest(model, killed, spectrum_config(), text=text))
+    fresh = run_measure(MeasureRequest(model, tmp_path / "fresh", spectrum_config(), text=text))
     a = open_shards(shards).to_logit_matrix()
     b = open_shards(tmp_path / "fresh" / "shards" / "spectrum").to_logit_matrix()
     np.testing.assert_array_equal(a.tokens, b.tokens)
@@ -76,12 +76,13 @@ def test_killed_measure_resumes_to_the_uninterrupted_numbers(llama, tmp_path) ->
 
 def test_local_cluster_gives_the_local_matrix_and_alpha(llama, tmp_path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("distributed")
-    from llm_bridge.measure import Config, run
+    from experiments.measure import Config, MeasureRequest, run_measure
 
     model, text = llama
     config = Config.preset("tiny", only=("spectrum",), progress=False)
-    local = run(model, config, tmp_path / "local", text=text)
-    dask = run(model, config, tmp_path / "dask", text=text, local_cluster=True, workers=2)
+    local = run_measure(MeasureRequest(model, tmp_path / "local", config, text=text))
+    dask = run_measure(MeasureRequest(model, tmp_path / "dask", config, text=text, local_cluster=True,
+                                      workers=2))
     a = open_shards(tmp_path / "local" / "shards" / "spectrum").to_logit_matrix()
     b = open_shards(tmp_path / "dask" / "shards" / "spectrum").to_logit_matrix()
     np.testing.assert_array_equal(a.tokens, b.tokens)

@@ -6,22 +6,25 @@ Status codes: 400 a request the task refuses (a prefix longer than ``T - 1``, a 
 budget off the ladder, a submission of the wrong shape); 404 an unknown task, seed or session; 409 a request
 the session's state forbids; 413 a body over the size limit or an answer over the per-request limit; 422 JSON
 that does not parse or does not match the schema; 429 over the session's budget (nothing is answered or
-charged).  Every error body is ``{"detail": "<one line naming the field, the rule and the value>"}``.
+charged); 503 a task whose target needs a dependency this server lacks.  Every error body is
+``{"detail": "<one line naming the field, the rule and the value>"}``.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..learners.access import BudgetExceeded
 from .server import Conflict, NotFound, OracleService, TooLarge
+from .tasks import MissingDependency
 
 __all__ = ["MAX_REQUEST_BYTES", "create_app"]
 
@@ -94,8 +97,14 @@ class SessionInfo(BaseModel):
     n_eval: int
 
 
+Encoding = Annotated[Literal["json", "base64"], Query(
+    description="json: nested lists; base64: {base64, dtype: '<f8', shape}, the float64 bytes (exact and "
+                "much faster to write and read for large answers)")]
+_FLOATS = "nested lists, or with ?encoding=base64 {base64, dtype, shape}"
+
+
 class Answer(BaseModel):
-    logits: list[Any] = Field(description="(n, V) for logits, (|H|, |F|, V) for extended_logits")
+    logits: Any = Field(description=f"(n, V) for logits, (|H|, |F|, V) for extended_logits: {_FLOATS}")
     used: int
     remaining: int
     queries_used: int
@@ -103,7 +112,7 @@ class Answer(BaseModel):
 
 class Samples(BaseModel):
     sequences: list[list[int]] = Field(description="(n, T)")
-    logits: list[Any] | None = Field(None, description="query access: (n, T, V), the answers along the way")
+    logits: Any = Field(None, description=f"query access: (n, T, V), the answers along the way: {_FLOATS}")
     used: int
     remaining: int
     queries_used: int
@@ -113,6 +122,14 @@ def _json(obj: Any, status: int = 200) -> Response:
     # numpy's tolist() + json.dumps: exact float round-trip, and far faster than FastAPI's encoder on big
     # arrays
     return Response(json.dumps(obj, allow_nan=False), status_code=status, media_type="application/json")
+
+
+def _encode_floats(values: np.ndarray, encoding: str) -> Any:
+    if encoding == "json":
+        return values.tolist()
+    arr = np.ascontiguousarray(values, dtype="<f8")
+    return {"base64": base64.b64encode(arr.tobytes()).decode("ascii"), "dtype": "<f8",
+            "shape": list(arr.shape)}
 
 
 def _counts(sess: Any) -> dict[str, int]:
@@ -168,7 +185,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 def _add_error_handlers(app: FastAPI) -> None:
     codes: list[tuple[type[Exception], int]] = [
         (NotFound, 404), (Conflict, 409), (TooLarge, 413), (BudgetExceeded, 429), (ValueError, 400),
-        (TypeError, 400)]
+        (TypeError, 400), (MissingDependency, 503)]
 
     def handler(code: int) -> Any:
         async def respond(request: Request, exc: Exception) -> JSONResponse:
@@ -216,22 +233,22 @@ def _query_routes(app: FastAPI, service: OracleService) -> None:
 
     @app.post("/sessions/{sid}/logits", summary="logits of prefixes; costs one query per prefix",
               responses={200: {"model": Answer}})
-    def logits(sid: str, body: Prefixes) -> Response:
+    def logits(sid: str, body: Prefixes, encoding: Encoding = "json") -> Response:
         sess, ans = service.logits(sid, body.prefixes)
-        return _json({"logits": ans.tolist(), **_counts(sess)})
+        return _json({"logits": _encode_floats(ans, encoding), **_counts(sess)})
 
     @app.post("/sessions/{sid}/extended_logits", summary="logits of every h.f; costs |H||F| queries",
               responses={200: {"model": Answer}})
-    def extended_logits(sid: str, body: Extended) -> Response:
+    def extended_logits(sid: str, body: Extended, encoding: Encoding = "json") -> Response:
         sess, ans = service.extended_logits(sid, body.histories, body.futures)
-        return _json({"logits": ans.tolist(), **_counts(sess)})
+        return _json({"logits": _encode_floats(ans, encoding), **_counts(sess)})
 
     @app.post("/sessions/{sid}/sample", summary="n sequences (query access: n T queries, with the logits)",
               responses={200: {"model": Samples}})
-    def sample(sid: str, body: SampleRequest) -> Response:
+    def sample(sid: str, body: SampleRequest, encoding: Encoding = "json") -> Response:
         sess, seqs, ans = service.sample(sid, body.n)
-        return _json({"sequences": seqs.tolist(), "logits": None if ans is None else ans.tolist(),
-                      **_counts(sess)})
+        logits = None if ans is None else _encode_floats(ans, encoding)
+        return _json({"sequences": seqs.tolist(), "logits": logits, **_counts(sess)})
 
 
 def _submit_routes(app: FastAPI, service: OracleService) -> None:

@@ -23,6 +23,7 @@ or, for a learner over a whole ladder as ``bench.run`` would: ``bench.run_remote
 
 from __future__ import annotations
 
+import base64
 import http.client
 import inspect
 import json
@@ -43,6 +44,14 @@ __all__ = ["RemoteAccess", "RemoteError", "run_remote"]
 
 class RemoteError(RuntimeError):
     """The server refused a request for its state (404 unknown, 409 conflict, 413 too large) or failed."""
+
+
+def _decode_floats(answer: dict[str, Any]) -> np.ndarray:
+    """A float array sent as ``{base64, dtype, shape}``."""
+    if answer.get("dtype") != "<f8":
+        raise RemoteError(f"answer: must be little-endian float64 ('<f8'), got dtype {answer.get('dtype')!r}")
+    raw = np.frombuffer(base64.b64decode(answer["base64"]), dtype="<f8")
+    return raw.reshape(answer["shape"]).astype(np.float64)
 
 
 class _Client:
@@ -126,7 +135,8 @@ class RemoteAccess:
         return self.used
 
     def _post(self, what: str, body: dict[str, Any]) -> dict[str, Any]:
-        out = self._client.call("POST", f"/sessions/{self.session}/{what}", body)
+        # logits come back as float64 bytes: exact, and no float is written or parsed as text
+        out = self._client.call("POST", f"/sessions/{self.session}/{what}?encoding=base64", body)
         self._update(out)
         return out
 
@@ -144,10 +154,9 @@ class RemoteAccess:
     def logits(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
         """Logits of each prefix, ``(len(prefixes), V)`` (see ``QueryAccess.logits``)."""
         cost = len(prefixes) * max(self.samples_per_query, 1)
-        parts = [self._post("logits", {"prefixes": c})["logits"]
+        parts = [_decode_floats(self._post("logits", {"prefixes": c})["logits"])
                  for c in self._chunks("prefixes", prefixes, self.vocab_size, cost)]
-        out = np.asarray([row for part in parts for row in part], dtype=np.float64)
-        return out.reshape(-1, self.vocab_size)
+        return np.concatenate(parts).reshape(-1, self.vocab_size)
 
     def extended_logits(self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]
                         ) -> np.ndarray:
@@ -159,10 +168,9 @@ class RemoteAccess:
             raise ValueError(f"histories/futures: len(h) + len(f) must be <= horizon - 1 = "
                              f"{self.horizon - 1}, got a longest concatenation of length {longest}")
         cost = len(histories) * len(fut) * max(self.samples_per_query, 1)
-        parts = [self._post("extended_logits", {"histories": c, "futures": fut})["logits"]
+        parts = [_decode_floats(self._post("extended_logits", {"histories": c, "futures": fut})["logits"])
                  for c in self._chunks("histories", histories, len(fut) * self.vocab_size, cost)]
-        out = np.asarray([row for part in parts for row in part], dtype=np.float64)
-        return out.reshape(len(histories), len(fut), self.vocab_size)
+        return np.concatenate(parts).reshape(len(histories), len(fut), self.vocab_size)
 
     def sample(self, n: int) -> Any:
         """``n`` sequences ``(n, T)``; for query access also the logits ``(n, T, V)`` that predicted them."""
@@ -171,7 +179,7 @@ class RemoteAccess:
         seqs = np.asarray(out["sequences"], dtype=np.int64).reshape(n, self.horizon)
         if self.access_kind == "sample":
             return seqs
-        return seqs, np.asarray(out["logits"], dtype=np.float64).reshape(n, self.horizon, self.vocab_size)
+        return seqs, _decode_floats(out["logits"]).reshape(n, self.horizon, self.vocab_size)
 
     # -- submitting --------------------------------------------------------------------------------
     def heldout(self) -> np.ndarray:

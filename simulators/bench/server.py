@@ -41,10 +41,11 @@ from logitrank.validation import as_rng
 
 from ..isan import TimeVaryingISAN
 from ..learners.evaluation import evaluate
-from .leaderboard import reference_record, scores
+from .leaderboard import reference_record
 from .participant import participant_view
 from .persistence import append_record, read_log, record_key, write_outputs
 from .runner import build_target, check_learned_model, make_access, streams
+from .score import scores
 from .tasks import get_task
 
 __all__ = ["SERVED_SUFFIX", "Conflict", "NotFound", "OracleService", "Session", "TooLarge",
@@ -323,7 +324,7 @@ class OracleService:
             append_record(self.log, rec)
             records = read_log(self.log)
             write_outputs(self.out, records)
-        return {"record": rec, "scores": scores(records).get(rec["learner"], {})}
+        return {"record": rec, "scores": scores(records).get(rec["access"], {}).get(rec["learner"], {})}
 
     def leaderboard(self) -> str:
         """The markdown leaderboard of every record in the output directory."""

@@ -14,16 +14,16 @@ windows), and :func:`fit_range_sensitivity` refits one spectrum over the ranges 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank import PowerLawFit, as_rng, fit_power_law, singular_values
 from logitrank.power_law import ZERO_RTOL
 from logitrank.validation import RngLike, check_positive_int, spawn_seeds
 
-from ..windows import WindowSpec, draw_windows
-from ._common import ResultBase, as_model, logit_matrix
+from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model, logit_matrix
 
 __all__ = ["Config", "Result", "run", "logit_spectrum", "alpha_over_draws", "fit_range_sensitivity",
            "FIT_RANGES", "ABLATIONS", "ablation_spectrum"]
@@ -42,8 +42,13 @@ DEFAULT_SPEC = WindowSpec()
 
 
 @dataclass(frozen=True)
-class Config(WindowSpec):
-    """The window sizes (:class:`llm_bridge.WindowSpec`: ``|H|``, ``|h|``, ``|F|``, ``|f|``, top-k)."""
+class Config(WindowSpec, ExperimentConfig):
+    """The window sizes (:class:`llm_bridge.WindowSpec`: ``|H|``, ``|h|``, ``|F|``, ``|f|``, top-k); the
+    defaults are the quick preset."""
+
+    PRESETS: ClassVar[Presets] = {"tiny": dict(n_histories=48, history_length=12, n_futures=48,
+                                               future_length=4, top_k=8),
+                                  "full": dict(n_histories=1024, n_futures=1024)}
 
 
 @dataclass
@@ -158,6 +163,6 @@ def ablation_spectrum(model: Any, tokens: np.ndarray, kind: str, n_histories: in
     raise ValueError(f"kind: must be one of {ABLATIONS}, got {kind!r}")
 
 
-def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:
-    """:func:`logit_spectrum` with ``config`` as the window sizes."""
-    return logit_spectrum(model, tokens, config, rng=rng)
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`logit_spectrum` of ``inputs.model`` on ``inputs.tokens`` with ``config`` as the window sizes."""
+    return logit_spectrum(inputs.model, inputs.tokens, config, rng=rng)

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank import KLCurve, as_rng, fit_power_law, kl_vs_rank, singular_values
 from logitrank.validation import RngLike, check_float, check_positive_int
 
-from ..windows import WindowSpec, draw_windows
-from ._common import ResultBase, as_model, logit_matrix
+from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model, logit_matrix
 
 __all__ = ["Config", "Result", "run", "kl_across_scales", "curves_at_scales", "loglog_fit", "SLOPE_RANKS"]
 
@@ -33,7 +34,7 @@ SLOPE_RANKS = (5, 100)
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """``n = |H| = |F|`` of the largest matrix, the ranks r, the divisors ``s`` (sizes ``n // s``) and the
     window lengths and top-k."""
 
@@ -43,6 +44,10 @@ class Config:
     history_length: int = 32
     future_length: int = 8
     top_k: int | None = 50
+    PRESETS: ClassVar[Presets] = {
+        "tiny": dict(n=48, ranks=(1, 2, 4, 8, 16), scales=(1, 2, 4), history_length=12, future_length=4,
+                     top_k=8),
+        "full": dict(n=1024, ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), scales=(1, 2, 4, 8, 16))}
 
 
 @dataclass
@@ -171,8 +176,8 @@ def kl_across_scales(
                   alpha_ci=(float(fit.alpha_ci[0]), float(fit.alpha_ci[1])))
 
 
-def run(model: object, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:
-    """:func:`kl_across_scales` with ``config``'s sizes."""
-    return kl_across_scales(model, tokens, config.n, config.ranks, scales=config.scales,
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`kl_across_scales` of ``inputs.model`` on ``inputs.tokens`` with ``config``'s sizes."""
+    return kl_across_scales(inputs.model, inputs.tokens, config.n, config.ranks, scales=config.scales,
                             history_length=config.history_length, future_length=config.future_length,
                             top_k=config.top_k, rng=rng)

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank.validation import RngLike, check_positive_int
 
-from ..windows import WindowSpec, draw_windows
-from ._common import ResultBase
+from .base import ExperimentConfig, ModelInputs, ResultBase
 
 __all__ = ["Config", "Result", "run", "window_loss", "on_histories"]
 
@@ -34,7 +34,7 @@ LOGIT_BYTES = 2**28  # ceiling on the float32 logits of one forward (rows x L x 
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """``n_windows`` disjoint corpus windows of ``window_length`` tokens."""
 
     n_windows: int = 64
@@ -113,12 +113,13 @@ def _scored_logprobs_generic(model: Any, w: np.ndarray) -> np.ndarray:
     return logp[np.arange(len(prefixes)), w[:, 1:].reshape(-1)].reshape(n, L - 1)
 
 
-def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:
-    """:func:`window_loss` on ``config.n_windows`` disjoint windows of ``tokens`` (seeded by ``rng``)."""
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`window_loss` of ``inputs.model`` on ``config.n_windows`` disjoint windows of ``inputs.tokens``
+    (seeded by ``rng``)."""
     n = check_positive_int("n_windows", config.n_windows)
     L = check_positive_int("window_length", config.window_length)
-    H, _ = draw_windows(tokens, WindowSpec(n, L, 1, 1, 1), rng=rng)
-    return window_loss(model, H)
+    H, _ = draw_windows(inputs.tokens, WindowSpec(n, L, 1, 1, 1), rng=rng)
+    return window_loss(inputs.model, H)
 
 
 def on_histories(model: Any, tokens: np.ndarray, spec: WindowSpec, *, rng: RngLike = None) -> dict[str, Any]:
@@ -134,5 +135,5 @@ def on_histories(model: Any, tokens: np.ndarray, spec: WindowSpec, *, rng: RngLi
     n = min(spec.n_histories, (tokens.size - 1) // max(L, 1))
     if n < 2 or L < 2:
         return {"skipped": f"text too short for 2 windows of {L} tokens: {tokens.size} tokens"}
-    res = run(model, tokens, Config(n, L), rng=rng)
+    res = run(ModelInputs.of(model, tokens), Config(n, L), rng=rng)
     return {**res.to_dict(), "windows": f"{n} disjoint windows (the text is too short for the spectrum's)"}

@@ -10,26 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank import estimate_hidden_dim, extended_logit_matrix, singular_values
 from logitrank.validation import RngLike
 
-from ..windows import WindowSpec, draw_windows
-from ._common import ResultBase, as_model
+from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model
 
 __all__ = ["Config", "Result", "run", "hidden_dim_recovery"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """``|H|`` corpus histories of ``history_length`` tokens; ``floor_rtol`` ~ the logits' round-off."""
 
     n_histories: int = 256
     history_length: int = 32
     floor_rtol: float = 1e-7
+    PRESETS: ClassVar[Presets] = {"tiny": dict(n_histories=32, history_length=12),
+                                  "full": dict(n_histories=1024)}
 
 
 @dataclass
@@ -68,7 +70,9 @@ def hidden_dim_recovery(
                   singular_values=s)
 
 
-def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:
-    """:func:`hidden_dim_recovery` on ``config.n_histories`` windows of ``tokens`` (seeded by ``rng``)."""
-    H, _ = draw_windows(tokens, WindowSpec(config.n_histories, config.history_length, 1, 1, 1), rng=rng)
-    return hidden_dim_recovery(model, H, floor_rtol=config.floor_rtol)
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`hidden_dim_recovery` of ``inputs.model`` on ``config.n_histories`` windows of ``inputs.tokens``
+    (seeded by ``rng``)."""
+    spec = WindowSpec(config.n_histories, config.history_length, 1, 1, 1)
+    H, _ = draw_windows(inputs.tokens, spec, rng=rng)
+    return hidden_dim_recovery(inputs.model, H, floor_rtol=config.floor_rtol)

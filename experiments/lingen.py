@@ -29,11 +29,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from llm_bridge.windows import (
+    WindowSpec,
+    disjoint_windows,
+    draw_windows,
+    permute_windows,
+    prefix_closure,
+    windows_to_tuples,
+)
 from logitrank import (
     as_rng,
     extended_logit_matrix,
@@ -46,15 +54,7 @@ from logitrank.lingen import lingen_coefficients
 from logitrank.paper import LINGEN_METHODS, LINGEN_SETTINGS, PAPER
 from logitrank.validation import RngLike, check_positive_int, spawn_seeds
 
-from ..windows import (
-    WindowSpec,
-    disjoint_windows,
-    draw_windows,
-    permute_windows,
-    prefix_closure,
-    windows_to_tuples,
-)
-from ._common import ResultBase, as_model
+from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model
 
 __all__ = ["Config", "Result", "run", "LingenResult", "lingen_experiment", "direct_generation_kl"]
 
@@ -188,32 +188,38 @@ def lingen_experiment(
     L = extended_logit_matrix(m, H, F, progress=False).values
     L0 = extended_logit_matrix(m, H, [()], progress=False).values
     early = None if earlier_model is None else as_model(earlier_model)
-    full_single = m_single < n_basis
-    methods = (["lingen", "single_token"] + (["single_token_full_basis"] if full_single else [])
-               + ["short_history"] + (["earlier_checkpoint"] if early else []))
-    ckl = {k: np.zeros((n_targets, n_samples, steps)) for k in methods}
     fits = [("lingen", L, H, False), ("single_token", L0[:m_single], H[:m_single], True)]
-    if full_single:
+    if m_single < n_basis:
         fits.append(("single_token_full_basis", L0, H, True))
     coef, res = _fit_all(m, targets, F, fits, ridge)
     show = progress if progress is not None else n_targets > 2
-    for i, target in enumerate(tqdm(targets, disable=not show, desc=f"LINGEN ({setting})", unit="target")):
+    bar = tqdm(targets, disable=not show, desc=f"LINGEN ({setting})", unit="target")
+    ckl = _generate_all(m, early, bar, fits, coef, steps=steps, n_samples=n_samples,
+                        short_history=short_history, gen=gen)
+    return LingenResult(setting=setting, cumulative_kl=ckl, residual=res,
+                        paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F),
+                        single_token_rank=_numerical_rank(L0),
+                        single_token_basis=m_single)
+
+
+def _generate_all(m: Any, early: Any, targets: Any, fits: list, coef: dict[str, np.ndarray], *, steps: int,
+                  n_samples: int, short_history: int, gen: np.random.Generator) -> dict[str, np.ndarray]:
+    """Cumulative KL, shape (n_targets, n_samples, steps), of each method: every fit's LINGEN generation,
+    then the short history and the earlier checkpoint generating directly (one generator, in this order)."""
+    methods = [name for name, *_ in fits] + ["short_history"] + (["earlier_checkpoint"] if early else [])
+    ckl = {k: np.zeros((len(targets), n_samples, steps)) for k in methods}
+    for i, target in enumerate(targets):
         for name, _mat, basis, _single in fits:
             out = lingen_generate(m, basis, coef[name][:, i], steps, rng=gen, target_history=target,
                                   n_samples=n_samples)
             assert out.cumulative_kl is not None
             ckl[name][i] = out.cumulative_kl
-        ckl["short_history"][i] = direct_generation_kl(
-            m, m, target, target[-short_history:], steps, n_samples, rng=gen
-        )
+        short = target[-short_history:]
+        ckl["short_history"][i] = direct_generation_kl(m, m, target, short, steps, n_samples, rng=gen)
         if early is not None:
-            ckl["earlier_checkpoint"][i] = direct_generation_kl(
-                m, early, target, target, steps, n_samples, rng=gen
-            )
-    return LingenResult(setting=setting, cumulative_kl=ckl, residual=res,
-                        paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F),
-                        single_token_rank=_numerical_rank(L0),
-                        single_token_basis=m_single)
+            ckl["earlier_checkpoint"][i] = direct_generation_kl(m, early, target, target, steps, n_samples,
+                                                                rng=gen)
+    return ckl
 
 
 def _fit_all(m: Any, targets: list, F: list, fits: list, ridge: float) -> tuple[dict[str, np.ndarray],
@@ -255,7 +261,7 @@ def _targets_and_basis(tokens: np.ndarray, setting: str, counts: list[int], leng
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """Sizes of the LINGEN experiment (both settings) and of its continuation demo (``n_show`` targets)."""
 
     n_targets: int = 8
@@ -270,6 +276,11 @@ class Config:
     prefix_closed: bool = True
     ridge: float = 0.0
     single_token_basis: int | None = None
+    PRESETS: ClassVar[Presets] = {
+        "tiny": dict(n_targets=2, n_samples=1, steps=4, n_basis=24, n_futures=6, history_length=12,
+                     future_length=4, short_history=3, n_show=1),
+        "quick": dict(n_show=2),
+        "full": dict(n_targets=50, n_samples=5, n_basis=512, n_futures=64, n_show=3)}
 
 
 @dataclass
@@ -327,12 +338,13 @@ def continuations(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLik
     return shown
 
 
-def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None, earlier_model: Any = None,
-        tokenizer: Any = None) -> Result:
-    """:func:`lingen_experiment` in both settings (each from the same ``rng`` seed), then
-    :func:`continuations`. ``earlier_model`` adds the earlier-checkpoint baseline."""
-    seed = rng if isinstance(rng, int) else int(as_rng(rng).integers(2**31))
-    model = as_model(model)
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`lingen_experiment` of ``inputs.model`` on ``inputs.tokens`` in both settings (each from the same
+    ``rng`` seed), then :func:`continuations` (decoded by ``inputs.tokenizer`` when given).
+    ``inputs.earlier`` adds the earlier-checkpoint baseline."""
+    tokens, tokenizer, earlier_model = inputs.tokens, inputs.tokenizer, inputs.earlier
+    seed = rng if isinstance(rng, int) else spawn_seeds(rng, 1)[0]
+    model = as_model(inputs.model)
     early = None if earlier_model is None else as_model(earlier_model)
     table: dict[str, dict[str, float]] = {}
     se: dict[str, dict[str, float]] = {}

@@ -14,15 +14,15 @@ uncentered cosines are kept beside them (``*_uncentered``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from llm_bridge.windows import WindowSpec, draw_windows, permute_windows, windows_to_tuples
 from logitrank import as_rng, principal_angles, random_subspace_cosines
-from logitrank.validation import RngLike
+from logitrank.validation import RngLike, spawn_seeds
 
-from ..windows import WindowSpec, draw_windows, permute_windows, windows_to_tuples
-from ._common import ResultBase, as_model, logit_matrix
+from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model, logit_matrix
 
 __all__ = ["Config", "Result", "run", "subspace_angles", "center_over_histories", "COS_THRESHOLD"]
 
@@ -40,10 +40,15 @@ DEFAULT_SPEC = WindowSpec()
 
 
 @dataclass(frozen=True)
-class Config(WindowSpec):
+class Config(WindowSpec, ExperimentConfig):
     """The window sizes (:class:`llm_bridge.WindowSpec`) and the rank r of the compared subspaces."""
 
+    n_histories: int = 128
+    n_futures: int = 128
     rank: int = 16
+    PRESETS: ClassVar[Presets] = {"tiny": dict(n_histories=32, history_length=12, n_futures=32,
+                                               future_length=4, top_k=8, rank=4),
+                                  "full": dict(n_histories=512, n_futures=512, rank=64)}
 
 
 @dataclass
@@ -61,6 +66,7 @@ class Result(ResultBase):
         :data:`COS_THRESHOLD`; ``random_mean_cosine`` (n_draws,): each pair's mean cosine
     real_vs_nonsense_uncentered, model_vs_model_uncentered : arrays or None — the same without centering
     centered : bool
+    n_histories : int — ``|H|``
     """
 
     rank: int
@@ -72,6 +78,7 @@ class Result(ResultBase):
     real_vs_nonsense_uncentered: np.ndarray | None = None
     model_vs_model_uncentered: np.ndarray | None = None
     centered: bool = True
+    n_histories: int | None = None
 
 
 def subspace_angles(
@@ -92,7 +99,7 @@ def subspace_angles(
     model = as_model(model)
     H, F = draw_windows(tokens, spec, gen)
     F_non = windows_to_tuples(permute_windows(np.array(F), rng=gen))
-    seed = int(gen.integers(2**31))
+    seed = spawn_seeds(gen, 1)[0]  # the top-k rule's seed, shared by the compared matrices
     L = logit_matrix(model, H, F, spec.top_k, seed)
     pairs = {"nonsense": logit_matrix(model, H, F_non, spec.top_k, seed)}
     if other_model is not None:
@@ -109,12 +116,14 @@ def subspace_angles(
                   random_fraction_above=(draws > COS_THRESHOLD).mean(axis=1),
                   random_mean_cosine=draws.mean(axis=1),
                   real_vs_nonsense_uncentered=cos["nonsense"][False],
-                  model_vs_model_uncentered=None if models is None else models[False], centered=centered)
+                  model_vs_model_uncentered=None if models is None else models[False], centered=centered,
+                  n_histories=len(H))
 
 
-def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None,
-        other_model: Any = None) -> Result:
-    """:func:`subspace_angles` with ``config``'s sizes and rank."""
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`subspace_angles` of ``inputs.model`` with ``config``'s sizes and rank (``inputs.earlier``, when
+    given, is the other model of the model-vs-model pair)."""
     spec = WindowSpec(config.n_histories, config.history_length, config.n_futures, config.future_length,
                       config.top_k)
-    return subspace_angles(model, tokens, config.rank, spec, other_model=other_model, rng=rng)
+    return subspace_angles(inputs.model, inputs.tokens, config.rank, spec, other_model=inputs.earlier,
+                           rng=rng)

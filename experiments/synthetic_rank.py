@@ -15,13 +15,13 @@ import numpy as np
 from logitrank import as_rng, estimate_hidden_dim, extended_logit_matrix, kl_vs_rank, singular_values
 from logitrank.validation import RngLike, check_int
 
-from ._common import ResultBase, as_model
+from .base import ExperimentConfig, ModelInputs, ResultBase, as_model
 
 __all__ = ["Config", "Result", "run", "synthetic_rank_comparison"]
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ExperimentConfig):
     """History length ``t`` and the numbers of histories and futures."""
 
     t: int = 2
@@ -76,8 +76,8 @@ def synthetic_rank_comparison(
                   kl_at_bound=float(kl_vs_rank(Lm, [r]).kl[0]))
 
 
-def run(model: Any, tokens: Any, config: Config, *, rng: RngLike = None) -> Result:
-    """:func:`synthetic_rank_comparison`; here ``tokens`` is the generator whose samples trained ``model``
-    (the source of ``H`` and ``F``)."""
-    return synthetic_rank_comparison(tokens, model, config.t, n_histories=config.n_histories,
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`synthetic_rank_comparison`; here ``inputs.tokens`` is the generator whose samples trained
+    ``inputs.model`` (the source of ``H`` and ``F``)."""
+    return synthetic_rank_comparison(inputs.tokens, inputs.model, config.t, n_histories=config.n_histories,
                                      n_futures=config.n_futures, rng=rng)

@@ -7,18 +7,18 @@ device, refusing what cannot work), tokenizes the text and runs, each from its o
     the top-k ``L_{M,k}(H, F)`` of disjoint corpus windows, extracted through the sharded, resumable
     :func:`logitrank.shards.extract` (or :func:`logitrank.distributed.extract_distributed` on dask workers,
     one model replica per worker); its singular values and the power law ``sigma_i ~ C i^(-alpha)`` with a
-    bootstrap interval. Same windows, tokens and fit as :func:`llm_bridge.experiments.spectrum.run` with
+    bootstrap interval. Same windows, tokens and fit as :func:`experiments.spectrum.run` with
     that seed (the matrix is stored in float64).
 ``kl_scales``
     ``D_avg(L, L_r)`` vs ``r`` on the nested sub-matrices ``n/s`` of that same matrix (as
-    :mod:`llm_bridge.experiments.kl_scales` does on its own matrix; no second extraction).
+    :mod:`experiments.kl_scales` does on its own matrix; no second extraction).
 ``hidden_dim``, ``angles``, ``lingen``
-    the experiments' own ``run`` (:mod:`llm_bridge.experiments`); the hidden dimension is compared with what
+    the experiments' own ``run`` (:mod:`experiments`); the hidden dimension is compared with what
     SPEC's rule expects from the model's final norm (:func:`expected_hidden_dim`), and ``--earlier`` adds the
     earlier-checkpoint LINGEN baseline and model-vs-model angles.
 
 First, whatever ``only`` says, ``loss``: the model's own mean next-token loss (nats/token, standard error
-over windows) on the spectrum's histories (:func:`llm_bridge.experiments.loss.on_histories`). The model is
+over windows) on the spectrum's histories (:func:`experiments.loss.on_histories`). The model is
 any source :mod:`llm_bridge.sources` resolves, with the BOS ``--bos`` chooses (``info["bos"]`` says why).
 
 Resuming: ``out/measure.json`` records the run's identity (model, tokenizer, text hash, configuration); a
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,54 +38,58 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from logitrank import as_rng, fit_power_law, singular_values
-from logitrank.paper import PAPER
-from logitrank.results_io import load_json, save_json, to_jsonable
-from logitrank.run_folder import owns_out
-from logitrank.sharded_matrix import open_shards
-from logitrank.validation import check_choice, check_positive_int, spawn_seeds
-
-from .experiments import angles as ang_exp
-from .experiments import hidden_dim as hd_exp
-from .experiments import kl_scales as kl_exp
-from .experiments import lingen as lin_exp
-from .experiments import loss as loss_exp
-from .experiments import spectrum as spec_exp
-from .experiments._common import ResultBase
-from .measure_inputs import (
+from llm_bridge.measure_inputs import (
     check_top_k,
     check_windows,
-    extraction_inputs,
     load_checked,
     model_id,
     model_vocab_size,
     open_hf_model,
 )
-from .windows import draw_windows
+from llm_bridge.windows import draw_windows
+from logitrank import as_rng, fit_power_law, singular_values
+from logitrank.paper import PAPER
+from logitrank.results_io import load_json, save_json, to_jsonable
+from logitrank.run_folder import claim
+from logitrank.sharded_matrix import open_shards
+from logitrank.validation import check_choice, check_positive_int, spawn_seeds
 
-__all__ = ["MEASUREMENTS", "PRESET_NAMES", "Config", "Inputs", "Result", "prepare", "run",
-           "expected_hidden_dim", "window_needs", "extraction_inputs"]
+from . import angles as ang_exp
+from . import hidden_dim as hd_exp
+from . import kl_scales as kl_exp
+from . import lingen as lin_exp
+from . import loss as loss_exp
+from . import spectrum as spec_exp
+from .base import ModelInputs, ResultBase
+from .runner import Job, Runner
+
+__all__ = ["MEASUREMENTS", "PRESET_NAMES", "Config", "Inputs", "Result", "MeasureRequest", "prepare",
+           "run_measure", "expected_hidden_dim", "window_needs"]
 
 MEASUREMENTS = ("spectrum", "kl_scales", "hidden_dim", "angles", "lingen")
 PRESET_NAMES = ("tiny", "quick", "full")
-W = spec_exp.Config  # the WindowSpec fields: n_histories, history_length, n_futures, future_length, top_k
+
+
+#: rows per spectrum shard of each preset (the experiments' own presets give every size)
+SHARD_ROWS = {"tiny": 8, "quick": 32, "full": 64}
 
 
 @dataclass(frozen=True)
 class Config:
-    """Sizes of every measurement (the defaults are the ``quick`` preset) and how to run them.
+    """Which measurements, their experiments' configs (each from that experiment's own preset table:
+    :meth:`preset`) and how to run them; the defaults are the ``quick`` preset.
 
-    ``hidden_dim.n_histories`` is raised to ``d + max(32, d // 4)`` for a model of width ``d`` (the estimate
-    needs ``|H| > d``). ``max_matrix_bytes``: above it the spectrum is Gram-streamed from the shards and
-    ``kl_scales`` keeps the scales whose sub-matrix fits."""
+    ``kl_scales``: only its ``ranks`` and ``scales`` are read here (``measure`` truncates the spectrum's own
+    matrix instead of drawing another). ``hidden_dim.n_histories`` is raised to ``d + max(32, d // 4)`` for a
+    model of width ``d`` (the estimate needs ``|H| > d``). ``max_matrix_bytes``: above it the spectrum is
+    Gram-streamed from the shards and ``kl_scales`` keeps the scales whose sub-matrix fits."""
 
-    spectrum: spec_exp.Config = W(256, 32, 256, 8, 50)
-    kl_ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
-    kl_scales: tuple[int, ...] = (1, 2, 4, 8)
-    hidden_dim: hd_exp.Config = hd_exp.Config(256, 32)
-    angles: ang_exp.Config = ang_exp.Config(128, 32, 128, 8, 50, rank=16)
-    lingen: lin_exp.Config = lin_exp.Config(n_show=2)
-    shard_rows: int = 32
+    spectrum: spec_exp.Config = spec_exp.Config.quick()
+    kl_scales: kl_exp.Config = kl_exp.Config.quick()
+    hidden_dim: hd_exp.Config = hd_exp.Config.quick()
+    angles: ang_exp.Config = ang_exp.Config.quick()
+    lingen: lin_exp.Config = lin_exp.Config.quick()
+    shard_rows: int = SHARD_ROWS["quick"]
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
@@ -96,10 +99,13 @@ class Config:
 
     @classmethod
     def preset(cls, name: str = "quick", *, top_k: int | None = None, **fields: Any) -> Config:
-        """The named preset (``tiny``: seconds on a toy model; ``quick``; ``full``: the paper's LINGEN
-        sizes), ``top_k`` replacing k of the spectrum and angles, ``fields`` replacing any field."""
+        """The named preset of every experiment (``tiny``: seconds on a toy model; ``quick``; ``full``: the
+        paper's LINGEN sizes), ``top_k`` replacing k of the spectrum and angles, ``fields`` replacing any
+        field."""
         check_choice("preset", name, PRESET_NAMES)
-        cfg = replace(cls(), **PRESETS[name])
+        cfg = cls(spectrum=spec_exp.Config.preset(name), kl_scales=kl_exp.Config.preset(name),
+                  hidden_dim=hd_exp.Config.preset(name), angles=ang_exp.Config.preset(name),
+                  lingen=lin_exp.Config.preset(name), shard_rows=SHARD_ROWS[name])
         if top_k is not None:
             cfg = replace(cfg, spectrum=replace(cfg.spectrum, top_k=top_k),
                           angles=replace(cfg.angles, top_k=top_k))
@@ -116,22 +122,7 @@ class Config:
         d = to_jsonable(asdict(self))
         for k in ("only", "progress", "max_matrix_bytes"):
             d.pop(k)
-        return d
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(spectrum=W(48, 12, 48, 4, 8), kl_ranks=(1, 2, 4, 8, 16), kl_scales=(1, 2, 4),
-                 hidden_dim=hd_exp.Config(32, 12), angles=ang_exp.Config(32, 12, 32, 4, 8, rank=4),
-                 lingen=lin_exp.Config(n_targets=2, n_samples=1, steps=4, n_basis=24, n_futures=6,
-                                      history_length=12, future_length=4, short_history=3, n_show=1),
-                 shard_rows=8),
-    "quick": {},
-    "full": dict(spectrum=W(1024, 32, 1024, 8, 50), kl_ranks=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
-                 kl_scales=(1, 2, 4, 8, 16), hidden_dim=hd_exp.Config(1024, 32),
-                 angles=ang_exp.Config(512, 32, 512, 8, 50, rank=64),
-                 lingen=lin_exp.Config(n_targets=50, n_samples=5, n_basis=512, n_futures=64, n_show=3),
-                 shard_rows=64),
-}
+        return d  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -146,13 +137,23 @@ class Inputs:
     tokens: np.ndarray
     info: dict[str, Any]
 
+    def identity(self) -> dict[str, Any]:
+        """What determines the numbers of these inputs (the model's id, BOS, text hash, ...; not the text's
+        description)."""
+        return {k: v for k, v in self.info.items() if k != "text"}
+
+    def experiment_inputs(self) -> ModelInputs:
+        """The same inputs as the experiments read them."""
+        return ModelInputs.of(self.model, self.tokens, earlier=self.earlier, tokenizer=self.tokenizer,
+                              identity=self.identity())
+
 
 @dataclass
 class Result(ResultBase):
     """``model`` (what was measured), ``config`` (:meth:`Config.identity`), ``measurements`` (name ->
     JSON-ready dict), ``timing_s`` (name -> seconds the measurement took when it was computed, by this
     call or the killed run it resumes), ``out``, ``loss`` (the model's mean next-token loss,
-    :class:`llm_bridge.experiments.loss.Result` as a dict)."""
+    :class:`experiments.loss.Result` as a dict)."""
 
     model: dict[str, Any]
     config: dict[str, Any]
@@ -214,8 +215,10 @@ def prepare(model: str | Path, config: Config, *, text: str | Path | None = None
         if early.vocab_size != V:
             raise ValueError(f"earlier: must share the model's vocabulary V = {V}, got "
                              f"V = {early.vocab_size}")
-    check_top_k(config.spectrum.top_k, V, "spectrum")
-    check_top_k(config.angles.top_k, V, "angles")
+    if {"spectrum", "kl_scales"} & set(config.only):  # F04: only what runs is checked
+        check_top_k(config.spectrum.top_k, V, "spectrum")
+    if "angles" in config.only:
+        check_top_k(config.angles.top_k, V, "angles")
     d = int(getattr(hf.config, "hidden_size", None) or hf.config.n_embd)
     n_h = max(config.hidden_dim.n_histories, d + max(32, d // 4))
     config = replace(config, hidden_dim=replace(config.hidden_dim, n_histories=n_h))
@@ -243,7 +246,7 @@ def _spectrum_matrix(inp: Inputs, config: Config, out: Path, seed: int, dist: di
                      ) -> tuple[Any, np.ndarray, Any, np.random.Generator]:
     """Draw the spectrum's windows, extract (resumably) the shards; returns (shards, s, matrix or None, rng).
 
-    The generator is consumed as :func:`llm_bridge.experiments.spectrum.logit_spectrum` consumes it."""
+    The generator is consumed as :func:`experiments.spectrum.logit_spectrum` consumes it."""
     gen = as_rng(seed)
     H, F = draw_windows(inp.tokens, config.spectrum, gen)
     path = out / "shards" / "spectrum"
@@ -298,21 +301,21 @@ def _measure_kl(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) ->
             return None
         return np.concatenate([np.asarray(b, dtype=np.float64)[:, : mf * k] for b in sm.row_blocks()])[:mh]
 
-    ranks = np.asarray(config.kl_ranks, dtype=np.int64)
-    curves = kl_exp.curves_at_scales(sub_matrix, nh, nf, k, ranks, config.kl_scales)
+    ranks = np.asarray(config.kl_scales.ranks, dtype=np.int64)
+    scales = config.kl_scales.scales
+    curves = kl_exp.curves_at_scales(sub_matrix, nh, nf, k, ranks, scales)
     res = kl_exp.Result(ranks=ranks, **curves, alpha=float(fit.alpha),
                         alpha_ci=(float(fit.alpha_ci[0]), float(fit.alpha_ci[1])))
     lo, hi = PAPER["kl_rank_range"]
     r_min = min(lo, int(ranks.max()) // 4 or 1)
     slope = kl_exp.loglog_fit(ranks, res.kl[0], r_min=r_min, r_max=hi)
     l1_slope = kl_exp.loglog_fit(ranks, res.l1_error[0], r_min=r_min, r_max=hi)  # type: ignore[index]
-    return {**res.to_dict(), "scales": list(config.kl_scales),
-            "n_futures": [nf // s for s in config.kl_scales], "slope_fit": slope, "l1_slope_fit": l1_slope,
-            "one_minus_2alpha": 1.0 - 2.0 * float(fit.alpha)}
+    return {**res.to_dict(), "scales": list(scales), "n_futures": [nf // s for s in scales],
+            "slope_fit": slope, "l1_slope_fit": l1_slope, "one_minus_2alpha": 1.0 - 2.0 * float(fit.alpha)}
 
 
 def _measure_hidden_dim(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
-    res = hd_exp.run(inp.model, inp.tokens, config.hidden_dim, rng=seed)
+    res = hd_exp.run(inp.experiment_inputs(), config.hidden_dim, rng=seed)
     V = inp.model.vocab_size
     expected = inp.info["expected_hidden_dim"]
     identifiable = V - 1 > expected and config.hidden_dim.n_histories > expected
@@ -321,18 +324,11 @@ def _measure_hidden_dim(inp: Inputs, config: Config, out: Path, seed: int, dist:
             "n_histories": config.hidden_dim.n_histories}
 
 
-def _measure_angles(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
-    return ang_exp.run(inp.model, inp.tokens, config.angles, rng=seed, other_model=inp.earlier).to_dict()
-
-
-def _measure_lingen(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) -> dict[str, Any]:
-    res = lin_exp.run(inp.model, inp.tokens, config.lingen, rng=seed, earlier_model=inp.earlier,
-                     tokenizer=inp.tokenizer)
-    return res.to_dict()
-
-
-STEPS = {"spectrum": _measure_spectrum, "kl_scales": _measure_kl, "hidden_dim": _measure_hidden_dim,
-         "angles": _measure_angles, "lingen": _measure_lingen}
+#: measurement -> (experiment, how measure computes it: None is the experiment's own ``run``)
+STEPS: dict[str, tuple[str, Any]] = {
+    "loss": ("loss", _measure_loss), "spectrum": ("spectrum", _measure_spectrum),
+    "kl_scales": ("kl_scales", _measure_kl), "hidden_dim": ("hidden_dim", _measure_hidden_dim),
+    "angles": ("angles", None), "lingen": ("lingen", None)}
 
 
 def _check_identity(out: Path, identity: dict[str, Any]) -> None:
@@ -347,59 +343,85 @@ def _check_identity(out: Path, identity: dict[str, Any]) -> None:
         save_json(identity, path, indent=1)
 
 
-@owns_out("measure")  # one run per folder at a time, never another command's folder (issue 24)
-def run(model: str | Path, config: Config, out: str | Path, *, text: str | Path | None = None,
-        corpus: str | None = None, tokenizer: str = "auto", earlier: str | Path | None = None,
-        scheduler: str | None = None, local_cluster: bool = False, workers: int = 2, bos: str = "auto"
-        ) -> Result:
-    """Measure ``model`` (see :func:`llm_bridge.sources.resolve_source`) on ``text`` / ``corpus``; resumable.
+@dataclass(frozen=True)
+class MeasureRequest:
+    """One ``logitrank measure`` run: what :func:`run_measure` needs, typed.
 
-    Parameters
+    Attributes
     ----------
-    model : checkpoint folder, ``.gguf`` file, ``smollm2-135m`` or hub name ; config : Config ; out : folder
+    model : checkpoint folder, ``.gguf`` file, ``smollm2-135m`` or hub name
+        (:func:`llm_bridge.sources.resolve_source`)
+    out : output folder (re-running the same request resumes)
+    config : Config (sizes, seed, device, dtype, which measurements)
     text, corpus : a text file or directory, or ``"shakespeare"`` (exactly one)
     tokenizer : ``"auto"`` (the model's own), ``"char"`` or ``"bpe-N"`` (built from the text)
     earlier : an earlier checkpoint of the same model (LINGEN baseline, model-vs-model angles)
     scheduler, local_cluster, workers : the spectrum's shards on a dask scheduler at that address, or on a
         ``LocalCluster`` of ``workers`` workers (one model replica each); neither: in this process
     bos : ``"auto"`` (the model's own), ``"always"``, ``"never"``: :func:`llm_bridge.sources.choose_bos`
+    """
+
+    model: str | Path
+    out: str | Path = "logitrank-results/measure"
+    config: Config = Config()
+    text: str | Path | None = None
+    corpus: str | None = None
+    tokenizer: str = "auto"
+    earlier: str | Path | None = None
+    scheduler: str | None = None
+    local_cluster: bool = False
+    workers: int = 2
+    bos: str = "auto"
+
+
+def _job(name: str, inp: Inputs, config: Config, seed: int) -> Job:
+    """The runner's job of measurement ``name`` (kl_scales and loss read the spectrum's windows: its config
+    is part of their key)."""
+    exp = STEPS[name][0]
+    cfg = config.spectrum if name == "loss" else getattr(config, name)
+    identity = {**inp.identity(), "spectrum": config.spectrum.to_dict(), "shard_rows": config.shard_rows,
+                "max_matrix_bytes": config.max_matrix_bytes}
+    inputs = ModelInputs(identity=identity, load=lambda: (inp.model, inp.tokens, inp.earlier, inp.tokenizer))
+    return Job(exp, cfg, inputs, seed=seed, name=name)
+
+
+def run_measure(request: MeasureRequest) -> Result:
+    """Measure ``request.model`` on its text; resumable (see the module docstring). The output folder is
+    claimed first (:func:`logitrank.run_folder.claim`): one run at a time, never another command's folder.
 
     Returns
     -------
     Result (also written, one file per measurement, under ``out/steps``)
     """
-    out_dir = Path(out)
-    inp, config = prepare(model, config, text=text, corpus=corpus, tokenizer=tokenizer, earlier=earlier,
-                          bos=bos)
+    with claim(request.out, "measure"):  # issue 24: F06, F15, F18
+        return _measure(request)
+
+
+def _measure(request: MeasureRequest) -> Result:
+    out_dir = Path(request.out)
+    inp, config = prepare(request.model, request.config, text=request.text, corpus=request.corpus,
+                          tokenizer=request.tokenizer, earlier=request.earlier, bos=request.bos)
     dist = None
-    if scheduler is not None or local_cluster:
-        dist = {"scheduler_address": scheduler, "local_cluster": local_cluster,
-                "n_workers": check_positive_int("workers", workers)}
+    if request.scheduler is not None or request.local_cluster:
+        dist = {"scheduler_address": request.scheduler, "local_cluster": request.local_cluster,
+                "n_workers": check_positive_int("workers", request.workers)}
     out_dir.mkdir(parents=True, exist_ok=True)
-    identity = {"model": {k: v for k, v in inp.info.items() if k != "text"}, "config": config.identity()}
-    _check_identity(out_dir, to_jsonable(identity))
+    _check_identity(out_dir, to_jsonable({"model": inp.identity(), "config": config.identity()}))
     seeds = dict(zip(MEASUREMENTS, spawn_seeds(config.seed, len(MEASUREMENTS)), strict=True))
-    seeds["kl_scales"] = seeds["spectrum"]  # one matrix serves both
+    seeds["kl_scales"] = seeds["loss"] = seeds["spectrum"]  # one matrix serves both
+    runner = Runner(out_dir / "steps")
     results: dict[str, dict[str, Any]] = {}
-    timing: dict[str, float] = {}
-    loss, timing["loss"] = _step(out_dir, "loss", _measure_loss, inp, config, seeds["spectrum"], dist)
-    for name in tqdm(config.only, disable=not (config.progress or config.progress is None), desc="measure",
-                     unit="measurement"):
-        results[name], timing[name] = _step(out_dir, name, STEPS[name], inp, config, seeds[name], dist)
-    return Result(model=inp.info, config=config.identity(), measurements=results, timing_s=timing,
+    bar = tqdm(["loss", *config.only], disable=not (config.progress or config.progress is None),
+               desc="measure", unit="measurement")
+    for name in bar:  # the loss first, whatever ``only`` says
+        fn = STEPS[name][1]
+        compute = None if fn is None else functools.partial(_compute_step, fn, inp, config, out_dir, dist)
+        results[name] = runner.run(_job(name, inp, config, seeds[name]), compute)
+    loss = results.pop("loss")
+    return Result(model=inp.info, config=config.identity(), measurements=results, timing_s=runner.seconds,
                   out=str(out_dir), loss=loss)
 
 
-def _step(out: Path, name: str, fn: Any, inp: Inputs, config: Config, seed: int, dist: Any
-          ) -> tuple[dict[str, Any], float]:
-    """``fn``'s JSON-ready result and seconds, read from ``out/steps/<name>.json`` when a run finished it."""
-    path = out / "steps" / f"{name}.json"
-    if path.exists():
-        step = dict(load_json(path))
-    else:
-        t0 = time.perf_counter()
-        result = to_jsonable(fn(inp, config, out, seed, dist))
-        step = {"seconds": time.perf_counter() - t0, "result": result}
-        path.parent.mkdir(exist_ok=True)
-        save_json(step, path, indent=None)
-    return step["result"], float(step["seconds"])
+def _compute_step(fn: Any, inp: Inputs, config: Config, out: Path, dist: Any, job: Job, key: Any
+                  ) -> dict[str, Any]:
+    return to_jsonable(fn(inp, config, out, job.seed, dist))  # type: ignore[no-any-return]

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from logitrank.validation import RngLike, as_rng
+from llm_bridge.windows import WindowSpec, draw_windows
+from logitrank.validation import RngLike, as_rng, spawn_seeds
 
-from ..windows import WindowSpec, draw_windows
-from ._common import ResultBase
+from .base import ExperimentConfig, ModelInputs, ResultBase
 from .spectrum import Result as SpectrumResult
 from .spectrum import logit_spectrum
 
@@ -31,7 +31,7 @@ __all__ = ["Config", "Result", "run", "init_scale_sweep"]
 
 
 @dataclass(frozen=True)
-class Config(WindowSpec):
+class Config(WindowSpec, ExperimentConfig):
     """The window sizes (:class:`llm_bridge.WindowSpec`), the initialisation scales, the models'
     vocabulary and the weight seed (the same for every scale)."""
 
@@ -87,8 +87,8 @@ def init_scale_sweep(
     -------
     Result
     """
-    from ..hf_model import HFModel
-    from ..lm_config import init_transformer, resolve_config
+    from llm_bridge.hf_model import HFModel
+    from llm_bridge.lm_config import init_transformer, resolve_config
 
     stds = [float(s) for s in init_stds]
     if not stds or not all(np.isfinite(s) and s > 0 for s in stds):
@@ -101,7 +101,7 @@ def init_scale_sweep(
     spec = WindowSpec() if spec is None else spec
     gen = as_rng(rng)
     windows = draw_windows(tokens, spec, gen)
-    fit_seed = int(gen.integers(2**31))
+    fit_seed = spawn_seeds(gen, 1)[0]
     results = []
     for std in stds:
         model = init_transformer(resolve_config(config, init_std=std), vocab_size, seed=seed)
@@ -117,9 +117,9 @@ def init_scale_sweep(
     )
 
 
-def run(model: Any, tokens: np.ndarray, config: Config, *, rng: RngLike = None) -> Result:
-    """:func:`init_scale_sweep`; ``model`` is the architecture (preset name, TinyLMConfig or dict)."""
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`init_scale_sweep`; ``inputs.model`` is the architecture (preset name, TinyLMConfig or dict)."""
     spec = WindowSpec(config.n_histories, config.history_length, config.n_futures, config.future_length,
                       config.top_k)
-    return init_scale_sweep(config.init_stds, tokens, config.vocab_size, spec, config=model, seed=config.seed,
-                            rng=rng)
+    return init_scale_sweep(config.init_stds, inputs.tokens, config.vocab_size, spec, config=inputs.model,
+                            seed=config.seed, rng=rng)

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank import as_rng, block_softmax_kl, fit_power_law, singular_values
-from logitrank.validation import RngLike, check_float
+from logitrank.validation import RngLike, check_float, spawn_seeds
 
-from ..windows import WindowSpec, draw_windows
-from ._common import ResultBase, as_model, logit_matrix
+from .base import ExperimentConfig, ModelInputs, ResultBase, as_model, logit_matrix
 
 __all__ = ["Config", "Result", "run", "emergence_across_checkpoints", "truncation_kl_with_se",
            "emergence_shape"]
@@ -28,7 +28,7 @@ DEFAULT_SPEC = WindowSpec()
 
 
 @dataclass(frozen=True)
-class Config(WindowSpec):
+class Config(WindowSpec, ExperimentConfig):
     """The window sizes (:class:`llm_bridge.WindowSpec`) and the truncation ranks of the KL."""
 
     ranks: tuple[int, ...] = (1, 4, 16, 64)
@@ -114,7 +114,7 @@ def emergence_across_checkpoints(
     """``alpha`` and ``D_avg`` of rank-r truncations for each ``(step, checkpoint)``, on the same ``H, F``."""
     gen = as_rng(rng)
     H, F = draw_windows(tokens, spec, gen)
-    seed = int(gen.integers(2**31))
+    seed = spawn_seeds(gen, 1)[0]  # the top-k rule's seed, the same for every checkpoint
     steps, alphas, los, his, kls, ses, spectra = [], [], [], [], [], [], []
     r_arr = np.asarray(list(ranks), dtype=np.int64)
     for step, ckpt in checkpoints:
@@ -135,9 +135,9 @@ def emergence_across_checkpoints(
                   kl_se=np.array(ses))
 
 
-def run(model: Sequence[tuple[int, Any]], tokens: np.ndarray, config: Config, *,
-        rng: RngLike = None) -> Result:
-    """:func:`emergence_across_checkpoints`; ``model`` is the sequence of ``(step, checkpoint)``."""
+def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`emergence_across_checkpoints`; ``inputs.model`` is the checkpoint series, a sequence of
+    ``(step, checkpoint)``."""
     spec = WindowSpec(config.n_histories, config.history_length, config.n_futures, config.future_length,
                       config.top_k)
-    return emergence_across_checkpoints(model, tokens, spec, ranks=config.ranks, rng=rng)
+    return emergence_across_checkpoints(inputs.model, inputs.tokens, spec, ranks=config.ranks, rng=rng)

@@ -1,4 +1,4 @@
-"""Per-figure result cache: each finished step is a JSON file (plus an ``.npz`` for its arrays).
+"""Result cache of the runner and the figures: each finished step is a JSON file (and an ``.npz`` of arrays).
 
 A step's result is a nested structure of dicts, lists, strings, numbers and numpy arrays. It is written
 as ``<dir>/<step>.json`` whose leaves that were arrays point into ``<dir>/<step>.npz``. Both files are
@@ -18,6 +18,7 @@ used with a warning.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -41,7 +42,7 @@ from logitrank.results_io import (
     to_jsonable,
 )
 
-__all__ = ["StepCache"]
+__all__ = ["StepCache", "function_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -62,6 +63,13 @@ def _split(obj: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
     raise ValueError(f"result{prefix}: must be dict/list/number/str/ndarray, got {type(obj).__name__}")
 
 
+def function_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname`` of ``fn`` (of the function a :func:`functools.partial` wraps)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
 def _digest(doc: dict[str, Any]) -> str:
     """SHA-256 of a cached step's JSON content (everything but the digest itself, canonical JSON)."""
     body = {k: v for k, v in doc.items() if k != "sha256"}
@@ -79,7 +87,7 @@ def _join(obj: Any, arrays: Any) -> Any:
 
 
 class StepCache:
-    """The cache directory of one figure, ``<out>/cache/<figure>/``.
+    """A cache directory (a figure's ``<out>/cache/<figure>/``, measure's ``<out>/steps/``).
 
     Parameters
     ----------
@@ -147,12 +155,14 @@ class StepCache:
         except KeyError as exc:
             raise CorruptFileError(self._paths(name)[1], f"lacks the array {exc} its JSON names") from exc
 
-    def save(self, name: str, result: Any, params: dict[str, Any] | None = None) -> Path:
-        """Store ``result`` atomically (arrays first, then the JSON that marks the step finished)."""
+    def save(self, name: str, result: Any, params: dict[str, Any] | None = None, *, function: str = "",
+             seconds: float | None = None) -> Path:
+        """Store ``result`` atomically (arrays first, then the JSON that marks the step finished), with the
+        ``function`` that computed it and the ``seconds`` it took."""
         jpath, npath = self._paths(name)
         arrays: dict[str, np.ndarray] = {}
         doc: dict[str, Any] = {"params": to_jsonable(params or {}), "result": _split(result, arrays, ""),
-                               "has_arrays": bool(arrays)}
+                               "has_arrays": bool(arrays), "function": function, "seconds": seconds}
         if arrays:
             atomic_write(npath, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
             doc["npz"] = file_checksum(npath)
@@ -160,14 +170,24 @@ class StepCache:
         doc["sha256"] = _digest(doc)
         return save_json(doc, jpath, indent=1)
 
+    def seconds_of(self, name: str) -> float | None:
+        """The seconds step ``name`` took when it was computed (None when unknown or not finished)."""
+        try:
+            doc, _ = self._read(name)
+        except (FileNotFoundError, CorruptFileError):
+            return None
+        seconds = doc.get("seconds")
+        return None if seconds is None else float(seconds)
+
     def step(self, name: str, fn: Callable[..., Any], **params: Any) -> Any:
         """Return the cached result of ``fn(**params)`` under ``name``, computing it only once.
 
-        A stored result whose parameters differ from ``params`` is recomputed (with a warning) and
-        replaced. The returned value is always the one read back from disk, so a first run and a cache
-        hit give identical objects.
+        A stored result computed by another function (:func:`function_name`) or with parameters other than
+        ``params`` is recomputed (with a warning) and replaced. The returned value is always the one read
+        back from disk, so a first run and a cache hit give identical objects.
         """
         jpath, _ = self._paths(name)
+        function = function_name(fn)
         if jpath.exists():
             try:
                 doc, arrays = self._read(name)
@@ -175,15 +195,16 @@ class StepCache:
             except (CorruptFileError, KeyError) as exc:
                 warnings.warn(f"cache: {exc}; recomputing step {name!r}", RuntimeWarning, stacklevel=2)
             else:
-                if doc["params"] == to_jsonable(params):
+                if doc["params"] == to_jsonable(params) and doc.get("function", "") == function:
                     self.loaded.append(name)
                     return value
-                warnings.warn(f"cache {self.directory / name}: parameters changed, recomputing", stacklevel=2)
+                warnings.warn(f"cache {self.directory / name}: function or parameters changed, recomputing",
+                              stacklevel=2)
         if self.progress is not None:
             self.progress(name)
         start = time.perf_counter()
         result = fn(**params)
         self.seconds[name] = time.perf_counter() - start
-        self.save(name, result, params)
+        self.save(name, result, params, function=function, seconds=self.seconds[name])
         self.computed.append(name)
         return self.load(name)

@@ -1,0 +1,33 @@
+"""The one registry of experiments: name -> module (each with ``Config``, ``Result`` and ``run``).
+
+``logitrank measure``, ``logitrank reproduce`` and the tests find an experiment here and nowhere else;
+adding an experiment is one module plus one line in :data:`EXPERIMENTS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["EXPERIMENTS", "experiment"]
+
+#: experiment name -> module
+EXPERIMENTS: dict[str, str] = {
+    "spectrum": "experiments.spectrum",
+    "kl_scales": "experiments.kl_scales",
+    "emergence": "experiments.emergence",
+    "angles": "experiments.angles",
+    "hidden_dim": "experiments.hidden_dim",
+    "synthetic_rank": "experiments.synthetic_rank",
+    "lingen": "experiments.lingen",
+    "init_scale": "experiments.init_scale",
+    "loss": "experiments.loss",
+    "hidden_dim_width": "experiments.hidden_dim_width",
+}
+
+
+def experiment(name: str) -> ModuleType:
+    """The module of experiment ``name`` (see :data:`EXPERIMENTS`)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment: must be one of {list(EXPERIMENTS)}, got {name!r}")
+    return importlib.import_module(EXPERIMENTS[name])

@@ -1,0 +1,96 @@
+"""The one runner of experiments: cached, resumable, keyed by what determines the numbers.
+
+A :class:`Job` is ``(experiment, config, inputs, seed)``. :meth:`Runner.run` returns the experiment's
+``Result.to_dict()``, computed once and stored by :class:`experiments.store.StepCache` (atomic, checksummed)
+under a key made of the experiment's name, its config (``Config.to_dict()``), the inputs' identity, the seed
+and the code version (:func:`code_version`: the package version and a hash of the experiment module's
+source). A stored result whose key differs (another seed, preset, model, or edited code) is never served:
+it is recomputed and replaced. ``logitrank measure`` and ``logitrank reproduce`` are both lists of jobs
+run through this class, so a killed run re-run with the same command skips what is finished.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from logitrank.results_io import to_jsonable
+
+from .base import ExperimentConfig, ExperimentInputs
+from .registry import experiment
+from .store import StepCache
+
+__all__ = ["Job", "Runner", "code_version"]
+
+
+@functools.cache
+def code_version(name: str) -> str:
+    """``<package version>+<sha256 prefix of the experiment module's source>``: a stored result of older
+    code of this experiment is recomputed."""
+    try:
+        version = metadata.version("logit-rank")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        version = "0"
+    source = inspect.getsource(experiment(name))
+    return f"{version}+{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One experiment to run: ``experiment`` (a name of :data:`experiments.EXPERIMENTS`), its ``config``,
+    its ``inputs`` and the ``seed`` of its generator; ``name`` (default: the experiment's) names the stored
+    result in the runner's folder."""
+
+    experiment: str
+    config: ExperimentConfig
+    inputs: ExperimentInputs
+    seed: Any = 0
+    name: str | None = None
+
+    def key(self) -> dict[str, Any]:
+        """What determines the numbers: experiment, config, inputs identity, seed, code version."""
+        return to_jsonable({"experiment": self.experiment, "config": self.config.to_dict(),
+                            "inputs": self.inputs.identity, "seed": self.seed,
+                            "code": code_version(self.experiment)})
+
+
+def _compute(job: Job, key: dict[str, Any]) -> dict[str, Any]:
+    result = experiment(job.experiment).run(job.inputs, job.config, rng=job.seed)
+    return to_jsonable(result.to_dict())  # type: ignore[no-any-return]
+
+
+class Runner:
+    """Runs :class:`Job` s into ``directory`` (one JSON file per job, plus ``.npz`` for arrays).
+
+    Attributes
+    ----------
+    cache : StepCache — ``computed`` / ``loaded`` list the job names computed or read back by this runner
+    seconds : dict — job name -> seconds it took when it was computed (this call or an earlier one)
+    """
+
+    def __init__(self, directory: str | Path, progress: Callable[[str], None] | None = None, *,
+                 cache: StepCache | None = None):
+        self.cache = cache if cache is not None else StepCache(directory, progress=progress)
+        self.seconds: dict[str, float] = {}
+
+    def run(self, job: Job, compute: Callable[..., Any] | None = None) -> dict[str, Any]:
+        """``job``'s ``Result.to_dict()``, read back from disk when a run with the same key finished it.
+
+        ``compute(job, key)`` replaces the experiment's own ``run`` for a view that computes the same result
+        another way (``measure``'s sharded spectrum); it must return a JSON-ready dict."""
+        name = job.name or job.experiment
+        start = time.perf_counter()
+        fn = functools.partial(compute or _compute, job)
+        value = self.cache.step(name, fn, key=job.key())
+        stored = self.cache.seconds_of(name)
+        self.seconds[name] = stored if stored is not None else time.perf_counter() - start
+        return value  # type: ignore[no-any-return]
+
+
