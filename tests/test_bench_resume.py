@@ -47,6 +47,7 @@ def _run_lines(log: Path) -> list[dict]:
     return [r for r in records if r["kind"] == "run"]
 
 
+@pytest.mark.slow
 def test_a_killed_bench_run_resumes_without_redoing_finished_runs(tmp_path, monkeypatch):
     (tmp_path / "slow_learner.py").write_text(SLOW_LEARNER)
     out = tmp_path / "res"
