@@ -144,6 +144,7 @@ class SpectralWFALearner:
     Attributes
     ----------
     model_ : WFAModel ; rank_ : int (kept) ; singular_values_ : array ; samples_used_ : int
+    stopped_early_ : bool — always False (the samples are drawn in one request, the budget's worth).
     """
 
     access_kind = "sample"
@@ -204,4 +205,5 @@ class SpectralWFALearner:
         self.model_ = WFAModel(H[0] @ Vr, A, pinv @ hP, T, floor=self.floor)
         self.singular_values_ = s
         self.samples_used_ = n
+        self.stopped_early_ = False  # one request for the samples, the budget's worth
         return self
