@@ -90,9 +90,10 @@ def test_bundled_learners_run_through_the_server_and_score_exactly_as_in_process
     assert [r["status"] for r in local] == ["ok"] * 4 and local[0]["stopped_early"]  # anytime at 300
     for s, r in zip(served, local, strict=True):
         assert s["learner"] == r["learner"] + " (served)" and s["served"] is True
+        assert (s["isolation"], r["isolation"]) == ("server", "in-process")
         for key in ("task", "seed", "budget", "access", "status", "used", "vocab_size", "horizon"):
             assert s[key] == r[key], key
-        for key in ("kl", "kl_se", "tv", "tv_se", "perplexity", "kl_per_position"):
+        for key in ("kl", "kl_se", "tv", "tv_se", "perplexity", "kl_per_position", "stopped_early"):
             assert s.get(key) == r.get(key), key  # the same answers, model and evaluation: equal exactly
     assert served[0]["error"] == local[0]["error"]  # the server's refusal reads like the in-process one
     assert [s["submission"] for s in served] == ["isan", "isan", "heldout-logits", "heldout-logits"]
@@ -246,7 +247,7 @@ def test_cli_serve_refuses_bad_options(capsys):
 
 
 @pytest.mark.slow
-def test_sigterm_stops_the_served_command_cleanly(tmp_path):
+def test_sigterm_stops_the_served_command_cleanly(tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "logitrank_cli", "serve", "--tasks", "copy-n6-v4",
                              "--port", "0", "--out", str(tmp_path)], stdout=subprocess.PIPE,
@@ -264,6 +265,9 @@ def test_sigterm_stops_the_served_command_cleanly(tmp_path):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         assert status == 200 and [t["name"] for t in tasks] == ["copy-n6-v4"]
+        # the served folder is a bench folder held by the server: no bench appends to its log meanwhile
+        assert main(["bench", "--tasks", "copy-n6-v4", "--out", str(tmp_path), "--no-progress"]) == 2
+        assert "is in use by another `logitrank` run" in capsys.readouterr().err
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -309,3 +313,55 @@ def test_a_target_this_server_cannot_build_is_a_503_naming_the_dependency(tmp_pa
             assert open_session(url)["used"] == 0  # the other tasks are served on
     finally:
         del bench.TASKS[task.name]
+
+
+def test_a_streamed_body_over_the_limit_is_a_413_too(tmp_path):
+    import http.client
+
+    with serving(tmp_path, max_bytes=65536) as (url, _):
+        sid = open_session(url, budget=300)["session"]
+        conn = http.client.HTTPConnection(*url.removeprefix("http://").split(":"))
+        chunks = iter([b'{"prefixes": [', b"[0], " * 20_000, b"[0]]}"])  # no Content-Length: chunked
+        conn.request("POST", f"/sessions/{sid}/logits", body=chunks, encode_chunked=True,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 413 and "at most 65536 bytes" in json.loads(resp.read())["detail"]
+        conn.close()
+        conn = http.client.HTTPConnection(*url.removeprefix("http://").split(":"))
+        conn.request("POST", f"/sessions/{sid}/logits", body=iter([b'{"prefixes": ', b"[[0], [1]]}"]),
+                     encode_chunked=True, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()  # a small streamed body is read whole and answered
+        assert resp.status == 200 and json.loads(resp.read())["used"] == 2
+
+
+class _Crashes:
+    """A learner that asks one query, then fails."""
+
+    access_kind = "query"
+
+    def fit(self, access):  # type: ignore[no-untyped-def]
+        access.logits([[0]])
+        raise RuntimeError("boom after one query")
+
+
+def test_a_failing_learner_is_recorded_as_in_process_with_its_traceback_in_a_log(tmp_path):
+    with serving(tmp_path / "res", tasks=(TINY,)) as (url, _):
+        served = bench.run_remote(_Crashes, url, TINY, 0, budgets=[300])
+    local = bench.run_one(_Crashes, TINY, 0, 300)
+    (rec,) = served
+    for key in ("status", "error", "used", "budget", "access"):
+        assert rec[key] == local[key], key
+    assert rec["status"] == "failed" and rec["error"] == "RuntimeError: boom after one query"
+    log = (tmp_path / "res" / rec["log"]).read_text()
+    assert "Traceback" in log and "boom after one query" in log and "_Crashes" in rec["log"]
+    board = (tmp_path / "res" / "leaderboard.md").read_text()
+    assert f"(traceback: {rec['log']})" in board
+
+
+def test_the_help_names_every_endpoint_the_server_has(tmp_path):
+    from simulators.bench.serve import EPILOG
+
+    paths = set(create_app(OracleService([TINY], tmp_path, [0])).app.openapi()["paths"])
+    named = {line.split()[1].replace("{id}", "{sid}") for line in EPILOG.splitlines()
+             if line.startswith(("  GET ", "  POST "))}
+    assert named == paths
