@@ -11,6 +11,8 @@ import sys
 
 from logitrank.cli import DEFAULT_DIM, DEFAULT_HORIZON, DEFAULT_INDEX_SET  # sizes when not given
 
+from .index_sets import distinct_count, synthetic_index_sets
+
 __all__ = ["DEFAULT_INDEX_SET", "parse_settings", "model_from_args", "distinct_count", "model_and_index_sets",
            "run_spectrum", "spectrum_from_shards"]
 
@@ -65,21 +67,6 @@ def note(text: str) -> None:
     print(f"note: {text}", file=sys.stderr)
 
 
-def distinct_count(V: int, lengths: range, cap: int) -> int:
-    """``min(cap, sum_{m in lengths} V^m)`` without forming huge powers."""
-    total = 0
-    for m in lengths:
-        power = 1
-        for _ in range(m):
-            power *= V
-            if power >= cap:
-                break
-        total += power
-        if total >= cap:
-            return cap
-    return total
-
-
 def model_and_index_sets(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The model, its history length ``t``, ``H`` (``|H|`` random histories of length ``t``), ``F`` (random
     futures of lengths ``0..T-1-t``) and the generator that drew them.
@@ -88,8 +75,6 @@ def model_and_index_sets(args: argparse.Namespace):  # type: ignore[no-untyped-d
     ones), and the default ``|H| = |F| = 256`` is clipped, with a note on stderr, to the number of distinct
     sequences there are. An explicit value a family cannot take is an error."""
     import numpy as np
-
-    from logitrank import random_futures, random_histories
 
     model = model_from_args(args)
     V, T = model.vocab_size, model.horizon
@@ -108,8 +93,7 @@ def model_and_index_sets(args: argparse.Namespace):  # type: ignore[no-untyped-d
                   f"|{name[0].upper()}| = {most} instead of the default {n}")
         setattr(args, name, min(n, most))
     rng = np.random.default_rng(args.seed)
-    H = random_histories(V, args.histories, t, rng=rng)
-    F = random_futures(V, args.futures, T - 1 - t, rng=rng)
+    _, H, F = synthetic_index_sets(V, T, args.histories, args.futures, history_length=t, rng=rng)
     return model, t, H, F, rng
 
 
