@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 
+_BEST_GFLOPS: dict[str, float] = {}
+
 
 def matmul_gflops(torch, n: int = 2048, repeats: int = 5, dtype=None) -> float:  # type: ignore[no-untyped-def]
-    """Best GEMM rate of this machine now (GFLOP/s), in ``dtype`` (default float32)."""
+    """Best GEMM rate of this machine (GFLOP/s) in ``dtype`` (default float32): the best of ``repeats`` now
+    and of every earlier call in this process (other jobs only ever slow it down)."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)
     best = np.inf
@@ -28,12 +32,78 @@ def matmul_gflops(torch, n: int = 2048, repeats: int = 5, dtype=None) -> float: 
         t0 = time.perf_counter()
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
+    key = f"{a.dtype}-{n}"
+    _BEST_GFLOPS[key] = max(_BEST_GFLOPS.get(key, 0.0), 2 * n**3 / best / 1e9)
+    return _BEST_GFLOPS[key]
 
 
-def forward_flops(n_params: int, n_layer: int, width: int, q_tokens: int, kv_len: float) -> float:
-    """``2 P`` per token for the weights plus ``4 n_layer width kv_len`` per token for ``QK^T`` and ``AV``."""
-    return q_tokens * (2 * n_params + 4 * n_layer * width * kv_len)
+def forward_flops(model: Any, q_tokens: float, kv_len: float, head_tokens: float) -> float:
+    """Forward FLOPs of an :class:`llm_bridge.HFModel`: ``2 P`` per token for the weights of the transformer
+    body (every parameter but the token and position embeddings), ``4 n_layer width kv_len`` per token for
+    ``QK^T`` and ``AV``, and ``2 V d`` for the output head at each of ``head_tokens`` positions."""
+    net = model.model
+    skip = {id(e.weight) for e in (net.get_input_embeddings(), net.get_output_embeddings()) if e is not None}
+    body = sum(p.numel() for n, p in net.named_parameters() if id(p) not in skip and "wpe" not in n)
+    return (q_tokens * (2 * body + 4 * model.runner.n_layer * model.runner.width * kv_len)
+            + head_tokens * 2 * model.runner.model_vocab * model.runner.width)
+
+
+def measure(model: Any, histories: int, futures: int, history_length: int, future_length: int,
+            repeats: int = 2, seed: int = 0) -> dict[str, Any]:
+    """Seconds of ``extended_logits`` with key/value reuse and the naive way (best of ``repeats``), the
+    useful FLOPs of each, the float32 GEMM rate now, and the largest difference of their answers. Futures:
+    every prefix of ``futures`` random windows (logits at every future position)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    V = model.vocab_size
+    H = [tuple(int(t) for t in rng.integers(0, V, history_length)) for _ in range(histories)]
+    windows = [tuple(int(t) for t in rng.integers(0, V, future_length)) for _ in range(futures)]
+    F = [w[:m] for w in windows for m in range(1, future_length + 1)]
+    model.extended_logits(H[:2], F[:2])  # warm-up
+    times, results = {}, {}
+    for name, use_cache in (("kv_reuse", True), ("naive", False)):
+        times[name] = np.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            results[name] = model.extended_logits(H, F, use_cache=use_cache)
+            times[name] = min(times[name], time.perf_counter() - t0)
+    nh, nf, lh, lf = histories, futures, history_length + len(model.runner.bos), future_length
+    flops = {"kv_reuse": forward_flops(model, nh * lh, lh / 2, nh)
+             + forward_flops(model, nh * nf * lf, lh + lf / 2, nh * nf * lf),
+             "naive": forward_flops(model, nh * nf * (lh + lf), (lh + lf) / 2, nh * nf * lf)}
+    return {"times": times, "flops": flops, "gemm": matmul_gflops(torch) * 1e9, "F": len(F),
+            "diff": float(np.abs(results["kv_reuse"] - results["naive"]).max()),
+            "threads": torch.get_num_threads()}
+
+
+def shakespeare_model(seed: int = 0) -> Any:
+    """The Shakespeare-size GPT-2 (preset ``shakespeare-char``, 84 symbols), freshly initialised."""
+    from llm_bridge import HFModel, init_transformer, resolve_config
+
+    return HFModel(init_transformer(resolve_config("shakespeare-char"), 84, seed=seed), progress=False)
+
+
+def table_row(name: str, model: Any, sizes: tuple[int, int, int, int], repeats: int) -> dict[str, Any]:
+    """A benchmark-table row (``benchmarks/table.py``) of :func:`measure`."""
+    nh, nf, lh, lf = sizes
+    r = measure(model, nh, nf, lh, lf, repeats=repeats)
+    t, fl = r["times"], r["flops"]
+    floor = fl["kv_reuse"] / r["gemm"]
+    return {"name": name,
+            "size": f"|H|={nh}×{lh} tok, {nf} windows×{lf} (all {r['F']} prefixes), V={model.vocab_size}",
+            "ours": t["kv_reuse"], "naive": t["naive"], "floor": floor,
+            "floor_def": "its forward FLOPs (body + head where read) at the float32 GEMM rate measured now",
+            "note": f"{floor / t['kv_reuse']:.0%} of GEMM ({r['gemm'] / 1e9:.0f} GFLOP/s); naive: every h·g "
+                    f"from the start ({floor * fl['naive'] / fl['kv_reuse'] / t['naive']:.0%} of GEMM); "
+                    f"max |diff| {r['diff']:.0e}"}
+
+
+def hf_row(quick: bool) -> dict[str, Any]:
+    """The Shakespeare-size row of the benchmark table."""
+    sizes = (16, 8, 64, 16) if quick else (64, 16, 64, 16)
+    return table_row("HF extended matrix, KV reuse (Shakespeare-size GPT-2)", shakespeare_model(), sizes,
+                     1 if quick else 2)
 
 
 def main() -> None:
@@ -50,55 +120,23 @@ def main() -> None:
 
     import torch
 
-    from llm_bridge import HFModel, init_transformer, resolve_config
+    from llm_bridge import HFModel
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    net = a.checkpoint or init_transformer(resolve_config("shakespeare-char"), 84, seed=a.seed)
-    model = HFModel(net, progress=False)
-    rng = np.random.default_rng(a.seed)
-    V = model.vocab_size
-    H = [tuple(int(t) for t in rng.integers(0, V, a.history_length)) for _ in range(a.histories)]
-    windows = [tuple(int(t) for t in rng.integers(0, V, a.future_length)) for _ in range(a.futures)]
-    F = [w[:m] for w in windows for m in range(1, a.future_length + 1)]
-
-    model.extended_logits(H[:2], F[:2])  # warm-up
-    times = {}
-    results = {}
-    for name, use_cache in (("kv_reuse", True), ("naive", False)):
-        best = np.inf
-        for _ in range(a.repeats):
-            t0 = time.perf_counter()
-            results[name] = model.extended_logits(H, F, use_cache=use_cache)
-            best = min(best, time.perf_counter() - t0)
-        times[name] = best
-    cfg = model.model.config
-    n_layer, width = cfg.n_layer, cfg.n_embd
-    n_params = sum(p.numel() for n, p in model.model.named_parameters() if "wte" not in n and "wpe" not in n)
-    nh, nf, lh, lf = a.histories, a.futures, a.history_length, a.future_length
-    flops = {
-        "kv_reuse": forward_flops(n_params, n_layer, width, nh * lh, lh / 2)
-        + forward_flops(n_params, n_layer, width, nh * nf * lf, lh + lf / 2),
-        "naive": forward_flops(n_params, n_layer, width, nh * nf * (lh + lf), (lh + lf) / 2),
-    }
-    peak = matmul_gflops(torch)
-    diff = float(np.abs(results["kv_reuse"] - results["naive"]).max())
-    print(
-        f"|H|={nh} |h|={lh}, {nf} future windows of {lf} tokens ({len(F)} futures, logits at every position),"
-        f" "
-        f"V={V}, {torch.get_num_threads()} threads"
-    )
+    model = HFModel(a.checkpoint, progress=False) if a.checkpoint else shakespeare_model(a.seed)
+    r = measure(model, a.histories, a.futures, a.history_length, a.future_length, a.repeats, a.seed)
+    times, flops, peak = r["times"], r["flops"], r["gemm"] / 1e9
+    print(f"|H|={a.histories} |h|={a.history_length}, {a.futures} future windows of {a.future_length} tokens "
+          f"({r['F']} futures, logits at every position), V={model.vocab_size}, {r['threads']} threads")
     for name in ("naive", "kv_reuse"):
         rate = flops[name] / times[name] / 1e9
-        print(
-            f"  {name:9s} {times[name]:7.2f} s   {flops[name] / 1e9:7.1f} GFLOP   {rate:6.1f} GFLOP/s "
-            f"= {rate / peak:5.1%} of the measured fp32 matmul rate ({peak:.0f} GFLOP/s now)"
-        )
-    print(
-        f"  speed-up of KV reuse: {times['naive'] / times['kv_reuse']:.2f}x "
-        f"(useful work: the naive way's FLOPs / the fast way's = {flops['naive'] / flops['kv_reuse']:.2f}x)"
-    )
-    print(f"  max |difference| of centered logits: {diff:.3g} (bitwise identical: {diff == 0.0})")
+        print(f"  {name:9s} {times[name]:7.2f} s   {flops[name] / 1e9:7.1f} GFLOP   {rate:6.1f} GFLOP/s "
+              f"= {rate / peak:5.1%} of the measured fp32 matmul rate ({peak:.0f} GFLOP/s now)")
+    print(f"  speed-up of KV reuse: {times['naive'] / times['kv_reuse']:.2f}x "
+          f"(useful work: the naive way's FLOPs / the fast way's = "
+          f"{flops['naive'] / flops['kv_reuse']:.2f}x)")
+    print(f"  max |difference| of centered logits: {r['diff']:.3g} (bitwise identical: {r['diff'] == 0.0})")
 
 
 if __name__ == "__main__":

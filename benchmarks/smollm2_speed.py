@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 import numpy as np
-from hf_extended import matmul_gflops  # the sibling script's GEMM rate (run as a script)
+from hf_extended import matmul_gflops, table_row  # the sibling script's GEMM rate (run as a script)
 
 
 def body_flops(hf: Any, q_tokens: int, kv_len: float) -> float:
@@ -83,6 +83,17 @@ def run_dtype(args: argparse.Namespace, dtype: str, H: list, F: list, rng: np.ra
         print(f"  {name:<19} {t:7.2f} s  {tokens / t:6.0f} tokens/s  body {rate:5.0f} GFLOP/s = "
               f"{rate / peak:4.0%} of the {dtype} GEMM rate")
     print(f"  fast / full: {t_full / t_hid:.2f}x; extended matrix target: >= 60% of GEMM (body FLOPs only)")
+
+
+def smollm2_row(quick: bool) -> dict[str, Any]:
+    """The benchmark table's SmolLM2 row (``benchmarks/table.py``): ``extended_logits`` with key/value reuse
+    against the naive way, float32; skipped by ``--quick`` (loading and the naive way take minutes here)."""
+    name = "HF extended matrix, KV reuse (SmolLM2-135M, 4-bit GGUF as float32)"
+    if quick:
+        return {"name": name, "note": "skipped in --quick (several minutes on 2 cores); run without --quick"}
+    from llm_bridge import HFModel
+
+    return table_row(name, HFModel("smollm2-135m", dtype="fp32", progress=False), (16, 8, 32, 8), 1)
 
 
 def main() -> None:

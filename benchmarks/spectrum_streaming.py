@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.linalg import svdvals
@@ -35,9 +36,12 @@ from scipy.linalg import svdvals
 from logitrank import random_futures, random_histories
 from logitrank.shards import ShardedMatrix, extract, open_shards
 
+_BEST_RATE: dict[str, float] = {}
+
 
 def gemm_rate(dtype: type, n: int = 4096, repeats: int = 3) -> float:
-    """Best-of-``repeats`` FLOP/s of an ``n x n`` matrix product in ``dtype``."""
+    """Best-of-``repeats`` FLOP/s of an ``n x n`` matrix product in ``dtype``, and of every earlier call in
+    this process (other jobs only ever slow it down)."""
     gen = np.random.default_rng(0)
     a: np.ndarray = gen.standard_normal((n, n)).astype(dtype)
     b: np.ndarray = gen.standard_normal((n, n)).astype(dtype)
@@ -46,7 +50,9 @@ def gemm_rate(dtype: type, n: int = 4096, repeats: int = 3) -> float:
         t0 = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best
+    key = f"{np.dtype(dtype)}-{n}"
+    _BEST_RATE[key] = max(_BEST_RATE.get(key, 0.0), 2 * n**3 / best)
+    return _BEST_RATE[key]
 
 
 def write_shards(out: Path, n_histories: int, n_futures: int,
@@ -113,7 +119,7 @@ def run_child(path: Path, block_columns: int, stage: str = "spectrum") -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--stage", choices=["all", "spectrum", "fullsvd"], default="all")
     p.add_argument("--dir", default=None, help="where to write shards (default: a temporary directory)")
@@ -130,7 +136,55 @@ def main() -> None:
     p.add_argument("--block-columns", type=int, default=8192,
                    help="columns per Gram block (memory ~ 3 |H| c 8 bytes); 8192: ~7%% less CPU than 4096")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    return p
+
+
+def gram_case(root: Path, n_histories: int, n_futures: int, args: argparse.Namespace,
+              naive: bool) -> dict[str, Any]:
+    """Shards of ``n_histories x n_futures V`` under ``root``, then the Gram spectrum in a fresh process
+    (time, peak RSS) and, with ``naive``, the dense full SVD in another (time, peak RSS, largest relative
+    difference over the values above ``1e-6 sigma_1``)."""
+    t_ext, sm = write_shards(root, n_histories, n_futures, args)
+    out: dict[str, Any] = {"extract_s": t_ext, "shape": sm.shape, "gram": run_child(root, args.block_columns)}
+    if naive:
+        out["full"] = run_child(root, args.block_columns, stage="fullsvd")
+        s_gram, s_full = np.load(root / "spectrum.npy"), np.load(root / "spectrum-full.npy")
+        k = int(np.count_nonzero(s_full > 1e-6 * s_full[0]))
+        out["err"], out["k"] = float(np.max(np.abs(s_gram[:k] / s_full[:k] - 1))), k
+    return out
+
+
+def gram_rows(quick: bool) -> list[dict[str, Any]]:
+    """The benchmark table's rows (``benchmarks/table.py``): the small case against the dense SVD, and (not
+    with ``quick``) the 4096 x 204,800 case against its float64 GEMM floor and the 1 GB target."""
+    args = parser().parse_args([])
+    rows = []
+    cases = [(512, 200, True) if quick else (1024, 400, True)]
+    cases += [] if quick else [(args.histories, args.futures, False)]
+    with tempfile.TemporaryDirectory(prefix="ls-bench-") as tmp:
+        for i, (nh, nf, naive) in enumerate(cases):
+            r = gram_case(Path(tmp) / str(i), nh, nf, args, naive)
+            m, n = r["shape"]
+            g = r["gram"]
+            f64 = gemm_rate(np.float64)  # beside each case: the machine's load changes
+            floor = m * m * n / f64
+            note = (f"{floor / g['seconds']:.0%} of float64 GEMM ({f64 / 1e9:.0f} GFLOP/s); peak RSS "
+                    f"{g['peak_rss_mb']:.0f} MB")
+            if naive:
+                note += (f"; naive: dense float64 SVD (scipy svdvals), peak "
+                         f"{r['full']['peak_rss_mb']:.0f} MB, max rel. diff {r['err']:.0e}")
+            else:
+                note += " [targets ≥ 80 %, < 1024 MB]; naive: dense SVD not run (the float64 matrix alone: " \
+                        f"{m * n * 8 / 1e9:.1f} GB)"
+            rows.append({"name": "Gram-streamed spectrum from float32 shards", "size": f"{m} × {n:,}",
+                         "ours": g["seconds"], "naive": r["full"]["seconds"] if naive else np.nan,
+                         "floor": floor, "floor_def": "|H|² · columns FLOPs (the symmetric product) at the "
+                         "float64 GEMM rate measured now", "note": note})
+    return rows
+
+
+def main() -> None:
+    args = parser().parse_args()
     if args.stage == "spectrum":
         spectrum_stage(args.dir, args.block_columns)
         return
@@ -148,25 +202,19 @@ def main() -> None:
     print(f"GEMM 4096^2: float64 {f64 / 1e9:.0f} GFLOP/s, float32 {f32 / 1e9:.0f} GFLOP/s")
 
     # small case: Gram from shards vs dense full SVD
-    _, sm = write_shards(root / "small", args.small_histories, args.small_futures, args)
-    child = run_child(root / "small", args.block_columns)
-    full = run_child(root / "small", args.block_columns, stage="fullsvd")
-    s_gram = np.load(root / "small" / "spectrum.npy")
-    s_full = np.load(root / "small" / "spectrum-full.npy")
-    k = int(np.count_nonzero(s_full > 1e-6 * s_full[0]))
-    err = float(np.max(np.abs(s_gram[:k] / s_full[:k] - 1)))
-    m, n = sm.shape
-    g_s, g_mb, f_s, f_mb = child["seconds"], child["peak_rss_mb"], full["seconds"], full["peak_rss_mb"]
-    print(f"small {m} x {n}: Gram-from-shards {g_s:.2f} s and {g_mb:.0f} MB peak RSS; full SVD {f_s:.2f} s "
-          f"and {f_mb:.0f} MB (time ratio {f_s / g_s:.1f}x, memory ratio {f_mb / g_mb:.1f}x); max relative "
-          f"difference over the {k} values above 1e-6 sigma_1: {err:.1e}")
+    small = gram_case(root / "small", args.small_histories, args.small_futures, args, naive=True)
+    (m, n), g, f = small["shape"], small["gram"], small["full"]
+    print(f"small {m} x {n}: Gram-from-shards {g['seconds']:.2f} s and {g['peak_rss_mb']:.0f} MB peak RSS; "
+          f"full SVD {f['seconds']:.2f} s and {f['peak_rss_mb']:.0f} MB (time ratio "
+          f"{f['seconds'] / g['seconds']:.1f}x, "
+          f"memory ratio {f['peak_rss_mb'] / g['peak_rss_mb']:.1f}x); max relative difference over the "
+          f"{small['k']} values above 1e-6 sigma_1: {small['err']:.1e}")
 
     # large case
-    t_ext, sm = write_shards(root / "large", args.histories, args.futures, args)
+    large = gram_case(root / "large", args.histories, args.futures, args, naive=False)
+    (m, n), child = large["shape"], large["gram"]
     size_gb = sum(f.stat().st_size for f in (root / "large").glob("shard-*.npy")) / 1e9
-    m, n = sm.shape
-    print(f"large {m} x {n} float32: extraction to {size_gb:.2f} GB of shards in {t_ext:.1f} s")
-    child = run_child(root / "large", args.block_columns)
+    print(f"large {m} x {n} float32: extraction to {size_gb:.2f} GB of shards in {large['extract_s']:.1f} s")
     s = np.load(root / "large" / "spectrum.npy")
     rate = m * m * n / child["seconds"]
     print(f"large: Gram spectrum (all {m} singular values) {child['seconds']:.1f} s "

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from logitrank.validation import check_prefixes
 
-from .kv_cache import new_cache, repeat_cache
+from .kv_runner import KVRunner, check_pairs
 from .pair_blocks import history_blocks, pair_blocks, plan_futures
 
 __all__ = ["HiddenReadout", "HiddenStatePath", "probe_readout", "final_hidden"]
@@ -133,8 +133,8 @@ class HiddenStatePath:
     """The hidden-state fast path of :class:`llm_bridge.HFModel` (a base class of it): :meth:`readout` with
     :meth:`final_hidden`, the optional protocol of :mod:`logitrank.hidden_path`.
 
-    The host provides ``fast_path``, ``model``, ``vocab_size``, ``horizon``, ``_bos`` and ``_check`` (and
-    what :func:`final_hidden` uses); the probe's verdict is kept per instance, computed on first use.
+    The host provides ``fast_path``, ``model``, ``vocab_size``, ``horizon``, ``progress`` and ``runner`` (its
+    :class:`llm_bridge.kv_runner.KVRunner`); the probe's verdict is kept per instance, computed on first use.
     """
 
     _hidden: HiddenReadout | None = None
@@ -142,8 +142,8 @@ class HiddenStatePath:
     model: Any
     vocab_size: int
     horizon: int
-    _bos: list[int]
-    _check: Any
+    progress: bool | None
+    runner: KVRunner
 
     def readout(self) -> tuple[np.ndarray, np.ndarray | None] | None:
         """The output head ``(W (V, d), b (V,) or None)``, float64, when the raw logits are exactly
@@ -153,7 +153,7 @@ class HiddenStatePath:
         if not self.fast_path:
             return None
         if self._hidden is None:
-            self._hidden = probe_readout(self.model, self.vocab_size, self._bos)
+            self._hidden = probe_readout(self.model, self.vocab_size, self.runner.bos)
         return None if self._hidden.W is None else (self._hidden.W, self._hidden.b)
 
     @property
@@ -173,23 +173,25 @@ class HiddenStatePath:
                      progress: bool | None = None) -> np.ndarray:
         """Final hidden states ``g(h . f)``, shape (|H|, |F|, d), float32 (float64 for a float64 model),
         with the key/value reuse of ``extended_logits`` (:func:`final_hidden`)."""
-        H = self._check("histories", histories, self.horizon - 1)
+        H = self.runner.check("histories", histories, self.horizon - 1)
         F = check_prefixes("futures", futures, self.vocab_size, self.horizon - 1)
+        check_pairs(H, F, self.horizon)
         if not self.hidden_fast_path or self._hidden is None:
             raise ValueError(f"final_hidden: needs the hidden-state fast path, which does not apply to this "
                              f"model: {self.fast_path_reason}")
-        return final_hidden(self, self._hidden, H, F, progress=progress)
+        show = progress if progress is not None else self.progress
+        return final_hidden(self.runner, self._hidden, H, F, progress=bool(show))
 
 
-def final_hidden(hf: Any, readout: HiddenReadout, H: list[tuple[int, ...]], F: list[tuple[int, ...]], *,
-                 progress: bool | None = None) -> np.ndarray:
+def final_hidden(run: KVRunner, readout: HiddenReadout, H: list[tuple[int, ...]], F: list[tuple[int, ...]], *,
+                 progress: bool = False) -> np.ndarray:
     """Final hidden states ``g(h . f)`` of validated sets, reusing each history's key/value cache.
 
     Parameters
     ----------
-    hf : HFModel (its model, device, BOS and batch sizing are used)
+    run : KVRunner (the model's device, BOS, batch sizing and cache expansion)
     readout : HiddenReadout from :func:`probe_readout` (its base model)
-    H, F : validated histories and futures (``len(h) + len(f) <= horizon - 1``)
+    H, F : validated histories and futures (``len(h) + len(f) <= horizon - 1``: ``kv_runner.check_pairs``)
 
     Returns
     -------
@@ -201,33 +203,31 @@ def final_hidden(hf: Any, readout: HiddenReadout, H: list[tuple[int, ...]], F: l
     if readout.W is None:
         raise ValueError(f"final_hidden: the hidden-state fast path does not apply to this model "
                          f"({readout.reason}), got a call")
-    hf._check_pairs(H, F)
     plan = plan_futures(F)
     out = np.empty((len(H), len(F), readout.W.shape[1]),
-                   dtype=np.float64 if hf.dtype == torch.float64 else np.float32)
+                   dtype=np.float64 if run.dtype == torch.float64 else np.float32)
     lg = plan.padded.shape[1]
-    show = bool(progress if progress is not None else hf.progress)
-    with torch.inference_mode(), tqdm(total=len(H), disable=not show, desc="final hidden states",
+    with torch.inference_mode(), tqdm(total=len(H), disable=not progress, desc="final hidden states",
                                       unit="history") as bar:
-        for rows_h, block in history_blocks(H, hf._bos, lambda th: hf._rows(th, kept=0)):
-            res = _run(hf, readout, block, new_cache(hf.model.config))
+        for rows_h, block in history_blocks(H, run.bos, lambda th: run.rows(th, kept=0)):
+            res = _run(run, readout, block, run.new_cache())
             out[np.ix_(rows_h, plan.empty)] = _numpy(res.last_hidden_state[:, -1:])
             cache = getattr(res, readout.cache_arg)
-            for pb in pair_blocks(len(rows_h), plan, hf._pairs(block.shape[1], lg, 0)):
-                rep = torch.as_tensor(pb.cache_rows(), device=hf.device)
-                hidden = _run(hf, readout, pb.inputs(), repeat_cache(cache, rep)).last_hidden_state
+            for pb in pair_blocks(len(rows_h), plan, run.pairs(block.shape[1], lg, 0)):
+                past = run.expand_cache(cache, pb.start, pb.count, len(pb.futures), room=lg)
+                hidden = _run(run, readout, pb.inputs(), past).last_hidden_state
                 hidden = hidden.reshape(pb.count, len(pb.futures), lg, -1)
                 out[np.ix_(rows_h[pb.start : pb.start + pb.count], pb.targets)] = _numpy(
-                    hidden[:, torch.as_tensor(pb.which, device=hf.device),
-                           torch.as_tensor(pb.position, device=hf.device)])
+                    hidden[:, torch.as_tensor(pb.which, device=run.device),
+                           torch.as_tensor(pb.position, device=run.device)])
             bar.update(len(rows_h))
     return out
 
 
-def _run(hf: Any, readout: HiddenReadout, ids: np.ndarray, cache: Any) -> Any:
+def _run(run: KVRunner, readout: HiddenReadout, ids: np.ndarray, cache: Any) -> Any:
     import torch
 
-    kwargs = {"input_ids": torch.as_tensor(ids, dtype=torch.long, device=hf.device), "use_cache": True,
+    kwargs = {"input_ids": torch.as_tensor(ids, dtype=torch.long, device=run.device), "use_cache": True,
               readout.cache_arg: cache}
     return readout.base(**kwargs)
 

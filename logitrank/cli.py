@@ -256,71 +256,29 @@ def _add_spectrum(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from llm_bridge.device import choose_openmp_wait_policy
 
     choose_openmp_wait_policy()  # the transformer task runs torch
-    from simulators import bench
+    import llm_bridge.bench_task  # noqa: F401  (registers the transformer task of the hard suite)
+    from simulators.bench.command import bench_command
 
-    if args.list:
-        names = args.tasks.split(",") if args.tasks else (bench.suite(args.suite) if args.suite else
-                                                          list(bench.TASKS))
-        print(bench.describe_tasks(names))
-        return 0
-    suite = args.suite or "core"
-    if args.export is not None:
-        names = args.tasks.split(",") if args.tasks else bench.suite(suite)
-        for name in names:
-            for seed in range(args.seeds):
-                if args.with_answers:
-                    path, js = bench.export_task(name, seed, args.export)
-                    print(f"wrote {path} and {js}")
-                else:
-                    print(f"wrote {bench.export_public(name, seed, args.export)}")
-        return 0
-    tasks = args.tasks.split(",") if args.tasks else bench.suite(suite)
-    budgets = bench.parse_budgets(args.budgets)
-    failed = total = 0
-    for learner in args.learner.split(","):
-        results = bench.run(learner, tasks, args.seeds, budgets=budgets, out=args.out,
-                            progress=False if args.no_progress else None)
-        runs = [r for r in results if r.get("kind") == "run"]
-        total += len(runs)
-        failed += sum(r["status"] == "failed" for r in runs)
-    print((Path(args.out) / "leaderboard.md").read_text(), end="")
-    print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'leaderboard.md'}")
-    return 1 if total and failed == total else 0
+    return bench_command(args)
 
 
 @subcommand("bench")
 def _add_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("bench", help="run learners on the benchmark suite and print a leaderboard")
-    p.add_argument("--learner", default="query",
-                   help="comma-separated aliases (query, query-r16, query-r32, query-r64, spectral, ngram, "
-                        "mle, spanner) or import paths 'package.module:Class'")
-    p.add_argument("--suite", default=None, help="suite name: core (default), hard, quick, transformer")
-    p.add_argument("--tasks", default=None, help="comma-separated task names (instead of --suite)")
-    p.add_argument("--seeds", type=int, default=1, help="seeds 0..n-1")
-    p.add_argument("--budgets", default=None, metavar="B1,B2,...",
-                   help="one strictly increasing budget ladder for every task, e.g. 1e3,1e4 (default: each "
-                        "task's own ladder)")
-    p.add_argument("--out", default="logitrank-results/bench",
-                   help="output directory (resumable; the leaderboard covers every learner run there)")
-    p.add_argument("--export", default=None, metavar="DIR",
-                   help="instead of running: write what a participant may see of each task and seed (JSON: "
-                        "description, alphabet, horizon, access, budgets; see README) to DIR")
-    p.add_argument("--with-answers", action="store_true",
-                   help="with --export: write the targets themselves (npz or checkpoint + JSON with the "
-                        "streams)")
-    p.add_argument("--list", action="store_true",
-                   help="describe the tasks (of --suite/--tasks, else all): access, oracle, ladder, what "
-                        "makes each hard")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
+    from simulators.bench.command import add_bench_arguments
+
+    return add_bench_arguments(sub.add_parser(
+        "bench", help="run learners on the benchmark suite and print a leaderboard (--help: the score and "
+                      "the plug-in contract)"))
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    from llm_bridge.device import choose_openmp_wait_policy
+
+    choose_openmp_wait_policy()  # the transformer task runs torch
+    import llm_bridge.bench_task  # noqa: F401  (registers the transformer task of the hard suite)
     from simulators.bench.serve import run
 
     return run(suite=args.suite, tasks=args.tasks, seeds=args.seeds, host=args.host, port=args.port,

@@ -239,12 +239,15 @@ class ShardedMatrix:
         out_dtype = self.dtype if dtype is None else np.dtype(dtype)
         for start in range(0, n, block_columns):
             stop = min(n, start + block_columns)
-            block = np.empty((nh, stop - start), dtype=out_dtype)
-            for i, (a, b) in enumerate(self.bounds):
-                mm = self.shard(i, mmap=True)
-                block[a:b] = mm[:, start:stop]
-                del mm
-            yield block
+            yield self._gather(np.empty((nh, stop - start), dtype=out_dtype), start)
+
+    def _gather(self, block: np.ndarray, start: int) -> np.ndarray:
+        """``block[:] = L[:, start : start + block.shape[1]]`` from the memory-mapped shards (cast fused)."""
+        for i, (a, b) in enumerate(self.bounds):
+            mm = self.shard(i, mmap=True)
+            block[a:b] = mm[:, start : start + block.shape[1]]
+            del mm  # unmapped after each slice: resident memory stays O(|H| c)
+        return block
 
     def to_logit_matrix(self, *, max_bytes: int = 1 << 30) -> LogitMatrix:
         """The whole matrix as a float64 :class:`LogitMatrix` (refuses above ``max_bytes``)."""
@@ -268,14 +271,13 @@ class ShardedMatrix:
         the top ``rank`` if given. ``method="sketch"``: top ``rank`` values by the single-pass sketch of
         :func:`logitrank.sketch.single_pass_svd` over row shards.
         """
-        from .spectra import gram_singular_values
-
         nh, n = self.shape
         if rank is not None:
             rank = check_positive_int("rank", rank, maximum=min(nh, n))
         if method == "gram":
-            blocks = self.column_blocks(block_columns, dtype="float64")  # the Gram is accumulated in float64
-            s = gram_singular_values(blocks, nh, progress=progress)[: min(nh, n)]
+            block_columns = check_positive_int("block_columns", block_columns)
+            self._require_complete()
+            s = _streamed_gram_spectrum(self, block_columns, progress)[: min(nh, n)]
             return s if rank is None else s[:rank]
         if method == "sketch":
             if rank is None:
@@ -296,3 +298,41 @@ class ShardedMatrix:
 def open_shards(path: str | Path) -> ShardedMatrix:
     """Open a shard directory written by :func:`extract` or ``extract_distributed``."""
     return ShardedMatrix(path)
+
+
+def _streamed_gram_spectrum(sm: ShardedMatrix, block_columns: int, progress: bool | None) -> np.ndarray:
+    """:func:`logitrank.spectra.gram_singular_values` of the shards at the GEMM rate in bounded memory.
+
+    One float64 block buffer is gathered into again and again (never two blocks alive), ``G`` (Fortran
+    order) grows by BLAS ``dsyrk`` in place (its upper triangle, the symmetric product's ``|H|^2 c`` FLOPs,
+    no ``B B^T`` temporary), and ``eigh`` overwrites it: memory ``8 |H| (|H| + c)`` bytes. Non-finite or
+    overflowing entries show on ``G``'s diagonal, checked after each block. Scaling as in
+    ``gram_singular_values`` (:data:`logitrank.spectra.GRAM_SAFE`).
+    """
+    from scipy.linalg import eigh
+    from scipy.linalg.blas import dsyrk
+    from tqdm.auto import tqdm
+
+    from .spectra import gram_shift
+
+    nh, n = sm.shape
+    G = np.zeros((nh, nh), order="F")
+    buf = np.empty((nh, min(block_columns, n)))
+    shift: int | None = None
+    starts = range(0, n, block_columns)
+    for b, start in enumerate(tqdm(starts, disable=not progress, desc="gram", unit="block")):
+        c = min(block_columns, n - start)
+        B = sm._gather(buf if c == buf.shape[1] else np.empty((nh, c)), start)
+        if shift is None:
+            shift = gram_shift(B)
+        if shift:
+            np.ldexp(B, -shift, out=B)
+        # B is C-ordered, so B.T is a Fortran (c, |H|) matrix: trans=1 gives B B^T without a copy
+        G = dsyrk(1.0, B.T, beta=1.0, c=G, trans=1, lower=0, overwrite_c=1)
+        if not np.isfinite(np.diagonal(G)).all():
+            raise ValueError(
+                f"column_blocks[{b}]: entries must be finite and below ~1e154 in magnitude so that the Gram "
+                f"matrix L L^T does not overflow float64, got a largest |entry| of {np.abs(B).max():.3g}")
+    lam = eigh(G, lower=False, eigvals_only=True, overwrite_a=True, check_finite=False)[::-1]
+    s = np.sqrt(np.clip(lam, 0.0, None))
+    return np.ldexp(s, shift) if shift else s

@@ -189,7 +189,7 @@ def gram_singular_values(
     if first is None:
         return singular_values_from_gram(accumulate_gram([], n_rows, progress=progress))  # raises: no blocks
     first = np.asarray(first, dtype=np.float64)
-    shift = _gram_shift(first)
+    shift = gram_shift(first)
     chained: Iterable[np.ndarray] = itertools.chain([first], blocks)
     if shift:
         chained = (np.ldexp(np.asarray(b, dtype=np.float64), -shift) for b in chained)
@@ -197,7 +197,7 @@ def gram_singular_values(
     return np.ldexp(s, shift) if shift else s
 
 
-def _gram_shift(A: np.ndarray) -> int:
+def gram_shift(A: np.ndarray) -> int:
     """Binary exponent that brings ``max|A|`` near 1 when it lies outside :data:`GRAM_SAFE`, else 0."""
     top = float(np.abs(A).max()) if A.size and np.isfinite(A).all() else 0.0
     return int(np.frexp(top)[1]) if top > 0 and not GRAM_SAFE[0] <= top <= GRAM_SAFE[1] else 0
@@ -283,7 +283,7 @@ def singular_values(
     else:
         # G = A A^T squares the entries: outside ~[1e-154, 1e154] it under- or overflows. Scaling by a
         # power of two is exact, so it is applied only when needed (results elsewhere are unchanged).
-        shift = _gram_shift(A)  # the largest entry of the whole matrix, not just of the first block
+        shift = gram_shift(A)  # the largest entry of the whole matrix, not just of the first block
         scaled = np.ldexp(A, -shift) if shift else A
         s = gram_singular_values(column_blocks(scaled, block_columns), m)[: min(m, n)]
         s = np.ldexp(s, shift) if shift else s

@@ -256,6 +256,12 @@ def visibility(n_bits: int, subset: int) -> dict[str, str]:
             "ISAN MLE (torch)": "whole sequence; class contains the target"}
 
 
+def _exponent_verdict(exps: list[float]) -> str:
+    if any(not np.isfinite(v) for v in exps):
+        return "not fitted where a sweep has fewer than 3 points"
+    return "all polynomial and ≤ 3" if all(v <= 3 for v in exps) else "some above 3"
+
+
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
     cur, par = res["curves"][0], res["parity"]
     exps = {_PARAM_LABEL[p]: _exponent([q[p] for q in pts], [q["queries"] for q in pts])
@@ -282,7 +288,7 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     verdict = (f"The query learner reaches KL {fmt(cur['kl'][-1])} nats/sequence on the exact ISAN with "
                f"{cur['queries'][-1]} queries once its rank cap reaches d; "
                f"queries grow with exponents {', '.join(f'{k} {fmt(v, 2)}' for k, v in exps.items())} "
-               f"({'all polynomial and ≤ 3' if all(v <= 3 for v in exps.values()) else 'some above 3'}). "
+               f"({_exponent_verdict(list(exps.values()))}). "
                f"On noisy parity it reaches label KL {fmt(par['query']['kl'])} while the best sample "
                f"baseline stays at {fmt(best_base)} (trivial {fmt(par['trivial_kl'])}). "
                "What the baselines see: " + "; ".join(f"{k}: {v}" for k, v in

@@ -6,10 +6,11 @@ fixed-error oracle's own answers vs that error ``xi``, both learners, with 95% i
 of TV against ``eps_avg`` would mostly restate the definition); (c) witness futures per position vs ``d`` on
 binary
 ISANs against ``4d`` and ``d log2(2 T d alpha / (eps delta))`` (GLS2's explicit ``64 d J_b`` is printed in
-the summary: it is off the chart); (d) fitted exponents of queries vs ``d``, ``V``, ``T`` beside the
-theory's ``T^13 d^4``; (e) entrywise error of sampled logits vs ``m`` at ``lambda = 1..4`` and (f) the
-``m`` reaching error 0.5 vs ``lambda`` against Remark 5.8's ``e^{2 lambda}``.  The measurements are
-:mod:`theory.learning`'s; TV is estimated by :func:`simulators.learners.evaluate` on target samples.
+the summary: it is off the chart); (d) queries of one fit vs ``d``, ``V``, ``T`` (the exponents with
+intervals and the power-vs-affine test are figure ``cost_to_eps``); (e) entrywise error of sampled
+logits vs ``m`` at ``lambda = 1..4`` and (f) the ``m`` reaching error 0.5 vs ``lambda`` against Remark
+5.8's ``e^{2 lambda}``.  The measurements are :mod:`theory.learning`'s; TV is estimated by
+:func:`simulators.learners.evaluate` on target samples.
 """
 
 from __future__ import annotations
@@ -119,17 +120,14 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     ax.set_title(f"(c) witnesses, binary ISANs, T = {res['witnesses']['T']}")
     legend_below(ax, markerscale=1)
     ax = axes[1, 0]
-    axes_names = [s["axis"] for s in res["scaling"]]
-    x = np.arange(len(axes_names))
-    for i, name in enumerate(lt.LEARNERS):
-        ax.bar(x + (i - 0.5) * 0.35, [s["exponent"][name] for s in res["scaling"]], 0.35, color=COLORS[i],
-               label=LABELS[name])
-    theory = [s["theory_exponent"] for s in res["scaling"]]
-    ax.plot(x, theory, "k_", ms=18, mew=2, label="theory bound O~(T¹³ d⁴/ε⁴)")
-    ax.set_xticks(x, [f"queries vs {a}" for a in axes_names])
-    ax.set_ylabel("fitted log-log exponent")
-    ax.set_title("(d) queries of one fit per point (no interval;\n see figure cost_to_eps)")
-    legend_below(ax, markerscale=1)
+    for j, sweep in enumerate(res["scaling"]):
+        for i, name in enumerate(lt.LEARNERS):
+            ax.loglog(sweep["values"], [r[name]["queries"] for r in sweep["rows"]], "os"[i] + "-:"[i], ms=4,
+                      color=COLORS[j], label=f"vs {sweep['axis']}, {LABELS[name].split()[0]}")
+    ax.set_xlabel("d, V or T (the others fixed)")
+    ax.set_ylabel("queries of one fit")
+    ax.set_title("(d) queries, one fit per point (exponents with\n intervals: figure cost_to_eps)")
+    legend_below(ax, ncols=2, markerscale=1)
     sm = res["sampled"]
     ax = axes[1, 1]
     for i, (lam, curve) in enumerate(zip(sm["lambdas"], sm["error_curves"])):

@@ -159,3 +159,41 @@ def test_sample_learners_given_the_model_itself_name_the_parameter(learner):
     with pytest.raises(TypeError, match="access: must be an access object .*i.i.d. samples.* "
                                         "got the sequence model TimeVaryingISAN itself"):
         learner.fit(target(V=3, d=2, T=4))
+
+
+def _reachable(obj, depth=2):
+    """Everything reachable from ``obj`` through non-dunder attributes, ``depth`` levels deep."""
+    seen, frontier = [], [obj]
+    for _ in range(depth):
+        nxt = []
+        for o in frontier:
+            for name in dir(o):
+                if name.startswith("__"):
+                    continue
+                try:
+                    val = getattr(o, name)
+                except Exception:  # noqa: BLE001
+                    continue
+                seen.append(val)
+                if hasattr(val, "__dict__") and not callable(val):
+                    nxt.append(val)
+        frontier = nxt
+    return seen
+
+
+def test_f20_no_public_or_single_underscore_attribute_reaches_the_target_and_counts_are_read_only():
+    model = target()
+    for acc in (QueryAccess(model, noise=0.1, budget=100, rng=0), SampledLogitAccess(model, 10, budget=1000),
+                SampleAccess(model, budget=10)):
+        assert not any(v is model for v in _reachable(acc)), type(acc).__name__
+        acc.sample(1)
+        used = acc.used
+        for name in ("used", "budget", "remaining"):
+            with pytest.raises(AttributeError):
+                setattr(acc, name, 0)
+        assert acc.used == used > 0
+    acc = SampledLogitAccess(model, 10, budget=1000)
+    acc.logits([()])
+    with pytest.raises(AttributeError):
+        acc.queries_used = 0
+    assert acc.queries_used == 1 and acc.samples_used == 10

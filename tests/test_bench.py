@@ -17,7 +17,7 @@ from simulators import TimeVaryingISAN, bench, load_model
 from simulators.learners import LogitQueryLearner
 
 FAST = ["noisy-parity-n20", "copy-n6-v4"]
-LADDER = [10**3, 10**5]  # the smallest rung is too small for the query learner on both tasks
+LADDER = [10**3, 10**5]  # the smallest rung is too small for the query learner to finish on both tasks
 
 
 def strip_timing(results):
@@ -92,7 +92,9 @@ def test_bench_is_reproducible_bit_for_bit(tmp_path):
     assert board_a == board_b
     by = {(r["task"], r["budget"]): r for r in runs(r1)}
     assert len(by) == 4 and all(by[t, 10**5]["kl"] < 1e-6 for t in FAST)
-    assert all(by[t, 10**3]["status"] == "over_budget" for t in FAST)
+    # anytime: the small rung stops early with the best model at hand, within its budget
+    assert all(by[t, 10**3]["status"] == "ok" and by[t, 10**3]["stopped_early"] for t in FAST)
+    assert all(by[t, 10**3]["used"] <= 10**3 for t in FAST)
     # sample learners on hard tasks: the same samples, the same model, the same numbers
     hard = ["hard-sample-hmm-s8-v8", "hard-perturbed-isan-eavg1e-1", "hard-sampled-logits-isan"]
     s1 = bench.run("ngram", hard, [5], budgets=[200, 600], progress=False)
@@ -114,26 +116,30 @@ def test_reference_rows_are_exact_on_noisy_parity():
     assert abs(ref["unigram"]["kl"] - ref["uniform"]["kl"]) < 0.01
 
 
-def test_score_is_the_mean_log10_kl_over_the_ladder_with_failures_at_the_uniform_kl():
-    base = {"kind": "run", "learner": "L", "task": "t", "seed": 0, "used": 1, "error": None}
+def test_score_is_the_fraction_of_decades_removed_with_failures_at_the_uniform_kl():
+    base = {"kind": "run", "learner": "L", "task": "t", "seed": 0, "used": 1, "error": None,
+            "access": "query"}
     records = [
         {"kind": "reference", "task": "t", "seed": 0, "vocab_size": 2, "horizon": 3, "entropy": 1.0,
-         "entropy_se": 0.0, "uniform": {"kl": 2.0, "kl_se": 0, "tv": 0.5, "tv_se": 0},
+         "entropy_se": 0.0, "uniform": {"kl": 10.0, "kl_se": 0, "tv": 0.5, "tv_se": 0},
          "unigram": {"kl": 1.0, "kl_se": 0, "tv": 0.4, "tv_se": 0}},
         {**base, "budget": 10, "status": "over_budget", "error": "BudgetExceeded: x"},
-        {**base, "budget": 100, "status": "ok", "kl": 1e-3, "kl_se": 0.0, "tv": 0.01, "tv_se": 0.0},
-        {**base, "budget": 1000, "status": "ok", "kl": 0.0, "kl_se": 0.0, "tv": 0.0, "tv_se": 0.0},
+        {**base, "budget": 100, "status": "ok", "kl": 0.1, "kl_se": 0.0, "tv": 0.2, "tv_se": 0.0},
+        {**base, "budget": 1000, "status": "ok", "kl": 1e-9, "kl_se": 0.0, "tv": 0.0, "tv_se": 0.0},
     ]
-    want = (math.log10(2.0) - 3 - 10) / 3  # uniform, 1e-3, and 0 floored at 1e-10
+    # uniform 10 nats -> floor 1e-3 is 4 decades: over budget 0, 0.1 nats 2/4, 1e-9 (below the floor) 1
+    want = (0 + 0.5 + 1) / 3
     sc = bench.scores(records)
-    np.testing.assert_allclose(sc["L"]["t"], want, **tol())
-    np.testing.assert_allclose(sc["L"]["overall"], want, **tol())
+    np.testing.assert_allclose(sc["query"]["L"]["t"], want, **tol())
+    np.testing.assert_allclose(sc["query"]["L"]["overall"], want, **tol())
+    assert bench.budget_to_tv(records)["query"]["L"]["t"] == 1000  # TV 0.2 > 0.1 at 100, 0 at 1000
     board = bench.leaderboard(records)
-    assert "| (uniform) | – | 2 ± 0 |" in board and "over_budget: BudgetExceeded: x" in board
-    assert f"| t | {want:.3g} |" in board
-    # headroom: best at the top rung (KL 0 < 1e-2) and at the bottom rung (over budget = uniform KL 2)
+    assert "| (uniform) | – | – | 10 ± 0 |" in board and "over_budget: BudgetExceeded: x" in board
+    assert f"| 1 | L | {want:.3f} | 1/1 | in-process |" in board
+    assert f"| t | {want:.3f} (TV at 1e+03) |" in board
+    # headroom: best at the top rung (KL 1e-9 < 1e-2) and at the bottom rung (over budget = uniform KL 10)
     room = bench.headroom(records)
-    assert room["top"] == {"t": ("L", 0.0)} and room["bottom"] == {"t": ("L", 2.0)}
+    assert room["top"] == {"t": ("L", 1e-9)} and room["bottom"] == {"t": ("L", 10.0)}
     assert room["bottom_below_1e-6"] == {"L": []}
     assert "stays at KL >= 1e-2: 0 of 1" in board and "per learner: L 0/1" in board
 
@@ -149,7 +155,10 @@ def test_crashing_learner_is_recorded_and_other_tasks_kept(tmp_path):
                                                       ("run", "noisy-parity-n20"),
                                                       ("reference", "copy-n6-v4"), ("run", "copy-n6-v4")]
     board = (tmp_path / "leaderboard.md").read_text()
-    assert "failed: RuntimeError: boom" in board and "| Crashy | 1e+05 | " in board
+    assert "failed: RuntimeError: boom (traceback: logs/Crashy/copy-n6-v4-seed0-budget100000.log)" in board
+    assert "| Crashy | query | 1e+05 | " in board
+    log = (tmp_path / "logs" / "Crashy" / "copy-n6-v4-seed0-budget100000.log").read_text()
+    assert 'raise RuntimeError("boom")' in log and "Traceback (most recent call last)" in log
 
 
 def test_query_learner_on_a_sample_only_task_is_unsupported_not_scored():
@@ -157,7 +166,7 @@ def test_query_learner_on_a_sample_only_task_is_unsupported_not_scored():
     assert rec["status"] == "unsupported"
     assert "access_kind: task 'hard-sample-isan-v8-d4-t12' offers sample access only, got a learner " \
            "needing 'query'" == rec["error"]
-    assert "query" not in bench.scores([rec])
+    assert bench.scores([rec]) == {}
 
 
 def test_wrong_vocabulary_or_horizon_is_a_clear_failure():
@@ -211,11 +220,13 @@ def test_bad_inputs_give_clear_errors():
         bench.run("query", FAST, 1, budgets=[])
     with pytest.raises(ValueError, match=r"query_budgets: must be strictly increasing, got \[100, 10\]"):
         bench.Task("t", "d", bench.family("isan", 4, 2, 4), query_budgets=(100, 10))
-    with pytest.raises(ValueError, match="cannot import 'no_such_module:Learner': ModuleNotFoundError"):
+    with pytest.raises(ValueError, match="cannot import 'no_such_module:Learner': No module named "
+                                         "'no_such_module'; a learner in a file is given by its path, e.g. "
+                                         "path/to/no_such_module.py:Learner"):
         bench.run("no_such_module:Learner", FAST, 1)
     with pytest.raises(ValueError, match="cannot import 'simulators.learners:Nope': AttributeError"):
         bench.resolve_learner("simulators.learners:Nope")
-    with pytest.raises(ValueError, match="alias .* or an import path"):
+    with pytest.raises(ValueError, match="alias .*, an import path .* or a file path"):
         bench.resolve_learner("querry")
     with pytest.raises(ValueError, match="seeds: a count must be >= 1, got 0"):
         bench.run("query", FAST, 0)
@@ -275,17 +286,17 @@ def test_cli_bench_list_ladder_and_errors(tmp_path, capsys):
     assert main(["bench", "--learner", "ngram,spectral", "--tasks", "ngram3-v8", "--budgets", "1e2,3e2",
                  "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "| ngram | 1e+02 | " in printed and "| spectral | 3e+02 | " in printed
-    assert "| (unigram) |" in printed
+    assert "| ngram | sample | 1e+02 | " in printed and "| spectral | sample | 3e+02 | " in printed
+    assert "| (position unigram) |" in printed
     assert (out / "leaderboard.md").read_text() in printed
     assert all(r["status"] == "ok" for r in json.loads((out / "results.json").read_text())
                if r["kind"] == "run")
     assert main(["bench", "--learner", "nope:Nope", "--tasks", "ngram3-v8", "--out", str(out)]) == 2
     assert "cannot import" in capsys.readouterr().err
     assert main(["bench", "--tasks", "ngram3-v8", "--budgets", "1e3,1e2", "--out", str(out)]) == 2
-    assert "budgets: must be strictly increasing, got [1000, 100]" in capsys.readouterr().err
+    assert "--budgets: must be strictly increasing, got [1000, 100]" in capsys.readouterr().err
     assert main(["bench", "--tasks", "ngram3-v8", "--budgets", "1e3,lots", "--out", str(out)]) == 2
-    assert "budgets: must be comma-separated numbers such as 1e3,1e4,1e5, got '1e3,lots'" in \
+    assert "--budgets: must be comma-separated numbers such as 1e3,1e4,1e5, got '1e3,lots'" in \
         capsys.readouterr().err
     assert main(["bench", "--suite", "nope", "--out", str(out)]) == 2
     assert "suite: must be a known suite name, got 'nope'" in capsys.readouterr().err

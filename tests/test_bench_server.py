@@ -87,20 +87,23 @@ def test_bundled_learners_run_through_the_server_and_score_exactly_as_in_process
         status, board = 200, urllib.request.urlopen(url + "/leaderboard").read().decode()
     local = [bench.run_one("query", TINY, 0, b) for b in (300, 3000)] + \
         [bench.run_one("ngram", TINY, 1, b) for b in (50, 200)]
-    assert [r["status"] for r in local] == ["over_budget", "ok", "ok", "ok"]  # both outcomes are compared
+    assert [r["status"] for r in local] == ["ok"] * 4 and local[0]["stopped_early"]  # anytime at 300
     for s, r in zip(served, local, strict=True):
         assert s["learner"] == r["learner"] + " (served)" and s["served"] is True
+        assert (s["isolation"], r["isolation"]) == ("server", "in-process")
         for key in ("task", "seed", "budget", "access", "status", "used", "vocab_size", "horizon"):
             assert s[key] == r[key], key
-        for key in ("kl", "kl_se", "tv", "tv_se", "perplexity", "kl_per_position"):
+        for key in ("kl", "kl_se", "tv", "tv_se", "perplexity", "kl_per_position", "stopped_early"):
             assert s.get(key) == r.get(key), key  # the same answers, model and evaluation: equal exactly
     assert served[0]["error"] == local[0]["error"]  # the server's refusal reads like the in-process one
-    assert [s["submission"] for s in served] == ["none", "isan", "heldout-logits", "heldout-logits"]
+    assert [s["submission"] for s in served] == ["isan", "isan", "heldout-logits", "heldout-logits"]
     refs = [r for r in bench.read_log(tmp_path / "res" / "results.jsonl") if r["kind"] == "reference"]
     assert {(r["task"], r["seed"]) for r in refs} == {(TINY, 0), (TINY, 1)}
     mine, theirs = bench.scores(refs + served), bench.scores(refs + local)
-    assert mine["query (served)"] == theirs["query"] and mine["ngram (served)"] == theirs["ngram"]
-    assert status == 200 and "| query (served) | 3e+03 |" in board and "| ngram (served) | 2e+02 |" in board
+    assert mine["query"]["query (served)"] == theirs["query"]["query"]
+    assert mine["sample"]["ngram (served)"] == theirs["sample"]["ngram"]
+    assert status == 200 and "| query (served) | query | 3e+03 |" in board
+    assert "| ngram (served) | sample | 2e+02 |" in board and "1/1 ok; server |" in board
 
 
 def test_remote_answers_equal_the_in_process_oracle_also_when_split(tmp_path):
@@ -284,4 +287,67 @@ def test_the_shell_client_in_docs_is_ranked(tmp_path):
     assert run["learner"] == printed["learner"] == "unigram-sh (served)" and run["status"] == "ok"
     assert run["used"] == 300 and run["budget"] == 300 and run["kl"] == printed["kl"]  # 50 sequences x T=6
     assert 0 < run["kl"] < ref["uniform"]["kl"]  # a position-wise unigram from 50 samples beats uniform
-    assert "| unigram-sh (served) | 3e+02 |" in board
+    assert "| unigram-sh (served) | query | 3e+02 |" in board
+
+
+class _NeedsTorch:
+    vocab_size, horizon = 4, 3
+
+    def __call__(self, rng):  # type: ignore[no-untyped-def]
+        raise bench.MissingDependency("task t-srv-missing: needs torch (the [llm] extra)")
+
+
+def test_a_target_this_server_cannot_build_is_a_503_naming_the_dependency(tmp_path):
+    task = bench.register_task(bench.Task("t-srv-missing", "needs torch", _NeedsTorch(), n_eval=10))
+    try:
+        with serving(tmp_path, tasks=(task.name, TINY)) as (url, _):
+            status, view = http(url + f"/tasks/{task.name}")
+            assert status == 200 and view["vocab_size"] == 4  # the public view needs no target
+            status, body = http(url + "/sessions", "POST", {"learner": "probe", "task": task.name})
+            assert status == 503 and "needs torch (the [llm] extra)" in body["detail"]
+            assert open_session(url)["used"] == 0  # the other tasks are served on
+    finally:
+        del bench.TASKS[task.name]
+
+
+def test_a_streamed_body_over_the_limit_is_a_413_too(tmp_path):
+    import http.client
+
+    with serving(tmp_path, max_bytes=65536) as (url, _):
+        sid = open_session(url, budget=300)["session"]
+        conn = http.client.HTTPConnection(*url.removeprefix("http://").split(":"))
+        chunks = iter([b'{"prefixes": [', b"[0], " * 20_000, b"[0]]}"])  # no Content-Length: chunked
+        conn.request("POST", f"/sessions/{sid}/logits", body=chunks, encode_chunked=True,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 413 and "at most 65536 bytes" in json.loads(resp.read())["detail"]
+        conn.close()
+        conn = http.client.HTTPConnection(*url.removeprefix("http://").split(":"))
+        conn.request("POST", f"/sessions/{sid}/logits", body=iter([b'{"prefixes": ', b"[[0], [1]]}"]),
+                     encode_chunked=True, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()  # a small streamed body is read whole and answered
+        assert resp.status == 200 and json.loads(resp.read())["used"] == 2
+
+
+class _Crashes:
+    """A learner that asks one query, then fails."""
+
+    access_kind = "query"
+
+    def fit(self, access):  # type: ignore[no-untyped-def]
+        access.logits([[0]])
+        raise RuntimeError("boom after one query")
+
+
+def test_a_failing_learner_is_recorded_as_in_process_with_its_traceback_in_a_log(tmp_path):
+    with serving(tmp_path / "res", tasks=(TINY,)) as (url, _):
+        served = bench.run_remote(_Crashes, url, TINY, 0, budgets=[300])
+    local = bench.run_one(_Crashes, TINY, 0, 300)
+    (rec,) = served
+    for key in ("status", "error", "used", "budget", "access"):
+        assert rec[key] == local[key], key
+    assert rec["status"] == "failed" and rec["error"] == "RuntimeError: boom after one query"
+    log = (tmp_path / "res" / rec["log"]).read_text()
+    assert "Traceback" in log and "boom after one query" in log and "_Crashes" in rec["log"]
+    board = (tmp_path / "res" / "leaderboard.md").read_text()
+    assert f"(traceback: {rec['log']})" in board

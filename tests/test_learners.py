@@ -78,8 +78,8 @@ def test_budgets_are_enforced_with_clear_errors():
     with pytest.raises(BudgetExceeded, match="asked for 20 logit queries with 40 of the budget 50"):
         access.logits([()] * 20)
     assert access.used == 40  # nothing answered, nothing charged
-    with pytest.raises(BudgetExceeded):
-        LogitQueryLearner(rng=0).fit(QueryAccess(target, budget=200, rng=0))
+    small = QueryAccess(target, budget=200, rng=0)  # the learner is anytime: it stops, it does not overrun
+    assert LogitQueryLearner(rng=0).fit(small).stopped_early_ and small.used <= 200
     samples = SampleAccess(target, budget=10, rng=0)
     assert samples.sample(10).shape == (10, 6)
     with pytest.raises(BudgetExceeded, match="sample sequences"):
@@ -220,3 +220,33 @@ def test_spectral_rank_beyond_the_signal_fits_sampling_noise():
     assert learner.rank_ == 1
     assert kls[True][-1] == pytest.approx(trivial, abs=0.01) and sum(kls[True][:-1]) < 0.01
     assert sum(kls[False]) > 2 * trivial
+
+
+@pytest.mark.parametrize("budget", [1, 5, 100, 2000, 30000])
+def test_the_query_learner_is_anytime_it_never_overruns_and_says_when_it_stopped_early(budget):
+    model = TimeVaryingISAN.random(8, 3, 6, rng=4)
+    access = QueryAccess(model, budget=budget, rng=0)
+    learner = LogitQueryLearner(rng=0).fit(access)
+    assert access.used <= budget and learner.model_.vocab_size == 8 and learner.model_.horizon == 6
+    uniform_kl = evaluate(model, TimeVaryingISAN(np.ones(1), np.ones((5, 8, 1, 1)), np.zeros((6, 8, 1))),
+                          n_sequences=200, rng=1).kl
+    kl = evaluate(model, learner.model_, n_sequences=200, rng=1).kl
+    if budget < 6:  # not one sequence (6 queries) affordable: the uniform predictor, said so
+        assert learner.stopped_early_ and kl == pytest.approx(uniform_kl)
+    elif budget == 30000:  # enough for the exact model
+        assert not learner.stopped_early_ and kl < 1e-8
+    else:
+        assert learner.stopped_early_ and learner.stop_reason_ == "budget" and kl < uniform_kl
+
+
+@pytest.mark.parametrize("budget", [3, 500])
+def test_the_spanner_learner_keeps_a_model_when_the_budget_runs_out_before_the_first(budget):
+    from simulators.learners import SpannerLPLearner
+
+    model = TimeVaryingISAN.random(8, 3, 6, rng=4)
+    access = QueryAccess(model, budget=budget, rng=0)
+    with pytest.warns(RuntimeWarning, match="budget exhausted"):
+        learner = SpannerLPLearner(rng=0).fit(access)
+    assert access.used <= budget and learner.stopped_early_ and learner.stop_reason_ == "budget"
+    assert learner.model_.vocab_size == 8 and np.isfinite(evaluate(model, learner.model_, n_sequences=50,
+                                                                   rng=1).kl)

@@ -71,8 +71,8 @@ def test_repeat_cache_keeps_layer_types_and_leaves_the_original() -> None:
     model = hybrid_qwen2()
     m = HFModel(model)
     ids = np.array([[1, 2, 3, 4, 5, 6], [9, 8, 7, 6, 5, 4]])
-    res, _ = m._forward(ids, past=m._new_cache())
-    cache = getattr(res, m._cache_arg)
+    res, _ = m.runner.forward(ids, past=m.runner.new_cache())
+    cache = m.runner.cache_of(res)
     kinds = [type(layer).__name__ for layer in cache.layers]
     assert kinds == ["DynamicLayer", "DynamicSlidingWindowLayer", "DynamicLayer"]
     before = [(layer.keys.clone(), layer.get_seq_length()) for layer in cache.layers]
@@ -81,7 +81,7 @@ def test_repeat_cache_keeps_layer_types_and_leaves_the_original() -> None:
     assert [layer.get_seq_length() for layer in rep.layers] == [6, 6, 6]
     for got, base in zip(rep.layers, cache.layers, strict=True):
         torch.testing.assert_close(got.keys, base.keys[[1, 0, 1]], rtol=0, atol=0)
-    m._forward(np.array([[3], [3], [3]]), past=rep)  # growing the copy leaves the original as it was
+    m.runner.forward(np.array([[3], [3], [3]]), past=rep)  # growing the copy leaves the original as it was
     for layer, (keys, length) in zip(cache.layers, before, strict=True):
         assert layer.get_seq_length() == length and torch.equal(layer.keys, keys)
     with pytest.raises(TypeError, match=r"cache: expected a transformers Cache with layers, got tuple"):
@@ -205,3 +205,56 @@ def test_smollm2_cached_continuations_equal_recomputed_logits() -> None:
             tok = rng.integers(0, model.vocab_size, size=2)
             stream.append(tok)
             conts = [c + (int(z),) for c, z in zip(conts, tok, strict=True)]
+
+
+# --- the KV runner (issue 25 / 21): expanded caches with room, the fused GELU, no import circle ------------
+@pytest.mark.parametrize("make", [long_llama, long_gpt2, hybrid_qwen2], ids=["llama", "gpt2", "hybrid"])
+def test_expand_cache_equals_repeating_and_growing_it(make: Callable[[], torch.nn.Module]) -> None:
+    run = HFModel(make()).runner
+    ids = np.array([[1, 2, 3, 4, 5], [9, 8, 7, 6, 5], [4, 4, 4, 4, 4]])
+    res, _ = run.forward(ids, past=run.new_cache())
+    cache = run.cache_of(res)
+    before = [layer.keys.clone() for layer in cache.layers]
+    new = np.array([[3, 1], [2, 2], [5, 0], [1, 1]])  # rows 1, 1, 2, 2 (start 1, count 2, repeats 2)
+    ref = run.forward(new, past=repeat_cache(cache, [1, 1, 2, 2]))[0].logits
+    expanded = run.expand_cache(cache, 1, 2, 2, room=2)
+    got = run.forward(new, past=expanded)[0].logits
+    torch.testing.assert_close(got, ref, **tol(np.float32))
+    # past the room the layers grow as ordinary ones, still exact
+    more = np.array([[6], [7], [8], [9]])
+    ref2 = run.forward(more, past=repeat_cache(run.cache_of(run.forward(
+        np.concatenate([ids[[1, 1, 2, 2]], new], axis=1), past=run.new_cache())[0]), [0, 1, 2, 3]))[0].logits
+    torch.testing.assert_close(run.forward(more, past=expanded)[0].logits, ref2, **tol(np.float32))
+    for layer, keys in zip(cache.layers, before, strict=True):  # the source cache is left as it was
+        assert torch.equal(layer.keys, keys)
+
+
+def test_fused_gelu_is_the_same_function() -> None:
+    from transformers.activations import NewGELUActivation
+
+    from llm_bridge.kv_runner import fuse_gelu
+
+    x = torch.linspace(-8, 8, 10001)
+    ref = NewGELUActivation()(x)
+    net = long_gpt2()
+    assert fuse_gelu(net) == 2 and fuse_gelu(net) == 0
+    act = net.transformer.h[0].mlp.act
+    assert not isinstance(act, NewGELUActivation)
+    torch.testing.assert_close(act(x), ref, rtol=1e-6, atol=1e-6)
+
+
+def test_continuations_and_hidden_states_use_the_runner_not_hf_model() -> None:
+    import ast
+    import inspect
+
+    import llm_bridge.continuations as cont
+    import llm_bridge.hidden_states as hid
+
+    for module in (cont, hid):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "hf_model" not in imported and "llm_bridge.hf_model" not in imported
+        private = [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr.startswith("_")
+                   and not n.attr.startswith("__") and isinstance(n.value, ast.Name)
+                   and n.value.id in ("model", "hf", "run", "runner", "m")]
+        assert private == [], private

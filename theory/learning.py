@@ -146,11 +146,13 @@ def witness_sweep(dims: Sequence[int], *, V: int = 2, T: int = 12, n_eval: int =
     """Witness futures per position of the provable learner vs ``d`` on random ISANs, with the bounds."""
     rows: list[dict[str, Any]] = []
     for d, s in zip(dims, spawn_seeds(seed, len(dims))):
-        target = TimeVaryingISAN.random(V, int(d), T, rng=s)
-        learner = SpannerLPLearner(max_epochs=60, rng=s).fit(QueryAccess(target, rng=s))
+        target_seed, learner_seed, access_seed, eval_seed = spawn_seeds(s, 4)
+        target = TimeVaryingISAN.random(V, int(d), T, rng=target_seed)
+        learner = SpannerLPLearner(max_epochs=60, rng=learner_seed)
+        learner.fit(QueryAccess(target, rng=access_seed))
         alpha = max(float(np.abs(r).max(initial=0.0)) for r in learner.model_.basis_rows) * np.sqrt(V)
         soft, explicit = witness_bound(int(d), T, max(alpha, 1.0))
-        tv = evaluate(target, learner.model_, n_sequences=n_eval, rng=s).tv
+        tv = evaluate(target, learner.model_, n_sequences=n_eval, rng=eval_seed).tv
         rows.append({"d": int(d), "max_per_position": int(learner.witnesses_.max()),
                      "total": int(learner.witnesses_.sum()), "d_log": soft, "explicit": explicit,
                      "tv": tv, "epochs": learner.epochs_, "stop": learner.stop_reason_})
@@ -166,8 +168,9 @@ def query_scaling(axis: str, values: Sequence[int], *, V: int = 8, d: int = 4, T
     rows: list[dict[str, Any]] = []
     for v, s in zip(values, spawn_seeds(seed, len(values))):
         knobs = {"V": V, "d": d, "T": T, axis: int(v)}
-        target = TimeVaryingISAN.random(knobs["V"], knobs["d"], knobs["T"], rng=s)
-        rows.append({**knobs, **fit_both(target, n_eval=n_eval, seed=s)})
+        target_seed, fit_seed = spawn_seeds(s, 2)
+        target = TimeVaryingISAN.random(knobs["V"], knobs["d"], knobs["T"], rng=target_seed)
+        rows.append({**knobs, **fit_both(target, n_eval=n_eval, seed=fit_seed)})
     out: dict[str, Any] = {"axis": axis, "values": list(values), "rows": rows}
     out["exponent"] = {name: _exponent(values, [r[name]["queries"] for r in rows]) for name in LEARNERS}
     out["reached"] = {name: bool(all(r[name]["tv"] <= 0.01 for r in rows)) for name in LEARNERS}

@@ -91,8 +91,10 @@ def _fit(learner_name: str, target: Any, V: int, d: int, T: int, seed: int, *, x
     try:
         learner.fit(access)
     except BudgetExceeded:
-        return {"queries": access.used + 1, "over_budget": True, "tv": 1.0, "tv_se": 0.0, "coef_max": 0.0,
-                "witnesses_max": 0}
+        # no model at all (brute force refuses up front): the query part fails; the TV frequency counts
+        # the models that exist
+        return {"queries": float("nan"), "over_budget": True, "tv": float("nan"), "tv_se": 0.0,
+                "coef_max": 0.0, "witnesses_max": 0}
     ev = evaluate(target, learner.model_, n_sequences=1000, rng=eval_seed)
     over = getattr(learner, "stop_reason_", "") == "budget"
     return {"queries": int(learner.queries_used_), "over_budget": bool(over), "tv": ev.tv, "tv_se": ev.tv_se,
@@ -135,7 +137,7 @@ def _check_exact(gen: np.random.Generator, instances: int, max_dim: int, learner
         target = TimeVaryingISAN.random(V, d, T, rng=target_seed)
         r = {"V": V, "d": d, "T": T, "seed": seed, "bound": query_bound(V, d, T),
              **_fit(learner, target, V, d, T, fit_seed)}
-        r["fail"] = bool(r["tv"] > EPS or r["over_budget"])
+        r["fail"] = bool(r["tv"] > EPS)
         rows.append(r)
     parts = _query_parts(rows, box)
     if learner != "brute_force":
@@ -160,7 +162,7 @@ def _check_graceful(gen: np.random.Generator, instances: int, learner: str = "pr
         ref = evaluate(target, base, n_sequences=1000, rng=ref_seed).tv if eps > 0 else T * math.tanh(xi / 2)
         r = {"eps": eps, "xi": xi, "seed": seed, "bound": query_bound(V, d, T), "reference_tv": ref,
              **_fit(learner, target, V, d, T, fit_seed, xi=xi, rank=d, threshold=10.0 * (eps + xi))}
-        r["fail"] = bool(r["tv"] - 2 * r["tv_se"] > GRACEFUL_FACTOR * ref or r["over_budget"])
+        r["fail"] = bool(r["tv"] - 2 * r["tv_se"] > GRACEFUL_FACTOR * ref)
         rows.append(r)
     return _evidence("learning.graceful", rows, _query_parts(rows, box), {"learner": learner, "box": box})
 
@@ -177,7 +179,7 @@ def _check_bounded(gen: np.random.Generator, instances: int, learner: str = "pro
         ref, ref_se = reference_tv(target, target, xi=xi, n_eval=1000, seed=fit_seed)
         r = {"seed": seed, "bound": query_bound(d + 1, d, T), "reference_tv": ref,
              **_fit(learner, target, d + 1, d, T, fit_seed, xi=xi, rank=d, threshold=10 * xi)}
-        r["fail"] = bool(r["tv"] - 2 * r["tv_se"] > BOUNDED_FACTOR * (ref + 2 * ref_se) or r["over_budget"])
+        r["fail"] = bool(r["tv"] - 2 * r["tv_se"] > BOUNDED_FACTOR * (ref + 2 * ref_se))
         rows.append(r)
     parts = {"queries": min(-1.0 if r["over_budget"] else 1.0 - r["queries"] / r["bound"] for r in rows)}
     extra = {"learner": learner, "d": d, "T": T, "xi": xi}

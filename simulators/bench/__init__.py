@@ -3,7 +3,8 @@
 Modules: :mod:`~simulators.bench.tasks` (the task recipe, budget ladders, registry and suites),
 :mod:`~simulators.bench.catalog` (the bundled ``core``, ``hard`` and ``quick`` tasks),
 :mod:`~simulators.bench.runner` (streams, access, one run), :mod:`~simulators.bench.ladder` (``run``: tasks
-x seeds x ladder, resumable), :mod:`~simulators.bench.leaderboard` (reference rows, the score, markdown),
+x seeds x ladder, resumable), :mod:`~simulators.bench.score` (the learning score, one table per access kind),
+:mod:`~simulators.bench.leaderboard` (reference rows, markdown),
 :mod:`~simulators.bench.persistence` (the log, atomic outputs, export), :mod:`~simulators.bench.participant`
 (what a participant may see), :mod:`~simulators.bench.server`, :mod:`~simulators.bench.api` and
 :mod:`~simulators.bench.serve` (``logitrank serve``: the oracle server) and :mod:`~simulators.bench.remote`
@@ -20,17 +21,9 @@ Example::
 
 from . import catalog  # noqa: F401  (registers the bundled tasks)
 from .ladder import LearnersOutcome, run, run_learners, seed_list
-from .leaderboard import (
-    KL_FLOOR,
-    PositionUnigram,
-    UniformModel,
-    headroom,
-    leaderboard,
-    reference_record,
-    scores,
-)
+from .leaderboard import PositionUnigram, UniformModel, headroom, leaderboard, reference_record
 from .participant import export_public, export_tasks, participant_view
-from .persistence import FORMAT, export_task, read_log
+from .persistence import FORMAT, export_task, merge_logs, read_log
 from .remote import RemoteAccess, run_remote
 from .runner import (
     LEARNER_ALIASES,
@@ -42,6 +35,7 @@ from .runner import (
     run_one,
     streams,
 )
+from .score import SCORE_FLOOR, TV_TARGET, budget_to_tv, rung_score, score_tables, scores
 from .tasks import (
     ACCESS_KINDS,
     ORACLES,
@@ -63,19 +57,21 @@ from .tasks import (
 __all__ = [
     "ACCESS_KINDS",
     "FORMAT",
-    "KL_FLOOR",
+    "SCORE_FLOOR",
     "LEARNER_ALIASES",
     "LearnersOutcome",
     "ORACLES",
     "STREAMS",
     "SUITES",
     "TASKS",
+    "TV_TARGET",
     "FamilyTarget",
     "MissingDependency",
     "PositionUnigram",
     "RemoteAccess",
     "Task",
     "UniformModel",
+    "budget_to_tv",
     "build_target",
     "check_ladder",
     "check_learned_model",
@@ -88,6 +84,7 @@ __all__ = [
     "headroom",
     "leaderboard",
     "make_access",
+    "merge_logs",
     "parse_budgets",
     "participant_view",
     "read_log",
@@ -99,6 +96,8 @@ __all__ = [
     "run_learners",
     "run_one",
     "run_remote",
+    "rung_score",
+    "score_tables",
     "scores",
     "seed_list",
     "streams",

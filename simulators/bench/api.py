@@ -6,7 +6,8 @@ Status codes: 400 a request the task refuses (a prefix longer than ``T - 1``, a 
 budget off the ladder, a submission of the wrong shape); 404 an unknown task, seed or session; 409 a request
 the session's state forbids; 413 a body over the size limit or an answer over the per-request limit; 422 JSON
 that does not parse or does not match the schema; 429 over the session's budget (nothing is answered or
-charged).  Every error body is ``{"detail": "<one line naming the field, the rule and the value>"}``.
+charged); 503 a task whose target needs a dependency this server lacks.  Every error body is
+``{"detail": "<one line naming the field, the rule and the value>"}``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..learners.access import BudgetExceeded
 from .server import Conflict, NotFound, OracleService, TooLarge
+from .tasks import MissingDependency
 
 __all__ = ["MAX_REQUEST_BYTES", "create_app"]
 
@@ -62,17 +64,21 @@ class SampleRequest(_Body):
 class HeldOutLogits(_Body):
     logits: list[list[list[Finite]]] = Field(description="(n_eval, T, V): logits along each held-out "
                                                          "sequence")
+    stopped_early: bool = Field(False, description="the budget stopped the learner before it was done")
 
 
 class IsanParameters(_Body):
     x0: list[Finite] = Field(description="(d,)")
     A: list[list[list[list[Finite]]]] = Field(description="(T-1, V, d, d)")
     B: list[list[list[Finite]]] = Field(description="(T, V, d)")
+    stopped_early: bool = Field(False, description="the budget stopped the learner before it was done")
 
 
 class GiveUp(_Body):
     status: Literal["failed", "over_budget"] = "failed"
     error: str = Field("", max_length=4000)
+    traceback: str = Field("", max_length=100_000,
+                           description="written to OUT/logs/, named in the leaderboard")
 
 
 class SessionInfo(BaseModel):
@@ -136,7 +142,8 @@ def _counts(sess: Any) -> dict[str, int]:
 
 
 class _LimitBody:
-    """ASGI middleware: refuse a request body over ``limit`` bytes (HTTP 413), declared or streamed."""
+    """ASGI middleware: refuse a request body over ``limit`` bytes (HTTP 413), declared or streamed.  The body
+    is read here first (the application would buffer it anyway) and handed on whole."""
 
     def __init__(self, app: Any, limit: int):
         self.app, self.limit = app, limit
@@ -144,28 +151,29 @@ class _LimitBody:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers", [])).get(b"content-length")
         too_big = JSONResponse({"detail": f"request: the body must be at most {self.limit} bytes"}, 413)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await too_big(scope, receive, send)
-        seen = 0
-
-        async def counted() -> Any:
-            nonlocal seen
+        body, more = bytearray(), True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return None  # the client went away
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                return await too_big(scope, receive, send)
+            more = message.get("more_body", False)
+        handed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await too_big(scope, receive, send)
+        async def replay() -> Any:
+            nonlocal handed
+            if handed:
+                return await receive()
+            handed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -183,7 +191,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 def _add_error_handlers(app: FastAPI) -> None:
     codes: list[tuple[type[Exception], int]] = [
         (NotFound, 404), (Conflict, 409), (TooLarge, 413), (BudgetExceeded, 429), (ValueError, 400),
-        (TypeError, 400)]
+        (TypeError, 400), (MissingDependency, 503)]
 
     def handler(code: int) -> Any:
         async def respond(request: Request, exc: Exception) -> JSONResponse:
@@ -257,16 +265,16 @@ def _submit_routes(app: FastAPI, service: OracleService) -> None:
 
     @app.post("/sessions/{sid}/submit/logits", summary="score logits along the held-out sequences")
     def submit_logits(sid: str, body: HeldOutLogits) -> Response:
-        return _json(service.submit_logits(sid, _array("logits", body.logits, 3)))
+        return _json(service.submit_logits(sid, _array("logits", body.logits, 3), body.stopped_early))
 
     @app.post("/sessions/{sid}/submit/isan", summary="score a time-varying ISAN (x0, A, B)")
     def submit_isan(sid: str, body: IsanParameters) -> Response:
         return _json(service.submit_isan(sid, _array("x0", body.x0, 1), _array("A", body.A, 4),
-                                         _array("B", body.B, 3)))
+                                         _array("B", body.B, 3), body.stopped_early))
 
     @app.post("/sessions/{sid}/submit/give_up", summary="record a failed or over-budget run")
     def give_up(sid: str, body: GiveUp) -> Response:
-        return _json(service.give_up(sid, body.status, body.error))
+        return _json(service.give_up(sid, body.status, body.error, body.traceback))
 
     @app.get("/leaderboard", summary="the markdown leaderboard of the output directory",
              response_class=PlainTextResponse)

@@ -26,7 +26,9 @@ CORE = [
     Task("hmm-s8-v8", "random HMM, 8 states, V=8, T=10", family("hmm", 8, 8, 10),
          hardness="approximately low rank (log of a mixture), but small", suites=("core",)),
     Task("ngram3-v8", "random trigram model, V=8, T=10 (logit rank <= V^2)",
-         family("ngram", 8, 64, 10, order=3), access="sample", suites=("core", "quick")),
+         family("ngram", 8, 64, 10, order=3), access="sample",
+         hardness="a control for sample learners: an exact trigram (the n-gram baseline's own class), "
+                  "sample access by default (logit queries offered too)", suites=("core", "quick")),
     Task("noisy-parity-n20", "20 uniform bits, label = parity of a hidden 10-subset flipped w.p. 0.1",
          family("noisy-parity", None, 10, 21, noise=0.1), query_budgets=(10**4, 10**5),
          hardness="learning parity with noise: hard from samples, logit rank 1 from queries",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,15 +13,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from logitrank import SequenceModel
+from logitrank.results_io import atomic_write_text
 from logitrank.run_folder import owns_out
 from logitrank.validation import check_int
 
 from .leaderboard import reference_record
 from .persistence import append_record, read_log, record_key, write_outputs
-from .runner import _instantiate, build_target, resolve_learner, run_one, streams
+from .runner import build_target, instantiate, resolve_learner, run_one, streams
 from .tasks import MissingDependency, check_ladder, get_task, resolve_tasks
 
-__all__ = ["LearnersOutcome", "learner_access", "run", "run_learners", "seed_list"]
+__all__ = ["LearnersOutcome", "learner_access", "log_traceback", "run", "run_learners", "seed_list"]
 
 
 def seed_list(seeds: int | Iterable[int]) -> list[int]:
@@ -38,12 +40,29 @@ def seed_list(seeds: int | Iterable[int]) -> list[int]:
 
 
 def learner_access(learner: Any, task_name: str) -> str:
-    """The access a learner asks for on a task (its ``access_kind``, else the task's)."""
+    """The access a learner asks for on a task (its ``access_kind``, else the task's; a factory that
+    raises is left for :func:`run_one` to record as failed)."""
     _, factory = resolve_learner(learner)
     kind = getattr(factory, "access_kind", None)
     if kind is None and not isinstance(factory, type):
-        kind = getattr(_instantiate(factory, 0), "access_kind", None)
+        try:
+            kind = getattr(instantiate(factory, 0), "access_kind", None)
+        except Exception:  # noqa: BLE001  (run_one records the error with its traceback)
+            kind = None
     return str(kind or get_task(task_name).access)
+
+
+def log_traceback(out: Path, rec: dict[str, Any]) -> dict[str, Any]:
+    """Move a failed run's traceback into ``out/logs/<learner>/<task>-seed<s>-budget<b>.log`` and name the
+    file in the record (``"log"``, relative to ``out``)."""
+    text = rec.pop("traceback", None)
+    if not text:
+        return rec
+    learner = re.sub(r"[^A-Za-z0-9._-]+", "_", str(rec["learner"]))[-80:]
+    rel = Path("logs") / learner / f"{rec['task']}-seed{rec['seed']}-budget{rec['budget']}.log"
+    atomic_write_text(out / rel, f"{rec['learner']} on {rec['task']}, seed {rec['seed']}, budget "
+                                 f"{rec['budget']}: {rec['status']}\n\n{text}")
+    return {**rec, "log": rel.as_posix()}
 
 
 @owns_out("bench")  # one run per folder at a time, never another command's folder (issue 24)
@@ -94,6 +113,7 @@ def run(learner: Any, tasks: str | Sequence[str], seeds: int | Iterable[int] = 1
 
     def record(rec: dict[str, Any]) -> dict[str, Any]:
         if log is not None:
+            rec = log_traceback(Path(out), rec)  # type: ignore[arg-type]
             append_record(log, rec)
         return rec
 

@@ -25,7 +25,7 @@ from .leaderboard import leaderboard
 from .runner import build_target, streams
 from .tasks import TASKS, get_task
 
-__all__ = ["FORMAT", "append_record", "export_task", "read_log", "record_key", "write_outputs"]
+__all__ = ["FORMAT", "append_record", "export_task", "merge_logs", "read_log", "record_key", "write_outputs"]
 
 FORMAT = "logitrank-bench/2"
 """Marker stored in every record; a log written by another format version is refused."""
@@ -54,6 +54,13 @@ def read_log(path: Path) -> list[dict[str, Any]]:
             rec = json.loads(raw)
             if not isinstance(rec, dict) or rec.get("format") != FORMAT:
                 raise ValueError(f"format must be {FORMAT!r}")
+            if rec.get("kind") == "run" and rec.get("status") == "failed" and "budget" not in rec:
+                # written before a learner whose __init__ raised was recorded with its budget: no key to
+                # resume by, so the run is redone (it used to stop every later bench in this folder)
+                warnings.warn(f"{path}: line {i + 1} is a failed run without a budget (written by an older "
+                              f"version); ignored, that run will be redone", RuntimeWarning, stacklevel=2)
+                good_end += len(raw) + 1
+                continue
             record_key(rec)
         except (ValueError, KeyError, TypeError) as exc:
             if last and not data.endswith(b"\n"):
@@ -67,6 +74,16 @@ def read_log(path: Path) -> list[dict[str, Any]]:
         records.append(rec)
         good_end += len(raw) + 1
     return records
+
+
+def merge_logs(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """The records of several logs (e.g. one folder per learner run side by side), one per key: a
+    reference record computed in two folders is kept once (they are equal: same streams)."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for path in paths:
+        for rec in read_log(Path(path)):
+            merged.setdefault(record_key(rec), rec)
+    return list(merged.values())
 
 
 def append_record(path: Path, rec: dict[str, Any]) -> None:

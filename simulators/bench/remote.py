@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import base64
 import http.client
-import inspect
 import json
+import traceback
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -187,31 +187,26 @@ class RemoteAccess:
         return np.asarray(self._client.call("POST", f"/sessions/{self.session}/heldout")["sequences"],
                           dtype=np.int64)
 
-    def submit(self, model: SequenceModel) -> dict[str, Any]:
+    def submit(self, model: SequenceModel, stopped_early: bool = False) -> dict[str, Any]:
         """Score ``model``: a :class:`~simulators.TimeVaryingISAN` by its parameters when they are fewer
         numbers than its logits along the held-out sequences, which score any other sequence model (the two
-        give the same record).  Returns ``{"record": ..., "scores": ...}``."""
+        give the same record); ``stopped_early``: the learner's ``stopped_early_``.  Returns
+        ``{"record": ..., "scores": ...}``."""
         held_out_size = self.n_eval * self.horizon * self.vocab_size
         if isinstance(model, TimeVaryingISAN) and model.A.size + model.B.size < held_out_size:
             return self._client.call("POST", f"/sessions/{self.session}/submit/isan",
-                                     {"x0": model.x0.tolist(), "A": model.A.tolist(), "B": model.B.tolist()})
+                                     {"x0": model.x0.tolist(), "A": model.A.tolist(), "B": model.B.tolist(),
+                                      "stopped_early": stopped_early})
         ell = logits_along(model, self.heldout())
-        return self._client.call("POST", f"/sessions/{self.session}/submit/logits", {"logits": ell.tolist()})
+        return self._client.call("POST", f"/sessions/{self.session}/submit/logits",
+                                 {"logits": ell.tolist(), "stopped_early": stopped_early})
 
-    def give_up(self, error: str, status: str = "failed") -> dict[str, Any]:
-        """Record a failed (or ``"over_budget"``) run with ``error``."""
+    def give_up(self, error: str, status: str = "failed", traceback: str = "") -> dict[str, Any]:
+        """Record a failed (or ``"over_budget"``) run with ``error``; ``traceback`` goes to the server's
+        ``logs/`` folder, named in the leaderboard."""
         return self._client.call("POST", f"/sessions/{self.session}/submit/give_up",
-                                 {"status": status, "error": error[-4000:]})
-
-
-def _learner(factory: Any, seed: int) -> Any:
-    """The learner from its factory, handed ``rng=seed`` when the factory takes it (as ``run_one`` does)."""
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return factory()
-    takes = "rng" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    return factory(rng=seed) if takes else factory()
+                                 {"status": status, "error": error[-4000:],
+                                  "traceback": traceback[-100_000:]})
 
 
 def run_remote(learner: Any, url: str, task: str, seed: int = 0, budgets: Sequence[int] | None = None
@@ -219,29 +214,29 @@ def run_remote(learner: Any, url: str, task: str, seed: int = 0, budgets: Sequen
     """Run ``learner`` (alias, import path, class/factory) through the server on ``task`` and ``seed`` at
     every rung of ``budgets`` (default: the task's ladder for the learner's access), as ``bench.run`` would
     in-process: every rung is fitted first, then each model submitted.  Returns the served records."""
-    from .runner import resolve_learner
+    from .runner import instantiate, resolve_learner
 
     label, factory = resolve_learner(learner)
     view = _Client(url).call("GET", f"/tasks/{task}")
-    kind = getattr(factory, "access_kind", None) or getattr(_learner(factory, 0), "access_kind", None) \
+    kind = getattr(factory, "access_kind", None) or getattr(instantiate(factory, 0), "access_kind", None) \
         or view["access"]
-    fitted: list[tuple[RemoteAccess, Any, tuple[str, str] | None]] = []
+    fitted: list[tuple[RemoteAccess, Any, tuple[str, ...]]] = []  # (access, fitted, failure)
     for budget in budgets or view[f"{kind}_budgets"]:
         access = RemoteAccess(url, task, seed, learner=label, access=kind, budget=int(budget))
         try:
-            fit = _learner(factory, access.learner_seed).fit(access)
-            fitted.append((access, getattr(fit, "model_", fit), None))
+            fitted.append((access, instantiate(factory, access.learner_seed).fit(access), ()))
         except BudgetExceeded as exc:
-            fitted.append((access, None, ("over_budget", f"BudgetExceeded: {exc}")))
+            fitted.append((access, None, ("over_budget", f"BudgetExceeded: {exc}", traceback.format_exc())))
         except Exception as exc:  # a crashing learner is a result, as in-process
-            fitted.append((access, None, ("failed", f"{type(exc).__name__}: {exc}")))
+            fitted.append((access, None, ("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc())))
     records = []
-    for access, model, failure in fitted:
-        if failure is None:
+    for access, fit, failure in fitted:
+        if not failure:
             try:
-                records.append(access.submit(model)["record"])
+                early = bool(getattr(fit, "stopped_early_", False))
+                records.append(access.submit(getattr(fit, "model_", fit), early)["record"])
                 continue
             except (ValueError, TypeError) as exc:  # a model the server cannot score: the learner failed
-                failure = ("failed", f"{type(exc).__name__}: {exc}")
-        records.append(access.give_up(failure[1], failure[0])["record"])
+                failure = ("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        records.append(access.give_up(failure[1], failure[0], failure[2])["record"])
     return records

@@ -41,10 +41,12 @@ from logitrank.validation import as_rng
 
 from ..isan import TimeVaryingISAN
 from ..learners.evaluation import evaluate
-from .leaderboard import reference_record, scores
+from .ladder import log_traceback
+from .leaderboard import reference_record
 from .participant import participant_view
 from .persistence import append_record, read_log, record_key, write_outputs
 from .runner import build_target, check_learned_model, make_access, streams
+from .score import scores
 from .tasks import get_task
 
 __all__ = ["SERVED_SUFFIX", "Conflict", "NotFound", "OracleService", "Session", "TooLarge",
@@ -262,8 +264,9 @@ class OracleService:
         return heldout_sequences(self.target(sess.task, sess.seed), get_task(sess.task).n_eval,
                                  streams(sess.task, sess.seed)["eval"])
 
-    def submit_logits(self, sid: str, logits: np.ndarray) -> dict[str, Any]:
-        """Score the logits ``(n_eval, T, V)`` along the held-out sequences (released first)."""
+    def submit_logits(self, sid: str, logits: np.ndarray, stopped_early: bool = False) -> dict[str, Any]:
+        """Score the logits ``(n_eval, T, V)`` along the held-out sequences (released first);
+        ``stopped_early``: the learner's word that its budget stopped it (recorded as in-process)."""
         sess = self.session(sid)
         if sess.state == "open":
             raise Conflict(f"session {sid}: ask for the held-out sequences (POST /sessions/{sid}/heldout) "
@@ -273,21 +276,23 @@ class OracleService:
         if logits.shape != want:
             raise ValueError(f"logits: must have shape (n_eval, T, V) = {want}, got {logits.shape}")
         seqs = heldout_sequences(target, task.n_eval, streams(sess.task, sess.seed)["eval"])
-        return self._score(sess, _HeldOutLogits(seqs, logits), "heldout-logits")
+        return self._score(sess, _HeldOutLogits(seqs, logits), "heldout-logits", stopped_early=stopped_early)
 
-    def submit_isan(self, sid: str, x0: np.ndarray, A: np.ndarray, B: np.ndarray) -> dict[str, Any]:
+    def submit_isan(self, sid: str, x0: np.ndarray, A: np.ndarray, B: np.ndarray,
+                    stopped_early: bool = False) -> dict[str, Any]:
         """Score the time-varying ISAN ``(x0, A, B)`` (see :class:`~simulators.TimeVaryingISAN`)."""
         sess = self.session(sid)
         model = TimeVaryingISAN(x0, A, B)
         check_learned_model(model, get_task(sess.task), self.target(sess.task, sess.seed))
-        return self._score(sess, model, "isan")
+        return self._score(sess, model, "isan", stopped_early=stopped_early)
 
-    def give_up(self, sid: str, status: str, error: str) -> dict[str, Any]:
-        """Record that the learner failed (``status`` ``"failed"`` or ``"over_budget"``) with ``error``."""
-        return self._score(self.session(sid), None, "none", status=status, error=error)
+    def give_up(self, sid: str, status: str, error: str, traceback: str = "") -> dict[str, Any]:
+        """Record that the learner failed (``status`` ``"failed"`` or ``"over_budget"``) with ``error``; its
+        ``traceback`` goes to ``<out>/logs/``, named in the leaderboard, as in-process."""
+        return self._score(self.session(sid), None, "none", status=status, error=error, traceback=traceback)
 
-    def _score(self, sess: Session, model: Any, how: str, *, status: str = "ok",
-               error: str | None = None) -> dict[str, Any]:
+    def _score(self, sess: Session, model: Any, how: str, *, status: str = "ok", error: str | None = None,
+               stopped_early: bool = False, traceback: str = "") -> dict[str, Any]:
         with sess.lock:
             if sess.state == "submitted":
                 raise Conflict(f"session {sess.id}: already submitted; one record per session")
@@ -297,9 +302,11 @@ class OracleService:
         rec: dict[str, Any] = {"kind": "run", "learner": served_label(sess.learner), "task": sess.task,
                                "seed": sess.seed, "vocab_size": int(target.vocab_size),
                                "horizon": int(target.horizon), "access": sess.kind, "budget": sess.budget,
-                               "status": status, "error": error, "served": True, "submission": how}
+                               "status": status, "error": error, "served": True, "isolation": "server",
+                               "submission": how}
         eval_s = 0.0
         if model is not None:
+            rec["stopped_early"] = bool(stopped_early)
             try:
                 ev = evaluate(target, model, n_sequences=get_task(sess.task).n_eval,
                               rng=streams(sess.task, sess.seed)["eval"])
@@ -307,12 +314,22 @@ class OracleService:
                 sess.state = prev  # a submission that could not be scored may be sent again
                 raise
             eval_s = ev.eval_seconds
+            if not all(np.isfinite(v) for v in (ev.kl, ev.kl_se, ev.tv, ev.tv_se)):  # as run_one says
+                rec.update(status="failed", error=f"ValueError: learned model: its KL ({ev.kl}) and TV "
+                           f"({ev.tv}) must be finite; are its logits too large to normalise?")
+                return self._finish(rec, sess, fit_s, eval_s, target)
             rec.update(kl=ev.kl, kl_se=ev.kl_se, kl_per_position=ev.kl_per_position, tv=ev.tv,
                        tv_se=ev.tv_se, perplexity=ev.perplexity, target_perplexity=ev.target_perplexity,
                        n_eval=ev.n_sequences)
+        elif traceback:
+            rec["traceback"] = traceback
+        return self._finish(rec, sess, fit_s, eval_s, target)
+
+    def _finish(self, rec: dict[str, Any], sess: Session, fit_s: float, eval_s: float,
+                target: SequenceModel) -> dict[str, Any]:
         rec["used"] = int(sess.access.used)
         rec["timing"] = {"fit_seconds": fit_s, "eval_seconds": eval_s}
-        return self._append(rec, target)
+        return self._append(log_traceback(self.out, rec), target)
 
     def _append(self, rec: dict[str, Any], target: SequenceModel) -> dict[str, Any]:
         task, seed = rec["task"], rec["seed"]
@@ -323,7 +340,7 @@ class OracleService:
             append_record(self.log, rec)
             records = read_log(self.log)
             write_outputs(self.out, records)
-        return {"record": rec, "scores": scores(records).get(rec["learner"], {})}
+        return {"record": rec, "scores": scores(records).get(rec["access"], {}).get(rec["learner"], {})}
 
     def leaderboard(self) -> str:
         """The markdown leaderboard of every record in the output directory."""

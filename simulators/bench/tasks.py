@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 ACCESS_KINDS = ("query", "sample")
+MAX_BUDGET = 10**12
+"""The largest budget a ladder may name (more queries or samples than any run can spend)."""
 ORACLES = ("exact", "iid-noise", "fixed-noise", "sampled-logits")
 
 
@@ -68,6 +70,9 @@ def check_ladder(name: str, budgets: Any) -> tuple[int, ...]:
         if isinstance(b, bool) or not isinstance(b, int | float | np.integer | np.floating) or \
                 not np.isfinite(b) or b <= 0 or float(b) != int(b):
             raise ValueError(f"{name}: every budget must be a positive integer, got {b!r} in {list(budgets)}")
+        if b > MAX_BUDGET:
+            raise ValueError(f"{name}: every budget must be <= {MAX_BUDGET:.0e}, got {b!r} in "
+                             f"{list(budgets)}")
         out.append(int(b))
     if not out:
         raise ValueError(f"{name}: must name at least one budget, got an empty ladder")
@@ -216,19 +221,24 @@ def resolve_tasks(tasks: str | Sequence[str]) -> list[str]:
     return names
 
 
-def parse_budgets(text: str | None) -> list[int] | None:
-    """``"1e3,1e4,1e5"`` -> ``[1000, 10000, 100000]`` (the CLI's ``--budgets``; the ladder itself is checked
-    by :func:`check_ladder` when a task uses it, so a fractional budget is passed on to be refused there)."""
+def parse_budgets(text: str | None, name: str = "budgets") -> list[int] | None:
+    """``"1e3,1e4,1e5"`` -> ``[1000, 10000, 100000]`` (the CLI's ``--budgets``; ``name`` is the option as
+    the user typed it).  Each part must be a whole number in ``[1, MAX_BUDGET]``; the order is checked by
+    :func:`check_ladder`."""
     if text is None:
         return None
     out = []
     for part in text.split(","):
         try:
-            out.append(float(part))
+            value = float(part)
         except ValueError:
-            raise ValueError(f"budgets: must be comma-separated numbers such as 1e3,1e4,1e5, "
+            raise ValueError(f"{name}: must be comma-separated numbers such as 1e3,1e4,1e5, "
                              f"got {text!r}") from None
-    return [int(b) if b == int(b) else b for b in out]  # type: ignore[misc]
+        if not (np.isfinite(value) and 1 <= value <= MAX_BUDGET and value == int(value)):
+            raise ValueError(f"{name}: every budget must be a whole number in [1, {MAX_BUDGET:.0e}], got "
+                             f"{part.strip()!r} in {text!r}")
+        out.append(int(value))
+    return out
 
 
 def describe_tasks(names: Sequence[str]) -> str:

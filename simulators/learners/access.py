@@ -17,6 +17,12 @@ answered logit vector is ``l_M(x) + e(x)`` with entries of ``e`` in ``Uniform[-x
 The noisy vector is *not* re-centered.  A learner must not read ``xi`` from the access: a tolerance is the
 learner's own hyperparameter.
 
+Isolation (in-process): the target, the random stream and the counts live outside the access object (in a
+module-private table keyed by it), so no public or single-underscore attribute leads to the target, and
+``used``, ``budget`` and ``remaining`` are read-only properties.  Python cannot make in-process isolation
+complete (a determined learner can walk the interpreter's objects); this only rules out touching the target
+or the count by accident.  The benchmark marks in-process results as such.
+
 Sampled logits (:class:`SampledLogitAccess`, GLS2 Remark 5.8): a logit query at ``x`` draws ``m`` next
 tokens from ``Pr[. | x]`` and answers the centered smoothed log-frequencies
 ``log((c_z + a) / (m + a V))`` (``a = 1/2``, add-half smoothing), charged as ``m`` samples.  With centered
@@ -25,7 +31,9 @@ logits bounded by ``lambda``, entrywise error ``eps`` needs about ``m ~ e^{2 lam
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -94,6 +102,21 @@ def _check_noise(noise: Any) -> float:
     return float(noise)
 
 
+@dataclass
+class _Hidden:
+    """What a learner must not reach: the target, the random stream and the counts."""
+
+    model: SequenceModel
+    rng: np.random.Generator
+    budget: int | None
+    used: int = 0
+    queries: int = 0
+    noise_seed: int = 0
+
+
+_HIDDEN: weakref.WeakKeyDictionary[Any, _Hidden] = weakref.WeakKeyDictionary()
+
+
 class _Counted:
     """Shared bookkeeping: ``used``, ``budget``, ``remaining``, request checks and the charge."""
 
@@ -105,25 +128,34 @@ class _Counted:
                 raise TypeError(
                     f"model: must follow the SequenceModel protocol (no {attr!r}), got {type(model).__name__}"
                 )
-        self._model = model
         self.vocab_size = int(model.vocab_size)
         self.horizon = int(model.horizon)
-        self.budget = _check_budget(budget)
-        self._rng = as_rng(rng)
-        self.used = 0
+        _HIDDEN[self] = _Hidden(model, as_rng(rng), _check_budget(budget))
+
+    @property
+    def used(self) -> int:
+        """How many have been charged so far (read-only)."""
+        return _HIDDEN[self].used
+
+    @property
+    def budget(self) -> int | None:
+        """The most that may be charged (``None``: unlimited; read-only)."""
+        return _HIDDEN[self].budget
 
     @property
     def remaining(self) -> int | None:
         """How many more may be asked (``None``: unlimited)."""
-        return None if self.budget is None else self.budget - self.used
+        h = _HIDDEN[self]
+        return None if h.budget is None else h.budget - h.used
 
     def _charge(self, n: int) -> None:
-        if self.budget is not None and self.used + n > self.budget:
+        h = _HIDDEN[self]
+        if h.budget is not None and h.used + n > h.budget:
             raise BudgetExceeded(
-                f"{type(self).__name__}: asked for {n} {self.unit} with {self.used} of the budget "
-                f"{self.budget} already used ({self.budget - self.used} left)"
+                f"{type(self).__name__}: asked for {n} {self.unit} with {h.used} of the budget "
+                f"{h.budget} already used ({h.budget - h.used} left)"
             )
-        self.used += n
+        h.used += n
 
     def _prefixes(self, prefixes: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
         return check_prefixes("prefixes", prefixes, self.vocab_size, self.horizon - 1)
@@ -170,7 +202,7 @@ class QueryAccess(_Counted):
         self.noise = _check_noise(noise)
         self.noise_kind = check_choice("noise_kind", noise_kind, NOISE_KINDS)
         self.noise_mode = check_choice("noise_mode", noise_mode, NOISE_MODES)
-        self._noise_seed = spawn_seeds(self._rng, 1)[0] if noise_mode == "fixed" else 0
+        _HIDDEN[self].noise_seed = spawn_seeds(_HIDDEN[self].rng, 1)[0] if noise_mode == "fixed" else 0
 
     @property
     def queries_used(self) -> int:
@@ -185,18 +217,18 @@ class QueryAccess(_Counted):
 
     def _iid_error(self, shape: tuple[int, ...]) -> np.ndarray:
         if self.noise_kind == "uniform":
-            return self._rng.uniform(-self.noise, self.noise, size=shape)
-        return self.noise * self._rng.standard_normal(shape)
+            return _HIDDEN[self].rng.uniform(-self.noise, self.noise, size=shape)
+        return self.noise * _HIDDEN[self].rng.standard_normal(shape)
 
     def logits(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
         """Centered logits (+ error) of each prefix, shape ``(len(prefixes), V)``; costs ``len(prefixes)``."""
         P = self._prefixes(prefixes)
         self._charge(len(P))
-        values = model_logits(self._model, P)
+        values = model_logits(_HIDDEN[self].model, P)
         if self.noise == 0.0:
             return values
         if self.noise_mode == "fixed":
-            return values + self._fixed_error(prefix_states(P, self._noise_seed))
+            return values + self._fixed_error(prefix_states(P, _HIDDEN[self].noise_seed))
         return values + self._iid_error(values.shape)
 
     def extended_logits(
@@ -208,11 +240,11 @@ class QueryAccess(_Counted):
         fixed errors included)."""
         H, F = self._pairs(histories, futures)
         self._charge(len(H) * len(F))
-        values = extended_logits(self._model, H, F)
+        values = extended_logits(_HIDDEN[self].model, H, F)
         if self.noise == 0.0:
             return values
         if self.noise_mode == "fixed":
-            return values + self._fixed_error(pair_states(H, F, self._noise_seed))
+            return values + self._fixed_error(pair_states(H, F, _HIDDEN[self].noise_seed))
         return values + self._iid_error(values.shape)
 
     def sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,16 +263,16 @@ class QueryAccess(_Counted):
         T, V = self.horizon, self.vocab_size
         seqs = np.zeros((n, T), dtype=np.int64)
         answers = np.empty((n, T, V))
-        states = prefix_states(seqs[:, :0], self._noise_seed)
+        states = prefix_states(seqs[:, :0], _HIDDEN[self].noise_seed)
         for t in range(T):
-            ell = model_logits(self._model, [tuple(r) for r in seqs[:, :t].tolist()])
+            ell = model_logits(_HIDDEN[self].model, [tuple(r) for r in seqs[:, :t].tolist()])
             if self.noise > 0:
                 ell = ell + (self._fixed_error(states) if self.noise_mode == "fixed"
                              else self._iid_error(ell.shape))
             answers[:, t] = ell
             p = np.exp(ell - ell.max(axis=1, keepdims=True))
             cdf = np.cumsum(p, axis=1)
-            u = self._rng.random(n) * cdf[:, -1]
+            u = _HIDDEN[self].rng.random(n) * cdf[:, -1]
             seqs[:, t] = np.minimum((cdf < u[:, None]).sum(axis=1), V - 1)
             states = extend_states(states, seqs[:, t])
         return seqs, answers
@@ -275,7 +307,11 @@ class SampledLogitAccess(_Counted):
         super().__init__(model, budget, rng)
         self.samples_per_query = check_positive_int("samples_per_query", samples_per_query)
         self.smoothing = check_float("smoothing", smoothing, low=0.0, low_inclusive=False)
-        self.queries_used = 0
+
+    @property
+    def queries_used(self) -> int:
+        """Logit vectors answered so far (read-only)."""
+        return _HIDDEN[self].queries
 
     @property
     def samples_used(self) -> int:
@@ -285,20 +321,20 @@ class SampledLogitAccess(_Counted):
         """Counts ``(n, V)`` of ``m`` draws from ``softmax(logits)``, centered smoothed log-frequencies."""
         p = np.exp(log_softmax(logits.reshape(-1, self.vocab_size)))
         p /= p.sum(axis=1, keepdims=True)
-        counts = self._rng.multinomial(self.samples_per_query, p)
+        counts = _HIDDEN[self].rng.multinomial(self.samples_per_query, p)
         est = np.log(counts + self.smoothing)
         est -= est.mean(axis=1, keepdims=True)
         return counts, est.reshape(logits.shape)
 
     def _charge_queries(self, k: int) -> None:
         self._charge(k * self.samples_per_query)
-        self.queries_used += k
+        _HIDDEN[self].queries += k
 
     def logits(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
         """Estimated centered logits of each prefix, ``(len(prefixes), V)``; costs ``m`` samples each."""
         P = self._prefixes(prefixes)
         self._charge_queries(len(P))
-        return self._estimate(model_logits(self._model, P))[1]
+        return self._estimate(model_logits(_HIDDEN[self].model, P))[1]
 
     def extended_logits(
         self, histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]]
@@ -306,7 +342,7 @@ class SampledLogitAccess(_Counted):
         """Estimated ``l_M(h_i . f_j)``, shape ``(|H|, |F|, V)``; costs ``m |H| |F|`` samples."""
         H, F = self._pairs(histories, futures)
         self._charge_queries(len(H) * len(F))
-        return self._estimate(extended_logits(self._model, H, F))[1]
+        return self._estimate(extended_logits(_HIDDEN[self].model, H, F))[1]
 
     def sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` sequences drawn token by token, with the estimated logits that predicted each token.
@@ -325,9 +361,10 @@ class SampledLogitAccess(_Counted):
         seqs = np.zeros((n, T), dtype=np.int64)
         answers = np.empty((n, T, V))
         for t in range(T):
-            counts, answers[:, t] = self._estimate(model_logits(self._model, [tuple(r) for r in seqs[:, :t]]))
+            ell = model_logits(_HIDDEN[self].model, [tuple(r) for r in seqs[:, :t]])
+            counts, answers[:, t] = self._estimate(ell)
             cdf = np.cumsum(counts, axis=1)
-            u = self._rng.integers(0, self.samples_per_query, size=n)
+            u = _HIDDEN[self].rng.integers(0, self.samples_per_query, size=n)
             seqs[:, t] = np.minimum((cdf <= u[:, None]).sum(axis=1), V - 1)
         return seqs, answers
 
@@ -361,9 +398,9 @@ class SampleAccess(_Counted):
         """``n`` i.i.d. sequences, int64 array ``(n, T)``; costs ``n``."""
         n = check_positive_int("n", n)
         self._charge(n)
-        own = getattr(self._model, "sample", None)  # a synthetic model's own (possibly faster) sampler
-        raw = np.asarray(own(n, rng=self._rng) if callable(own)
-                         else sample_sequences(self._model, n, rng=self._rng))
+        own = getattr(_HIDDEN[self].model, "sample", None)  # a synthetic model's own (faster) sampler
+        raw = np.asarray(own(n, rng=_HIDDEN[self].rng) if callable(own)
+                         else sample_sequences(_HIDDEN[self].model, n, rng=_HIDDEN[self].rng))
         if raw.shape != (n, self.horizon):
             raise ValueError(f"model.sample: must return shape ({n}, {self.horizon}), got {raw.shape}")
         if raw.dtype.kind not in "iu":

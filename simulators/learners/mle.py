@@ -24,7 +24,7 @@ from logitrank.validation import RngLike, as_rng, check_positive_int
 
 from ..isan import TimeVaryingISAN
 from .access import check_access
-from .ngram_baseline import _sample_count
+from .ngram_baseline import sample_count
 
 __all__ = ["MLELearner"]
 
@@ -105,7 +105,7 @@ class MLELearner:
             raise ValueError(f"lr: must be > 0, got {self.lr!r}")
         gen = as_rng(self.rng)
         V, T = int(access.vocab_size), int(access.horizon)
-        n = _sample_count(self.n_samples, access)
+        n = sample_count(self.n_samples, access)
         seqs = access.sample(n)
         n_hold = int(round(self.holdout * n)) if n > 1 else 0
         perm = gen.permutation(n)

@@ -25,7 +25,7 @@ from logitrank.validation import RngLike, check_positive_int
 from ..ngram import NGram
 from .access import check_access
 
-__all__ = ["NGramLearner"]
+__all__ = ["NGramLearner", "sample_count"]
 
 SMOOTHINGS = ("add", "kneser-ney")
 MAX_TABLE = 50_000_000
@@ -94,7 +94,7 @@ class NGramLearner:
                 f"order: the table (V+1)^(order-1) V must be <= {MAX_TABLE} entries, got "
                 f"{(V + 1) ** (k - 1) * V} for V={V}, order={k}"
             )
-        n = _sample_count(self.n_samples, access)
+        n = sample_count(self.n_samples, access)
         seqs = access.sample(n)
         padded = np.concatenate([np.full((n, k - 1), V, dtype=np.int64), seqs], axis=1)
         counts = []  # counts[j]: context length j, shape ((V+1)^j, V)
@@ -134,7 +134,7 @@ class NGramLearner:
         return self
 
 
-def _sample_count(n_samples: int | None, access: Any) -> int:
+def sample_count(n_samples: int | None, access: Any) -> int:
     """``n_samples`` if given (checked), else the access's remaining budget (10 000 when unlimited)."""
     if n_samples is not None:
         return check_positive_int("n_samples", n_samples)

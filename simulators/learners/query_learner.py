@@ -49,6 +49,7 @@ from logitrank.validation import RngLike, as_rng, check_float, check_int, check_
 
 from ..isan import TimeVaryingISAN
 from .access import BudgetExceeded, check_access
+from .anytime import affordable, position_unigram_isan
 from .evaluation import step_kl
 
 __all__ = ["LogitQueryLearner"]
@@ -97,6 +98,18 @@ class _Table:
             hi_new, first = np.unique(hi[keep], return_index=True)
             self._store(hi_new, fi, logits[keep[first]][:, None, :])
 
+    def answered(self, future: Seq = ()) -> np.ndarray:
+        """Every answer already held for ``future`` (any history), shape ``(n, V)``; queries nothing."""
+        if future not in self.fidx:
+            return np.zeros((0, self.V))
+        f = self.fidx[future]
+        rows = np.flatnonzero(self.owner[: len(self.hidx), f] >= 0)
+        out = np.empty((rows.size, self.V))
+        for k, h in enumerate(rows):
+            bh, bf, vals = self.blocks[int(self.owner[h, f])]
+            out[k] = vals[np.searchsorted(bh, h), np.searchsorted(bf, f)]
+        return out
+
     def get(self, access: Any, histories: list[Seq], futures: list[Seq]) -> np.ndarray:
         """Rows ``(|H|, |F| V)`` over ``futures``, querying (in rectangular blocks) only what is missing."""
         hi = self._index(histories, self.hidx)
@@ -134,7 +147,12 @@ class LogitQueryLearner:
     n_validation : int
         Fresh sequences sampled per validation round.
     max_rounds : int
-        Build/validate rounds at most.
+        Build/validate rounds at most after the rank cap stopped growing.
+    grow : bool
+        Anytime rank growth (budgeted access only): start with the largest rank cap whose build the budget
+        is expected to pay for twice over and double it (up to ``rank``) while the cap binds, keeping the
+        model with the best validation KL, so a small budget still buys a (low-rank) model and a large one
+        is not spent on small caps; ``False``: build at ``rank`` (or the spectrum's choice) from the start.
     error_target : float
         Target mean validation KL per sequence (nats).
     max_witnesses : int
@@ -156,6 +174,9 @@ class LogitQueryLearner:
     ranks_ : int array, shape (T,)
     validation_kl_ : list of float — mean validation KL per sequence after each round.
     stop_reason_ : str — "error_target", "plateau", "max_rounds" or "budget".
+    stopped_early_ : bool — the budget could not pay for the next step; ``model_`` is the best model
+        validated before that (see :mod:`simulators.learners.anytime`).
+    caps_ : list — the rank cap of each build.
     """
 
     access_kind = "query"
@@ -167,6 +188,7 @@ class LogitQueryLearner:
         n_samples: int = 64,
         n_validation: int = 64,
         max_rounds: int = 4,
+        grow: bool = True,
         error_target: float = 1e-7,
         max_witnesses: int = 32,
         max_extensions: int | None = 64,
@@ -178,6 +200,7 @@ class LogitQueryLearner:
         self.n_samples = n_samples
         self.n_validation = n_validation
         self.max_rounds = max_rounds
+        self.grow = grow
         self.error_target = error_target
         self.max_witnesses = max_witnesses
         self.max_extensions = max_extensions
@@ -193,6 +216,8 @@ class LogitQueryLearner:
         check_positive_int("n_samples", self.n_samples)
         check_positive_int("n_validation", self.n_validation)
         check_positive_int("max_rounds", self.max_rounds)
+        if not isinstance(self.grow, bool):
+            raise TypeError(f"grow: must be a bool, got {self.grow!r}")
         check_int("max_witnesses", self.max_witnesses, minimum=0)
         if self.max_extensions is not None:
             check_int("max_extensions", self.max_extensions, minimum=0)
@@ -202,7 +227,8 @@ class LogitQueryLearner:
 
     def fit(self, access: Any) -> LogitQueryLearner:
         """Learn from ``access`` (a :class:`QueryAccess` or anything with ``vocab_size``, ``horizon``,
-        ``extended_logits`` and ``sample``); returns ``self``."""
+        ``extended_logits`` and ``sample``); returns ``self``.  Never raises :class:`BudgetExceeded`: when
+        the budget cannot pay for the next step, the best model so far is kept (``stopped_early_``)."""
         self._check_params()
         check_access(access, ("vocab_size", "horizon", "extended_logits", "sample"),
                      "logit queries (a QueryAccess)")
@@ -211,40 +237,94 @@ class LogitQueryLearner:
         self.V_, self.T_ = V, T
         start = int(getattr(access, "used", 0))
         self._noise_std = float(self.noise_std)
-        # validation compares learned logits with *noisy* answers: E KL(softmax(l + e) || softmax(l)) per step
-        # is ~ (1/2) sigma^2 (1 - sum p^2) <= (1/2) sigma^2 (1 - 1/V); that much is not the learner's error
-        noise_kl = 0.5 * self._noise_std**2 * (1.0 - 1.0 / V) * T
         self._tables = [_Table(V) for _ in range(T)]
         self._cands: list[dict[Seq, None]] = [{} for _ in range(T)]
         self._forced: list[dict[Seq, None]] = [{} for _ in range(T)]
-        self._add_samples(*access.sample(self.n_samples))
         self.validation_kl_: list[float] = []
-        self.stop_reason_ = "max_rounds"
-        model: TimeVaryingISAN | None = None
-        for _ in range(self.max_rounds):
-            try:
-                model = self._build(access)
-                seqs, answers = access.sample(self.n_validation)
-            except BudgetExceeded:
-                if model is None:
-                    raise
-                self.stop_reason_ = "budget"
-                break
-            self.model_ = model
-            kl = step_kl(answers, model.logits_along(seqs))  # (n, T)
-            self.validation_kl_.append(float(kl.sum(axis=1).mean()))
-            if self.validation_kl_[-1] <= self.error_target + noise_kl:
-                self.stop_reason_ = "error_target"
-                break
-            if len(self.validation_kl_) > 1 and self.validation_kl_[-1] > 0.9 * min(self.validation_kl_[:-1]):
-                self.stop_reason_ = "plateau"
-                break
-            self._add_witnesses(seqs, answers, kl)
-        assert model is not None
-        self.model_ = model
+        self.caps_: list[int | None] = []
+        self.stop_reason_ = "budget"
+        n0 = affordable(access, self.n_samples, T)
+        if n0:
+            self._add_samples(*access.sample(n0))
+        answers = [table.answered(()) for table in self._tables]
+        self.model_, self.ranks_ = position_unigram_isan(answers, V), np.ones(T, dtype=np.int64)
+        if n0:
+            self._rounds(access)
+        self.stopped_early_ = self.stop_reason_ == "budget"
         del self._tables  # the answers are not needed after the fit (they can be large)
         self.queries_used_ = int(getattr(access, "used", 0)) - start
         return self
+
+    def _rounds(self, access: Any) -> None:
+        """Build / validate rounds; ``model_`` holds the best validated model (the position unigram of the
+        sampled answers until a model is validated, or a built one if none can be).
+
+        While ``grow``, the rank cap doubles from 1 (up to ``rank``) as long as the cap binds (a truncated
+        model can be worse than uniform, so growth does not wait for validation to improve); then up to
+        ``max_rounds`` rounds add witnesses at the final cap."""
+        T, V = self.T_, self.V_
+        # validation compares learned logits with *noisy* answers: E KL(softmax(l + e) || softmax(l)) per
+        # step is ~ (1/2) sigma^2 (1 - sum p^2) <= (1/2) sigma^2 (1 - 1/V); that much is not the learner's
+        noise_kl = 0.5 * self._noise_std**2 * (1.0 - 1.0 / V) * T
+        growing = self.grow and getattr(access, "remaining", None) is not None
+        self._cap = self._start_cap(int(access.remaining)) if growing else self.rank
+        self._best_ranks, best_cap = self.ranks_, self._cap
+        best, rounds = np.inf, 0
+        while True:
+            try:
+                model = self._build(access)
+            except BudgetExceeded:
+                break
+            self.caps_.append(self._cap)
+            n_val = affordable(access, self.n_validation, T)
+            if n_val < 2:
+                if not self.validation_kl_:  # nothing validated: the built model beats the unigram
+                    self.model_, self._best_ranks = model, self.ranks_.copy()
+                break
+            seqs, answers = access.sample(n_val)
+            if not self.validation_kl_:  # the position unigram of the sampled answers competes too
+                best = float(step_kl(answers, self.model_.logits_along(seqs)).sum(axis=1).mean())
+            kl = step_kl(answers, model.logits_along(seqs))  # (n, T)
+            self.validation_kl_.append(float(kl.sum(axis=1).mean()))
+            improved = self.validation_kl_[-1] <= 0.9 * best
+            if self.validation_kl_[-1] < best:
+                best, self.model_, self._best_ranks = self.validation_kl_[-1], model, self.ranks_.copy()
+                best_cap = self._cap
+            if best <= self.error_target + noise_kl:
+                self.stop_reason_ = "error_target"
+                break
+            cap = self._cap
+            binds = cap is not None and int(self.ranks_.max()) >= cap and \
+                (self.rank is None or cap < self.rank)
+            if growing and binds and cap is not None:
+                self._cap = 2 * cap if self.rank is None else min(2 * cap, int(self.rank))
+            else:
+                if growing and best_cap != self._cap:
+                    self._cap = best_cap  # a larger rank fit noise or misspecification: go back
+                growing, rounds = False, rounds + 1
+                if rounds >= self.max_rounds:
+                    self.stop_reason_ = "max_rounds"
+                    break
+                if rounds > 1 and not improved:
+                    self.stop_reason_ = "plateau"
+                    break
+            self._add_witnesses(seqs, answers, kl)
+        self.ranks_ = self._best_ranks
+
+    def _start_cap(self, remaining: int) -> int:
+        """The largest power-of-two rank cap (at most ``rank``) whose build is expected to cost at most half
+        of ``remaining``: about ``sum_t (|H_t| + V r) (1 + V r)`` queries (candidates plus extensions, times
+        the futures), so that a large budget does not pay for the small caps first."""
+        V, cap = self.V_, 1
+        top = int(self.rank) if self.rank is not None else V * max(len(c) for c in self._cands)
+
+        def cost(r: int) -> int:
+            ext = V * r if self.max_extensions is None else min(V * r, int(self.max_extensions))
+            return sum((len(c) + ext) * (1 + V * r) for c in self._cands)
+
+        while 2 * cap <= top and cost(2 * cap) <= remaining // 2:
+            cap *= 2
+        return cap
 
     # ------------------------------------------------------------------------------------------
     def _add_samples(self, seqs: np.ndarray, answers: np.ndarray) -> None:
@@ -276,8 +356,8 @@ class LogitQueryLearner:
         if s.size == 0 or s[0] <= 1e-300:
             return 0
         tiny = int(np.sum(s > resolution * s[0]))
-        if self.rank is not None:
-            return min(int(self.rank), tiny)
+        if self._cap is not None:
+            return min(int(self._cap), tiny)
         floor = 2.0 * self._noise_std * (np.sqrt(shape[0]) + np.sqrt(shape[1]))
         return min(tiny, int(np.sum(s > max(self.rel_tol * s[0], floor))))
 

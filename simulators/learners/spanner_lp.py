@@ -49,6 +49,7 @@ from logitrank import center_logits, log_softmax
 from logitrank.validation import RngLike, as_rng, check_choice, check_float, check_int, check_positive_int
 
 from .access import BudgetExceeded, check_access
+from .anytime import position_unigram_isan
 from .query_learner import _Table
 from .tracking_lp import select_spanner, track
 
@@ -197,6 +198,8 @@ class SpannerLPLearner:
         Logit vectors answered, complete sequences drawn, models built.
     validation_error_ : list of float — largest validation error per epoch.
     stop_reason_ : str — "validated", "stalled", "max_epochs" or "budget".
+    stopped_early_ : bool — the budget ran out (``model_`` is the last complete model, or the position
+        unigram of the answers before one existed).
     """
 
     access_kind = "query"
@@ -230,8 +233,9 @@ class SpannerLPLearner:
     def fit(self, access: Any) -> SpannerLPLearner:
         """Learn from ``access`` (a :class:`QueryAccess` or :class:`SampledLogitAccess`); returns ``self``.
 
-        If the access's budget runs out, the last complete model is kept with a warning (a
-        :class:`BudgetExceeded` is raised only when not even one model could be built)."""
+        If the access's budget runs out, the last complete model is kept with a warning and
+        ``stopped_early_``; before the first complete model, the position unigram of the logits answered so
+        far (:func:`~simulators.learners.anytime.position_unigram_isan`)."""
         self._check_params()
         check_access(access, ("vocab_size", "horizon", "extended_logits", "sample"),
                      "logit queries (a QueryAccess or SampledLogitAccess)")
@@ -251,7 +255,7 @@ class SpannerLPLearner:
         self.samples_used_ = self.epochs_ = 0
         self.validation_error_: list[float] = []
         self.stop_reason_ = "max_epochs"
-        model: SpannerLPModel | None = None
+        model: Any = None  # a SpannerLPModel, or the anytime fallback (a TimeVaryingISAN)
         for _ in range(self.max_epochs):
             try:
                 self._select_basis(access, self._draw(access, self.n_samples)[0])
@@ -260,8 +264,8 @@ class SpannerLPLearner:
                 seqs, answers = self._draw(access, self.n_validation)
                 outcome = self._validate(access, model, seqs, answers)
             except BudgetExceeded as exc:
-                if model is None:
-                    raise
+                if model is None:  # anytime: the best model at hand is the answers' position unigram
+                    model = position_unigram_isan([tb.answered(()) for tb in self._tables], V)
                 warnings.warn(f"SpannerLPLearner: budget exhausted after {self.epochs_} epochs; keeping the "
                               f"last complete model ({exc})", RuntimeWarning, stacklevel=2)
                 self.stop_reason_ = "budget"
@@ -271,7 +275,8 @@ class SpannerLPLearner:
                 break
         assert model is not None
         self.model_ = model
-        self.basis_sizes_ = model.dims.copy()
+        self.basis_sizes_ = np.array(getattr(model, "dims", np.ones(T, dtype=np.int64)))
+        self.stopped_early_ = self.stop_reason_ == "budget"
         del self._tables
         self.queries_used_ = int(getattr(access, "queries_used", access.used)) - start
         return self

@@ -36,7 +36,7 @@ from logitrank import center_logits
 from logitrank.validation import RngLike, check_positive_int, check_prefixes
 
 from .access import check_access
-from .ngram_baseline import _sample_count
+from .ngram_baseline import sample_count
 
 __all__ = ["SpectralWFALearner", "WFAModel"]
 
@@ -172,7 +172,7 @@ class SpectralWFALearner:
         L = check_positive_int("basis_length", self.basis_length)
         nb = check_positive_int("max_basis", self.max_basis)
         V, T = int(access.vocab_size), int(access.horizon)
-        n = _sample_count(self.n_samples, access)
+        n = sample_count(self.n_samples, access)
         seqs = access.sample(n)
         rows = [tuple(s) for s in seqs[:, : min(T, 2 * L + 1)].tolist()]
         freq: Counter[tuple[int, ...]] = Counter()
