@@ -200,7 +200,9 @@ def gram_singular_values(
 
 def gram_shift(A: np.ndarray) -> int:
     """Binary exponent that brings ``max|A|`` near 1 when it lies outside :data:`GRAM_SAFE`, else 0."""
-    top = float(np.abs(A).max()) if A.size and np.isfinite(A).all() else 0.0
+    # max and min instead of abs(A).max(): no temporary the size of A (a Gram block can be 268 MB)
+    hi, lo = (float(A.max()), float(A.min())) if A.size else (0.0, 0.0)
+    top = max(abs(hi), abs(lo)) if np.isfinite(hi) and np.isfinite(lo) else 0.0
     return int(np.frexp(top)[1]) if top > 0 and not GRAM_SAFE[0] <= top <= GRAM_SAFE[1] else 0
 
 
