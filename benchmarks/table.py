@@ -5,7 +5,8 @@ same run (defined in the row), and prints ``naive / ours`` and ``ours / floor``:
 
 * ISAN extended matrix (``benchmarks/extended_matrix.py``);
 * HF extended matrix with key/value reuse on the Shakespeare-size GPT-2 and on SmolLM2-135M
-  (``benchmarks/hf_extended.py``);
+  (``benchmarks/hf_extended.py``), and SmolLM2's top-k matrix by the hidden-state fast path
+  (``benchmarks/hf_hidden_path.py``);
 * continuations, LINGEN's generation loop (``benchmarks/hf_continuations.py``);
 * the Gram-streamed spectrum of a wide matrix from shards and its peak memory
   (``benchmarks/spectrum_streaming.py``);
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 Row = dict[str, Any]
-ROWS = ("isan", "hf", "smollm2", "continuations", "gram", "lp")
+ROWS = ("isan", "hf", "smollm2", "hidden", "continuations", "gram", "lp")
 
 
 def cpu_name() -> str:
@@ -79,12 +80,14 @@ def run_rows(names: list[str], quick: bool) -> list[Row]:
     from extended_matrix import isan_row
     from hf_continuations import continuations_row
     from hf_extended import hf_row
+    from hf_hidden_path import hidden_row
     from lp_steps import lp_row
     from smollm2_speed import smollm2_row
     from spectrum_streaming import gram_rows
 
     makers: dict[str, Callable[[bool], list[Row]]] = {
         "isan": lambda q: [isan_row(q)], "hf": lambda q: [hf_row(q)], "smollm2": lambda q: [smollm2_row(q)],
+        "hidden": lambda q: [hidden_row(q)],
         "continuations": lambda q: [continuations_row(q)], "gram": gram_rows, "lp": lambda q: [lp_row(q)]}
     rows: list[Row] = []
     for name in names:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +204,11 @@ def checkpoint_metadata(path: str | Path) -> dict[str, Any]:
     return dict(run)
 
 
-def _intact_checkpoint(out_dir: str | Path) -> Path:
+def _intact_checkpoint(out_dir: str | Path, load: Callable[[Path], Any] | None = None) -> Path:
     """The newest intact checkpoint at or before the one :func:`latest_checkpoint` names, warning for
-    each damaged one skipped."""
+    each damaged one skipped; with ``load``, also one that ``load`` reads without a
+    :class:`~logitrank.results_io.CorruptFileError` (a file whose checksum matches but whose content cannot be
+    restored: a forged ``optimizer.pt``)."""
     found = latest_checkpoint(out_dir)
     if found is None:
         raise ValueError(f"out_dir: no {LATEST_FILE} in {str(out_dir)!r}, nothing to resume")
@@ -213,6 +216,11 @@ def _intact_checkpoint(out_dir: str | Path) -> Path:
     problems = []
     for i, ckpt in enumerate(candidates):
         problem = verify_checkpoint(ckpt)
+        if problem is None and load is not None:
+            try:
+                load(ckpt)
+            except CorruptFileError as exc:
+                problem = str(exc)
         if problem is None:
             return ckpt
         problems.append(problem)
@@ -223,25 +231,17 @@ def _intact_checkpoint(out_dir: str | Path) -> Path:
                      f"({'; '.join(problems)[:400]}); use a new out_dir")
 
 
-def restore_checkpoint(out_dir: str | Path, run: dict[str, Any], model: Any, optimizer: Any,
-                       scheduler: Any) -> tuple[dict[str, Any], np.random.Generator]:
-    """Load the latest intact checkpoint of ``out_dir`` into ``model``, ``optimizer`` and ``scheduler``
-    (and torch's RNG); returns the training state (``step``, losses) and the batch sampler's generator.
-
-    A damaged latest checkpoint (see :func:`verify_checkpoint`) is skipped with a warning for the previous
-    intact one. Raises ``ValueError`` when the saved run's settings (:data:`RESUME_KEYS`) differ from
-    ``run``, or when no intact checkpoint is left."""
+def _load_tensors(ckpt: Path, model: Any, optimizer: Any, scheduler: Any) -> None:
+    """Weights, optimizer, scheduler and torch RNG state of ``ckpt`` into the objects; a file that cannot be
+    restored (checksums can be forged along with it) is a :class:`CorruptFileError` naming it."""
     import torch
     from safetensors.torch import load_file
 
-    ckpt = _intact_checkpoint(out_dir)
-    saved = _read_state(ckpt)
-    old = saved["run"]
-    for key in RESUME_KEYS:
-        if old.get(key) != run.get(key):
-            raise ValueError(f"resume: the run in {str(out_dir)!r} used {key}={old.get(key)!r}, this call "
-                             f"passes {run.get(key)!r}; use the same settings or a new out_dir")
-    weights = load_file(str(ckpt / "model.safetensors"))
+    try:
+        weights = load_file(str(ckpt / "model.safetensors"))
+    except Exception as exc:  # SafetensorError, OSError: whatever the bytes are, the file is unusable
+        raise CorruptFileError(ckpt / "model.safetensors", f"cannot be read ({type(exc).__name__}: {exc})"
+                               ) from exc
     missing_keys, unexpected = model.load_state_dict(weights, strict=False)
     missing_keys = [k for k in missing_keys if "lm_head" not in k]  # tied to the embedding
     if missing_keys or unexpected:
@@ -249,10 +249,40 @@ def restore_checkpoint(out_dir: str | Path, run: dict[str, Any], model: Any, opt
                          f"unexpected {unexpected[:3]})")
     if hasattr(model, "tie_weights"):
         model.tie_weights()
-    blob = torch.load(ckpt / "optimizer.pt", weights_only=True, map_location="cpu")
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    torch.set_rng_state(blob["torch_rng"])
+    path = ckpt / "optimizer.pt"
+    try:  # weights_only: a forged pickle runs no code, it raises (UnpicklingError) instead
+        blob = torch.load(path, weights_only=True, map_location="cpu")
+        optimizer.load_state_dict(blob["optimizer"])
+        scheduler.load_state_dict(blob["scheduler"])
+        torch.set_rng_state(blob["torch_rng"])
+    except Exception as exc:  # unpickling refused, wrong structure or types: the file is not a state
+        raise CorruptFileError(path, f"cannot be restored as the optimizer, scheduler and RNG state "
+                                     f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
+def restore_checkpoint(out_dir: str | Path, run: dict[str, Any], model: Any, optimizer: Any,
+                       scheduler: Any) -> tuple[dict[str, Any], np.random.Generator]:
+    """Load the latest intact checkpoint of ``out_dir`` into ``model``, ``optimizer`` and ``scheduler``
+    (and torch's RNG); returns the training state (``step``, losses) and the batch sampler's generator.
+
+    A damaged latest checkpoint (see :func:`verify_checkpoint`) is skipped with a warning for the previous
+    intact one. Raises ``ValueError`` when the saved run's settings (:data:`RESUME_KEYS`) differ from
+    ``run``, or when no intact checkpoint is left. A checkpoint whose checksums match but whose weights or
+    ``optimizer.pt`` cannot be restored (forged along with ``checksums.json``) is skipped the same way,
+    the warning naming the file."""
+    saved: dict[str, Any] = {}
+
+    def load(ckpt: Path) -> None:
+        saved.clear()
+        saved.update(_read_state(ckpt))
+        old = saved["run"]
+        for key in RESUME_KEYS:
+            if old.get(key) != run.get(key):
+                raise ValueError(f"resume: the run in {str(out_dir)!r} used {key}={old.get(key)!r}, this "
+                                 f"call passes {run.get(key)!r}; use the same settings or a new out_dir")
+        _load_tensors(ckpt, model, optimizer, scheduler)
+
+    _intact_checkpoint(out_dir, load)
     gen = np.random.default_rng()
     gen.bit_generator.state = saved["numpy_rng"]
     state = {"step": int(saved["step"]), "train_losses": [tuple(v) for v in saved["train_losses"]],
@@ -294,6 +324,7 @@ def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
 
     from .device import quiet_transformers, resolve_dtype
     from .sources import BUILTIN, hub_name_problem, resolve_source
+    from .weight_files import check_weights
 
     torch_dtype = resolve_dtype(dtype)
     if str(source) in BUILTIN or (Path(source).suffix == ".gguf" and Path(source).is_file()):
@@ -320,6 +351,7 @@ def load_causal_lm(source: str | Path, *, dtype: Any = None) -> Any:
                 problem = checksum_problem(path / name, sums.get(name) if isinstance(sums, dict) else None)
                 if problem is not None:
                     raise CorruptFileError(path / name, f"does not match {CHECKSUM_FILE} ({problem})")
+        check_weights(path)  # readable weight files of the shapes config.json gives (no checksums needed)
         with quiet_transformers():
             return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=torch_dtype)
     name = str(source)

@@ -244,6 +244,9 @@ def load_shakespeare(
     -------
     Corpus — documents concatenated in name order, separated by a blank line.
     """
+    if isinstance(validation_plays, str) or len(validation_plays) == 0:
+        raise ValueError(f"validation_plays: must be a non-empty sequence of play names (the validation "
+                         f"set), got {validation_plays!r}")
     plays = shakespeare_plays(strip_markdown_breaks=strip_markdown_breaks)
     short_names = {name.split("/", 1)[1]: name for name in plays}
     held = []

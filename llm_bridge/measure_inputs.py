@@ -53,6 +53,21 @@ def check_device(device: str) -> str:
     return str(device)
 
 
+def read_utf8(path: Path) -> str:
+    """The UTF-8 text of one ``--text`` file; a binary or UTF-16 file is refused naming it and the option
+    (UTF-16 ASCII decodes as UTF-8 with a NUL after each letter, hence the NUL check)."""
+    try:
+        body = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"text: {str(path)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                         f"offset {exc.start}); convert it (e.g. iconv -t UTF-8) or remove it from --text"
+                         ) from None
+    if "\x00" in body:
+        raise ValueError(f"text: {str(path)!r} holds NUL bytes (binary, or UTF-16 text); convert it to UTF-8 "
+                         f"(e.g. iconv -f UTF-16 -t UTF-8) or remove it from --text")
+    return body
+
+
 def read_text(text: str | Path | None = None, corpus: str | None = None) -> tuple[str, str]:
     """The text to draw windows from and a description of it.
 
@@ -72,11 +87,11 @@ def read_text(text: str | Path | None = None, corpus: str | None = None) -> tupl
         return "\n\n".join(plays[n] for n in held), f"shakespeare validation plays ({', '.join(held)})"
     path = Path(text)  # type: ignore[arg-type]
     if path.is_file():
-        body = path.read_text(encoding="utf-8")
+        body = read_utf8(path)
         files = [path]
     elif path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES)
-        body = "\n\n".join(p.read_text(encoding="utf-8") for p in files)
+        body = "\n\n".join(read_utf8(p) for p in files)
     else:
         raise ValueError(f"text: must be an existing file or directory, got {str(path)!r}")
     if not body.strip():

@@ -31,7 +31,12 @@ from .checkpoints import latest_checkpoint, list_checkpoints, restore_checkpoint
 from .corpus import CharTokenizer, HFTokenizer
 from .lm_config import TinyLMConfig, init_transformer, resolve_config
 
-__all__ = ["TrainResult", "Trainer", "train_tiny_lm", "train_on_synthetic", "train_shakespeare"]
+__all__ = ["TrainResult", "Trainer", "DivergedError", "train_tiny_lm", "train_on_synthetic",
+           "train_shakespeare"]
+
+
+class DivergedError(ValueError):
+    """The training loss became NaN or infinite (training stops; ``logitrank train`` exits 2 with it)."""
 
 
 @dataclass
@@ -198,6 +203,12 @@ class Trainer:
         import torch
 
         loss = self._loss(batch)
+        if not torch.isfinite(loss.detach()):  # before the step: the saved checkpoints stay finite
+            step = int(self.state["step"]) + 1
+            raise DivergedError(
+                f"train: the training loss became {float(loss.detach())} at step {step} (diverged: lower the "
+                f"learning rate or init_std); stopped without taking that step, the checkpoints in "
+                f"{str(self.out)!r} hold the last finite weights")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip > 0:

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-OWNED_OUT = ("bench", "measure", "reproduce")
+OWNED_OUT = ("bench", "measure", "reproduce", "train", "extract")
 """Subcommands whose ``--out`` is a resumable run folder: claimed for the whole command
 (:mod:`logitrank.run_folder`: one command's runs, one process at a time, stale ``*.tmp`` swept)."""
 

@@ -26,7 +26,9 @@ from .validation import (
     check_model,
     check_positive_int,
     check_prefixes,
+    check_real_array,
     check_size,
+    check_token_array,
 )
 
 __all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "random_tokens",
@@ -84,6 +86,10 @@ class LogitMatrix:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.values, np.ndarray):  # a list of rows: checked, not an AttributeError below
+            self.values = check_real_array("values", self.values, ndim=2)
+        if not isinstance(self.tokens, np.ndarray):
+            self.tokens = check_token_array("tokens", self.tokens, ndim=2)
         nh, nf = len(self.histories), len(self.futures)
         if self.tokens.ndim != 2 or self.tokens.shape[0] != nf:
             raise ValueError(f"tokens: must have shape (|F|={nf}, k), got {self.tokens.shape}")

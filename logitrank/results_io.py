@@ -118,25 +118,26 @@ def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays, dataclasses, tuples, sets and paths to plain JSON types (recursively).
 
     Objects with a ``to_dict()`` method are converted through it. Non-finite floats stay ``NaN`` /
-    ``Infinity`` (Python's JSON dialect, read back by :func:`load_json`).
+    ``Infinity`` (Python's JSON dialect, read back by :func:`load_json`). An object that contains itself
+    is a ``ValueError`` (JSON has no cycles), not a ``RecursionError``.
     """
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return to_jsonable(obj.to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        for k, v in obj.items():
-            key = _json_key(k)
-            if key in out:
-                raise TypeError(f"obj: keys {k!r} and another key both become the JSON key {key!r}; "
-                                f"make the keys distinct strings")
-            out[key] = to_jsonable(v)
-        return out
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
+    return _jsonable(obj, set())
+
+
+def _jsonable(obj: Any, active: set[int]) -> Any:
+    """:func:`to_jsonable` with the ids of the containers being converted (to catch a cycle)."""
+    if isinstance(obj, dict | list | tuple | set | frozenset) or hasattr(obj, "to_dict") or (
+            dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
+        if id(obj) in active:
+            raise ValueError(f"obj: contains itself (a circular {type(obj).__name__}); JSON cannot encode a "
+                             f"cycle")
+        active.add(id(obj))
+        try:
+            return _container(obj, active)
+        finally:
+            active.discard(id(obj))
     if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
+        return _jsonable(obj.tolist(), active)
     if isinstance(obj, np.bool_):
         return bool(obj)
     if isinstance(obj, np.integer):
@@ -148,6 +149,23 @@ def to_jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, str | int | float | bool):
         return obj
     raise TypeError(f"obj: cannot encode a {type(obj).__name__} as JSON: {obj!r:.80}")
+
+
+def _container(obj: Any, active: set[int]) -> Any:
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return _jsonable(obj.to_dict(), active)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name), active) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            key = _json_key(k)
+            if key in out:
+                raise TypeError(f"obj: keys {k!r} and another key both become the JSON key {key!r}; "
+                                f"make the keys distinct strings")
+            out[key] = _jsonable(v, active)
+        return out
+    return [_jsonable(v, active) for v in obj]
 
 
 def _json_key(key: Any) -> str:

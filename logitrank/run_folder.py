@@ -27,6 +27,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,18 +132,23 @@ def claim(out: str | Path, command: str, run: Mapping[str, Any] | None = None) -
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(folder / LOCK_FILE), timeout=0)
+    locked = True
     try:
         lock.acquire()
     except Timeout:
         raise FolderBusyError(f"out: {str(folder)!r} is in use by another `logitrank` run "
                               f"({_holder(folder)}); wait for it to finish or use another folder") from None
+    except NotImplementedError:  # a file system without flock (some network mounts): run, but say so
+        locked = False
+        warnings.warn(f"{folder}: its file system has no file locks; another run on this folder at the same "
+                      f"time would not be detected", RuntimeWarning, stacklevel=3)
     try:
         _refuse_other_owner(folder, command)  # again, now that nobody else can be writing the marker
         save_json({"format": FORMAT, "version": 1, "command": command,
                    "last_run": {"pid": os.getpid(), "host": socket.gethostname(),
                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **dict(run or {})}},
                   folder / OWNER_FILE, indent=1)
-        for directory in sorted({p.parent for p in folder.rglob("*.tmp")}):
+        for directory in sorted({p.parent for p in folder.rglob("*.tmp")} if locked else ()):
             sweep_tmp(directory)  # partial files of killed writers: none of ours is writing now
         with _held_guard:
             _held[key] = (lock, command)

@@ -36,6 +36,7 @@ from .validation import (
     check_model,
     check_positive_int,
     check_prefixes,
+    check_real_array,
 )
 
 __all__ = [
@@ -60,7 +61,7 @@ it the matrix is first scaled by an exact power of two (``1e-200`` or ``1e200`` 
 def as_matrix(matrix: LogitMatrix | np.ndarray, name: str = "matrix") -> np.ndarray:
     """The float64 2-D array behind ``matrix`` (a :class:`LogitMatrix` or an array), checked finite."""
     values = matrix.values if isinstance(matrix, LogitMatrix) else matrix
-    arr = np.asarray(values, dtype=np.float64)
+    arr = check_real_array(name, values)
     if arr.ndim != 2:
         raise ValueError(f"{name}: must be a 2-D array, got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -199,7 +200,9 @@ def gram_singular_values(
 
 def gram_shift(A: np.ndarray) -> int:
     """Binary exponent that brings ``max|A|`` near 1 when it lies outside :data:`GRAM_SAFE`, else 0."""
-    top = float(np.abs(A).max()) if A.size and np.isfinite(A).all() else 0.0
+    # max and min instead of abs(A).max(): no temporary the size of A (a Gram block can be 268 MB)
+    hi, lo = (float(A.max()), float(A.min())) if A.size else (0.0, 0.0)
+    top = max(abs(hi), abs(lo)) if np.isfinite(hi) and np.isfinite(lo) else 0.0
     return int(np.frexp(top)[1]) if top > 0 and not GRAM_SAFE[0] <= top <= GRAM_SAFE[1] else 0
 
 
@@ -373,7 +376,7 @@ def numerical_rank(s: np.ndarray, *, rtol: float = 1e-10) -> int:
 
 
 def _check_spectrum(s: np.ndarray | Sequence[float], name: str = "s") -> np.ndarray:
-    arr = np.asarray(s, dtype=np.float64)
+    arr = check_real_array(name, s)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name}: must be a non-empty 1-D array of singular values, got shape {arr.shape}")
     check_finite(name, arr)

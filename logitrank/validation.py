@@ -8,6 +8,7 @@ per kind of value (scikit-learn's ``check_scalar`` / ``check_random_state`` are 
 - :func:`check_float` -- finite real numbers with optional open or closed bounds;
 - :func:`check_choice` -- one of a fixed set of options;
 - :func:`check_prefixes` -- collections of token sequences; :func:`check_finite` -- arrays;
+  :func:`check_real_array` -- a rectangular array of real numbers;
 - :func:`check_stochastic` -- probability tables; :func:`check_cut` -- a cut position;
 - :func:`check_token_array` -- a rectangular integer array of token ids; :func:`check_positions` -- a
   set of distinct integer positions; :func:`check_model` -- the ``SequenceModel`` protocol attributes;
@@ -31,6 +32,7 @@ __all__ = [
     "RngLike", "as_rng", "spawn_rngs", "spawn_seeds", "check_int", "check_positive_int", "check_float",
     "check_choice", "check_prefixes", "check_finite", "check_stochastic", "check_cut", "short",
     "STOCHASTIC_ATOL", "check_token_array", "check_positions", "check_model", "check_size", "MAX_ARRAY_BYTES",
+    "check_real_array",
 ]
 
 
@@ -346,6 +348,26 @@ def check_size(name: str, value: Any, shape: Sequence[int] | int, *, what: str, 
         raise ValueError(f"{name}: {what} must fit in {_human_bytes(MAX_ARRAY_BYTES)} "
                          f"(logitrank.validation.MAX_ARRAY_BYTES), got {name} = {short(value)} needing "
                          f"{where} = {_human_bytes(nbytes)}")
+
+
+def check_real_array(name: str, values: Any, *, ndim: int | None = None) -> np.ndarray:
+    """``values`` as a float64 array after checking it holds real numbers in a rectangular layout: strings,
+    ragged rows and objects are refused naming ``name`` (numpy's own words name nothing)."""
+    if values is None or isinstance(values, str | bytes):
+        raise TypeError(f"{name}: must be an array of real numbers, got {short(values)} "
+                        f"({type(values).__name__})")
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError):
+        arr = np.empty(0, dtype=object)
+    if arr.dtype == object:
+        raise ValueError(f"{name}: must be a rectangular array of real numbers (rows of equal length), got "
+                         f"{short(values)}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: must hold real numbers, got dtype {arr.dtype} ({short(values)})")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: must be a {ndim}-D array, got shape {arr.shape}")
+    return arr.astype(np.float64, copy=False)
 
 
 def check_finite(name: str, values: np.ndarray) -> np.ndarray:

@@ -155,13 +155,29 @@ class TimeVaryingISAN(SyntheticModel):
             self._finite(flat[idx])
 
     def _stacked_future_operators(self, start: int, futures: list[tuple[int, ...]]) -> np.ndarray:
-        # share work across futures with a common prefix: walk a trie of futures depth by depth
-        cache: dict[tuple[int, ...], np.ndarray] = {(): np.eye(self.dim)}
-        for f in sorted(set(futures), key=len):
-            for m in range(1, len(f) + 1):
-                if f[:m] not in cache:
-                    cache[f[:m]] = self.A[start + m - 1, f[m - 1]] @ cache[f[: m - 1]]
-        return np.concatenate([self.B[start + len(f)] @ cache[f] for f in futures], axis=0)
+        """``B_{start+|f|} A_f`` of every future stacked, ``(|F| V, d)``: the distinct prefixes of the futures
+        depth by depth (a trie shares common prefixes), one batched product per depth, one GEMM per length."""
+        d, V = self.dim, self.vocab_size
+        level: dict[tuple[int, ...], int] = {(): 0}
+        mats = np.eye(d)[None]
+        by_depth = [(level, mats)]
+        for m in range(1, max(map(len, futures), default=0) + 1):
+            prefs = list(dict.fromkeys(f[:m] for f in futures if len(f) >= m))
+            parents = np.fromiter((level[p[:-1]] for p in prefs), dtype=np.int64, count=len(prefs))
+            toks = np.fromiter((p[-1] for p in prefs), dtype=np.int64, count=len(prefs))
+            mats = np.matmul(self.A[start + m - 1, toks], mats[parents])
+            level = {p: i for i, p in enumerate(prefs)}
+            by_depth.append((level, mats))
+        out = np.empty((len(futures), V, d))
+        lengths = np.fromiter(map(len, futures), dtype=np.int64, count=len(futures))
+        for m in np.unique(lengths):
+            idx = np.flatnonzero(lengths == m)
+            index, stack = by_depth[int(m)]
+            rows = np.fromiter((index[futures[j]] for j in idx), dtype=np.int64, count=len(idx))
+            # B (V, d) times every A_f side by side, (d, n d): one GEMM for all futures of this length
+            R = self.B[start + int(m)] @ stack[rows].transpose(1, 0, 2).reshape(d, -1)
+            out[idx] = R.reshape(V, len(idx), d).transpose(1, 0, 2)
+        return out.reshape(len(futures) * V, d)
 
     def rank_bound(self, t: int) -> int:
         check_cut(t, self.horizon)

@@ -246,7 +246,7 @@ def test_cli_serve_refuses_bad_options(capsys):
     assert "must be a registered task name, got ''" in capsys.readouterr().err
 
 
-def test_sigterm_stops_the_served_command_cleanly(tmp_path):
+def test_sigterm_stops_the_served_command_cleanly(tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "logitrank", "serve", "--tasks", "copy-n6-v4",
                              "--port", "0", "--out", str(tmp_path)], stdout=subprocess.PIPE,
@@ -264,6 +264,9 @@ def test_sigterm_stops_the_served_command_cleanly(tmp_path):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         assert status == 200 and [t["name"] for t in tasks] == ["copy-n6-v4"]
+        # the served folder is a bench folder held by the server: no bench appends to its log meanwhile
+        assert main(["bench", "--tasks", "copy-n6-v4", "--out", str(tmp_path), "--no-progress"]) == 2
+        assert "is in use by another `logitrank` run" in capsys.readouterr().err
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -351,3 +354,12 @@ def test_a_failing_learner_is_recorded_as_in_process_with_its_traceback_in_a_log
     assert "Traceback" in log and "boom after one query" in log and "_Crashes" in rec["log"]
     board = (tmp_path / "res" / "leaderboard.md").read_text()
     assert f"(traceback: {rec['log']})" in board
+
+
+def test_the_help_names_every_endpoint_the_server_has(tmp_path):
+    from simulators.bench.serve import EPILOG
+
+    paths = set(create_app(OracleService([TINY], tmp_path, [0])).app.openapi()["paths"])
+    named = {line.split()[1].replace("{id}", "{sid}") for line in EPILOG.splitlines()
+             if line.startswith(("  GET ", "  POST "))}
+    assert named == paths

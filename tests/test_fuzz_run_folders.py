@@ -224,3 +224,35 @@ def test_a_refused_run_leaves_no_folder(tmp_path, capsys) -> None:  # type: igno
                  str(tmp_path / "o"), "--no-progress"])
     assert code == 2, capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command, owner", [("train", "bench"), ("extract", "measure"), ("bench", "train"),
+                                            ("measure", "extract")])
+def test_train_and_extract_folders_are_owned_too(tmp_path, capsys, command: str, owner: str) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "o"
+    folder.mkdir()
+    with claim(folder, owner):
+        pass
+    argv = {"train": ["train", "--preset", "tiny", "--steps", "1"],
+            "extract": ["extract", "--histories", "4", "--futures", "4"],
+            "bench": COMMANDS["bench"],
+            "measure": ["measure", "--model", str(tmp_path / "none"), "--corpus", "shakespeare"]}[command]
+    assert main([*argv, "--out", str(folder), "--no-progress"]) == 2
+    assert f"belongs to `logitrank {owner}`, not `logitrank {command}`" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == sorted([LOCK_FILE, OWNER_FILE])
+
+
+def test_a_file_system_without_locks_runs_with_a_warning_and_sweeps_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import filelock
+
+    def no_flock(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("FileSystem does not appear to support flock")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", no_flock)
+    (tmp_path / "o").mkdir()
+    other = tmp_path / "o" / "results.json.abc.tmp"  # maybe another run's write in progress: kept
+    other.write_text("{")
+    with pytest.warns(RuntimeWarning, match="has no file locks"):
+        with claim(tmp_path / "o", "bench"):
+            pass
+    assert other.exists() and owner_of(tmp_path / "o") == "bench"

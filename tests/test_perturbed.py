@@ -72,6 +72,9 @@ def test_eps_avg_is_linear_in_eps_not_quadratic():
     base = TimeVaryingISAN.random(3, 2, 4, rng=6)
     small, double = (exact_eps_avg(PerturbedModel(base, e, rng=0)) for e in (1e-4, 2e-4))
     assert double / small == pytest.approx(2.0, rel=1e-3)  # a squared error would give 4
+    # the estimator too: at tiny eps the same rng draws the same sequences, so the ratio is the law's
+    est = [PerturbedModel(base, e, rng=0).estimate_eps_avg(500, rng=1)[0] for e in (1e-4, 2e-4)]
+    assert est[1] / est[0] == pytest.approx(2.0, rel=1e-2)
 
 
 def test_eps_beyond_float_range_is_refused_naming_eps_the_rule_and_the_value():

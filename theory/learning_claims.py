@@ -246,13 +246,13 @@ def _register() -> None:
                    "states), T in 18..20; eps = 0.01, delta = 0.1",
         bounds={"max_dim": (4, 6)},
         reference="SPEC.md §1 (elliptical potential: O(d log(T d alpha/(eps delta))))",
-        defaults={"instances": 12, "max_dim": 5},
+        defaults={"instances": 8, "max_dim": 5},
         margin="min of: delta - (95% lower bound of the failure rate), 1 - witnesses/(4d), 1 - queries/Q, "
                "beta - max|c|, 1 - Q/brute force",
         checker=lambda g, instances, max_dim, learner="provable": _check_exact(g, instances, max_dim, learner,
                                                                                 binary=True),
         control=_controls(lambda g, **kw: _check_exact(g, binary=True, **kw),
-                          ("random_model", "no_witnesses", "brute_force"), instances=6, max_dim=5),
+                          ("random_model", "no_witnesses", "brute_force"), instances=4, max_dim=5),
         control_description="broken learners, each must fail: random model (TV), witnesses disabled (TV: "
                             "states not separated), brute force (queries > Q)"))
 

@@ -65,6 +65,38 @@ def log_traceback(out: Path, rec: dict[str, Any]) -> dict[str, Any]:
     return {**rec, "log": rel.as_posix()}
 
 
+class _Log:
+    """The records already in ``out`` (``done``, by key) and :meth:`record`, which appends one (its
+    traceback moved to a log file); without ``out`` nothing is read or written."""
+
+    def __init__(self, out: str | Path | None):
+        self.path = None if out is None else Path(out) / "results.jsonl"
+        self.done: dict[tuple[Any, ...], dict[str, Any]] = {}
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.done = {record_key(r): r for r in read_log(self.path)}
+
+    def record(self, rec: dict[str, Any]) -> dict[str, Any]:
+        if self.path is not None:
+            rec = log_traceback(self.path.parent, rec)
+            append_record(self.path, rec)
+        return rec
+
+
+class _LastTarget:
+    """``(name, seed) -> target``, keeping one target alive at a time (the transformer is large)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[str, int] | None = None
+        self.model: SequenceModel | None = None
+
+    def __call__(self, name: str, seed: int) -> SequenceModel:
+        if self.key != (name, seed) or self.model is None:
+            self.key, self.model = None, None
+            self.model, self.key = build_target(name, seed), (name, seed)
+        return self.model
+
+
 @owns_out("bench")  # one run per folder at a time, never another command's folder (issue 24)
 def run(learner: Any, tasks: str | Sequence[str], seeds: int | Iterable[int] = 1, *,
         budgets: Sequence[int] | None = None, out: str | Path | None = None,
@@ -91,32 +123,11 @@ def run(learner: Any, tasks: str | Sequence[str], seeds: int | Iterable[int] = 1
     ladder = None if budgets is None else check_ladder("budgets", budgets)
     label, _ = resolve_learner(learner)
     seeds_ = seed_list(seeds)
-    log = None
-    done: dict[tuple[Any, ...], dict[str, Any]] = {}
-    if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        log = Path(out) / "results.jsonl"
-        done = {record_key(r): r for r in read_log(log)}
-    jobs = []
-    for name in names:
-        rungs = ladder or get_task(name).ladder(learner_access(learner, name))
-        jobs += [(name, s, b) for s in seeds_ for b in rungs]
-    targets: dict[tuple[str, int], SequenceModel] = {}
-
-    skipped: set[str] = set()
-
-    def target(name: str, s: int) -> SequenceModel:
-        if (name, s) not in targets:
-            targets.clear()  # one target alive at a time (the transformer is large)
-            targets[(name, s)] = build_target(name, s)
-        return targets[(name, s)]
-
-    def record(rec: dict[str, Any]) -> dict[str, Any]:
-        if log is not None:
-            rec = log_traceback(Path(out), rec)  # type: ignore[arg-type]
-            append_record(log, rec)
-        return rec
-
+    log = _Log(out)
+    done, record = log.done, log.record
+    jobs = [(name, s, b) for name in names
+            for s in seeds_ for b in ladder or get_task(name).ladder(learner_access(learner, name))]
+    target, skipped = _LastTarget(), set[str]()
     refs, results = [], []
     bar = tqdm(jobs, disable=None if progress is None else not progress, desc=f"bench {label}")
     for name, s, b in bar:
@@ -138,8 +149,8 @@ def run(learner: Any, tasks: str | Sequence[str], seeds: int | Iterable[int] = 1
         if key not in done:
             done[key] = record(run_one(learner, name, s, b, target=target(name, s)))
         results.append(done[key])
-    if out is not None:
-        write_outputs(Path(out), read_log(Path(out) / "results.jsonl"))
+    if log.path is not None:
+        write_outputs(log.path.parent, read_log(log.path))
     return refs + results
 
 

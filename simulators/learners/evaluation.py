@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from logitrank import SequenceModel, log_softmax, logits_along
+from logitrank import SequenceModel, log_softmax, logits_along, sample_sequences
 from logitrank.validation import RngLike, as_rng, check_model, check_positive_int
 
 __all__ = ["Evaluation", "evaluate", "step_kl"]
@@ -78,6 +78,21 @@ def _check_compatible(target: SequenceModel, learned: SequenceModel) -> None:
         raise ValueError(f"learned.horizon: must be >= the target's {target.horizon}, got {learned.horizon}")
 
 
+def _scores(target: SequenceModel, learned: SequenceModel, seqs: np.ndarray, batch_size: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-step KL ``(n, T)`` and the log-probabilities ``(n,)`` of ``seqs`` under both models, in batches."""
+    n, T = seqs.shape
+    kl_steps, logp, logq = np.empty((n, T)), np.empty(n), np.empty(n)
+    for lo in range(0, n, batch_size):
+        b = seqs[lo : lo + batch_size]
+        lp = log_softmax(logits_along(target, b))
+        lq = log_softmax(logits_along(learned, b))
+        kl_steps[lo : lo + len(b)] = step_kl(lp, lq)
+        logp[lo : lo + len(b)] = np.take_along_axis(lp, b[:, :, None], axis=2)[:, :, 0].sum(axis=1)
+        logq[lo : lo + len(b)] = np.take_along_axis(lq, b[:, :, None], axis=2)[:, :, 0].sum(axis=1)
+    return kl_steps, logp, logq
+
+
 def evaluate(
     target: SequenceModel,
     learned: SequenceModel,
@@ -113,23 +128,10 @@ def evaluate(
     gen = as_rng(rng)
     t0 = time.perf_counter()
     own = getattr(target, "sample", None)
-    if callable(own):
-        seqs = np.asarray(own(n, rng=gen), dtype=np.int64)
-    else:
-        from logitrank import sample_sequences
-
-        seqs = sample_sequences(target, n, rng=gen)
+    seqs = np.asarray(own(n, rng=gen) if callable(own) else sample_sequences(target, n, rng=gen),
+                      dtype=np.int64)
     T = seqs.shape[1]
-    kl_steps = np.empty((n, T))
-    logp = np.empty(n)
-    logq = np.empty(n)
-    for lo in range(0, n, batch_size):
-        b = seqs[lo : lo + batch_size]
-        lp = log_softmax(logits_along(target, b))
-        lq = log_softmax(logits_along(learned, b))
-        kl_steps[lo : lo + len(b)] = step_kl(lp, lq)
-        logp[lo : lo + len(b)] = np.take_along_axis(lp, b[:, :, None], axis=2)[:, :, 0].sum(axis=1)
-        logq[lo : lo + len(b)] = np.take_along_axis(lq, b[:, :, None], axis=2)[:, :, 0].sum(axis=1)
+    kl_steps, logp, logq = _scores(target, learned, seqs, batch_size)
     kl_seq = kl_steps.sum(axis=1)
     tv_terms = np.maximum(0.0, 1.0 - np.exp(np.minimum(logq - logp, 0.0)))
 

@@ -65,6 +65,7 @@ class MLELearner:
     Attributes
     ----------
     model_ : TimeVaryingISAN ; train_nll_, heldout_nll_ : float ; samples_used_ : int
+    stopped_early_ : bool — always False (the samples are drawn in one request, the budget's worth).
     """
 
     access_kind = "sample"
@@ -146,4 +147,5 @@ class MLELearner:
         x0n, An, Bn = (p.cpu().numpy().astype(np.float64) for p in final)
         self.model_ = TimeVaryingISAN(x0n, An.reshape(max(T - 1, 0), V, d, d), Bn)
         self.samples_used_ = n
+        self.stopped_early_ = False  # one request for the samples, the budget's worth
         return self

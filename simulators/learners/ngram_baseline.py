@@ -59,6 +59,7 @@ class NGramLearner:
     ----------
     model_ : NGram
     samples_used_ : int
+    stopped_early_ : bool — always False (the samples are drawn in one request, the budget's worth).
     """
 
     access_kind = "sample"
@@ -131,6 +132,7 @@ class NGramLearner:
             tables.append(tab.reshape((V,) * (j + 1)))
         self.model_ = NGram(tables, T)
         self.samples_used_ = n
+        self.stopped_early_ = False  # it asks for what it uses up front: the budget never cuts it short
         return self
 
 

@@ -52,12 +52,12 @@ from .access import BudgetExceeded, check_access
 from .anytime import affordable, position_unigram_isan
 from .evaluation import step_kl
 
-__all__ = ["LogitQueryLearner"]
+__all__ = ["AnswerTable", "LogitQueryLearner"]
 
 Seq = tuple[int, ...]
 
 
-class _Table:
+class AnswerTable:
     """Answers ``l(h . f)`` of one position, keyed by history and future; each pair is queried once.
 
     Answers are kept as the rectangular blocks they were queried in (memory = what was queried);
@@ -211,8 +211,7 @@ class LogitQueryLearner:
     def _check_params(self) -> None:
         if self.rank is not None:
             check_positive_int("rank", self.rank)
-        if not (np.isfinite(self.rel_tol) and 0 <= self.rel_tol < 1):
-            raise ValueError(f"rel_tol: must lie in [0, 1), got {self.rel_tol!r}")
+        check_float("rel_tol", self.rel_tol, low=0.0, high=1.0, high_inclusive=False)
         check_positive_int("n_samples", self.n_samples)
         check_positive_int("n_validation", self.n_validation)
         check_positive_int("max_rounds", self.max_rounds)
@@ -222,8 +221,7 @@ class LogitQueryLearner:
         if self.max_extensions is not None:
             check_int("max_extensions", self.max_extensions, minimum=0)
         check_float("noise_std", self.noise_std, low=0.0)
-        if not (np.isfinite(self.error_target) and self.error_target >= 0):
-            raise ValueError(f"error_target: must be a finite number >= 0, got {self.error_target!r}")
+        check_float("error_target", self.error_target, low=0.0)
 
     def fit(self, access: Any) -> LogitQueryLearner:
         """Learn from ``access`` (a :class:`QueryAccess` or anything with ``vocab_size``, ``horizon``,
@@ -237,7 +235,7 @@ class LogitQueryLearner:
         self.V_, self.T_ = V, T
         start = int(getattr(access, "used", 0))
         self._noise_std = float(self.noise_std)
-        self._tables = [_Table(V) for _ in range(T)]
+        self._tables = [AnswerTable(V) for _ in range(T)]
         self._cands: list[dict[Seq, None]] = [{} for _ in range(T)]
         self._forced: list[dict[Seq, None]] = [{} for _ in range(T)]
         self.validation_kl_: list[float] = []
@@ -376,10 +374,10 @@ class LogitQueryLearner:
         r = self._choose_rank(s, R.shape)
         return P[:, :r], s[:r], Qt[:r], r
 
-    def _build(self, access: Any) -> TimeVaryingISAN:
+    def _futures(self, access: Any) -> tuple[list[list[Seq]], list[list[Seq]]]:
+        """Step 1: the futures ``F_t`` and the pivots ``F*_t`` of every position, backwards."""
         V, T = self.V_, self.T_
         empty: Seq = ()
-        # 1. futures, backwards
         F: list[list[Seq]] = [[] for _ in range(T)]
         Fstar: list[list[Seq]] = [[] for _ in range(T)]
         F[T - 1] = [empty]
@@ -395,6 +393,11 @@ class LogitQueryLearner:
             Fstar[t] = list(chosen) if chosen else [empty]
         if T > 1:
             F[0] = [empty] + [(z,) + f for z in range(V) for f in Fstar[1]]
+        return F, Fstar
+
+    def _build(self, access: Any) -> TimeVaryingISAN:
+        V, T = self.V_, self.T_
+        F, Fstar = self._futures(access)
         # 2.-3. histories forwards, parameters
         ranks = np.zeros(T, dtype=np.int64)
         Bs: list[np.ndarray] = []

@@ -50,7 +50,7 @@ from logitrank.validation import RngLike, as_rng, check_choice, check_float, che
 
 from .access import BudgetExceeded, check_access
 from .anytime import position_unigram_isan
-from .query_learner import _Table
+from .query_learner import AnswerTable
 from .tracking_lp import select_spanner, track
 
 __all__ = ["SpannerLPLearner", "SpannerLPModel"]
@@ -242,7 +242,7 @@ class SpannerLPLearner:
         V, T = int(access.vocab_size), int(access.horizon)
         self.V_, self.T_ = V, T
         start = int(getattr(access, "queries_used", access.used))
-        self._tables = [_Table(V) for _ in range(T)]
+        self._tables = [AnswerTable(V) for _ in range(T)]
         self.futures_: list[list[Seq]] = [[()] + ([(z,) for z in range(V)] if s < T - 1 else [])
                                           for s in range(T)]
         empty: Seq = ()

@@ -144,6 +144,7 @@ class SpectralWFALearner:
     Attributes
     ----------
     model_ : WFAModel ; rank_ : int (kept) ; singular_values_ : array ; samples_used_ : int
+    stopped_early_ : bool — always False (the samples are drawn in one request, the budget's worth).
     """
 
     access_kind = "sample"
@@ -168,6 +169,8 @@ class SpectralWFALearner:
 
     def fit(self, access: Any) -> SpectralWFALearner:
         check_access(access, ("vocab_size", "horizon", "sample"), "i.i.d. samples (a SampleAccess)")
+        if hasattr(access, "logits"):  # a query access: its sample() returns (sequences, logits)
+            raise TypeError(f"access: needs i.i.d. samples (a SampleAccess), got {type(access).__name__}")
         r = check_positive_int("rank", self.rank)
         L = check_positive_int("basis_length", self.basis_length)
         nb = check_positive_int("max_basis", self.max_basis)
@@ -202,4 +205,5 @@ class SpectralWFALearner:
         self.model_ = WFAModel(H[0] @ Vr, A, pinv @ hP, T, floor=self.floor)
         self.singular_values_ = s
         self.samples_used_ = n
+        self.stopped_early_ = False  # one request for the samples, the budget's worth
         return self
