@@ -6,8 +6,9 @@ calls (the CLI in :mod:`logitrank_cli` turns its options into them):
 - :class:`SyntheticModel` — a frozen, picklable recipe ``(family, V, d, T, keywords, seed)``; calling it
   builds the model (so it is also the factory a Dask worker rebuilds the model from);
 - :func:`index_sets` — ``H`` (``|H|`` random histories of length ``t``) and ``F`` (random futures of lengths
-  ``0..T-1-t``) with a default size valid for every family: a size not given is clipped, with a note on
-  stderr, to the number of distinct sequences there are; a size given that a family cannot take is an error;
+  ``0..T-1-t``), drawn by :func:`simulators.index_sets.synthetic_index_sets`, with a default size valid for
+  every family: a size not given is clipped, with a note on stderr, to the number of distinct sequences
+  there are; a size given that a family cannot take is an error;
 - :func:`synthetic_spectrum` — the matrix, its spectrum summary (:func:`logitrank.summarize_spectrum`) and
   the files ``matrix.npz``, ``model.npz`` and ``summary.json``.
 """
@@ -27,15 +28,14 @@ from logitrank import (
     LogitMatrix,
     SequenceModel,
     extended_logit_matrix,
-    random_futures,
-    random_histories,
     save_json,
     singular_values,
     summarize_spectrum,
 )
 
-__all__ = ["SpectrumRun", "SyntheticModel", "distinct_count", "index_sets", "parse_settings",
-           "synthetic_spectrum"]
+from .index_sets import distinct_count, synthetic_index_sets
+
+__all__ = ["SpectrumRun", "SyntheticModel", "index_sets", "parse_settings", "synthetic_spectrum"]
 
 
 def parse_settings(items: Iterable[str]) -> dict[str, object]:
@@ -95,21 +95,6 @@ def note(text: str) -> None:
     print(f"note: {text}", file=sys.stderr)
 
 
-def distinct_count(V: int, lengths: range, cap: int) -> int:
-    """``min(cap, sum_{m in lengths} V^m)`` without forming huge powers."""
-    total = 0
-    for m in lengths:
-        power = 1
-        for _ in range(m):
-            power *= V
-            if power >= cap:
-                break
-        total += power
-        if total >= cap:
-            return cap
-    return total
-
-
 def index_sets(model: SequenceModel, *, history_length: int | None, n_histories: int | None,
                n_futures: int | None, default_size: int, seed: int, name: str = "the model"
                ) -> tuple[int, list[tuple[int, ...]], list[tuple[int, ...]], np.random.Generator]:
@@ -137,8 +122,7 @@ def index_sets(model: SequenceModel, *, history_length: int | None, n_histories:
                  f"|{kind[0].upper()}| = {most} instead of the default {n}")
         sizes[kind] = min(n, most)
     rng = np.random.default_rng(seed)
-    H = random_histories(V, sizes["histories"], t, rng=rng)
-    F = random_futures(V, sizes["futures"], T - 1 - t, rng=rng)
+    _, H, F = synthetic_index_sets(V, T, sizes["histories"], sizes["futures"], history_length=t, rng=rng)
     return t, H, F, rng
 
 

@@ -13,13 +13,8 @@ from conftest import tol
 
 from logitrank import extended_logit_matrix, extract, shard_spectrum, singular_values
 from simulators import TimeVaryingISAN
-from simulators.synthetic_spectrum import (
-    SyntheticModel,
-    distinct_count,
-    index_sets,
-    parse_settings,
-    synthetic_spectrum,
-)
+from simulators.index_sets import distinct_count
+from simulators.synthetic_spectrum import SyntheticModel, index_sets, parse_settings, synthetic_spectrum
 
 
 def test_the_recipe_is_picklable_and_rebuilds_the_same_model_in_another_process_image() -> None:
