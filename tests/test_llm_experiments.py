@@ -163,6 +163,7 @@ def test_untrained_spectrum_flattens_with_the_initialisation_scale() -> None:
         init_scale_sweep([0.1], text, 10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_embd", [32, 64, 96])
 def test_hidden_dim_of_trained_gpt2_recovered(tmp_path, n_embd) -> None:  # type: ignore[no-untyped-def]
     """The issue's widths: for GPT-2 (fan-in init, 5 training steps) rank L(H, {empty}) is exactly n_embd
