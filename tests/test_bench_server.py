@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logitrank.cli import main
+from logitrank_cli.main import main
 from simulators import bench
 from simulators.bench.remote import RemoteError, RemoteQueryAccess, RemoteSampleAccess
 from simulators.bench.server import OracleService
@@ -261,9 +261,10 @@ def test_cli_serve_refuses_bad_options(capsys):
     assert "must be a registered task name, got ''" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_served_command_cleanly(tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "logitrank", "serve", "--tasks", "copy-n6-v4",
+    proc = subprocess.Popen([sys.executable, "-m", "logitrank_cli", "serve", "--tasks", "copy-n6-v4",
                              "--port", "0", "--out", str(tmp_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -290,6 +291,7 @@ def test_sigterm_stops_the_served_command_cleanly(tmp_path, capsys):
     assert "logitrank serve: stopped" in out and "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the example needs curl and jq")
 def test_the_shell_client_in_docs_is_ranked(tmp_path):
     script = Path(__file__).resolve().parents[1] / "docs" / "oracle_client.sh"
