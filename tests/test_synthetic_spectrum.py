@@ -80,3 +80,31 @@ def test_the_spectrum_of_a_shard_directory_equals_the_dense_one(tmp_path) -> Non
     assert summary["numerical_rank"] == 3 and summary["rtol"] == 1e-6 and summary["model_id"] == "isan-test"
     assert sm.n_shards == 5 and json.loads((tmp_path / "out" / "summary.json").read_text()) == \
         json.loads(json.dumps(summary))
+
+
+def test_extract_sends_the_frozen_recipe_to_the_workers_never_the_namespace(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What ``logitrank extract`` hands the Dask path as the model factory is the picklable recipe (a worker
+    rebuilds the very model from it), not the parsed command line."""
+    import argparse
+
+    import logitrank.distributed as distributed
+    from logitrank_cli.main import main
+
+    seen = {}
+
+    def fake(model, factory, H, F, out, **kw):  # type: ignore[no-untyped-def]
+        seen.update(model=model, factory=factory, model_id=kw["model_id"])
+        return extract(model, H, F, out, shard_rows=8, model_id=kw["model_id"], progress=False)
+
+    monkeypatch.setattr(distributed, "extract_here_or_on_dask", fake)
+    assert main(["extract", "--model", "planted", "--set", "alpha=0.6", "--vocab", "4", "--dim", "5",
+                 "--horizon", "6", "--histories", "20", "--futures", "20", "--seed", "3", "--out",
+                 str(tmp_path), "--no-progress"]) == 0
+    factory = seen["factory"]
+    assert isinstance(factory, SyntheticModel) and not isinstance(factory, argparse.Namespace)
+    assert factory == SyntheticModel("planted", 4, 5, 6, (("alpha", 0.6),), 3)
+    rebuilt = pickle.loads(pickle.dumps(factory))()
+    model = seen["model"]
+    seqs = model.sample(3, rng=0)
+    np.testing.assert_array_equal(rebuilt.logits_along_sequences(seqs), model.logits_along_sequences(seqs))
+    assert seen["model_id"] == "planted:V=4:d=5:T=6:seed=3"
