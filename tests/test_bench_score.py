@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import tol
 
-from logitrank.cli import main
+from logitrank_cli.main import main
 from simulators import TimeVaryingISAN, bench
 
 TASK = "ngram3-v8"  # V=8, T=10: fast for every access
@@ -218,3 +218,14 @@ def test_f20_leaderboard_rows_are_marked_in_process(tmp_path):
     bench.run("ngram", [TASK], [0], budgets=[50], out=tmp_path, progress=False)
     board = (tmp_path / "leaderboard.md").read_text()
     assert "| 1 | ngram | " in board and "| in-process |" in board and "1/1 ok; in-process |" in board
+
+
+def test_a_rung_of_the_task_ladder_that_was_not_run_counts_as_uniform_and_is_shown():
+    ladder = bench.get_task(TASK).ladder("sample")  # (1e3, 1e4)
+    records = [reference(TASK, 10.0), run("A", TASK, 1e-2, budget=ladder[0], access="sample")]
+    entry = bench.score_tables(records)["sample"][0].tasks[TASK]
+    np.testing.assert_allclose(entry["score"], 0.75 / 2, **tol())
+    assert f"{ladder[1]:.0e} not run: uniform" in bench.leaderboard(records, bench.TASKS)
+    # a ladder of one's own (--budgets) is scored on the budgets run
+    records[1]["budget"] = 77
+    np.testing.assert_allclose(bench.score_tables(records)["sample"][0].tasks[TASK]["score"], 0.75, **tol())

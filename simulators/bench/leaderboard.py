@@ -210,11 +210,11 @@ DEFINITION = (
     f"{SCORE_FLOOR:g} nats that the learner removed from its *excess KL* over the irreducible error (the "
     "base rank-d model's KL for a misspecified target, else 0): "
     "clip(log10(g / max(e, F)) / log10(g / F), 0, 1) with g = KL_uniform − KL_irr, "
-    "e = max(KL − KL_irr, 0), F = the floor; a failed, over-budget or non-finite rung counts as the "
-    "uniform predictor (0). Task score: the mean over the budget ladder; overall: the mean over every task "
-    "of the table (one table per access kind; a task not run scores 0). **TV at**: the smallest budget "
-    f"with TV − TV_irr <= {TV_TARGET:g}; ties in score are broken by the number of tasks reaching it, then "
-    "by the budgets it took, else shown as ties (=).")
+    "e = max(KL − KL_irr, 0), F = the floor; a failed, over-budget, not-run or non-finite rung counts as "
+    "the uniform predictor (0). Task score: the mean over the task's ladder; overall: the mean over every "
+    "task of the table (one table per access kind). **TV at**: the smallest budget with "
+    f"TV − TV_irr <= {TV_TARGET:g}; ties in score are broken by the number of tasks reaching it, then by "
+    "the budgets it took, else shown as ties (=).")
 
 
 def _ranking(kind: str, table: list[Standing]) -> list[str]:
@@ -235,7 +235,9 @@ def _ranking(kind: str, table: list[Standing]) -> list[str]:
                 cells.append("0 (not run: uniform)")
             else:
                 at = f" (TV at {e['tv_budget']:.0e})" if e["tv_budget"] is not None else ""
-                cells.append(f"{e['score']:.3f}{at}")
+                gone = (f"; {', '.join(f'{b:.0e}' for b in e['missing'])} not run: uniform"
+                        if e.get("missing") else "")
+                cells.append(f"{e['score']:.3f}{at}{gone}")
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return lines + [""]
 

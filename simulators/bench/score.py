@@ -12,8 +12,9 @@ averaged over seeds.  For a learner at one rung of the budget ladder:
   predictor and the floor that the learner removed (``0``: no better than uniform; ``1``: within ``F`` of
   the irreducible error).  Precision below the floor earns nothing, so ``1e-3 -> 1e-10`` is worth 0 and
   ``10 -> 1`` nats a full decade;
-- *task score*: the mean of the rung scores over the ladder; *budget to TV*: the smallest rung whose
-  ``TV - TV_irr <= `` :data:`TV_TARGET` ``= 0.1`` (``None`` if none).
+- *task score*: the mean of the rung scores over the task's ladder (a rung not run counts as uniform);
+  *budget to TV*: the smallest rung whose ``TV - TV_irr <= `` :data:`TV_TARGET` ``= 0.1`` (``None`` if
+  none).
 
 Tables: one per access kind (``"query"``, ``"sample"``).  The tasks of a table are every task in the results
 that offers that access; its learners are those that ran with it.  Every learner of a table is scored on
@@ -117,9 +118,20 @@ def _cells(results: Sequence[dict[str, Any]], kind: str
     return cells
 
 
-def _task_entry(rungs: dict[int, list[dict[str, Any]]], ref: dict[str, float]) -> dict[str, Any]:
+def _ladder(task: str, kind: str, rungs: dict[int, list[dict[str, Any]]]) -> list[int]:
+    """The rungs a run is scored on: the task's own ladder for ``kind`` when the runs used it (a rung not run,
+    e.g. unfinished, then counts as uniform), else the budgets that were run (``--budgets``)."""
+    own = TASKS[task].ladder(kind) if task in TASKS else ()
+    return list(own) if set(rungs) <= set(own) else sorted(rungs)
+
+
+def _task_entry(rungs: dict[int, list[dict[str, Any]]], ref: dict[str, float], ladder: list[int]
+                ) -> dict[str, Any]:
     scores, tv_budget = [], None
-    for budget in sorted(rungs):
+    for budget in ladder:
+        if budget not in rungs:
+            scores.append(0.0)
+            continue
         recs = rungs[budget]
         kl = float(np.mean([r["kl"] if _ok(r) else ref["kl_u"] for r in recs]))
         tv = float(np.mean([r["tv"] if _ok(r) else ref["tv_u"] for r in recs]))
@@ -128,7 +140,7 @@ def _task_entry(rungs: dict[int, list[dict[str, Any]]], ref: dict[str, float]) -
             tv_budget = budget
     ran = any(r.get("status") != "unsupported" for recs in rungs.values() for r in recs)
     return {"score": float(np.mean(scores)) if ran else 0.0, "tv_budget": tv_budget if ran else None,
-            "ran": ran}
+            "ran": ran, "missing": [b for b in ladder if b not in rungs]}
 
 
 def score_tables(results: Sequence[dict[str, Any]]) -> dict[str, list[Standing]]:
@@ -144,8 +156,8 @@ def score_tables(results: Sequence[dict[str, Any]]) -> dict[str, list[Standing]]
             st = Standing(learner)
             for task in tasks:
                 rungs = cells.get((learner, task))
-                st.tasks[task] = (_task_entry(rungs, refs[task]) if rungs else
-                                  {"score": 0.0, "tv_budget": None, "ran": False})
+                st.tasks[task] = (_task_entry(rungs, refs[task], _ladder(task, kind, rungs)) if rungs else
+                                  {"score": 0.0, "tv_budget": None, "ran": False, "missing": []})
             st.overall = float(np.mean([e["score"] for e in st.tasks.values()])) if tasks else 0.0
             reached = [e["tv_budget"] for e in st.tasks.values() if e["tv_budget"] is not None]
             st.reached, st.budget_log_sum = len(reached), float(np.sum(np.log10(reached)))
