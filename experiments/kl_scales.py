@@ -5,7 +5,8 @@ futures (their top-k token columns stay those chosen on the full matrix), and
 :func:`logitrank.kl_vs_rank` gives ``D_avg(L, L_r)`` with its Frobenius bound. The paper finds the curves
 ``r -> D_avg`` nearly independent of the scale.
 
-:func:`loglog_fit` fits ``D_avg ~ c r^b`` by least squares in log-log coordinates over a rank range, with
+:func:`logitrank.power_law.loglog_fit` fits ``D_avg ~ c r^b`` by least squares in log-log coordinates over a
+rank range, with
 the t interval of the slope and ``R^2`` as its goodness of fit. The spectrum predicts the slope: if
 ``sigma_i ~ C i^(-alpha)``, the Frobenius tail ``sum_{i>r} sigma_i^2`` (which bounds ``D_avg``) decays like
 ``r^(1 - 2 alpha)``; ``Result.alpha`` is the largest matrix's exponent, for that comparison. Beside ``D_avg``
@@ -22,11 +23,11 @@ import numpy as np
 
 from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank import KLCurve, as_rng, fit_power_law, kl_vs_rank, singular_values
-from logitrank.validation import RngLike, check_float, check_positive_int
+from logitrank.validation import RngLike, check_positive_int
 
 from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model, logit_matrix
 
-__all__ = ["Config", "Result", "run", "kl_across_scales", "curves_at_scales", "loglog_fit", "SLOPE_RANKS"]
+__all__ = ["Config", "Result", "run", "kl_across_scales", "curves_at_scales", "SLOPE_RANKS"]
 
 #: the rank range of the slope fit: ``SLOPE_RANKS[0] <= r <= min(SLOPE_RANKS[1], n / 2)`` (the paper's
 #: power law starts at r = 5; a finite matrix's curve bends towards 0 as r approaches its size n)
@@ -107,47 +108,6 @@ def curves_at_scales(sub_matrix: Callable[[int, int], np.ndarray | None], n_hist
         for key, row in rows.items():
             out[key].append(row)
     return {key: np.array(v) for key, v in out.items()}
-
-
-def loglog_fit(r: np.ndarray, y: np.ndarray, *, r_min: float = 1, r_max: float = np.inf,
-               confidence: float = 0.95) -> dict[str, float | list[float] | int]:
-    """Least squares ``log y = log c + b log r`` over the points with ``r_min <= r <= r_max`` and ``y > 0``.
-
-    Parameters
-    ----------
-    r, y : arrays, shape (n,) — ranks and values (NaN and non-positive ``y`` are skipped)
-    r_min, r_max : the rank range fitted
-    confidence : level of the two-sided t interval of ``b`` (``n - 2`` degrees of freedom)
-
-    Returns
-    -------
-    dict with ``slope`` ``b``, ``ci`` (its interval; NaN with fewer than 3 points), ``r_squared``,
-    ``max_abs_residual`` (in natural log units), ``n_points`` and the ``range`` ``[min r, max r]`` used
-    (all NaN / 0 with fewer than 2 points).
-    """
-    from scipy import stats
-
-    check_float("confidence", confidence, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-    r, y = np.asarray(r, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    keep = np.isfinite(y) & (y > 0) & (r >= r_min) & (r <= r_max)
-    n = int(keep.sum())
-    nan = float("nan")
-    if n < 2:
-        return {"slope": nan, "ci": [nan, nan], "r_squared": nan, "max_abs_residual": nan, "n_points": n,
-                "range": [nan, nan]}
-    x, z = np.log(r[keep]), np.log(y[keep])
-    xc = x - x.mean()
-    b = float(xc @ (z - z.mean()) / (xc @ xc))
-    resid = z - z.mean() - b * xc
-    ss_tot = float(((z - z.mean()) ** 2).sum())
-    r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
-    ci = [nan, nan]
-    if n >= 3:
-        se = float(np.sqrt(resid @ resid / (n - 2) / (xc @ xc)))
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 2)) * se
-        ci = [b - half, b + half]
-    return {"slope": b, "ci": ci, "r_squared": r2, "max_abs_residual": float(np.abs(resid).max()),
-            "n_points": n, "range": [float(r[keep].min()), float(r[keep].max())]}
 
 
 def kl_across_scales(

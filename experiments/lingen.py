@@ -28,7 +28,7 @@ targets and samples.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -143,24 +143,18 @@ def _check_arguments(setting: str, counts: dict[str, int], single_token_basis: i
 def lingen_experiment(
     model: Any,
     tokens: np.ndarray,
+    config: Config | None = None,
     *,
     setting: str = "in_distribution",
-    n_targets: int = 8,
-    n_samples: int = 2,
-    steps: int = 15,
-    n_basis: int = 128,
-    n_futures: int = 128,
-    history_length: int = 32,
-    future_length: int = 8,
-    short_history: int = 5,
     earlier_model: Any = None,
-    ridge: float = 0.0,
-    prefix_closed: bool = True,
-    single_token_basis: int | None = None,
     rng: RngLike = None,
     progress: bool | None = None,
+    **sizes: Any,
 ) -> LingenResult:
     """Run LINGEN and its baselines on ``n_targets`` corpus targets (see the module docstring).
+
+    The sizes are ``config``'s (default :class:`Config`), with ``sizes`` (fields of :class:`Config`, e.g.
+    ``n_targets=3``) replacing its values.
 
     All windows (targets, ``H``, ``F``) are pairwise disjoint in ``tokens``; in the ``"nonsense"`` setting
     ``H`` and ``F`` have their tokens permuted (targets stay real text).
@@ -178,24 +172,26 @@ def lingen_experiment(
     -------
     LingenResult
     """
-    counts = {"n_targets": n_targets, "n_samples": n_samples, "steps": steps, "n_basis": n_basis,
-              "n_futures": n_futures, "short_history": short_history}
+    c = replace(config or Config(), **sizes)
+    counts = {"n_targets": c.n_targets, "n_samples": c.n_samples, "steps": c.steps, "n_basis": c.n_basis,
+              "n_futures": c.n_futures, "short_history": c.short_history}
     m = as_model(model)
-    m_single = _check_arguments(setting, counts, single_token_basis, history_length, future_length, m.horizon)
+    m_single = _check_arguments(setting, counts, c.single_token_basis, c.history_length, c.future_length,
+                                m.horizon)
     gen = as_rng(rng)
-    targets, H, F = _targets_and_basis(tokens, setting, [n_targets, n_basis, n_futures],
-                                       [history_length, future_length], prefix_closed, gen)
+    targets, H, F = _targets_and_basis(tokens, setting, [c.n_targets, c.n_basis, c.n_futures],
+                                       [c.history_length, c.future_length], c.prefix_closed, gen)
     L = extended_logit_matrix(m, H, F, progress=False).values
     L0 = extended_logit_matrix(m, H, [()], progress=False).values
     early = None if earlier_model is None else as_model(earlier_model)
     fits = [("lingen", L, H, False), ("single_token", L0[:m_single], H[:m_single], True)]
-    if m_single < n_basis:
+    if m_single < c.n_basis:
         fits.append(("single_token_full_basis", L0, H, True))
-    coef, res = _fit_all(m, targets, F, fits, ridge)
-    show = progress if progress is not None else n_targets > 2
+    coef, res = _fit_all(m, targets, F, fits, c.ridge)
+    show = progress if progress is not None else c.n_targets > 2
     bar = tqdm(targets, disable=not show, desc=f"LINGEN ({setting})", unit="target")
-    ckl = _generate_all(m, early, bar, fits, coef, steps=steps, n_samples=n_samples,
-                        short_history=short_history, gen=gen)
+    ckl = _generate_all(m, early, bar, fits, coef, steps=c.steps, n_samples=c.n_samples,
+                        short_history=c.short_history, gen=gen)
     return LingenResult(setting=setting, cumulative_kl=ckl, residual=res,
                         paper={k: PAPER["lingen"][k][setting] for k in LINGEN_METHODS}, n_fit_futures=len(F),
                         single_token_rank=_numerical_rank(L0),
@@ -353,12 +349,8 @@ def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
     paired: dict[str, dict[str, dict[str, Any]]] = {}
     ranks: dict[str, int] = {}
     for setting in SETTINGS:
-        r = lingen_experiment(model, tokens, setting=setting, n_targets=config.n_targets,
-                              n_samples=config.n_samples, steps=config.steps, n_basis=config.n_basis,
-                              n_futures=config.n_futures, history_length=config.history_length,
-                              future_length=config.future_length, short_history=config.short_history,
-                              earlier_model=early, ridge=config.ridge, prefix_closed=config.prefix_closed,
-                              single_token_basis=config.single_token_basis, rng=seed, progress=False)
+        r = lingen_experiment(model, tokens, config, setting=setting, earlier_model=early, rng=seed,
+                              progress=False)
         for method, ckl in r.cumulative_kl.items():
             last = ckl[:, :, -1].reshape(-1)
             table.setdefault(method, {})[setting] = float(last.mean())

@@ -49,6 +49,7 @@ from llm_bridge.measure_inputs import (
 from llm_bridge.windows import draw_windows
 from logitrank import as_rng, fit_power_law, singular_values
 from logitrank.paper import PAPER
+from logitrank.power_law import loglog_fit
 from logitrank.results_io import load_json, save_json, to_jsonable
 from logitrank.run_folder import claim
 from logitrank.sharded_matrix import open_shards
@@ -308,8 +309,8 @@ def _measure_kl(inp: Inputs, config: Config, out: Path, seed: int, dist: Any) ->
                         alpha_ci=(float(fit.alpha_ci[0]), float(fit.alpha_ci[1])))
     lo, hi = PAPER["kl_rank_range"]
     r_min = min(lo, int(ranks.max()) // 4 or 1)
-    slope = kl_exp.loglog_fit(ranks, res.kl[0], r_min=r_min, r_max=hi)
-    l1_slope = kl_exp.loglog_fit(ranks, res.l1_error[0], r_min=r_min, r_max=hi)  # type: ignore[index]
+    slope = loglog_fit(ranks, res.kl[0], r_min=r_min, r_max=hi)
+    l1_slope = loglog_fit(ranks, res.l1_error[0], r_min=r_min, r_max=hi)  # type: ignore[index]
     return {**res.to_dict(), "scales": list(scales), "n_futures": [nf // s for s in scales],
             "slope_fit": slope, "l1_slope_fit": l1_slope, "one_minus_2alpha": 1.0 - 2.0 * float(fit.alpha)}
 

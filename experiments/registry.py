@@ -23,6 +23,7 @@ EXPERIMENTS: dict[str, str] = {
     "init_scale": "experiments.init_scale",
     "loss": "experiments.loss",
     "hidden_dim_width": "experiments.hidden_dim_width",
+    "synthetic_spectra": "experiments.synthetic_spectra",
 }
 
 

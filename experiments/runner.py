@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,21 +26,26 @@ from logitrank.results_io import to_jsonable
 
 from .base import ExperimentConfig, ExperimentInputs
 from .registry import experiment
-from .store import StepCache
+from .store import StepCache, function_name
 
 __all__ = ["Job", "Runner", "code_version"]
 
 
 @functools.cache
-def code_version(name: str) -> str:
-    """``<package version>+<sha256 prefix of the experiment module's source>``: a stored result of older
-    code of this experiment is recomputed."""
+def source_hash(module_name: str) -> str:
+    """``<package version>+<sha256 prefix of the module's source>``."""
     try:
         version = metadata.version("logit-rank")
     except metadata.PackageNotFoundError:  # running from a source tree
         version = "0"
-    source = inspect.getsource(experiment(name))
+    source = inspect.getsource(sys.modules[module_name])
     return f"{version}+{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+
+
+def code_version(name: str) -> str:
+    """The code version of experiment ``name`` (:func:`source_hash` of its module): a stored result of
+    older code of this experiment is recomputed."""
+    return source_hash(experiment(name).__name__)
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,13 @@ class Runner:
         name = job.name or job.experiment
         start = time.perf_counter()
         fn = functools.partial(compute or _compute, job)
-        value = self.cache.step(name, fn, key=job.key())
+        key = job.key()
+        if compute is not None:  # the view's own computation is part of the key too
+            inner = compute
+            while isinstance(inner, functools.partial):
+                inner = inner.func
+            key["compute"] = f"{function_name(compute)}@{source_hash(inner.__module__)}"
+        value = self.cache.step(name, fn, key=key)
         stored = self.cache.seconds_of(name)
         self.seconds[name] = stored if stored is not None else time.perf_counter() - start
         return value  # type: ignore[no-any-return]

@@ -29,18 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from logitrank.results_io import (
-    CorruptFileError,
-    atomic_write,
-    checksum_problem,
-    dumps_json,
-    file_checksum,
-    load_json,
-    load_npz,
-    save_json,
-    sweep_tmp,
-    to_jsonable,
-)
+from logitrank import results_io as rio
+from logitrank.results_io import CorruptFileError
 
 __all__ = ["StepCache", "function_name"]
 
@@ -73,7 +63,7 @@ def function_name(fn: Callable[..., Any]) -> str:
 def _digest(doc: dict[str, Any]) -> str:
     """SHA-256 of a cached step's JSON content (everything but the digest itself, canonical JSON)."""
     body = {k: v for k, v in doc.items() if k != "sha256"}
-    return hashlib.sha256(dumps_json(body, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(rio.dumps_json(body, sort_keys=True).encode()).hexdigest()
 
 
 def _join(obj: Any, arrays: Any) -> Any:
@@ -106,7 +96,7 @@ class StepCache:
     def __init__(self, directory: str | Path, progress: Callable[[str], None] | None = None):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        sweep_tmp(self.directory)  # partial files of a killed run
+        rio.sweep_tmp(self.directory)  # partial files of a killed run
         self.progress = progress
         self.computed: list[str] = []
         self.seconds: dict[str, float] = {}
@@ -121,7 +111,7 @@ class StepCache:
         """The verified JSON document and arrays of step ``name``; :class:`CorruptFileError` naming the
         damaged file (``FileNotFoundError`` when the step is not finished)."""
         jpath, npath = self._paths(name)
-        doc = load_json(jpath)
+        doc = rio.load_json(jpath)
         if not isinstance(doc, dict) or not {"params", "result", "has_arrays"} <= set(doc):
             raise CorruptFileError(jpath, "is not a cached step (params, result, has_arrays)")
         if "sha256" not in doc:
@@ -131,9 +121,9 @@ class StepCache:
             raise CorruptFileError(jpath, "its SHA-256 does not match its content (damaged)")
         arrays: dict[str, np.ndarray] = {}
         if doc["has_arrays"]:
-            if "npz" in doc and (problem := checksum_problem(npath, doc["npz"])) is not None:
+            if "npz" in doc and (problem := rio.checksum_problem(npath, doc["npz"])) is not None:
                 raise CorruptFileError(npath, f"does not match the checksum in {jpath.name} ({problem})")
-            arrays = load_npz(npath, what="cached step arrays")
+            arrays = rio.load_npz(npath, what="cached step arrays")
         return doc, arrays
 
     def has(self, name: str, params: dict[str, Any] | None = None) -> bool:
@@ -145,7 +135,7 @@ class StepCache:
             doc, _ = self._read(name)
         except CorruptFileError:
             return False
-        return params is None or bool(doc["params"] == to_jsonable(params))
+        return params is None or bool(doc["params"] == rio.to_jsonable(params))
 
     def load(self, name: str) -> Any:
         """The stored result of step ``name`` (verified; :class:`CorruptFileError` naming a damaged file)."""
@@ -161,14 +151,14 @@ class StepCache:
         ``function`` that computed it and the ``seconds`` it took."""
         jpath, npath = self._paths(name)
         arrays: dict[str, np.ndarray] = {}
-        doc: dict[str, Any] = {"params": to_jsonable(params or {}), "result": _split(result, arrays, ""),
+        doc: dict[str, Any] = {"params": rio.to_jsonable(params or {}), "result": _split(result, arrays, ""),
                                "has_arrays": bool(arrays), "function": function, "seconds": seconds}
         if arrays:
-            atomic_write(npath, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
-            doc["npz"] = file_checksum(npath)
-        doc = to_jsonable(doc)
+            rio.atomic_write(npath, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
+            doc["npz"] = rio.file_checksum(npath)
+        doc = rio.to_jsonable(doc)
         doc["sha256"] = _digest(doc)
-        return save_json(doc, jpath, indent=1)
+        return rio.save_json(doc, jpath, indent=1)
 
     def seconds_of(self, name: str) -> float | None:
         """The seconds step ``name`` took when it was computed (None when unknown or not finished)."""
@@ -195,7 +185,7 @@ class StepCache:
             except (CorruptFileError, KeyError) as exc:
                 warnings.warn(f"cache: {exc}; recomputing step {name!r}", RuntimeWarning, stacklevel=2)
             else:
-                if doc["params"] == to_jsonable(params) and doc.get("function", "") == function:
+                if doc["params"] == rio.to_jsonable(params) and doc.get("function", "") == function:
                     self.loaded.append(name)
                     return value
                 warnings.warn(f"cache {self.directory / name}: function or parameters changed, recomputing",

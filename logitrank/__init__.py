@@ -1,6 +1,8 @@
 """logit-rank: the low logit rank of sequence models, measured, generated with, proved and learned.
 
-The core layer (numpy/scipy only). See ``SPEC.md`` section 1 for the mathematics.
+The core layer (numpy/scipy only): it imports no other package of the repository (``simulators``, ``theory``,
+``llm_bridge``, ``experiments``, ``paper_figures`` and the command line ``logitrank_cli`` all sit above it;
+``tests/test_architecture.py`` checks this from the source). See ``SPEC.md`` section 1 for the mathematics.
 """
 
 from .continuations import Continuations, continuation_logits
@@ -35,7 +37,7 @@ from .sequence_model import (
     sample_sequences,
     sequence_log_prob,
 )
-from .sharded_matrix import ShardedMatrix, open_shards
+from .sharded_matrix import ShardedMatrix, open_shards, shard_spectrum
 from .shards import extract
 from .sketch import single_pass_svd
 from .spectra import (
@@ -104,6 +106,7 @@ __all__ = [
     "ShardedMatrix",
     "extract",
     "open_shards",
+    "shard_spectrum",
     "single_pass_svd",
     "principal_angles",
     "random_subspace_cosines",

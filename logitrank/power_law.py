@@ -27,7 +27,7 @@ from .validation import (
 )
 
 __all__ = ["BOOTSTRAP_METHODS", "ZERO_RTOL", "PowerLawFit", "ScalingFit", "approx_rank",
-           "default_index_range", "fit_power_law", "fit_scaling", "summarize_spectrum"]
+           "default_index_range", "fit_power_law", "fit_scaling", "loglog_fit", "summarize_spectrum"]
 
 BOOTSTRAP_METHODS = ("log-blocks", "block", "residual", "pairs")
 LOG_BLOCKS = 10
@@ -430,3 +430,44 @@ def fit_scaling(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
                       r_squared=1.0 - rss_power / ss_tot if ss_tot > 0 else 1.0, n_points=int(xa.size),
                       decades=float(np.log10(xa.max() / xa.min())), affine=(a, b), power_wins=frac,
                       verdict=verdict, confidence=confidence, n_bootstrap=n_bootstrap)
+
+
+def loglog_fit(r: np.ndarray, y: np.ndarray, *, r_min: float = 1, r_max: float = np.inf,
+               confidence: float = 0.95) -> dict[str, Any]:
+    """Least squares ``log y = log c + b log r`` over the points with ``r_min <= r <= r_max`` and ``y > 0``.
+
+    Parameters
+    ----------
+    r, y : arrays, shape (n,) — ranks and values (NaN and non-positive ``y`` are skipped)
+    r_min, r_max : the rank range fitted
+    confidence : level of the two-sided t interval of ``b`` (``n - 2`` degrees of freedom)
+
+    Returns
+    -------
+    dict with ``slope`` ``b``, ``ci`` (its interval; NaN with fewer than 3 points), ``r_squared``,
+    ``max_abs_residual`` (in natural log units), ``n_points`` and the ``range`` ``[min r, max r]`` used
+    (all NaN / 0 with fewer than 2 points).
+    """
+    from scipy import stats
+
+    check_float("confidence", confidence, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    r, y = np.asarray(r, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(y) & (y > 0) & (r >= r_min) & (r <= r_max)
+    n = int(keep.sum())
+    nan = float("nan")
+    if n < 2:
+        return {"slope": nan, "ci": [nan, nan], "r_squared": nan, "max_abs_residual": nan, "n_points": n,
+                "range": [nan, nan]}
+    x, z = np.log(r[keep]), np.log(y[keep])
+    xc = x - x.mean()
+    b = float(xc @ (z - z.mean()) / (xc @ xc))
+    resid = z - z.mean() - b * xc
+    ss_tot = float(((z - z.mean()) ** 2).sum())
+    r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
+    ci = [nan, nan]
+    if n >= 3:
+        se = float(np.sqrt(resid @ resid / (n - 2) / (xc @ xc)))
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 2)) * se
+        ci = [b - half, b + half]
+    return {"slope": b, "ci": ci, "r_squared": r2, "max_abs_residual": float(np.abs(resid).max()),
+            "n_points": n, "range": [float(r[keep].min()), float(r[keep].max())]}

@@ -40,7 +40,7 @@ from .results_io import (
 from .validation import RngLike, as_rng, check_int, check_positive_int
 
 __all__ = ["FORMAT", "ShardedMatrix", "open_shards", "read_manifest", "save_shard", "sequences_sha256",
-           "shard_name", "shard_problem", "write_manifest"]
+           "shard_name", "shard_problem", "shard_spectrum", "write_manifest"]
 
 FORMAT = "logitrank-shards/1"
 MANIFEST = "manifest.json"
@@ -336,3 +336,23 @@ def _streamed_gram_spectrum(sm: ShardedMatrix, block_columns: int, progress: boo
     lam = eigh(G, lower=False, eigvals_only=True, overwrite_a=True, check_finite=False)[::-1]
     s = np.sqrt(np.clip(lam, 0.0, None))
     return np.ldexp(s, shift) if shift else s
+
+
+def shard_spectrum(path: str | Path, out: str | Path, *, rtol: float | None = None, rng: RngLike = 0,
+                   progress: bool | None = None) -> tuple[ShardedMatrix, dict[str, Any]]:
+    """The Gram-streamed spectrum of the shard directory ``path`` summarized
+    (:func:`logitrank.summarize_spectrum`, numerical rank at ``rtol``, default 1e-6: the Gram route's
+    round-off is ``~sqrt(eps) sigma_1``) with the shards' identity, written to ``out/summary.json``.
+
+    Returns the opened :class:`ShardedMatrix` and the summary."""
+    from .power_law import summarize_spectrum
+
+    sm = open_shards(path)
+    s = sm.singular_values(method="gram", progress=progress)
+    summary = summarize_spectrum(s, rtol=1e-6 if rtol is None else rtol, rng=rng)
+    summary.update(source=str(sm.path), model_id=sm.manifest["model_id"], shape=list(sm.shape),
+                   top_k=sm.manifest["top_k"], token_rule=sm.manifest["token_rule"], method="gram-shards")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(summary, out / "summary.json")
+    return sm, summary

@@ -102,9 +102,10 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     ax.errorbar(x, alpha, yerr=[alpha - lo, hi - alpha], fmt="o-", ms=4, capsize=2, color=COLORS[0],
                 label="our transformer (95% bootstrap)")
     ax.axhline(0.5, color="k", ls="--", lw=1, label="α = 1/2")
-    ax.axhline(PAPER["alpha_olmo7b"], color=COLORS[1], ls=":", lw=1.2, label="paper, OLMo-7b (0.536)")
+    ax.axhline(PAPER["alpha_olmo7b"], color=COLORS[1], ls=":", lw=1.2,
+               label=f"paper, OLMo-7b ({PAPER['alpha_olmo7b']})")
     ax.axhline(PAPER["alpha_olmo1b_step0"], color=COLORS[3], ls=":", lw=1.2,
-               label="paper, OLMo-1b step 0 (0.374)")
+               label=f"paper, OLMo-1b step 0 ({PAPER['alpha_olmo1b_step0']})")
     _mark_step0(ax, x, steps)
     ax.set_ylabel("power-law exponent α")
     ax.set_title("α of L_k(H,F) during training")

@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 import matplotlib.ticker as mticker
 import numpy as np
 
+from logitrank.validation import spawn_seeds
+
 from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
@@ -61,9 +63,9 @@ def equivalence_point(family: str, vocab: int, horizon: int, dim: int, seed: int
 
 def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
     out = {}
-    for i, fam in enumerate(MODELS):
+    for fam, seed in zip(MODELS, spawn_seeds(config.seed, len(MODELS)), strict=True):
         out[fam] = cache.step(f"ranks_{fam}", equivalence_point, family=fam, vocab=config.vocab,
-                              horizon=config.horizon, dim=config.dim, seed=config.seed + i)
+                              horizon=config.horizon, dim=config.dim, seed=seed)
     return {"models": out, "dim": config.dim, "vocab": config.vocab, "horizon": config.horizon}
 
 

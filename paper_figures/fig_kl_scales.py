@@ -19,6 +19,7 @@ import numpy as np
 
 from experiments.base import ModelInputs
 from logitrank.paper import PAPER
+from logitrank.power_law import loglog_fit
 
 from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
@@ -61,8 +62,8 @@ def kl_scales(path: str, device: str, sizes: list[int], ranks: list[int], histor
     for i, m in enumerate(r.sizes):
         ok = np.isfinite(r.kl[i]) & (r.ranks < m)  # below full rank, where the truncation KL is > 0
         lo, hi = experiment.SLOPE_RANKS
-        fit = experiment.loglog_fit(r.ranks[ok], r.kl[i][ok], r_min=lo, r_max=min(hi, m / 2))
-        tail = experiment.loglog_fit(r.ranks[ok], r.frobenius_bound[i][ok], r_min=lo, r_max=min(hi, m / 2))
+        fit = loglog_fit(r.ranks[ok], r.kl[i][ok], r_min=lo, r_max=min(hi, m / 2))
+        tail = loglog_fit(r.ranks[ok], r.frobenius_bound[i][ok], r_min=lo, r_max=min(hi, m / 2))
         out.append({"n": int(m), "ranks": r.ranks[ok], "kl": r.kl[i][ok], "bound": r.frobenius_bound[i][ok],
                     "fit": fit, "tail_fit": tail})
     return {"scales": out, "k": top_k, "history_len": history_length, "alpha": r.alpha,
@@ -77,20 +78,13 @@ def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
                       top_k=config.top_k, seed=config.seed)
 
 
-def _loglog_slope(r: np.ndarray, kl: np.ndarray) -> float:
-    keep = (kl > 0) & np.isfinite(kl)
-    if keep.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(r[keep]), np.log(kl[keep]), 1)[0])
-
-
 def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(1, width=5.6, height=4.6)
     ax = axes[0, 0]
     for c, sc in zip(COLORS, res["scales"], strict=False):
         r, kl = np.asarray(sc["ranks"], float), np.asarray(sc["kl"], float)
         keep = kl > 0
-        f = sc.get("fit") or {"slope": _loglog_slope(r, kl), "ci": [np.nan, np.nan], "r_squared": np.nan}
+        f = sc.get("fit") or loglog_fit(r, kl)
         label = f"|H|=|F|={sc['n']}" + (f": slope {f['slope']:.2f} [{f['ci'][0]:.2f}, {f['ci'][1]:.2f}], "
                                         f"R²={f['r_squared']:.3f}" if np.isfinite(f["ci"]).all() else
                                         " (too few ranks in the fit range)")

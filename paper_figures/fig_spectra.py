@@ -20,7 +20,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from experiments.base import ModelInputs
+from experiments import synthetic_spectra
+from experiments.base import ModelInputs, NoInputs
+from experiments.runner import Job, Runner
 from logitrank.paper import PAPER
 
 from .pipeline import FigureCache, Presets, merge_presets
@@ -31,31 +33,23 @@ from .transformer import Windows
 NAME = "spectra"
 TITLE = "Singular values of extended logit matrices and their power-law fits"
 
-#: synthetic families shown, in legend order: (family, dim multiplier, family options)
-FAMILIES: tuple[tuple[str, int, dict[str, Any]], ...] = (
-    ("isan", 1, {}), ("planted", 4, {"alpha": 0.7}), ("hmm", 1, {}), ("ngram", 4, {}))
-
 
 @dataclass(frozen=True)
 class Config(Windows):
-    """The transformer's ``L_k(H, F)`` (:class:`paper_figures.transformer.Windows`) and the synthetic
-    models' ``L(H, F)``: ``V``, base dimension ``d``, horizon ``T``, ``|H|``, ``|F|``."""
+    """The transformer's ``L_k(H, F)`` (:class:`paper_figures.transformer.Windows`), its draws and
+    ablations, and the synthetic families' experiment (:mod:`experiments.synthetic_spectra`, sized by its
+    own presets)."""
 
-    vocab: int = 8
-    dim: int = 16
-    horizon: int = 8
-    syn_histories: int = 256
-    syn_futures: int = 256
+    synthetic: synthetic_spectra.Config = synthetic_spectra.Config.quick()
     top_k: int = 50
     n_draws: int = 5
     draw_histories: int = 64
     ablation_histories: int = 96
     ablation_top_k: int = 200
     PRESETS: ClassVar[Presets] = merge_presets(
-        Windows.PRESETS, tiny={"vocab": 3, "dim": 3, "horizon": 5, "syn_histories": 27, "syn_futures": 13,
-                               "n_draws": 3, "draw_histories": 12, "ablation_histories": 12,
-                               "ablation_top_k": 16},
-        full={"vocab": 16, "dim": 32, "syn_histories": 1024, "syn_futures": 1024, "top_k": 50,
+        Windows.PRESETS, tiny={"synthetic": synthetic_spectra.Config.tiny(), "n_draws": 3,
+                               "draw_histories": 12, "ablation_histories": 12, "ablation_top_k": 16},
+        full={"synthetic": synthetic_spectra.Config.full(), "top_k": 50,
               "draw_histories": 256, "ablation_histories": 512})
 
 
@@ -63,36 +57,6 @@ def spectrum_entry(s: np.ndarray, fit: Any, **extra: Any) -> dict[str, Any]:
     """Singular values with their power-law fit, as a cacheable dict."""
     return {"s": np.asarray(s, dtype=np.float64), "alpha": fit.alpha, "ci": list(fit.alpha_ci), "C": fit.c,
             "fit_range": list(fit.index_range), "r_squared": fit.r_squared, **extra}
-
-
-def synthetic_spectrum(family: str, vocab: int, dim: int, horizon: int, n_histories: int, n_futures: int,
-                       seed: int, **kw: Any) -> dict[str, Any]:
-    """Spectrum and power-law fit of ``L_M(H, F)`` for a synthetic model (``simulators.build_model``):
-    histories of length ``horizon // 2`` and futures up to the remaining horizon."""
-    from logitrank import (
-        as_rng,
-        extended_logit_matrix,
-        fit_power_law,
-        random_futures,
-        random_histories,
-        singular_values,
-    )
-    from simulators.families import build_model
-
-    gen = as_rng(seed)
-    model = build_model(family, vocab_size=vocab, dim=dim, horizon=horizon, rng=seed, **kw)
-    t = horizon // 2
-    H = random_histories(vocab, min(n_histories, vocab**t), t, rng=gen)
-    n_f = min(n_futures, sum(vocab**m for m in range(horizon - t)))
-    F = random_futures(vocab, n_f, horizon - 1 - t, rng=gen)
-    L = extended_logit_matrix(model, H, F, progress=False)
-    s = singular_values(L)
-    alpha_true = getattr(model, "alpha", None)
-    label = {"isan": f"ISAN d={dim}", "planted": f"planted α={alpha_true}, d={dim}",
-             "hmm": f"HMM, {dim} states",
-             "ngram": f"{getattr(model, 'order', '')}-gram"}.get(family, family)
-    return spectrum_entry(s, fit_power_law(s, rng=seed), family=family, label=label, shape=list(L.shape),
-                          alpha_true=None if alpha_true is None else float(alpha_true))
 
 
 def transformer_spectrum(path: str, device: str, n_histories: int, history_length: int, future_length: int,
@@ -136,12 +100,8 @@ def transformer_ablation(path: str, device: str, kind: str, n_histories: int, hi
 
 def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
     """Spectra and fits of each synthetic family and of the transformer (final checkpoint and step 0)."""
-    fams = {}
-    for i, (fam, mult, kw) in enumerate(FAMILIES):
-        fams[fam] = cache.step(f"synthetic_{fam}", synthetic_spectrum, family=fam, vocab=config.vocab,
-                               dim=mult * config.dim, horizon=config.horizon,
-                               n_histories=config.syn_histories, n_futures=config.syn_futures,
-                               seed=config.seed + i, **kw)
+    job = Job("synthetic_spectra", config.synthetic, NoInputs(), seed=config.seed)
+    fams = Runner(cache.directory, cache=cache).run(job)["families"]
     lm = cache.transformer()
     out = {"families": fams}
     for name, step in (("transformer", lm.final_step), ("transformer_step0", 0)):

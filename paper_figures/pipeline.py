@@ -1,34 +1,29 @@
-"""``logitrank reproduce``: the figure registry, per-figure configurations with presets, and the runner.
+"""``logitrank reproduce``: the figure registry and the runner of the figures.
 
-A figure module ``paper_figures/fig_<name>.py`` is self-contained and has this shape::
+A figure is a *view* of one experiment (:mod:`experiments`): ``paper_figures/fig_<name>.py`` has this shape::
 
     NAME = "example"
     TITLE = "What the figure shows"
+    EXPERIMENT = "example"        # a name of experiments.EXPERIMENTS: its Config presets size the figure
+    INPUTS = "none"               # what the experiment reads: "none", "training" or "transformer"
 
-    @dataclass(frozen=True)
-    class Config(FigureConfig):            # seed and device come from FigureConfig
-        n: int = 100                       # defaults are the quick preset
-        PRESETS: ClassVar[Presets] = {"tiny": {"n": 10}, "full": {"n": 1000}}   # overrides of the defaults
+    def plot(result: dict, out_dir) -> list[Path]:     # result: the experiment's Result.to_dict()
+    def summarize(result: dict) -> dict:               # "numbers", "paper", "verdict" (optional "markdown")
 
-(a figure on the shared transformer's matrix extends :class:`paper_figures.transformer.Windows` instead and
-adds its own presets with :func:`merge_presets`)
+and one line in :data:`FIGURES`; the experiment is one module plus one line in
+:data:`experiments.EXPERIMENTS`. :func:`compute_figure` runs the experiment through
+:class:`experiments.Runner` in ``<out>/cache/<name>/`` (key: experiment, config, inputs identity, seed,
+code version), with the inputs :func:`view_inputs` builds (``"transformer"``: the shared trained transformer,
+trained once per output folder by :mod:`paper_figures.transformer`, its second seed as ``earlier``).
 
-    def compute(config: Config, cache: FigureCache) -> dict:
-        # each expensive part a cached step: a finished step is never recomputed
-        return {"curve": cache.step("curve", some_library_function, n=config.n, seed=config.seed)}
+Figures not yet migrated keep the older shape: their own ``Config(FigureConfig)`` with ``PRESETS``,
+``compute(config, cache) -> dict`` of cached steps (``cache.step``, ``cache.transformer()``) and
+``make(results, out_dir)``.
 
-    def make(results: dict, out_dir) -> list[Path]:      # plots (paper_figures.plotting.save: PNG + PDF)
-    def summarize(results: dict) -> dict:                # "numbers", "paper", "verdict" (optional "markdown")
-
-and one line in :data:`FIGURES`. Library calls do the work (``logitrank`` estimators, ``simulators``
-models, ``theory`` checks, ``experiments``); a module only wires them into cached steps and
-plots. Figures on the shared trained transformer call ``cache.transformer()`` (and
-``cache.transformer(second=True)`` for a second seed), which trains it once per output folder
-(:mod:`paper_figures.transformer`, configured by its own ``Config`` and presets).
-
-:func:`reproduce` builds each figure's ``Config`` from the run's preset (``tiny``, ``quick`` or ``full``),
-seed and device plus :attr:`ReproduceConfig.overrides`, writes ``<out>/<name>.png|pdf``,
-``<out>/results.json`` (each figure's entry records its config) and ``<out>/report.md``; caches live in
+:func:`reproduce` (typed entry: :func:`run_reproduce` of a :class:`ReproduceRequest`) sizes each figure from
+the run's preset (``tiny``, ``quick`` or ``full``) plus :attr:`ReproduceConfig.overrides`, writes
+``<out>/<name>.png|pdf``, ``<out>/results.json`` (each entry records its config and the key it was computed
+with; entries of another configuration are dropped) and ``<out>/report.md``; caches live in
 ``<out>/cache/<name>/`` and the transformer in ``<out>/cache/transformer/``.
 """
 

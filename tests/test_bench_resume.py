@@ -47,10 +47,11 @@ def _run_lines(log: Path) -> list[dict]:
     return [r for r in records if r["kind"] == "run"]
 
 
+@pytest.mark.slow
 def test_a_killed_bench_run_resumes_without_redoing_finished_runs(tmp_path, monkeypatch):
     (tmp_path / "slow_learner.py").write_text(SLOW_LEARNER)
     out = tmp_path / "res"
-    cmd = [sys.executable, "-m", "logitrank", "bench", "--learner", "slow_learner:SlowUniform", "--tasks",
+    cmd = [sys.executable, "-m", "logitrank_cli", "bench", "--learner", "slow_learner:SlowUniform", "--tasks",
            "ngram3-v8", "--budgets", ",".join(map(str, LADDER)), "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, env=_env(tmp_path, 0.4), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     log = out / "results.jsonl"

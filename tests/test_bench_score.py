@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import tol
 
-from logitrank.cli import main
+from logitrank_cli.main import main
 from simulators import TimeVaryingISAN, bench
 
 TASK = "ngram3-v8"  # V=8, T=10: fast for every access

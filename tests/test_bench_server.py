@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logitrank.cli import main
+from logitrank_cli.main import main
 from simulators import bench
-from simulators.bench.remote import RemoteError
+from simulators.bench.remote import RemoteError, RemoteQueryAccess, RemoteSampleAccess
 from simulators.bench.server import OracleService
 from simulators.learners import BudgetExceeded, QueryAccess
 
@@ -81,13 +81,15 @@ def open_session(url: str, **kw) -> dict:
     return info
 
 
+@pytest.mark.filterwarnings("ignore:WFAModel", "ignore:SpannerLPLearner")  # alike, served or not
 def test_bundled_learners_run_through_the_server_and_score_exactly_as_in_process(tmp_path):
+    plan = [("query", 0, (300, 3000)), ("ngram", 1, (50, 200)), ("spectral", 1, (50, 200)),
+            ("spanner", 1, (300, 3000))]  # query and sample learners, ISAN and held-out submissions
     with serving(tmp_path / "res", tasks=(TINY,)) as (url, _):
-        served = bench.run_remote("query", url, TINY, 0) + bench.run_remote("ngram", url, TINY, 1)
+        served = [r for learner, seed, _ in plan for r in bench.run_remote(learner, url, TINY, seed)]
         status, board = 200, urllib.request.urlopen(url + "/leaderboard").read().decode()
-    local = [bench.run_one("query", TINY, 0, b) for b in (300, 3000)] + \
-        [bench.run_one("ngram", TINY, 1, b) for b in (50, 200)]
-    assert [r["status"] for r in local] == ["ok"] * 4 and local[0]["stopped_early"]  # anytime at 300
+    local = [bench.run_one(learner, TINY, seed, b) for learner, seed, ladder in plan for b in ladder]
+    assert [r["status"] for r in local] == ["ok"] * 8 and local[0]["stopped_early"]  # anytime at 300
     for s, r in zip(served, local, strict=True):
         assert s["learner"] == r["learner"] + " (served)" and s["served"] is True
         assert (s["isolation"], r["isolation"]) == ("server", "in-process")
@@ -96,12 +98,14 @@ def test_bundled_learners_run_through_the_server_and_score_exactly_as_in_process
         for key in ("kl", "kl_se", "tv", "tv_se", "perplexity", "kl_per_position", "stopped_early"):
             assert s.get(key) == r.get(key), key  # the same answers, model and evaluation: equal exactly
     assert served[0]["error"] == local[0]["error"]  # the server's refusal reads like the in-process one
-    assert [s["submission"] for s in served] == ["isan", "isan", "heldout-logits", "heldout-logits"]
+    how = [s["submission"] for s in served]
+    assert how[:6] == ["isan"] * 2 + ["heldout-logits"] * 4 and set(how[6:]) <= {"isan", "heldout-logits"}
     refs = [r for r in bench.read_log(tmp_path / "res" / "results.jsonl") if r["kind"] == "reference"]
     assert {(r["task"], r["seed"]) for r in refs} == {(TINY, 0), (TINY, 1)}
     mine, theirs = bench.scores(refs + served), bench.scores(refs + local)
     assert mine["query"]["query (served)"] == theirs["query"]["query"]
     assert mine["sample"]["ngram (served)"] == theirs["sample"]["ngram"]
+    assert mine["sample"]["spectral (served)"] == theirs["sample"]["spectral"]
     assert status == 200 and "| query (served) | query | 3e+03 |" in board
     assert "| ngram (served) | sample | 2e+02 |" in board and "1/1 ok; server |" in board
 
@@ -127,6 +131,17 @@ def test_remote_answers_equal_the_in_process_oracle_also_when_split(tmp_path):
         assert status == 200 and plain["used"] == 16
         np.testing.assert_array_equal(np.array(plain["logits"]), local.logits(P[:3]))  # = the float64 bytes
     assert not np.array_equal(local.logits([[1]]), bench.build_target(NOISY, 0).logits([(1,)]))  # noisy
+
+
+def test_remote_access_is_of_the_session_kind(tmp_path):
+    with serving(tmp_path) as (url, _):
+        query = bench.RemoteAccess(url, TINY, 0, learner="probe", budget=300)
+        sample = bench.RemoteAccess(url, TINY, 0, learner="probe", access="sample", budget=50)
+        assert isinstance(query, RemoteQueryAccess) and isinstance(sample, RemoteSampleAccess)
+        assert not hasattr(sample, "logits") and not hasattr(sample, "extended_logits")  # as SampleAccess
+        seqs, logits = query.sample(2)
+        assert seqs.shape == (2, 6) and logits.shape == (2, 6, 4) and query.used == 12
+        assert sample.sample(3).shape == (3, 6) and sample.used == sample.samples_used == 3
 
 
 def test_budgets_are_enforced_by_the_server(tmp_path):
@@ -246,9 +261,10 @@ def test_cli_serve_refuses_bad_options(capsys):
     assert "must be a registered task name, got ''" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_served_command_cleanly(tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "logitrank", "serve", "--tasks", "copy-n6-v4",
+    proc = subprocess.Popen([sys.executable, "-m", "logitrank_cli", "serve", "--tasks", "copy-n6-v4",
                              "--port", "0", "--out", str(tmp_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -275,6 +291,7 @@ def test_sigterm_stops_the_served_command_cleanly(tmp_path, capsys):
     assert "logitrank serve: stopped" in out and "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the example needs curl and jq")
 def test_the_shell_client_in_docs_is_ranked(tmp_path):
     script = Path(__file__).resolve().parents[1] / "docs" / "oracle_client.sh"

@@ -67,6 +67,7 @@ def test_missing_torch_skips_the_task_with_a_clear_message(monkeypatch):
         del bench.TASKS["t-tiny-lm-skip"]
 
 
+@pytest.mark.slow
 def test_trained_once_then_loaded_and_learned_from_queries(monkeypatch, tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")

@@ -10,9 +10,9 @@ import pytest
 from conftest import tol
 
 from logitrank import LogitMatrix, load_json, random_futures, random_histories, save_json, singular_values
-from logitrank.cli import main
 from logitrank.index_sets import spread_lengths
 from logitrank.shards import open_shards
+from logitrank_cli.main import main
 
 
 def test_spectrum_with_no_arguments_runs_on_defaults(tmp_path, monkeypatch, capsys):

@@ -44,6 +44,7 @@ def sets():
     return random_histories(V, 160, TH, rng=1), random_futures(V, 60, T - 1 - TH, rng=2)
 
 
+@pytest.mark.slow
 def test_distributed_shards_identical_to_local(client, sets, tmp_path):
     H, F = sets
     factory = functools.partial(TimeVaryingISAN.random, V, 6, T, rng=3)  # picklable, built on each worker
@@ -60,6 +61,7 @@ def test_distributed_shards_identical_to_local(client, sets, tmp_path):
         extract_distributed(other, H, F, tmp_path / "dist", client=client, shard_rows=40, top_k=4)
 
 
+@pytest.mark.slow
 def test_dask_svd_compressed_matches_local_gram(client, sets, tmp_path):
     H, F = sets
     factory = functools.partial(planted_isan, 0.6)
@@ -73,6 +75,7 @@ def test_dask_svd_compressed_matches_local_gram(client, sets, tmp_path):
     assert np.abs(rough / local - 1).max() > 1e-6
 
 
+@pytest.mark.slow
 def test_default_local_cluster(sets, tmp_path):
     H, F = sets
     factory = functools.partial(TimeVaryingISAN.random, V, 6, T, rng=3)

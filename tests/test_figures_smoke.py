@@ -54,6 +54,7 @@ def test_step_cache_keys_on_the_function_not_only_the_parameters(tmp_path: Path)
         assert StepCache(tmp_path).step("a", square, n=3)["v"] == 9
 
 
+@pytest.mark.slow
 def test_results_of_another_configuration_are_dropped_not_reported(tmp_path: Path) -> None:
     """F14: ``--seed 0`` then ``--seed 7 --only equivalence`` into one folder: results.json (and so the
     report) holds only figures computed with seed 7; the seed-0 phase transition is dropped, not shown
@@ -163,6 +164,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return out, results
 
 
+@pytest.mark.slow
 def test_every_figure_writes_png_pdf_and_a_report_section(tiny_run: tuple[Path, dict]) -> None:
     out, results = tiny_run
     for name in FIGURES:
@@ -189,6 +191,7 @@ def _numbers(out: Path) -> dict:
     return {k: v["numbers"] for k, v in json.loads((out / "results.json").read_text())["figures"].items()}
 
 
+@pytest.mark.slow
 def test_cache_hit_gives_identical_numbers_and_only_replots(tiny_run: tuple[Path, dict]) -> None:
     out, _ = tiny_run
     before = _numbers(out)
@@ -201,6 +204,7 @@ def test_cache_hit_gives_identical_numbers_and_only_replots(tiny_run: tuple[Path
     assert _numbers(out) == before  # the other figures' entries are kept, every number identical
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_recomputing(tiny_run: tuple[Path, dict], tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     src, _ = tiny_run
@@ -228,8 +232,9 @@ def test_interrupted_run_resumes_without_recomputing(tiny_run: tuple[Path, dict]
     assert _numbers(out)["spectra"] == _numbers(src)["spectra"]
 
 
+@pytest.mark.slow
 def test_cli_reproduce_only(tiny_run: tuple[Path, dict], capsys: pytest.CaptureFixture[str]) -> None:
-    from logitrank.cli import main
+    from logitrank_cli.main import main
 
     out, _ = tiny_run
     args = ["reproduce", "--tiny", "--out", str(out), "--no-progress"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logitrank.cli import main
+from logitrank_cli.main import main
 
 
 def refused(capsys, argv: list[str], *fragments: str) -> str:  # type: ignore[no-untyped-def]
@@ -46,7 +46,7 @@ def test_set_value_of_the_wrong_kind_exits_2_naming_set(capsys, tmp_path, value:
 
 def test_a_type_error_that_is_a_bug_keeps_its_traceback(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Negative control: only validation messages become exit 2; a TypeError deep in numpy is a bug."""
-    import logitrank.cli as cli
+    import logitrank_cli.main as cli
 
     def broken(args):  # type: ignore[no-untyped-def]
         return np.zeros(3) + "x"  # numpy's own TypeError-like failure (UFuncTypeError is a TypeError)
@@ -57,7 +57,7 @@ def test_a_type_error_that_is_a_bug_keeps_its_traceback(monkeypatch) -> None:  #
 
 
 def test_option_names_replace_parameter_names() -> None:
-    from logitrank.cli import name_the_option
+    from logitrank_cli.main import name_the_option
 
     options = {"--init-std": 1, "--histories": 1, "--futures": 1, "--scheduler": 1, "--seed": 1}
     assert name_the_option("init_std: must be <= 1, got 1e+30", options) == \

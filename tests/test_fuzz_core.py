@@ -75,6 +75,7 @@ class Plain:
 
 
 # --- group 1: uncentered user models are centered by the core ---------------------------------------
+@pytest.mark.slow
 @given(offset=st.floats(-1e3, 1e3, allow_nan=False))
 def test_uncentered_model_equals_reference_model(setup, offset):
     m, H, F = setup
@@ -144,6 +145,7 @@ non_integer_tokens = st.one_of(
 )
 
 
+@pytest.mark.slow
 @given(bad=non_integer_tokens, pos=st.integers(0, 2))
 def test_non_integer_tokens_are_refused(setup, bad, pos):
     m, H, _ = setup

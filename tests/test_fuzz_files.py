@@ -479,7 +479,7 @@ def test_damaged_checkpoint_given_to_hf_model_names_the_file(trained, tmp_path) 
 
 def test_cli_train_on_an_existing_run_says_resume(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("torch")
-    from logitrank.cli import main
+    from logitrank_cli.main import main
 
     args = ["train", "--preset", "tiny", "--steps", "1", "--checkpoint-every", "1", "--out",
             str(tmp_path / "r"), "--no-progress"]

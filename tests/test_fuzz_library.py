@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from logitrank import LogitMatrix, numerical_rank, save_json, singular_values
-from logitrank.cli import main
 from logitrank.results_io import CorruptFileError, file_checksum
+from logitrank_cli.main import main
 
 
 def refused(capsys, argv: list[str], *fragments: str) -> str:  # type: ignore[no-untyped-def]

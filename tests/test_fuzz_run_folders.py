@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from logitrank.cli import main
 from logitrank.run_folder import LOCK_FILE, OWNER_FILE, FolderBusyError, claim, owner_of
+from logitrank_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,9 +39,9 @@ SLOW_LEARNER = textwrap.dedent('''
 
 
 def start(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
-    """``python -m logitrank args`` in ``cwd`` (this checkout's code first on the path)."""
+    """``python -m logitrank_cli args`` in ``cwd`` (this checkout's code first on the path)."""
     path = os.pathsep.join([str(cwd), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return subprocess.Popen([sys.executable, "-m", "logitrank", *args], cwd=cwd, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "logitrank_cli", *args], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg", **env})
 
@@ -66,6 +66,7 @@ BENCH = ["bench", "--learner", "slow_learner:SlowUniform", "--tasks", "ngram3-v8
 
 
 # -------------------------------------------------------------------------- F06: two bench runs at once
+@pytest.mark.slow
 def test_a_second_bench_run_on_a_busy_folder_is_refused_and_nothing_is_duplicated(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "slow_learner.py").write_text(SLOW_LEARNER)
     out = tmp_path / "res"
@@ -87,6 +88,7 @@ def test_a_second_bench_run_on_a_busy_folder_is_refused_and_nothing_is_duplicate
     assert "1/1" in (out / "leaderboard.md").read_text() and "2/2" not in (out / "leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 def test_two_identical_bench_runs_started_together_end_correct_or_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "slow_learner.py").write_text(SLOW_LEARNER)
     out = tmp_path / "res"
@@ -97,6 +99,7 @@ def test_two_identical_bench_runs_started_together_end_correct_or_refused(tmp_pa
     assert set(run_keys(out).values()) == {1} and len(run_keys(out)) == 3
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_the_folder_free(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """``flock`` dies with its process: a SIGKILLed run never leaves the folder locked."""
     code = ("import os, signal; from logitrank.run_folder import claim\n"
@@ -137,6 +140,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def
             "reproduce": root / "reproduce", "measure_argv": measure, "outcomes": outcomes}  # type: ignore[dict-item]
 
 
+@pytest.mark.slow
 def test_two_identical_measure_runs_on_one_folder_end_correct_or_refused(folders) -> None:  # type: ignore[no-untyped-def]
     outcomes = folders["outcomes"]
     assert sorted(code for code, _ in outcomes)[0] == 0 and {code for code, _ in outcomes} <= {0, 2}, outcomes
@@ -152,6 +156,7 @@ COMMANDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command, owner", [(c, o) for c in ("bench", "measure", "reproduce")
                                             for o in ("bench", "measure", "reproduce") if c != o])
 def test_a_command_is_refused_in_another_commands_folder(folders, command: str, owner: str) -> None:  # type: ignore[no-untyped-def]
@@ -165,6 +170,7 @@ def test_a_command_is_refused_in_another_commands_folder(folders, command: str, 
 
 
 # -------------------------------------------------------------------------- F18: stale temporaries
+@pytest.mark.slow
 def test_stale_tmp_files_are_removed_when_a_run_starts(folders, capsys) -> None:  # type: ignore[no-untyped-def]
     out = folders["measure"]
     stale = [out / "results.json.abc123.tmp", out / "steps" / "angles.json.def456.tmp"]

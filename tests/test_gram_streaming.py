@@ -22,7 +22,7 @@ def shards(tmp_path_factory):
     return extract(model, H, F, tmp_path_factory.mktemp("gram"), shard_rows=48, progress=False)
 
 
-@pytest.mark.parametrize("block", [1, 37, 1000, 5000])
+@pytest.mark.parametrize("block", [pytest.param(1, marks=pytest.mark.slow), 37, 1000, 5000])
 def test_gram_of_shards_equals_the_dense_svd(shards, block):
     dense = svdvals(shards.to_logit_matrix().values)
     got = shards.singular_values(block_columns=block)

@@ -126,6 +126,7 @@ def test_exact_isan_is_recovered(V, d, T, seed):
         assert exact_kl(target, learner.model_) < 1e-6
 
 
+@pytest.mark.slow
 def test_kl_grows_with_query_noise():
     target = TimeVaryingISAN.random(6, 3, 6, rng=4)
     kls = []
@@ -184,6 +185,7 @@ def test_sample_baselines_beat_uniform_on_an_ngram_target():
         assert kl < 0.1 * trivial, (type(learner).__name__, kl, trivial)
 
 
+@pytest.mark.slow
 def test_mle_baseline_beats_uniform_and_keeps_torch_out_of_simulators():
     from simulators.learners import MLELearner
 

@@ -16,7 +16,6 @@ import simulators  # noqa: E402
 from experiments import ModelInputs  # noqa: E402
 from experiments import angles as angles_exp  # noqa: E402
 from experiments import emergence as emergence_exp  # noqa: E402
-from experiments import kl_scales as kl_scales_exp  # noqa: E402
 from experiments import spectrum as spectrum_exp  # noqa: E402
 from experiments.angles import subspace_angles  # noqa: E402
 from experiments.emergence import emergence_across_checkpoints  # noqa: E402
@@ -36,6 +35,7 @@ from logitrank import (  # noqa: E402
     principal_angles,
     singular_values,
 )
+from logitrank.power_law import loglog_fit  # noqa: E402
 
 V = 20
 STREAM = np.random.default_rng(0).integers(0, V, size=3000)
@@ -163,6 +163,7 @@ def test_untrained_spectrum_flattens_with_the_initialisation_scale() -> None:
         init_scale_sweep([0.1], text, 10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_embd", [32, 64, 96])
 def test_hidden_dim_of_trained_gpt2_recovered(tmp_path, n_embd) -> None:  # type: ignore[no-untyped-def]
     """The issue's widths: for GPT-2 (fan-in init, 5 training steps) rank L(H, {empty}) is exactly n_embd
@@ -298,19 +299,19 @@ def test_random_token_ablation_keeps_k_random_columns(tiny: HFModel) -> None:
 
 def test_loglog_fit_exact_power_law_noise_and_a_bend() -> None:
     r = np.array([1, 2, 3, 5, 8, 12, 20, 32, 50, 80, 100, 128], dtype=float)
-    f = kl_scales_exp.loglog_fit(r, 2.0 * r**-0.8, r_min=5, r_max=100)
+    f = loglog_fit(r, 2.0 * r**-0.8, r_min=5, r_max=100)
     assert f["slope"] == pytest.approx(-0.8, abs=1e-12) and f["r_squared"] == pytest.approx(1.0, abs=1e-12)
     assert f["n_points"] == 8 and f["range"] == [5.0, 100.0] and f["ci"][1] - f["ci"][0] < 1e-9
     gen = np.random.default_rng(0)
     covered = 0
     for _ in range(200):  # the 95% t interval covers the true slope about 95% of the time
         y = 2.0 * r**-0.8 * np.exp(0.05 * gen.standard_normal(r.size))
-        lo, hi = kl_scales_exp.loglog_fit(r, y)["ci"]
+        lo, hi = loglog_fit(r, y)["ci"]
         covered += lo <= -0.8 <= hi
     assert 180 <= covered <= 198
-    bend = kl_scales_exp.loglog_fit(r, np.exp(-r / 30.0))  # not a power law: a visibly poorer fit
+    bend = loglog_fit(r, np.exp(-r / 30.0))  # not a power law: a visibly poorer fit
     assert bend["r_squared"] < 0.95
-    assert np.isnan(kl_scales_exp.loglog_fit(r, r**-1.0, r_min=200)["slope"])  # no points in range
+    assert np.isnan(loglog_fit(r, r**-1.0, r_min=200)["slope"])  # no points in range
 
 
 def test_kl_across_scales_reports_the_largest_spectrum_exponent(tiny: HFModel) -> None:

@@ -166,6 +166,7 @@ def test_hidden_dimension_recovered_random_init(width: int) -> None:
         assert est.dim == expected, (build.__name__, est.dim, expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [32, 64, 96])
 def test_hidden_dimension_recovered_trained(width: int) -> None:
     """A few AdamW steps move LayerNorm's beta off zero: a trained GPT-2 shows the full d_model."""

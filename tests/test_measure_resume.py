@@ -41,13 +41,14 @@ def spectrum_config():  # type: ignore[no-untyped-def]
     return Config.preset("tiny", only=("spectrum", "kl_scales"), shard_rows=2, progress=False)
 
 
+@pytest.mark.slow
 def test_killed_measure_resumes_to_the_uninterrupted_numbers(llama, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from experiments.measure import MeasureRequest, run_measure
 
     model, text = llama
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "logitrank", "measure", "--model", model, "--text", text, "--preset", "tiny",
-           "--only", "spectrum,kl_scales", "--shard-rows", "2", "--out", str(killed), "--no-progress"]
+    cmd = [sys.executable, "-m", "logitrank_cli", "measure", "--model", model, "--text", text, "--preset",
+           "tiny", "--only", "spectrum,kl_scales", "--shard-rows", "2", "--out", str(killed), "--no-progress"]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     shards = killed / "shards" / "spectrum"
@@ -74,6 +75,7 @@ def test_killed_measure_resumes_to_the_uninterrupted_numbers(llama, tmp_path) ->
                                   fresh.measurements["kl_scales"]["kl"])
 
 
+@pytest.mark.slow
 def test_local_cluster_gives_the_local_matrix_and_alpha(llama, tmp_path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("distributed")
     from experiments.measure import Config, MeasureRequest, run_measure

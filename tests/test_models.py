@@ -222,6 +222,7 @@ def test_hmm_is_not_exactly_low_rank_but_within_trivial_bound() -> None:
     assert max(ranks) > m.n_states  # logs of mixtures: rank well above the number of states
 
 
+@pytest.mark.slow
 def test_planted_rank_is_dim() -> None:
     m = PlantedSpectrum.random(4, 8, 7, 0.5, rng=0)
     for t in range(7):

@@ -29,6 +29,7 @@ def planted_matrix(model: TimeVaryingISAN, seed: int) -> tuple[np.ndarray, int, 
     return extended_logit_matrix(model, H, F).values, len(H), len(F)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [0.3, 0.5, 0.7, 1.0])
 def test_fit_power_law_recovers_planted_alpha(alpha: float) -> None:
     model = PlantedSpectrum.random(V, D, T, alpha, rng=0, C=1.5)
@@ -42,6 +43,7 @@ def test_fit_power_law_recovers_planted_alpha(alpha: float) -> None:
     assert abs(fit.c / np.sqrt(nh * nf) / 1.5 - 1) < 0.1
 
 
+@pytest.mark.slow
 def test_planted_on_exhaustive_histories_and_futures() -> None:
     # the full L(Sigma^5, Sigma^{<=4}) of a V = 4 model: 1024 x 1364
     model = PlantedSpectrum.random(4, D, T, 0.6, rng=3)
@@ -50,6 +52,7 @@ def test_planted_on_exhaustive_histories_and_futures() -> None:
     assert abs(fit.alpha - 0.6) <= 0.03 and fit.alpha_ci[0] <= 0.6 <= fit.alpha_ci[1]
 
 
+@pytest.mark.slow
 def test_mixing_transitions_flatten_the_spectrum() -> None:
     # same x0 and readouts, Haar-orthogonal transitions instead of diagonal signs: the planted decay is lost
     planted = PlantedSpectrum.random(V, D, T, 1.0, rng=1)

@@ -80,6 +80,7 @@ KILL_SCRIPT = textwrap.dedent("""
 """).format(V=V, D=D, T=T, TH=TH)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["token-means", "shards"])
 def test_kill_and_resume_is_bit_identical(setup, tmp_path, stage):
     model, H, F = setup
@@ -221,6 +222,7 @@ def test_single_pass_sketch_exact_on_low_rank():
     np.testing.assert_allclose(U.T @ U, np.eye(5), atol=tol(np.float64)["atol"])
 
 
+@pytest.mark.slow
 def test_single_pass_sketch_planted_decay():
     top = np.array([10.0, 8, 6, 4, 3])
     A, s = planted(200, 1200, top, 1e-4, rng=4)
@@ -245,7 +247,7 @@ def test_sketch_vectors_from_shards(setup, tmp_path):
 
 
 def test_cli_extract_then_spectrum_from(tmp_path, capsys):
-    from logitrank.cli import main
+    from logitrank_cli.main import main
 
     out = tmp_path / "shards"
     common = ["--vocab", "6", "--dim", "4", "--horizon", "6", "--histories", "40", "--futures", "12",

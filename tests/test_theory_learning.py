@@ -30,6 +30,7 @@ def test_learning_claims_are_registered_for_verify():
     assert all(theory.get_claim(c).has_negative_control for c in LEARNING)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("claim, params", [("learning.exact", {"instances": 3, "max_dim": 3}),
                                            ("learning.graceful", {"instances": 3})])
 def test_claim_holds_for_the_provable_learner_and_every_broken_learner_fails(claim, params):
@@ -43,6 +44,7 @@ def test_claim_holds_for_the_provable_learner_and_every_broken_learner_fails(cla
     assert control.details["random_model"]["parts"]["queries"] > 0  # the random model fails by TV only
 
 
+@pytest.mark.slow
 def test_bounded_coefficients_claim_fails_without_the_bound():
     c = theory.get_claim("learning.bounded_coefficients")
     assert c.check(0, instances=4).holds
@@ -67,6 +69,7 @@ def test_kahan_family_makes_greedy_pivoting_need_large_coefficients_and_the_span
     assert d in bounded and coef_bounded <= 2.0  # the spanner swapped v in
 
 
+@pytest.mark.slow
 def test_witness_claim_and_its_broken_learners():
     c = theory.get_claim("learning.witnesses")
     assert c.check(2, instances=2, max_dim=4).holds
@@ -148,6 +151,7 @@ def test_witness_sweep_and_bounds():
     assert soft == 4 * np.log2(8e4) and explicit == 64 * 4 * J
 
 
+@pytest.mark.slow
 def test_fit_scaling_recovers_a_power_and_tells_it_from_an_affine_cost():
     gen = np.random.default_rng(0)
     x = np.repeat(np.geomspace(1, 32, 6), 5)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import theory
-from logitrank.cli import main
+from logitrank_cli.main import main
 from simulators import TimeVaryingISAN
 from theory import registry
 

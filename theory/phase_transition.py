@@ -46,6 +46,7 @@ from scipy.optimize import brentq
 from scipy.special import zeta
 
 from logitrank import approx_rank
+from logitrank.paper import PAPER
 
 from .registry import Claim, Evidence, Tally, register
 
@@ -340,7 +341,7 @@ def _check(gen: np.random.Generator, *, instances: int, n_max: int) -> Evidence:
         tally.add(m, instance=i, **info)
     d = derive_phase_transition()
     tally.details.update(formulas=d.as_text(), r_eps_alpha_0_6=r_eps_constant(0.6, 0.09),
-                         r_eps_alpha_0_536=r_eps_constant(0.536, 0.09))
+                         r_eps_alpha_0_536=r_eps_constant(PAPER["alpha_olmo7b"], 0.09))
     return tally.evidence()
 
 

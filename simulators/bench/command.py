@@ -1,4 +1,5 @@
-"""``logitrank bench``: its arguments, their validation and the run (the CLI only calls these two functions).
+"""``logitrank bench``: its arguments (:func:`add_bench_arguments`), the names it parses and the run
+(:func:`run_bench`); :mod:`logitrank_cli.bench` checks the parsed options and calls these.
 
 Every bad value is a ValueError naming the option as the user typed it, the rule and the value (the CLI
 turns it into exit status 2).
@@ -11,13 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .ladder import run_learners
-from .participant import export_public
-from .persistence import export_task
 from .score import SCORE_FLOOR, TV_TARGET
-from .tasks import TASKS as _TASKS
-from .tasks import check_ladder, describe_tasks, parse_budgets, suite
 
-__all__ = ["EPILOG", "add_bench_arguments", "bench_command", "parse_names", "run_bench"]
+__all__ = ["EPILOG", "add_bench_arguments", "parse_names", "run_bench"]
 
 EPILOG = f"""\
 score (higher is better, 0..1; one table per access kind, every learner on every task of its table):
@@ -85,33 +82,6 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "makes each hard")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
-
-
-def bench_command(args: argparse.Namespace) -> int:
-    """Validate the parsed options (messages name the option) and run :func:`run_bench`."""
-    if args.seeds < 1:
-        raise ValueError(f"--seeds: must be >= 1, got {args.seeds}")
-    tasks = parse_names(args.tasks, "--tasks") if args.tasks is not None else None
-    learners = parse_names(args.learner, "--learner")
-    if args.suite is not None and not args.suite.strip():
-        raise ValueError(f"--suite: must be a suite name, got {args.suite!r}")
-    if args.list:
-        print(describe_tasks(tasks or (suite(args.suite) if args.suite else list(_TASKS))))
-        return 0
-    names = tasks or suite(args.suite or "core")
-    if args.export is not None:
-        for name in names:
-            for seed in range(args.seeds):
-                if args.with_answers:
-                    path, js = export_task(name, seed, args.export)
-                    print(f"wrote {path} and {js}")
-                else:
-                    print(f"wrote {export_public(name, seed, args.export)}")
-        return 0
-    budgets = parse_budgets(args.budgets, "--budgets")
-    ladder = None if budgets is None else list(check_ladder("--budgets", budgets))
-    return run_bench(learners, names, seeds=args.seeds, budgets=ladder, out=Path(args.out),
-                     progress=False if args.no_progress else None)
 
 
 def run_bench(learners: Sequence[str], tasks: Sequence[str], *, seeds: int, budgets: list[int] | None,

@@ -1,13 +1,14 @@
 """A thin client of the oracle server: :class:`RemoteAccess`, an access object whose answers come over HTTP.
 
-``RemoteAccess`` has the interface of :class:`~simulators.learners.QueryAccess`,
-:class:`~simulators.learners.SampledLogitAccess` and :class:`~simulators.learners.SampleAccess`
-(``vocab_size``, ``horizon``, ``budget``, ``used``, ``remaining``, ``queries_used``, ``samples_used``,
-``logits``, ``extended_logits``, ``sample``), so any learner that takes an access object runs against the
-server unchanged;
-a refusal for the budget (HTTP 429) raises :class:`~simulators.learners.BudgetExceeded`, a malformed request
-ValueError with the server's message.  Only the standard library is used (``http.client``, one kept-alive
-connection per access).
+``RemoteAccess(url, task, seed, learner=...)`` opens the session and is of its kind: a
+:class:`RemoteQueryAccess` has the interface of :class:`~simulators.learners.QueryAccess` and
+:class:`~simulators.learners.SampledLogitAccess` (``vocab_size``, ``horizon``, ``budget``, ``used``,
+``remaining``, ``queries_used``, ``logits``, ``extended_logits``, ``sample`` returning sequences and
+logits), a :class:`RemoteSampleAccess` that of :class:`~simulators.learners.SampleAccess` (``sample``
+returning sequences, no ``logits``), so any learner that takes an access object runs against the server
+unchanged.  A refusal for the budget (HTTP 429) raises :class:`~simulators.learners.BudgetExceeded`, a
+malformed request ValueError with the server's message.  Only the standard library is used
+(``http.client``, one kept-alive connection per access).
 
 Example::
 
@@ -39,7 +40,7 @@ from logitrank.validation import check_positive_int, check_prefixes
 from ..isan import TimeVaryingISAN
 from ..learners.access import BudgetExceeded
 
-__all__ = ["RemoteAccess", "RemoteError", "run_remote"]
+__all__ = ["RemoteAccess", "RemoteError", "RemoteQueryAccess", "RemoteSampleAccess", "run_remote"]
 
 
 class RemoteError(RuntimeError):
@@ -110,18 +111,44 @@ class RemoteAccess:
     access_kind, budget, vocab_size, horizon, samples_per_query, unit
     """
 
-    def __init__(self, url: str, task: str, seed: int = 0, *, learner: str, access: str | None = None,
-                 budget: int | None = None):
-        self._client = _Client(url)
-        info = self._client.call("POST", "/sessions", {"learner": learner, "task": task, "seed": seed,
-                                                       "access": access, "budget": budget})
-        self.session, self.learner, self.task, self.seed = info["session"], learner, task, seed
-        self.access_kind, self.budget, self.unit = info["access"], int(info["budget"]), info["unit"]
-        self.vocab_size, self.horizon = int(info["vocab_size"]), int(info["horizon"])
+    _client: _Client
+    session: str
+    learner: str
+    task: str
+    seed: int
+    access_kind: str
+    unit: str
+    budget: int
+    vocab_size: int
+    horizon: int
+    samples_per_query: int
+    learner_seed: int
+    n_eval: int
+    used: int
+    queries_used: int
+    _limit: int
+
+    def __new__(cls, url: str, task: str, seed: int = 0, *, learner: str, access: str | None = None,
+                budget: int | None = None) -> RemoteAccess:
+        # the server says which kind the session has; the object is of that kind, so that a learner that
+        # tells the kinds apart by their methods (a sample learner refusing anything with logits) can
+        client = _Client(url)
+        info = client.call("POST", "/sessions", {"learner": learner, "task": task, "seed": seed,
+                                                  "access": access, "budget": budget})
+        self = super().__new__(RemoteQueryAccess if info["access"] == "query" else RemoteSampleAccess)
+        self._client, self.learner, self.task, self.seed = client, learner, task, seed
+        self.session, self.access_kind, self.unit = info["session"], info["access"], info["unit"]
+        self.budget, self.vocab_size, self.horizon = int(info["budget"]), int(info["vocab_size"]), \
+            int(info["horizon"])
         self.samples_per_query = int(info["samples_per_query"])
         self.learner_seed = int(info["learner_seed"])
         self._limit, self.n_eval = int(info["max_answer_floats"]), int(info["n_eval"])
         self._update(info)
+        return self
+
+    def __init__(self, url: str, task: str, seed: int = 0, *, learner: str, access: str | None = None,
+                 budget: int | None = None):
+        pass  # all done in __new__, which chose the class
 
     def _update(self, counts: dict[str, Any]) -> None:
         self.used, self.queries_used = int(counts["used"]), int(counts["queries_used"])
@@ -139,6 +166,48 @@ class RemoteAccess:
         out = self._client.call("POST", f"/sessions/{self.session}/{what}?encoding=base64", body)
         self._update(out)
         return out
+
+    # -- submitting --------------------------------------------------------------------------------
+    def heldout(self) -> np.ndarray:
+        """The held-out sequences ``(n_eval, T)``; ends the query phase of this learner, task and seed."""
+        return np.asarray(self._client.call("POST", f"/sessions/{self.session}/heldout")["sequences"],
+                          dtype=np.int64)
+
+    def submit(self, model: SequenceModel, stopped_early: bool = False) -> dict[str, Any]:
+        """Score ``model``: a :class:`~simulators.TimeVaryingISAN` by its parameters when they are fewer
+        numbers than its logits along the held-out sequences, which score any other sequence model (the two
+        give the same record); ``stopped_early``: the learner's ``stopped_early_``.  Returns
+        ``{"record": ..., "scores": ...}``."""
+        held_out_size = self.n_eval * self.horizon * self.vocab_size
+        if isinstance(model, TimeVaryingISAN) and model.A.size + model.B.size < held_out_size:
+            return self._client.call("POST", f"/sessions/{self.session}/submit/isan",
+                                     {"x0": model.x0.tolist(), "A": model.A.tolist(), "B": model.B.tolist(),
+                                      "stopped_early": stopped_early})
+        ell = logits_along(model, self.heldout())
+        return self._client.call("POST", f"/sessions/{self.session}/submit/logits",
+                                 {"logits": ell.tolist(), "stopped_early": stopped_early})
+
+    def give_up(self, error: str, status: str = "failed", traceback: str = "") -> dict[str, Any]:
+        """Record a failed (or ``"over_budget"``) run with ``error``; ``traceback`` goes to the server's
+        ``logs/`` folder, named in the leaderboard."""
+        return self._client.call("POST", f"/sessions/{self.session}/submit/give_up",
+                                 {"status": status, "error": error[-4000:],
+                                  "traceback": traceback[-100_000:]})
+
+
+class RemoteSampleAccess(RemoteAccess):
+    """A session with sample access (see :class:`RemoteAccess`): ``sample(n)`` only, like ``SampleAccess``."""
+
+    def sample(self, n: int) -> np.ndarray:
+        """``n`` i.i.d. sequences, int64 ``(n, T)``; costs ``n``."""
+        n = check_positive_int("n", n)
+        out = self._post("sample", {"n": n})
+        return np.asarray(out["sequences"], dtype=np.int64).reshape(n, self.horizon)
+
+
+class RemoteQueryAccess(RemoteAccess):
+    """A session with query access (see :class:`RemoteAccess`): ``logits``, ``extended_logits`` and
+    ``sample``, like ``QueryAccess`` / ``SampledLogitAccess``."""
 
     def _chunks(self, name: str, rows: Sequence[Sequence[int]], per_row: int, cost: int
                 ) -> list[list[list[int]]]:
@@ -172,41 +241,13 @@ class RemoteAccess:
                  for c in self._chunks("histories", histories, len(fut) * self.vocab_size, cost)]
         return np.concatenate(parts).reshape(len(histories), len(fut), self.vocab_size)
 
-    def sample(self, n: int) -> Any:
-        """``n`` sequences ``(n, T)``; for query access also the logits ``(n, T, V)`` that predicted them."""
+    def sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` sequences ``(n, T)`` drawn through queries, with the logits ``(n, T, V)`` that predicted
+        each token."""
         n = check_positive_int("n", n)
         out = self._post("sample", {"n": n})
         seqs = np.asarray(out["sequences"], dtype=np.int64).reshape(n, self.horizon)
-        if self.access_kind == "sample":
-            return seqs
         return seqs, _decode_floats(out["logits"]).reshape(n, self.horizon, self.vocab_size)
-
-    # -- submitting --------------------------------------------------------------------------------
-    def heldout(self) -> np.ndarray:
-        """The held-out sequences ``(n_eval, T)``; ends the query phase of this learner, task and seed."""
-        return np.asarray(self._client.call("POST", f"/sessions/{self.session}/heldout")["sequences"],
-                          dtype=np.int64)
-
-    def submit(self, model: SequenceModel, stopped_early: bool = False) -> dict[str, Any]:
-        """Score ``model``: a :class:`~simulators.TimeVaryingISAN` by its parameters when they are fewer
-        numbers than its logits along the held-out sequences, which score any other sequence model (the two
-        give the same record); ``stopped_early``: the learner's ``stopped_early_``.  Returns
-        ``{"record": ..., "scores": ...}``."""
-        held_out_size = self.n_eval * self.horizon * self.vocab_size
-        if isinstance(model, TimeVaryingISAN) and model.A.size + model.B.size < held_out_size:
-            return self._client.call("POST", f"/sessions/{self.session}/submit/isan",
-                                     {"x0": model.x0.tolist(), "A": model.A.tolist(), "B": model.B.tolist(),
-                                      "stopped_early": stopped_early})
-        ell = logits_along(model, self.heldout())
-        return self._client.call("POST", f"/sessions/{self.session}/submit/logits",
-                                 {"logits": ell.tolist(), "stopped_early": stopped_early})
-
-    def give_up(self, error: str, status: str = "failed", traceback: str = "") -> dict[str, Any]:
-        """Record a failed (or ``"over_budget"``) run with ``error``; ``traceback`` goes to the server's
-        ``logs/`` folder, named in the leaderboard."""
-        return self._client.call("POST", f"/sessions/{self.session}/submit/give_up",
-                                 {"status": status, "error": error[-4000:],
-                                  "traceback": traceback[-100_000:]})
 
 
 def run_remote(learner: Any, url: str, task: str, seed: int = 0, budgets: Sequence[int] | None = None
