@@ -33,13 +33,19 @@ ROWS = ("isan", "hf", "smollm2", "hidden", "continuations", "gram", "lp")
 
 
 def cpu_name() -> str:
+    """The CPU's model name and its widest vector units (from /proc/cpuinfo on Linux)."""
+    name, flags = platform.processor() or "unknown CPU", set()
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    units = [u for u, f in (("AVX-512", "avx512f"), ("AVX-512 BF16", "avx512_bf16"), ("AVX2", "avx2"))
+             if f in flags]
+    return f"{name} ({', '.join(units[:1] + units[1:2]) or 'no AVX2'})"
 
 
 def fmt_s(t: float) -> str:
