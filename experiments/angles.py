@@ -22,7 +22,7 @@ from llm_bridge.windows import WindowSpec, draw_windows, permute_windows, window
 from logitrank import as_rng, principal_angles, random_subspace_cosines
 from logitrank.validation import RngLike, spawn_seeds
 
-from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model, logit_matrix
+from .base import ExperimentConfig, ModelInputs, Presets, ResultBase, as_model, logit_matrix, window_spec
 
 __all__ = ["Config", "Result", "run", "subspace_angles", "center_over_histories", "COS_THRESHOLD"]
 
@@ -123,7 +123,6 @@ def subspace_angles(
 def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
     """:func:`subspace_angles` of ``inputs.model`` with ``config``'s sizes and rank (``inputs.earlier``, when
     given, is the other model of the model-vs-model pair)."""
-    spec = WindowSpec(config.n_histories, config.history_length, config.n_futures, config.future_length,
-                      config.top_k)
+    spec = window_spec(config)
     return subspace_angles(inputs.model, inputs.tokens, config.rank, spec, other_model=inputs.earlier,
                            rng=rng)

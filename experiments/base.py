@@ -23,12 +23,13 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from llm_bridge.windows import WindowSpec
 from logitrank import LogitMatrix, extended_logit_matrix
 from logitrank.results_io import to_jsonable
 from logitrank.validation import RngLike, check_choice
 
 __all__ = ["PRESET_NAMES", "Presets", "ExperimentConfig", "merge_presets", "ResultBase", "ModelInputs",
-           "NoInputs", "TrainingInputs", "ExperimentInputs", "as_model", "logit_matrix"]
+           "NoInputs", "TrainingInputs", "ExperimentInputs", "as_model", "logit_matrix", "window_spec"]
 
 PRESET_NAMES = ("tiny", "quick", "full")
 #: preset name -> {field: value}: overrides of a Config's defaults (which are the quick preset)
@@ -199,3 +200,7 @@ def logit_matrix(model: Any, H: list, F: list, top_k: int | None, rng: RngLike,
     return extended_logit_matrix(model, H, F, top_k=k, token_rule=token_rule, rng=rng, progress=False)
 
 
+def window_spec(config: WindowSpec) -> WindowSpec:
+    """The plain :class:`llm_bridge.WindowSpec` of a ``Config`` that extends it: the window sizes alone,
+    without the experiment's own fields, as the window functions take (and their results record) them."""
+    return WindowSpec(**{f.name: getattr(config, f.name) for f in dataclasses.fields(WindowSpec)})

@@ -18,7 +18,7 @@ from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank import as_rng, block_softmax_kl, fit_power_law, singular_values
 from logitrank.validation import RngLike, check_float, spawn_seeds
 
-from .base import ExperimentConfig, ModelInputs, ResultBase, as_model, logit_matrix
+from .base import ExperimentConfig, ModelInputs, ResultBase, as_model, logit_matrix, window_spec
 
 __all__ = ["Config", "Result", "run", "emergence_across_checkpoints", "truncation_kl_with_se",
            "emergence_shape"]
@@ -138,6 +138,5 @@ def emergence_across_checkpoints(
 def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
     """:func:`emergence_across_checkpoints`; ``inputs.model`` is the checkpoint series, a sequence of
     ``(step, checkpoint)``."""
-    spec = WindowSpec(config.n_histories, config.history_length, config.n_futures, config.future_length,
-                      config.top_k)
+    spec = window_spec(config)
     return emergence_across_checkpoints(inputs.model, inputs.tokens, spec, ranks=config.ranks, rng=rng)

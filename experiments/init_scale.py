@@ -23,7 +23,7 @@ import numpy as np
 from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank.validation import RngLike, as_rng, spawn_seeds
 
-from .base import ExperimentConfig, ModelInputs, ResultBase
+from .base import ExperimentConfig, ModelInputs, ResultBase, window_spec
 from .spectrum import Result as SpectrumResult
 from .spectrum import logit_spectrum
 
@@ -119,7 +119,6 @@ def init_scale_sweep(
 
 def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
     """:func:`init_scale_sweep`; ``inputs.model`` is the architecture (preset name, TinyLMConfig or dict)."""
-    spec = WindowSpec(config.n_histories, config.history_length, config.n_futures, config.future_length,
-                      config.top_k)
+    spec = window_spec(config)
     return init_scale_sweep(config.init_stds, inputs.tokens, config.vocab_size, spec, config=inputs.model,
                             seed=config.seed, rng=rng)

@@ -117,7 +117,7 @@ def isan_from_logits(
     bases: list[np.ndarray] = []
     ranks: list[int] = []
     spectra: list[np.ndarray] = []
-    rows0 = None
+    rows0 = np.empty(0)  # the cut-0 matrix's first row, set at t = 0 (T >= 1)
     truncated = False
     targets: list[np.ndarray] = []
     for t in tqdm(range(T), disable=not progress, desc="isan_from_logits", unit="cut"):
@@ -132,6 +132,18 @@ def isan_from_logits(
         targets.append(M[:, :V])  # l(h) for every h in Sigma^t: the empty-future block
         if t == 0:
             rows0 = M[0]
+    isan = _assemble(bases, ranks, rows0, V, T)
+    # every prefix's logits were already queried (the empty-future blocks): no further queries to verify
+    err = max(float(np.max(np.abs(extended_logits(isan, all_sequences(V, t), [()], progress=False)[:, 0]
+                                  - targets[t]))) for t in range(T))
+    return RebuiltISAN(isan=isan, ranks=ranks, singular_values=spectra, max_error=err,
+                       queries=counter.queries, truncated=truncated)
+
+
+def _assemble(bases: list[np.ndarray], ranks: list[int], rows0: np.ndarray, V: int, T: int
+              ) -> TimeVaryingISAN:
+    """The ISAN whose state at step ``t`` is ``bases[t]``'s coordinates of the cut-``t`` row (the module
+    docstring's construction): ``rows0`` is the empty history's row of the cut-0 matrix."""
     d = max(1, max(ranks))
     x0 = np.zeros(d)
     x0[: ranks[0]] = bases[0] @ rows0
@@ -145,12 +157,7 @@ def isan_from_logits(
         for z in range(V):
             cols = np.array([index[(z, *f)] * V + zz for f in nxt for zz in range(V)])
             A[t, z, : ranks[t + 1], : ranks[t]] = bases[t + 1] @ bases[t][:, cols].T
-    isan = TimeVaryingISAN(x0, A, B)
-    # every prefix's logits were already queried (the empty-future blocks): no further queries to verify
-    err = max(float(np.max(np.abs(extended_logits(isan, all_sequences(V, t), [()], progress=False)[:, 0]
-                                  - targets[t]))) for t in range(T))
-    return RebuiltISAN(isan=isan, ranks=ranks, singular_values=spectra, max_error=err,
-                       queries=counter.queries, truncated=truncated)
+    return TimeVaryingISAN(x0, A, B)
 
 
 def reproduction_error(candidate: SequenceModel, model: SequenceModel, horizon: int | None = None) -> float:
@@ -239,6 +246,7 @@ def _backward_control(gen: np.random.Generator) -> Evidence:
 
 
 _BOUNDS = {"max_vocab": (2, 4), "max_horizon": (1, 6), "max_dim": (1, 6)}
+_BOX_DEFAULTS = {"max_vocab": 4, "max_horizon": 6, "max_dim": 4}  # both directions check the same box
 
 register(Claim(
     id="equivalence.forward",
@@ -248,7 +256,7 @@ register(Claim(
     hypotheses="M a time-varying ISAN (random: Haar transitions, Gaussian readouts); exhaustive V, T small",
     bounds=_BOUNDS,
     reference="SPEC.md §1 'Equivalence theorem' (=>)",
-    defaults={"instances": 30, "max_vocab": 4, "max_horizon": 6, "max_dim": 4},
+    defaults={"instances": 30, **_BOX_DEFAULTS},
     margin="d - max_t rank_t (integer)",
     checker=_check_forward,
     control=_forward_control,
@@ -264,7 +272,7 @@ register(Claim(
     hypotheses="any model with logit access, V**T small enough for exhaustive enumeration (here V<=4, T<=6)",
     bounds=_BOUNDS,
     reference="SPEC.md §1 'Equivalence theorem' (<=, constructive)",
-    defaults={"instances": 24, "max_vocab": 4, "max_horizon": 6, "max_dim": 4},
+    defaults={"instances": 24, **_BOX_DEFAULTS},
     margin="1 - max logit error / 1e-9 (negative if a dimension differs from the measured rank)",
     checker=_check_backward,
     control=_backward_control,

@@ -125,19 +125,20 @@ def _relative_margin(lhs: np.ndarray, rhs: np.ndarray, allowance: np.ndarray) ->
     return np.where(rhs > 0, (rhs + allowance - lhs) / safe, allowance - np.abs(lhs))
 
 
-def _check_block(gen: np.random.Generator, *, instances: int, max_vocab: int) -> Evidence:
+def _check_block(gen: np.random.Generator, *, instances: int, max_vocab: int,
+                 constant: float = 0.25, kinds: tuple[str, ...] = KINDS) -> Evidence:
     tally = Tally("kl.block")
     tightest = 0.0
     for i in range(instances):
-        kind = KINDS[i % len(KINDS)]
+        kind = kinds[i % len(kinds)]
         V = int(gen.integers(2, max_vocab + 1))
         u, v = random_logit_pairs(gen, kind, 16, V)
         kl = softmax_kl(u, v)
-        rhs = quarter_bound(u, v)
+        rhs = constant / 0.25 * quarter_bound(u, v)
         m = _relative_margin(kl, rhs, _allowance(u, v))
         j = int(np.argmin(m))
         # the weaker, uncentered bound (1/4)||u - v||^2 >= rhs is implied; confirm it too
-        weak = 0.25 * ((u - v) ** 2).sum(axis=-1)
+        weak = constant * ((u - v) ** 2).sum(axis=-1)
         m = np.minimum(m, _relative_margin(kl, weak, _allowance(u, v)))
         tightest = max(tightest, float(np.max(np.where(rhs > 0, kl / np.where(rhs > 0, rhs, 1), 0))))
         tally.add(float(m.min()), instance=i, kind=kind, V=V, kl=float(kl[j]), bound=float(rhs[j]),
@@ -223,14 +224,8 @@ def _check_eckart_young(gen: np.random.Generator, *, instances: int, max_vocab: 
 
 
 def _control_block(gen: np.random.Generator) -> Evidence:
-    # tightness: with the constant 1/4 replaced by 1/5 the near-tight instances violate the bound
-    tally = Tally("kl.block")
-    for i in range(5):
-        u, v = random_logit_pairs(gen, "near_tight", 16, 4)
-        kl, rhs = softmax_kl(u, v), 0.8 * quarter_bound(u, v)
-        m = _relative_margin(kl, rhs, _allowance(u, v))
-        tally.add(float(m.min()), instance=i, constant="1/5")
-    return tally.evidence()
+    # tightness: the same checker with the constant 1/5: the near-tight instances violate the bound
+    return _check_block(gen, instances=5, max_vocab=4, constant=0.2, kinds=("near_tight",))
 
 
 def _control_average(gen: np.random.Generator) -> Evidence:

@@ -35,7 +35,7 @@ from simulators import PerturbedModel, TimeVaryingISAN
 from simulators.learners import BudgetExceeded, QueryAccess, evaluate
 
 from .broken_learners import make_learner
-from .registry import Evidence
+from .registry import Claim, Evidence, register
 
 __all__ = ["DELTA", "EPS", "N_SAMPLES", "brute_force_queries", "check_with_learner", "failure_interval",
            "query_bound", "validation_size"]
@@ -148,6 +148,11 @@ def _check_exact(gen: np.random.Generator, instances: int, max_dim: int, learner
                      {"learner": learner, "box": box})
 
 
+def _check_witnesses(gen: np.random.Generator, instances: int, max_dim: int, learner: str = "provable"
+                     ) -> Evidence:
+    return _check_exact(gen, instances, max_dim, learner, binary=True)
+
+
 def _check_graceful(gen: np.random.Generator, instances: int, learner: str = "provable") -> Evidence:
     V, d, T = 6, 3, 8
     box = {"V": (V, V), "d": (d, d), "T": (T, T)}
@@ -193,7 +198,7 @@ def check_with_learner(claim: str, learner: str, rng: Any, instances: int) -> Ev
     gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     checks: dict[str, Callable[[], Evidence]] = {
         "learning.exact": lambda: _check_exact(gen, instances, 4, learner),
-        "learning.witnesses": lambda: _check_exact(gen, instances, 5, learner, binary=True),
+        "learning.witnesses": lambda: _check_witnesses(gen, instances, 5, learner),
         "learning.bounded_coefficients": lambda: _check_bounded(gen, instances, learner),
         "learning.graceful": lambda: _check_graceful(gen, instances, learner)}
     if claim not in checks:
@@ -218,78 +223,74 @@ def _controls(check: Callable[..., Evidence], names: tuple[str, ...], **kw: Any)
     return control
 
 
-def _register() -> None:
-    from .registry import Claim, register
+_PART_TEXT = {"frequency": "delta - (95% lower bound of the failure rate)", "queries": "1 - queries/Q",
+              "coefficients": "beta - max|c|", "witnesses": "1 - witnesses/(4d)",
+              "bound_below_brute_force": "1 - Q/brute force over the box"}
+"""What each part of ``details["parts"]`` (see :func:`_evidence`) measures; the margin texts come from it."""
 
-    register(Claim(
-        id="learning.exact",
-        statement="SpannerLP (GLS2 as written): TV <= eps w.p. >= 1 - delta within Q(V,d,T) < brute-force "
-                  "queries, |c| <= beta",
-        latex=r"\Pr[\mathrm{TV}(M,\hat M)>\varepsilon]\le\delta,\ \#Q\le(2d+1)T(V+1)(64+\lceil\ln(1/\delta)"
-              r"/\varepsilon\rceil)<\tfrac{V^T-1}{V-1},\ \|c\|_\infty\le2",
-        hypotheses="random time-varying ISAN, V in 4..5, d <= max_dim, T in 10..11; beta = 2, exact queries; "
-                   "eps = 0.01, delta = 0.1, n_validation = ceil(ln(1/delta)/eps) = 231",
-        bounds={"max_dim": (1, 4)}, reference="SPEC.md §1 'The provable learner' (GLS2)",
-        defaults={"instances": 30, "max_dim": 4},
-        margin="min of: delta - (95% lower bound of the failure rate), 1 - queries/Q, beta - max|c|, "
-               "1 - Q/brute force over the box",
-        checker=_check_exact,
-        control=_controls(_check_exact, ("random_model", "brute_force"), instances=10, max_dim=4),
-        control_description="broken learners, each must fail: random model (TV), brute force (queries > Q)"))
-    register(Claim(
-        id="learning.witnesses",
-        statement="Witness futures per position <= 4d make binary ISANs (d > V + 1) learnable: TV <= eps "
-                  "w.p. >= 1 - delta within Q queries",
-        latex=r"\max_s |\hat F_s \setminus F^{(0)}_s| \le 4d,\ \Pr[\mathrm{TV}>\varepsilon]\le\delta,"
-              r"\ \#Q\le Q",
-        hypotheses="random binary ISANs (V = 2, d in 4..max_dim: one-token futures do not separate the "
-                   "states), T in 18..20; eps = 0.01, delta = 0.1",
-        bounds={"max_dim": (4, 6)},
-        reference="SPEC.md §1 (elliptical potential: O(d log(T d alpha/(eps delta))))",
-        defaults={"instances": 8, "max_dim": 5},
-        margin="min of: delta - (95% lower bound of the failure rate), 1 - witnesses/(4d), 1 - queries/Q, "
-               "beta - max|c|, 1 - Q/brute force",
-        checker=lambda g, instances, max_dim, learner="provable": _check_exact(g, instances, max_dim, learner,
-                                                                                binary=True),
-        control=_controls(lambda g, **kw: _check_exact(g, binary=True, **kw),
-                          ("random_model", "no_witnesses", "brute_force"), instances=4, max_dim=5),
-        control_description="broken learners, each must fail: random model (TV), witnesses disabled (TV: "
-                            "states not separated), brute force (queries > Q)"))
+_MUST_FAIL = {"random_model": "random model (TV)", "brute_force": "brute force (queries > Q)",
+              "no_witnesses": "witnesses disabled (TV: states not separated)",
+              "unbounded": "beta = 1e6 (TV: the greedy basis needs |c| ~ 25, amplifying xi; "
+                           "validation stalls)"}
+"""Why each broken learner of a control must fail (:mod:`theory.broken_learners`)."""
 
 
-def _register_robust() -> None:
-    from .registry import Claim, register
-
-    register(Claim(
-        id="learning.bounded_coefficients",
-        statement=f"With fixed oracle error xi on Kahan-configured ISANs, TV <= {BOUNDED_FACTOR:g} x "
-                  "TV(oracle's answers) w.p. >= 1 - delta: bounded coefficients keep xi from being amplified",
-        latex=r"\Pr[\mathrm{TV}(M,\hat M) > 2\,\mathrm{TV}(M, \tilde M_\xi)] \le \delta",
-        hypotheses="theory.separating.kahan_isan (d = 10, V = 11, T = 4, c = 0.6): greedy pivoting would "
-                   "need |c| = 25.5 for one token; fixed oracle error xi = 3e-4, rank bound d, threshold "
-                   "10 xi. No query bound below brute force here: at T = 4 every prefix (1464) is cheap",
-        bounds={}, reference="SPEC.md §1 'The provable learner' (bounded coefficients); theory/separating.py",
-        defaults={"instances": 12},
-        margin="min of: delta - (95% lower bound of the failure rate), 1 - queries/Q",
-        checker=_check_bounded,
-        control=_controls(_check_bounded, ("random_model", "unbounded"), instances=8),
-        control_description="broken learners, each must fail: random model (TV), beta = 1e6 (TV: the greedy "
-                            "basis needs |c| ~ 25, amplifying xi; validation stalls)"))
-    register(Claim(
-        id="learning.graceful",
-        statement=f"TV <= {GRACEFUL_FACTOR:g} x the reference TV w.p. >= 1 - delta (misspecified: the base "
-                  "model as generator; fixed xi: T tanh(xi/2))",
-        latex=r"\Pr[\mathrm{TV}(M,\hat M) > 3\,\mathrm{TV}_{ref}] \le \delta",
-        hypotheses="PerturbedModel of a random ISAN (V = 6, d = 3, T = 8), eps or fixed xi in [1e-3, 1e-1]; "
-                   "rank bound d, threshold 10 (eps + xi); our measured claim (GLS2 proves TV <= "
-                   "poly(eps_avg))",
-        bounds={}, reference="SPEC.md §1 'Misspecification, oracle error' (GLS2's robust theorem)",
-        defaults={"instances": 20},
-        margin="min of: delta - (95% lower bound of the failure rate), 1 - queries/Q",
-        checker=_check_graceful,
-        control=_controls(_check_graceful, ("random_model", "brute_force"), instances=8),
-        control_description="broken learners, each must fail: random model (TV), brute force (queries > Q)"))
+def _learner_claim(check: Callable[..., Evidence], parts: tuple[str, ...], broken: tuple[str, ...],
+                   control_kw: dict[str, Any], **text: Any) -> Claim:
+    """A learning claim checked by ``check``: its margin is the smallest of the frequency part and ``parts``,
+    and its negative control runs ``check`` with each broken learner in ``broken`` (``control_kw`` sizes it).
+    Both descriptions are built from those same names, so they cannot drift from what is checked."""
+    margin = "min of: " + ", ".join(_PART_TEXT[p] for p in ("frequency", *parts))
+    why = ", ".join(_MUST_FAIL[b] for b in broken)
+    return Claim(**text, checker=check, margin=margin, control=_controls(check, broken, **control_kw),
+                 control_description=f"broken learners, each must fail: {why}")
 
 
-_register()
-_register_robust()
+register(_learner_claim(
+    _check_exact, ("queries", "coefficients", "bound_below_brute_force"), ("random_model", "brute_force"),
+    {"instances": 10, "max_dim": 4},
+    id="learning.exact",
+    statement="SpannerLP (GLS2 as written): TV <= eps w.p. >= 1 - delta within Q(V,d,T) < brute-force "
+              "queries, |c| <= beta",
+    latex=r"\Pr[\mathrm{TV}(M,\hat M)>\varepsilon]\le\delta,\ \#Q\le(2d+1)T(V+1)(64+\lceil\ln(1/\delta)"
+          r"/\varepsilon\rceil)<\tfrac{V^T-1}{V-1},\ \|c\|_\infty\le2",
+    hypotheses="random time-varying ISAN, V in 4..5, d <= max_dim, T in 10..11; beta = 2, exact queries; "
+               "eps = 0.01, delta = 0.1, n_validation = ceil(ln(1/delta)/eps) = 231",
+    bounds={"max_dim": (1, 4)}, reference="SPEC.md §1 'The provable learner' (GLS2)",
+    defaults={"instances": 30, "max_dim": 4}))
+register(_learner_claim(
+    _check_witnesses, ("witnesses", "queries", "coefficients", "bound_below_brute_force"),
+    ("random_model", "no_witnesses", "brute_force"), {"instances": 4, "max_dim": 5},
+    id="learning.witnesses",
+    statement="Witness futures per position <= 4d make binary ISANs (d > V + 1) learnable: TV <= eps "
+              "w.p. >= 1 - delta within Q queries",
+    latex=r"\max_s |\hat F_s \setminus F^{(0)}_s| \le 4d,\ \Pr[\mathrm{TV}>\varepsilon]\le\delta,"
+          r"\ \#Q\le Q",
+    hypotheses="random binary ISANs (V = 2, d in 4..max_dim: one-token futures do not separate the "
+               "states), T in 18..20; eps = 0.01, delta = 0.1",
+    bounds={"max_dim": (4, 6)},
+    reference="SPEC.md §1 (elliptical potential: O(d log(T d alpha/(eps delta))))",
+    defaults={"instances": 8, "max_dim": 5}))
+register(_learner_claim(
+    _check_bounded, ("queries",), ("random_model", "unbounded"), {"instances": 8},
+    id="learning.bounded_coefficients",
+    statement=f"With fixed oracle error xi on Kahan-configured ISANs, TV <= {BOUNDED_FACTOR:g} x "
+              "TV(oracle's answers) w.p. >= 1 - delta: bounded coefficients keep xi from being amplified",
+    latex=r"\Pr[\mathrm{TV}(M,\hat M) > 2\,\mathrm{TV}(M, \tilde M_\xi)] \le \delta",
+    hypotheses="theory.separating.kahan_isan (d = 10, V = 11, T = 4, c = 0.6): greedy pivoting would "
+               "need |c| = 25.5 for one token; fixed oracle error xi = 3e-4, rank bound d, threshold "
+               "10 xi. No query bound below brute force here: at T = 4 every prefix (1464) is cheap",
+    bounds={}, reference="SPEC.md §1 'The provable learner' (bounded coefficients); theory/separating.py",
+    defaults={"instances": 12}))
+register(_learner_claim(
+    _check_graceful, ("queries", "bound_below_brute_force"), ("random_model", "brute_force"),
+    {"instances": 8},
+    id="learning.graceful",
+    statement=f"TV <= {GRACEFUL_FACTOR:g} x the reference TV w.p. >= 1 - delta (misspecified: the base "
+              "model as generator; fixed xi: T tanh(xi/2))",
+    latex=r"\Pr[\mathrm{TV}(M,\hat M) > 3\,\mathrm{TV}_{ref}] \le \delta",
+    hypotheses="PerturbedModel of a random ISAN (V = 6, d = 3, T = 8), eps or fixed xi in [1e-3, 1e-1]; "
+               "rank bound d, threshold 10 (eps + xi); our measured claim (GLS2 proves TV <= "
+               "poly(eps_avg))",
+    bounds={}, reference="SPEC.md §1 'Misspecification, oracle error' (GLS2's robust theorem)",
+    defaults={"instances": 20}))
