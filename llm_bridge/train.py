@@ -293,36 +293,66 @@ def train_tiny_lm(
     -------
     TrainResult
     """
-    from .device import resolve_device, set_threads
+    from .device import set_threads
 
-    steps = check_positive_int("steps", steps)
-    checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
-    seed = check_int("seed", seed, minimum=0)
-    if max_seconds is not None:
-        check_float("max_seconds", max_seconds, low=0.0, low_inclusive=False)
+    steps, checkpoint_every, seed = _check_schedule(steps, checkpoint_every, seed, max_seconds)
     cfg, train, val = _tokens_and_config(resolve_config(config), corpus_tokens, validation_tokens, tokenizer)
     batches = _Batches(train, cfg.context, cfg.batch_size, "corpus_tokens")
     val_batches = None if val is None else _Batches(val, cfg.context, cfg.batch_size, "validation_tokens")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    run = {"config": cfg.to_dict(), "steps": steps, "seed": seed, "checkpoint_every": checkpoint_every,
-           "corpus_shape": list(train.shape), "validation_shape": None if val is None else list(val.shape),
-           **(extra_metadata or {})}
+    run = _run_record(cfg, steps, seed, checkpoint_every, train, val, extra_metadata)
     previous_threads = set_threads(threads)
     try:
-        trainer = Trainer(cfg, steps, run, out, seed=seed, device=resolve_device(device), tokenizer=tokenizer)
-        if latest_checkpoint(out) is not None:
-            if not resume:
-                raise ValueError(f"out_dir: {str(out)!r} already holds a run (latest.json); pass resume=True "
-                                 f"(--resume on the command line) or use an empty directory")
-            trainer.restore()
-        if val_batches is not None:
-            vgen = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-            trainer.validation = [val_batches.draw(vgen) for _ in range(cfg.eval_batches)]
+        trainer = _open_trainer(cfg, steps, run, out, seed, device, tokenizer, resume, val_batches)
         show = progress if progress is not None else steps > 50
         start, step, seconds = trainer.run(batches, checkpoint_every, max_seconds=max_seconds, progress=show)
     finally:
         set_threads(previous_threads)
+    return _train_result(trainer, out, cfg, train, steps, start, step, seconds)
+
+
+def _check_schedule(steps: int, checkpoint_every: int, seed: int,
+                    max_seconds: float | None) -> tuple[int, int, int]:
+    """:func:`train_tiny_lm`'s schedule arguments, checked: ``(steps, checkpoint_every, seed)``."""
+    steps = check_positive_int("steps", steps)
+    checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every)
+    seed = check_int("seed", seed, minimum=0)
+    if max_seconds is not None:
+        check_float("max_seconds", max_seconds, low=0.0, low_inclusive=False)
+    return steps, checkpoint_every, seed
+
+
+def _run_record(cfg: TinyLMConfig, steps: int, seed: int, checkpoint_every: int, train: np.ndarray,
+                val: np.ndarray | None, extra_metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's settings as saved with its checkpoints (a resume must match them)."""
+    return {"config": cfg.to_dict(), "steps": steps, "seed": seed, "checkpoint_every": checkpoint_every,
+            "corpus_shape": list(train.shape), "validation_shape": None if val is None else list(val.shape),
+            **(extra_metadata or {})}
+
+
+def _open_trainer(cfg: TinyLMConfig, steps: int, run: dict[str, Any], out: Path, seed: int, device: Any,
+                  tokenizer: CharTokenizer | HFTokenizer | None, resume: bool,
+                  val_batches: _Batches | None) -> Trainer:
+    """A Trainer on ``out``, restored from its latest checkpoint when there is one (``resume`` only), with
+    its fixed validation batches (drawn from ``seed``'s own stream, the same on every resume)."""
+    from .device import resolve_device
+
+    trainer = Trainer(cfg, steps, run, out, seed=seed, device=resolve_device(device), tokenizer=tokenizer)
+    if latest_checkpoint(out) is not None:
+        if not resume:
+            raise ValueError(f"out_dir: {str(out)!r} already holds a run (latest.json); pass resume=True "
+                             f"(--resume on the command line) or use an empty directory")
+        trainer.restore()
+    if val_batches is not None:
+        vgen = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+        trainer.validation = [val_batches.draw(vgen) for _ in range(cfg.eval_batches)]
+    return trainer
+
+
+def _train_result(trainer: Trainer, out: Path, cfg: TinyLMConfig, train: np.ndarray, steps: int, start: int,
+                  step: int, seconds: float) -> TrainResult:
+    """The TrainResult of a (possibly partial) run: losses so far, checkpoints, throughput of this call."""
     tokens = (step - start) * cfg.batch_size * (cfg.context if train.ndim == 1 else train.shape[1] - 1)
     return TrainResult(out_dir=out, step=step, completed=step >= steps,
                        train_losses=[(int(s), float(v)) for s, v in trainer.state["train_losses"]],

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from .sequence_model import SequenceModel
 from .sharded_matrix import ShardedMatrix, open_shards, save_shard, shard_name
 from .shards import (
+    ShardPlan,
     check_writable_dir,
     compute_rows,
     future_sums,
@@ -176,40 +177,64 @@ def extract_distributed(
     cl, own = _connect(client, scheduler_address, connect_timeout, n_workers, processes, gpu)
     try:
         key = uuid.uuid4().hex
-        raw = check_prefixes("histories", histories, 1 << 62, None)
-        F0 = check_prefixes("futures", futures, 1 << 62, None)
-        probe = [(), raw[0] + F0[0]]
-        V, T, fingerprint = cl.submit(_model_info, model_factory, key, probe, pure=False).result()
-        plan = plan_extraction(out, raw, F0, vocab_size=V, horizon=T,
-                               model_id=fingerprint if model_id is None else model_id, shard_rows=shard_rows,
-                               top_k=top_k, token_rule=token_rule, dtype=dtype, rng=rng)
-        for stale in plan.out.glob("*.tmp"):
-            stale.unlink(missing_ok=True)
-        H, F = plan.histories, plan.futures
-        F_remote = cl.scatter(F, broadcast=True)
+        plan = _plan_remotely(cl, model_factory, key, histories, futures, out, model_id=model_id,
+                              shard_rows=shard_rows, top_k=top_k, token_rule=token_rule, dtype=dtype, rng=rng)
+        F_remote = cl.scatter(plan.futures, broadcast=True)
         show = progress if progress is not None else len(plan.bounds) > 20
         if plan.manifest["top_k"] is not None and plan.manifest["tokens"] is None:
-            sums, done = plan.pending_means()
-            todo = [i for i in range(len(plan.bounds)) if not done[i]]
-            jobs = [cl.submit(_sums_task, model_factory, key, H[slice(*plan.bounds[i])], F_remote, pure=False)
-                    for i in todo]
-            for i, job in tqdm(list(zip(todo, jobs, strict=True)), disable=not show, desc="token means"):
-                sums = sums + job.result()  # in shard order, as the local path, for identical tokens
-                done = done.copy()
-                done[i] = True
-                plan.save_means(sums, done)
-            plan.set_tokens(sums)
-        tokens = plan.tokens
-        jobs = [cl.submit(_shard_task, model_factory, key, str(plan.out), i, H[slice(*plan.bounds[i])],
-                          F_remote, tokens, plan.manifest["dtype"], pure=False) for i in plan.missing()]
-        distributed = _require_dask()
-        for job in tqdm(distributed.as_completed(jobs), total=len(jobs), disable=not show, desc="shards"):
-            job.result()
+            _remote_token_means(cl, plan, model_factory, key, F_remote, show)
+        _remote_shards(cl, plan, model_factory, key, F_remote, show)
     finally:
         if own is not None:
             cl.close()
             own.close()
     return open_shards(plan.out)
+
+
+def _plan_remotely(cl: Any, model_factory: Callable[[], SequenceModel], key: str,
+                   histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]], out: str | Path, *,
+                   model_id: str | None, shard_rows: int, top_k: int | None, token_rule: str, dtype: str,
+                   rng: RngLike) -> ShardPlan:
+    """The extraction's plan, with the vocabulary, horizon and fingerprint of the model a worker builds;
+    partial files of killed runs are removed."""
+    raw = check_prefixes("histories", histories, 1 << 62, None)
+    F0 = check_prefixes("futures", futures, 1 << 62, None)
+    probe = [(), raw[0] + F0[0]]
+    V, T, fingerprint = cl.submit(_model_info, model_factory, key, probe, pure=False).result()
+    plan = plan_extraction(out, raw, F0, vocab_size=V, horizon=T,
+                           model_id=fingerprint if model_id is None else model_id, shard_rows=shard_rows,
+                           top_k=top_k, token_rule=token_rule, dtype=dtype, rng=rng)
+    for stale in plan.out.glob("*.tmp"):
+        stale.unlink(missing_ok=True)
+    return plan
+
+
+def _remote_token_means(cl: Any, plan: ShardPlan, model_factory: Callable[[], SequenceModel], key: str,
+                        F_remote: Any, show: bool) -> None:
+    """The "mean" first pass on the workers: per-shard future sums, saved after each shard (resumable),
+    then the top-k tokens recorded in the manifest."""
+    H = plan.histories
+    sums, done = plan.pending_means()
+    todo = [i for i in range(len(plan.bounds)) if not done[i]]
+    jobs = [cl.submit(_sums_task, model_factory, key, H[slice(*plan.bounds[i])], F_remote, pure=False)
+            for i in todo]
+    for i, job in tqdm(list(zip(todo, jobs, strict=True)), disable=not show, desc="token means"):
+        sums = sums + job.result()  # in shard order, as the local path, for identical tokens
+        done = done.copy()
+        done[i] = True
+        plan.save_means(sums, done)
+    plan.set_tokens(sums)
+
+
+def _remote_shards(cl: Any, plan: ShardPlan, model_factory: Callable[[], SequenceModel], key: str,
+                   F_remote: Any, show: bool) -> None:
+    """Compute the plan's missing shards on the workers (each worker writes its shard file)."""
+    H, tokens = plan.histories, plan.tokens
+    jobs = [cl.submit(_shard_task, model_factory, key, str(plan.out), i, H[slice(*plan.bounds[i])],
+                      F_remote, tokens, plan.manifest["dtype"], pure=False) for i in plan.missing()]
+    distributed = _require_dask()
+    for job in tqdm(distributed.as_completed(jobs), total=len(jobs), disable=not show, desc="shards"):
+        job.result()
 
 
 def extract_here_or_on_dask(

@@ -253,14 +253,7 @@ def lingen_generate(
     """
     V, T = check_model(model)
     H = check_prefixes("histories", histories, V, T - 1)
-    if isinstance(coefficients, LingenFit):
-        _check_against_fit(H, target_history, coefficients, V, T)
-    v = np.asarray(coefficients.coefficients if isinstance(coefficients, LingenFit) else coefficients,
-                   dtype=np.float64)
-    if v.shape != (len(H),):
-        raise ValueError(f"coefficients: must have shape (|H|,) = ({len(H)},), got {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError("coefficients: must be finite, got non-finite entries")
+    v = _generation_coefficients(coefficients, H, target_history, V, T)
     n_samples = check_positive_int("n_samples", n_samples)
     check_size("n_samples", n_samples, (n_samples, V), what="the samples' next-token distributions")
     temperature = check_float("temperature", temperature, low=0, low_inclusive=False)
@@ -270,7 +263,29 @@ def lingen_generate(
     longest = max([len(h) for h in H] + ([len(target)] if target is not None else []))
     steps = check_positive_int("steps", steps, maximum=T - longest)
     gen = as_rng(rng)
+    tokens, kl = _sample_lingen(model, V, H, v, target, steps, n_samples, temperature, gen)
+    return LingenSamples(tokens=tokens, kl=kl, cumulative_kl=None if kl is None else np.cumsum(kl, axis=1))
 
+
+def _generation_coefficients(coefficients: np.ndarray | LingenFit, H: list[tuple[int, ...]],
+                             target_history: Sequence[int] | None, V: int, T: int) -> np.ndarray:
+    """:func:`lingen_generate`'s coefficients as a checked float64 vector of shape (|H|,)."""
+    if isinstance(coefficients, LingenFit):
+        _check_against_fit(H, target_history, coefficients, V, T)
+    v = np.asarray(coefficients.coefficients if isinstance(coefficients, LingenFit) else coefficients,
+                   dtype=np.float64)
+    if v.shape != (len(H),):
+        raise ValueError(f"coefficients: must have shape (|H|,) = ({len(H)},), got {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("coefficients: must be finite, got non-finite entries")
+    return v
+
+
+def _sample_lingen(model: SequenceModel, V: int, H: list[tuple[int, ...]], v: np.ndarray,
+                   target: tuple[int, ...] | None, steps: int, n_samples: int, temperature: float,
+                   gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """The sampling loop of :func:`lingen_generate` (arguments checked): ``(tokens, kl or None)``, each of
+    shape (n_samples, steps)."""
     tokens = np.zeros((n_samples, steps), dtype=np.int64)
     kl = np.zeros((n_samples, steps)) if target is not None else None
     # the basis (and target) histories grow by each sampled token but the last (steps - 1 in all): a model
@@ -290,4 +305,4 @@ def lingen_generate(
         cdf = np.cumsum(probs, axis=1)
         u = gen.random(n_samples) * cdf[:, -1]
         tokens[:, t] = np.minimum((cdf < u[:, None]).sum(axis=1), V - 1)
-    return LingenSamples(tokens=tokens, kl=kl, cumulative_kl=None if kl is None else np.cumsum(kl, axis=1))
+    return tokens, kl

@@ -131,23 +131,10 @@ def claim(out: str | Path, command: str, run: Mapping[str, Any] | None = None) -
     _refuse_other_owner(folder, command)  # before creating anything in someone else's folder
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder / LOCK_FILE), timeout=0)
-    locked = True
-    try:
-        lock.acquire()
-    except Timeout:
-        raise FolderBusyError(f"out: {str(folder)!r} is in use by another `logitrank` run "
-                              f"({_holder(folder)}); wait for it to finish or use another folder") from None
-    except NotImplementedError:  # a file system without flock (some network mounts): run, but say so
-        locked = False
-        warnings.warn(f"{folder}: its file system has no file locks; another run on this folder at the same "
-                      f"time would not be detected", RuntimeWarning, stacklevel=3)
+    lock, locked = _lock(folder)
     try:
         _refuse_other_owner(folder, command)  # again, now that nobody else can be writing the marker
-        save_json({"format": FORMAT, "version": 1, "command": command,
-                   "last_run": {"pid": os.getpid(), "host": socket.gethostname(),
-                                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **dict(run or {})}},
-                  folder / OWNER_FILE, indent=1)
+        _write_marker(folder, command, run)
         for directory in sorted({p.parent for p in folder.rglob("*.tmp")} if locked else ()):
             sweep_tmp(directory)  # partial files of killed writers: none of ours is writing now
         with _held_guard:
@@ -166,6 +153,31 @@ def claim(out: str | Path, command: str, run: Mapping[str, Any] | None = None) -
                 folder.rmdir()
             except OSError:
                 pass  # not empty: a result, or another run that started since
+
+
+def _lock(folder: Path) -> tuple[FileLock, bool]:
+    """Take ``folder``'s lock without waiting: ``(lock, locked)``; ``locked`` is False on a file system
+    without locks (warned about)."""
+    lock = FileLock(str(folder / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise FolderBusyError(f"out: {str(folder)!r} is in use by another `logitrank` run "
+                              f"({_holder(folder)}); wait for it to finish or use another folder") from None
+    except NotImplementedError:  # a file system without flock (some network mounts): run, but say so
+        # stacklevel: this function, claim, contextlib's __enter__, then the caller's `with`
+        warnings.warn(f"{folder}: its file system has no file locks; another run on this folder at the same "
+                      f"time would not be detected", RuntimeWarning, stacklevel=4)
+        return lock, False
+    return lock, True
+
+
+def _write_marker(folder: Path, command: str, run: Mapping[str, Any] | None) -> None:
+    """Record ``command`` as the folder's owner, with who runs it now (pid, host, start) and ``run``."""
+    save_json({"format": FORMAT, "version": 1, "command": command,
+               "last_run": {"pid": os.getpid(), "host": socket.gethostname(),
+                            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **dict(run or {})}},
+              folder / OWNER_FILE, indent=1)
 
 
 def _remove_if_unused(folder: Path) -> None:

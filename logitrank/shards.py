@@ -242,6 +242,26 @@ def plan_extraction(
     rng: RngLike,
 ) -> ShardPlan:
     """Validate, compare with an existing manifest (refusing any mismatch) or create a new one."""
+    top_k, shard_rows, H, F = _check_plan_args(histories, futures, vocab_size, horizon, shard_rows, top_k,
+                                               token_rule, dtype)
+    path = check_writable_dir(out)
+    manifest = _new_manifest(H, F, vocab_size, model_id, shard_rows, top_k, token_rule, dtype)
+    if (path / MANIFEST).exists():
+        return _reuse_manifest(path, manifest, H, F)
+    if any(path.glob("shard-*.npy")):
+        raise ValueError(f"out: {str(path)!r} holds shard files but no {MANIFEST}; refusing to mix results")
+    if top_k is not None and token_rule == "random":
+        manifest["tokens"] = select_tokens(np.zeros((1, len(F), vocab_size)), top_k, "random", rng).tolist()
+    save_sets(path, H, F)
+    write_manifest(path, manifest)
+    return ShardPlan(path, manifest, H, F)
+
+
+def _check_plan_args(
+    histories: Sequence[Sequence[int]], futures: Sequence[Sequence[int]], vocab_size: int, horizon: int,
+    shard_rows: int, top_k: int | None, token_rule: str, dtype: str,
+) -> tuple[int | None, int, list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """:func:`plan_extraction`'s arguments, checked: ``(top_k, shard_rows, H, F)``."""
     if token_rule not in TOKEN_RULES:
         raise ValueError(f"token_rule: must be one of {TOKEN_RULES}, got {token_rule!r}")
     if dtype not in DTYPES:
@@ -255,10 +275,15 @@ def plan_extraction(
     if longest > horizon - 1:
         raise ValueError(f"histories/futures: len(h) + len(f) must be <= horizon - 1 = {horizon - 1}, got a "
                          f"longest concatenation of length {longest}")
-    path = check_writable_dir(out)
+    return top_k, shard_rows, H, F
+
+
+def _new_manifest(H: list[tuple[int, ...]], F: list[tuple[int, ...]], vocab_size: int, model_id: str,
+                  shard_rows: int, top_k: int | None, token_rule: str, dtype: str) -> dict[str, Any]:
+    """The manifest of this extraction (``tokens`` still None)."""
     k = vocab_size if top_k is None else top_k
     nh = len(H)
-    manifest: dict[str, Any] = {
+    return {
         "format": FORMAT, "model_id": str(model_id),
         "histories_sha256": sequences_sha256(H), "futures_sha256": sequences_sha256(F),
         "n_histories": nh, "n_futures": len(F), "vocab_size": int(vocab_size), "top_k": top_k,
@@ -271,26 +296,24 @@ def plan_extraction(
                             "random: drawn per future from rng before extraction" if token_rule == "random"
                             else "mean: top-k of the float64 mean over all histories (first pass)"),
     }
-    existing = path / MANIFEST
-    if existing.exists():
-        old = read_manifest(path)
-        diffs = [f"{key} (directory: {short_value(old.get(key))}, this call: {short_value(manifest[key])})"
-                 for key in IDENTITY if old.get(key) != manifest[key]]
-        if diffs:
-            raise ValueError(f"out: {str(path)!r} holds shards of a different extraction; refusing to mix "
-                             f"results. Differences: {'; '.join(diffs)}. Use a new directory.")
-        if not sets_intact(path, old):
-            warnings.warn(f"{path / SETS}: unreadable or not matching {MANIFEST}; rewriting it",
-                          RuntimeWarning, stacklevel=2)
-            save_sets(path, H, F)
-        return ShardPlan(path, old, H, F)
-    if any(path.glob("shard-*.npy")):
-        raise ValueError(f"out: {str(path)!r} holds shard files but no {MANIFEST}; refusing to mix results")
-    if top_k is not None and token_rule == "random":
-        manifest["tokens"] = select_tokens(np.zeros((1, len(F), vocab_size)), top_k, "random", rng).tolist()
-    save_sets(path, H, F)
-    write_manifest(path, manifest)
-    return ShardPlan(path, manifest, H, F)
+
+
+def _reuse_manifest(path: Path, manifest: dict[str, Any], H: list[tuple[int, ...]],
+                    F: list[tuple[int, ...]]) -> ShardPlan:
+    """Resume the extraction in ``path`` if its manifest is this one's (else refuse, listing differences);
+    a damaged ``sets.npz`` is rewritten."""
+    old = read_manifest(path)
+    diffs = [f"{key} (directory: {short_value(old.get(key))}, this call: {short_value(manifest[key])})"
+             for key in IDENTITY if old.get(key) != manifest[key]]
+    if diffs:
+        raise ValueError(f"out: {str(path)!r} holds shards of a different extraction; refusing to mix "
+                         f"results. Differences: {'; '.join(diffs)}. Use a new directory.")
+    if not sets_intact(path, old):
+        # stacklevel 3: the caller of plan_extraction, as before this was split out
+        warnings.warn(f"{path / SETS}: unreadable or not matching {MANIFEST}; rewriting it",
+                      RuntimeWarning, stacklevel=3)
+        save_sets(path, H, F)
+    return ShardPlan(path, old, H, F)
 
 
 def save_sets(path: Path, H: list[tuple[int, ...]], F: list[tuple[int, ...]]) -> None:
