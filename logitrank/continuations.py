@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .logit_matrix import _extended_logits_of
+from .logit_matrix import extended_logits_of
 from .sequence_model import SequenceModel, centered, declares_centered
 from .validation import check_int, check_model, check_positive_int, check_prefixes, check_token_array
 
@@ -74,7 +74,7 @@ class RecomputedContinuations:
         conts = [tuple(int(z) for z in row) for row in self.tokens]
         unique = list(dict.fromkeys(conts))
         where = {c: i for i, c in enumerate(unique)}
-        ext = _extended_logits_of(self.model, self.histories, unique, batch_size=8192, progress=False)
+        ext = extended_logits_of(self.model, self.histories, unique, batch_size=8192, progress=False)
         return ext[:, [where[c] for c in conts]]
 
     def append(self, tokens: np.ndarray) -> None:

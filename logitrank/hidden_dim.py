@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .spectra import _check_spectrum
-from .validation import check_float, check_int
+from .validation import check_float, check_int, check_spectrum
 
 __all__ = ["HiddenDimEstimate", "estimate_hidden_dim"]
 
@@ -69,7 +68,7 @@ def estimate_hidden_dim(
     -------
     HiddenDimEstimate
     """
-    arr = np.sort(_check_spectrum(s))[::-1]
+    arr = np.sort(check_spectrum(s))[::-1]
     n = arr.size
     if n < 2:
         raise ValueError(f"s: need at least 2 singular values to find a gap, got {n}")

@@ -31,8 +31,8 @@ from .validation import (
     check_token_array,
 )
 
-__all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "select_tokens", "random_tokens",
-           "all_sequences", "all_futures", "pack_sequences", "unpack_sequences"]
+__all__ = ["LogitMatrix", "extended_logit_matrix", "extended_logits", "extended_logits_of", "select_tokens",
+           "random_tokens", "all_sequences", "all_futures", "pack_sequences", "unpack_sequences"]
 
 TOKEN_RULES = ("mean", "random")
 
@@ -221,7 +221,7 @@ def extended_logits(
     """
     H, F = _validated_sets(model, histories, futures)
     batch_size = check_positive_int("batch_size", batch_size)
-    return _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
+    return extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
 
 
 def _validated_sets(
@@ -239,11 +239,27 @@ def _validated_sets(
     return H, F
 
 
-def _extended_logits_of(
+def extended_logits_of(
     model: SequenceModel, H: list[tuple[int, ...]], F: list[tuple[int, ...]], *, batch_size: int,
     progress: bool | None,
 ) -> np.ndarray:
-    """:func:`extended_logits` for already validated sets (every ``h . f`` is then a valid prefix)."""
+    """Centered logits of every ``h . f`` for already validated sets (:func:`extended_logits` minus checks).
+
+    For callers that validated ``H`` and ``F`` once themselves (every ``h . f`` must be a valid prefix of
+    length ``<= horizon - 1``) and call this many times, e.g. on blocks of futures; unvalidated input can
+    give wrong results or numpy errors instead of clear ones, so use :func:`extended_logits` otherwise.
+
+    Parameters
+    ----------
+    model : SequenceModel
+    H, F : lists of token tuples (validated histories and futures)
+    batch_size : int, ``>= 1``; prefixes per ``model.logits`` call on the slow path
+    progress : bool or None; tqdm bar (None: on for more than 200,000 prefixes)
+
+    Returns
+    -------
+    array, shape (|H|, |F|, V), float64 -- ``out[i, j] = l_M(h_i . f_j)``.
+    """
     V = model.vocab_size
     fast = getattr(model, "extended_logits", None)
     if callable(fast):
@@ -358,7 +374,7 @@ def extended_logit_matrix(
                            metadata=meta)
     check_size("(histories, futures)", (len(H), len(F)), (len(H), len(F), model.vocab_size),
                what="the dense extended logits (|H|, |F|, V)")
-    full = _extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
+    full = extended_logits_of(model, H, F, batch_size=batch_size, progress=progress)
     nh, nf, V = full.shape
     if top_k is None:
         tokens = np.tile(np.arange(V, dtype=np.int64), (nf, 1))

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from .spectra import _check_spectrum
 from .validation import (
     RngLike,
     as_rng,
@@ -23,6 +22,7 @@ from .validation import (
     check_int,
     check_positive_int,
     check_size,
+    check_spectrum,
     short,
 )
 
@@ -183,29 +183,54 @@ def fit_power_law(
     -------
     PowerLawFit
     """
-    arr = _check_spectrum(s)
-    if np.any(np.diff(arr) > 1e-12 * arr[0]):
-        raise ValueError("s: singular values must be sorted in descending order")
-    n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
-    check_size("n_bootstrap", n_bootstrap, (n_bootstrap, arr.size), what="the bootstrap resamples")
-    confidence = check_float("confidence", confidence, low=0, high=1, low_inclusive=False,
-                             high_inclusive=False)
-    check_choice("bootstrap", bootstrap, BOOTSTRAP_METHODS)
+    arr = _check_descending_spectrum(s)
+    n_bootstrap, confidence = _check_bootstrap_options(arr, n_bootstrap, confidence, bootstrap)
     lo, hi = default_index_range(arr) if index_range is None else _check_index_range(arr, index_range)
-    x = np.log(np.arange(lo, hi + 1, dtype=np.float64))
-    y = np.log(arr[lo - 1 : hi])
-    slope = float(_slopes(x, y))
-    intercept = float(y.mean() - slope * x.mean())
-    fitted = intercept + slope * x
-    resid = y - fitted
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else 1.0
+    x, y = _log_log_points(arr, lo, hi)
+    slope, intercept, fitted, r2 = _log_log_line(x, y)
     boot, bootstrap = _bootstrap_slopes(x, y, fitted, bootstrap, n_bootstrap, as_rng(rng))
     boot = _finite_slopes(boot, bootstrap, (lo, hi))
     q = np.quantile(-boot, [(1 - confidence) / 2, (1 + confidence) / 2])
     return PowerLawFit(alpha=-slope, log_c=intercept, alpha_ci=(float(q[0]), float(q[1])), r_squared=r2,
                        index_range=(lo, hi), n_points=x.size, confidence=confidence, n_bootstrap=n_bootstrap,
                        bootstrap=bootstrap)
+
+
+def _check_descending_spectrum(s: np.ndarray | Sequence[float]) -> np.ndarray:
+    """``s`` checked as a spectrum (:func:`check_spectrum`) that is sorted in descending order."""
+    arr = check_spectrum(s)
+    if np.any(np.diff(arr) > 1e-12 * arr[0]):
+        raise ValueError("s: singular values must be sorted in descending order")
+    return arr
+
+
+def _check_bootstrap_options(arr: np.ndarray, n_bootstrap: int, confidence: float,
+                             bootstrap: str) -> tuple[int, float]:
+    """The bootstrap options of :func:`fit_power_law` checked (and sized against ``arr``):
+    ``(n_bootstrap, confidence)``."""
+    n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
+    check_size("n_bootstrap", n_bootstrap, (n_bootstrap, arr.size), what="the bootstrap resamples")
+    confidence = check_float("confidence", confidence, low=0, high=1, low_inclusive=False,
+                             high_inclusive=False)
+    check_choice("bootstrap", bootstrap, BOOTSTRAP_METHODS)
+    return n_bootstrap, confidence
+
+
+def _log_log_points(arr: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y) = (log i, log sigma_i)`` for the 1-based indices ``lo <= i <= hi``."""
+    return np.log(np.arange(lo, hi + 1, dtype=np.float64)), np.log(arr[lo - 1 : hi])
+
+
+def _log_log_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray, float]:
+    """Least-squares line ``y = intercept + slope x``: ``(slope, intercept, fitted values, R^2)``
+    (``R^2 = 1`` when ``y`` is constant)."""
+    slope = float(_slopes(x, y))
+    intercept = float(y.mean() - slope * x.mean())
+    fitted = intercept + slope * x
+    resid = y - fitted
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else 1.0
+    return slope, intercept, fitted, r2
 
 
 def _check_index_range(arr: np.ndarray, index_range: Any) -> tuple[int, int]:
@@ -286,7 +311,7 @@ def approx_rank(s: np.ndarray | Sequence[float], eps: float) -> int:
     -------
     int, ``0 <= r_eps <= n``
     """
-    arr = np.sort(_check_spectrum(s))[::-1]
+    arr = np.sort(check_spectrum(s))[::-1]
     eps = check_float("eps", eps, low=0, high=1)
     sq = (arr / arr[0]) ** 2 if arr[0] > 0 else arr**2  # scaled so tiny spectra do not underflow
     tails = np.append(np.cumsum(sq[::-1])[::-1], 0.0)  # tails[r] = sum_{i > r} sigma_i^2 (0-based r)
@@ -310,7 +335,7 @@ def summarize_spectrum(
     """
     from .spectra import numerical_rank
 
-    arr = _check_spectrum(s)
+    arr = check_spectrum(s)
     if isinstance(eps, str | bytes) or not isinstance(eps, Sequence | np.ndarray):
         raise TypeError(f"eps: must be a sequence of relative squared errors such as (0.01, 0.1), "
                         f"got {short(eps)} ({type(eps).__name__})")

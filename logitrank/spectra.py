@@ -37,6 +37,7 @@ from .validation import (
     check_positive_int,
     check_prefixes,
     check_real_array,
+    check_spectrum,
 )
 
 __all__ = [
@@ -338,22 +339,28 @@ def streamed_singular_values(
     F = check_prefixes("futures", futures, V, T - 1)
     per = max(1, 4096 // V) if futures_per_block is None else check_positive_int("futures_per_block",
                                                                                  futures_per_block)
-    gen = as_rng(rng)
     starts = range(0, len(F), per)
     show = progress if progress is not None else len(starts) > 20
-
-    def blocks() -> Iterator[np.ndarray]:
-        for start in starts:
-            full = extended_logits(model, H, F[start : start + per], progress=False)  # (|H|, c, V)
-            if top_k is not None:
-                tokens = select_tokens(full, top_k, token_rule, gen)
-                full = np.take_along_axis(full, tokens[None, :, :], axis=2)
-            yield full.reshape(len(H), -1)
-
-    s = gram_singular_values(tqdm(blocks(), total=len(starts), disable=not show, desc="streamed spectrum",
+    blocks = _logit_column_blocks(model, H, F, per, top_k, token_rule, as_rng(rng))
+    s = gram_singular_values(tqdm(blocks, total=len(starts), disable=not show, desc="streamed spectrum",
                                   unit="block"), len(H))
     k = V if top_k is None else top_k
     return s[: min(len(H), len(F) * k)]
+
+
+def _logit_column_blocks(
+    model: SequenceModel, H: list[tuple[int, ...]], F: list[tuple[int, ...]], per: int, top_k: int | None,
+    token_rule: str, gen: np.random.Generator,
+) -> Iterator[np.ndarray]:
+    """The column blocks ``L_M(H, F_b)`` (top-``top_k`` tokens per future when given) of
+    :func:`streamed_singular_values`, ``per`` futures at a time, each of shape ``(|H|, |F_b| k)``.
+    Tokens are drawn from ``gen`` block by block, in order, as :func:`extended_logit_matrix` does."""
+    for start in range(0, len(F), per):
+        full = extended_logits(model, H, F[start : start + per], progress=False)  # (|H|, c, V)
+        if top_k is not None:
+            tokens = select_tokens(full, top_k, token_rule, gen)
+            full = np.take_along_axis(full, tokens[None, :, :], axis=2)
+        yield full.reshape(len(H), -1)
 
 
 def numerical_rank(s: np.ndarray, *, rtol: float = 1e-10) -> int:
@@ -369,17 +376,7 @@ def numerical_rank(s: np.ndarray, *, rtol: float = 1e-10) -> int:
     -------
     int, ``0 <= r <= n`` (0 for an all-zero spectrum).
     """
-    s = _check_spectrum(s)
+    s = check_spectrum(s)
     rtol = check_float("rtol", rtol, low=0, high=1, high_inclusive=False)
     top = float(s.max())
     return 0 if top == 0 else int(np.count_nonzero(s > rtol * top))
-
-
-def _check_spectrum(s: np.ndarray | Sequence[float], name: str = "s") -> np.ndarray:
-    arr = check_real_array(name, s)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name}: must be a non-empty 1-D array of singular values, got shape {arr.shape}")
-    check_finite(name, arr)
-    if (arr < 0).any():
-        raise ValueError(f"{name}: singular values must be >= 0, got minimum {arr.min()}")
-    return arr

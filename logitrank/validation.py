@@ -8,13 +8,14 @@ per kind of value (scikit-learn's ``check_scalar`` / ``check_random_state`` are 
 - :func:`check_float` -- finite real numbers with optional open or closed bounds;
 - :func:`check_choice` -- one of a fixed set of options;
 - :func:`check_prefixes` -- collections of token sequences; :func:`check_finite` -- arrays;
-  :func:`check_real_array` -- a rectangular array of real numbers;
+  :func:`check_real_array` -- a rectangular array of real numbers; :func:`check_spectrum` -- a spectrum
+  (a non-empty 1-D array of finite, non-negative singular values);
 - :func:`check_stochastic` -- probability tables; :func:`check_cut` -- a cut position;
 - :func:`check_token_array` -- a rectangular integer array of token ids; :func:`check_positions` -- a
   set of distinct integer positions; :func:`check_model` -- the ``SequenceModel`` protocol attributes;
   :func:`check_size` -- a size guard before a large allocation (:data:`MAX_ARRAY_BYTES`);
 - :func:`as_rng` -- normalise an rng once; :func:`spawn_rngs` / :func:`spawn_seeds` -- independent
-  sub-streams from :class:`numpy.random.SeedSequence` (never ``seed + 1``).
+  sub-streams from :class:`numpy.random.SeedSequence` (never an offset added to a seed).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ __all__ = [
     "RngLike", "as_rng", "spawn_rngs", "spawn_seeds", "check_int", "check_positive_int", "check_float",
     "check_choice", "check_prefixes", "check_finite", "check_stochastic", "check_cut", "short",
     "STOCHASTIC_ATOL", "check_token_array", "check_positions", "check_model", "check_size", "MAX_ARRAY_BYTES",
-    "check_real_array",
+    "check_real_array", "check_spectrum",
 ]
 
 
@@ -414,3 +415,25 @@ def check_cut(t: int, horizon: int) -> int:
     if not 0 <= int(t) <= horizon - 1:
         raise ValueError(f"t: must satisfy 0 <= t <= horizon - 1 = {horizon - 1}, got {t}")
     return int(t)
+
+
+def check_spectrum(s: Any, name: str = "s") -> np.ndarray:
+    """``s`` as a float64 array of singular values after checking it is a non-empty 1-D array of finite,
+    non-negative real numbers (any order); errors name ``name``.
+
+    Parameters
+    ----------
+    s : array-like, shape (n,), ``n >= 1``
+    name : str, the parameter name used in error messages
+
+    Returns
+    -------
+    array, shape (n,), float64 (the same values, in the same order).
+    """
+    arr = check_real_array(name, s)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name}: must be a non-empty 1-D array of singular values, got shape {arr.shape}")
+    check_finite(name, arr)
+    if (arr < 0).any():
+        raise ValueError(f"{name}: singular values must be >= 0, got minimum {arr.min()}")
+    return arr
