@@ -26,7 +26,8 @@ import time
 from typing import Any
 
 import numpy as np
-from hf_extended import matmul_gflops, table_row  # the sibling script's GEMM rate (run as a script)
+from extended_matrix import best_of  # sibling scripts (run as a script)
+from hf_extended import matmul_gflops, table_row
 
 
 def body_flops(hf: Any, q_tokens: int, kv_len: float) -> float:
@@ -34,15 +35,6 @@ def body_flops(hf: Any, q_tokens: int, kv_len: float) -> float:
     cfg = hf.config
     p_body = sum(p.numel() for n, p in hf.named_parameters() if ".layers." in n and p.dim() >= 2)
     return q_tokens * (2 * p_body + 4 * cfg.num_hidden_layers * cfg.hidden_size * kv_len)
-
-
-def timed(fn: Any, repeats: int) -> tuple[float, Any]:
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def plain_forward(torch: Any, model: Any, rows: int, length: int, rng: np.random.Generator) -> float:
@@ -76,8 +68,8 @@ def run_dtype(args: argparse.Namespace, dtype: str, H: list, F: list, rng: np.ra
           f"{f_plain / t_plain / 1e9 / peak:.0%} of GEMM")
     model.final_hidden(H[:2], windows[:2])  # warm-up, both paths: their ratio compares like with like
     model.extended_logits(H[:2], windows[:2])
-    t_hid, _ = timed(lambda: model.final_hidden(H, windows), args.repeats)
-    t_full, _ = timed(lambda: model.extended_logits(H, windows), args.repeats)
+    t_hid, _ = best_of(lambda: model.final_hidden(H, windows), args.repeats)
+    t_full, _ = best_of(lambda: model.extended_logits(H, windows), args.repeats)
     for name, t in (("hidden (fast path)", t_hid), ("full (V-wide head)", t_full)):
         rate = flops / t / 1e9
         print(f"  {name:<19} {t:7.2f} s  {tokens / t:6.0f} tokens/s  body {rate:5.0f} GFLOP/s = "
