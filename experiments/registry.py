@@ -24,6 +24,9 @@ EXPERIMENTS: dict[str, str] = {
     "loss": "experiments.loss",
     "hidden_dim_width": "experiments.hidden_dim_width",
     "synthetic_spectra": "experiments.synthetic_spectra",
+    "learning": "experiments.learning",
+    "provable_learning": "experiments.provable_learning",
+    "cost_to_eps": "experiments.cost_to_eps",
 }
 
 
