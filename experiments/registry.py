@@ -27,6 +27,7 @@ EXPERIMENTS: dict[str, str] = {
     "learning": "experiments.learning",
     "provable_learning": "experiments.provable_learning",
     "cost_to_eps": "experiments.cost_to_eps",
+    "kl_scales_fit": "experiments.kl_scales_fit",
 }
 
 
