@@ -24,6 +24,7 @@ EXPERIMENTS: dict[str, str] = {
     "loss": "experiments.loss",
     "hidden_dim_width": "experiments.hidden_dim_width",
     "synthetic_spectra": "experiments.synthetic_spectra",
+    "kl_scales_fit": "experiments.kl_scales_fit",
 }
 
 
