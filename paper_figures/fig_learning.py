@@ -18,8 +18,9 @@ from typing import Any
 
 import matplotlib.ticker as mticker
 import numpy as np
+from matplotlib.transforms import Bbox
 
-from .plotting import COLORS, legend_below, save, subplots
+from .plotting import COLORS, legend_below, plain_log_ticks, save, subplots
 from .report import fmt
 
 NAME = "learning"
@@ -30,7 +31,9 @@ INPUTS = "none"
 _PARAM_LABEL = {"dim": "d", "vocab": "V", "horizon": "T"}
 
 
-def _curves_panel(ax: Any, curves: list[dict[str, Any]]) -> None:
+def _curves_panel(ax: Any, curves: list[dict[str, Any]]) -> list[tuple[float, float, str, str]]:
+    """Panel (a); returns its points' rank-cap labels, placed once the figure's layout is final."""
+    notes = []
     for c, mk, cur in zip(COLORS, ("o-", "s-"), curves, strict=False):
         kl = np.maximum(np.asarray(cur["kl"], float), 1e-17)
         ax.loglog(cur["queries"], kl, mk, ms=4, color=c, label=cur["label"])
@@ -39,29 +42,41 @@ def _curves_panel(ax: Any, curves: list[dict[str, Any]]) -> None:
         for q, k, r in zip(cur["queries"], kl, cur["ranks"], strict=True):
             key = (round(float(np.log10(q)), 2), round(float(np.log10(k))))
             labels.setdefault(key, (float(q), float(k), []))[2].append(str(r))
-        for q, k, rs in labels.values():
-            ax.annotate("r=" + ",".join(rs), (q, k), textcoords="offset points", xytext=(4, 3), fontsize=6.5,
-                        color=c)
-    _plain_log_ticks(ax, [q for cur in curves for q in cur["queries"]])
+        notes += [(q, k, "r=" + ",".join(rs), c) for q, k, rs in labels.values()]
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("logit queries used")
     ax.set_ylabel("KL(target ‖ learned) (nats per sequence)")
     ax.set_title("(a) query learner, rank cap r")
     legend_below(ax, markerscale=1)
+    return notes
 
 
-def _plain_log_ticks(ax: Any, x: list[float]) -> None:
-    """Plain-number x ticks on a log axis spanning less than a decade (there matplotlib labels every minor
-    tick as "6x10^2 7x10^2 ...", and the labels collide): the multiples 1..9 of powers of ten inside the
-    data's range, or only 1, 2, 5 of them when that is more than six."""
-    lo, hi = min(x), max(x)
-    if hi >= 10 * lo:
-        return  # a decade or more: the default decade labels are readable
-    ticks = [m * 10.0**k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-             for m in range(1, 10) if lo / 1.05 <= m * 10.0**k <= hi * 1.05]
-    if len(ticks) > 6:
-        ticks = [t for t in ticks if round(t / 10.0 ** math.floor(math.log10(t))) in (1, 2, 5)]
-    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+_NOTE_OFFSETS = ((4, 3), (4, -9), (-4, 3), (-4, -9), (4, 10), (4, -16))
+"""Offsets (points) tried in turn for a point's label: above right, below right, above left, ..."""
+
+
+def _place_notes(ax: Any, notes: list[tuple[float, float, str, str]], fontsize: float = 6.5) -> None:
+    """Label each ``(x, y, text, color)`` at the first offset of :data:`_NOTE_OFFSETS` where its drawn text
+    stays inside the axes and overlaps no marker and no label placed before it (else at the first offset).
+    Extents are the current layout's: call it after ``fig.canvas.draw()``."""
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    pad = 3.0 * ax.figure.dpi / 72.0  # a marker's half width (ms=4), in pixels
+    placed = [Bbox.from_extents(px - pad, py - pad, px + pad, py + pad)
+              for px, py in (ax.transData.transform((x, y)) for x, y, _, _ in notes)]
+    for x, y, text, color in notes:
+        note = ax.annotate(text, (x, y), xytext=_NOTE_OFFSETS[0], textcoords="offset points",
+                           fontsize=fontsize, color=color)
+        for dx, dy in (*_NOTE_OFFSETS, _NOTE_OFFSETS[0]):  # the last: nothing was free, keep the first
+            note.xyann = (dx, dy)
+            note.set_horizontalalignment("right" if dx < 0 else "left")
+            extent = note.get_window_extent(renderer)
+            inside = frame.x0 <= extent.x0 and extent.x1 <= frame.x1 and frame.y0 <= extent.y0 \
+                and extent.y1 <= frame.y1
+            if inside and not any(extent.overlaps(b) for b in placed):
+                break
+        placed.append(extent)
+
 
 
 def _scaling_panel(ax: Any, scaling: dict[str, list[dict[str, Any]]], exponents: dict[str, float]) -> None:
@@ -98,9 +113,11 @@ def _parity_panel(ax: Any, res: dict[str, Any]) -> None:
 def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """(a) KL vs queries by rank cap, (b) queries vs d, V, T, (c) noisy parity (module docstring)."""
     fig, axes = subplots(3, width=3.9, height=4.2)
-    _curves_panel(axes[0, 0], res["curves"])
+    notes = _curves_panel(axes[0, 0], res["curves"])
     _scaling_panel(axes[0, 1], res["scaling"], res["exponents"])
     _parity_panel(axes[0, 2], res)
+    fig.canvas.draw()  # the constrained layout, so that the labels are placed where they will be drawn
+    _place_notes(axes[0, 0], notes)
     return save(fig, out_dir, NAME)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from theory.learning import LEARNERS
 
-from .plotting import COLORS, legend_below, save, subplots
+from .plotting import COLORS, legend_below, plain_log_ticks, save, subplots
 from .report import fmt
 
 NAME = "provable_learning"
@@ -48,6 +48,7 @@ def _robust_panel(ax: Any, sweep: dict[str, Any], xlabel: str, reference: str) -
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label=f"= {reference}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain_log_ticks(ax.yaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"TV(learned) / TV({reference})")
     legend_below(ax, markerscale=1)

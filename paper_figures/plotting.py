@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from logitrank.results_io import atomic_write  # noqa: E402
 
-__all__ = ["subplots", "save", "legend_below", "plt", "COLORS"]
+__all__ = ["subplots", "save", "legend_below", "plain_log_ticks", "plt", "COLORS"]
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -62,3 +64,23 @@ def save(fig: Figure, out_dir: str | Path, name: str, formats: Sequence[str] = (
             paths.append(path)
     plt.close(fig)
     return paths
+
+
+def plain_log_ticks(axis: Any) -> None:
+    """Plain-number ticks on a log ``axis`` (``ax.xaxis`` or ``ax.yaxis``, called once its data are drawn)
+    whose view spans less than a decade, where matplotlib shows one decade label or none, or labels every
+    minor tick ("6x10^2 7x10^2 ...") until they collide: the multiples 1, 1.5, 2, 3, ..., 9 of powers of
+    ten inside the view, thinned to 1, 2, 3, 5 or 1, 2, 5 until at most six remain. The view itself is
+    not changed; over a decade or more the default labels stay."""
+    axis.axes.autoscale_view()
+    lo, hi = sorted(axis.get_view_interval())
+    if not 0 < lo <= hi < 10 * lo:
+        return
+    powers = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    ticks: list[float] = []
+    for subs in ((1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 5), (1, 2, 5)):
+        ticks = [m * 10.0**k for k in powers for m in subs if lo <= m * 10.0**k <= hi]
+        if len(ticks) <= 6:
+            break
+    axis.set_minor_formatter(mticker.NullFormatter())
+    axis.set_ticks(ticks, [f"{t:g}" for t in ticks])

@@ -61,3 +61,21 @@ def test_provable_learning_tiny_learns_exact_targets_and_witnesses_start_above_d
             assert all(r["low"] < r["ratio"] < r["high"] for r in res[kind]["ratio"][name])
     m_star = res["sampled"]["m_star"]
     assert all(np.diff(m_star) > 0)  # larger logits need more samples per query
+
+
+def test_plain_log_ticks_label_a_short_log_axis_in_plain_numbers() -> None:
+    """The views' log axes spanning under a decade (learning (a), provable_learning (a, b)) get plain
+    labels inside the view; a longer axis keeps matplotlib's decade labels."""
+    from paper_figures.plotting import plain_log_ticks, subplots
+
+    fig, axes = subplots(2)
+    short, long = axes[0]
+    short.loglog([520, 1100], [1, 2])
+    short.set_xlim(490, 1170)
+    plain_log_ticks(short.xaxis)
+    assert list(short.get_xticks()) == [500, 600, 700, 800, 900, 1000]
+    assert [t.get_text() for t in short.get_xticklabels()] == ["500", "600", "700", "800", "900", "1000"]
+    long.loglog([1, 1000], [1, 2])
+    before = list(long.get_xticks())
+    plain_log_ticks(long.xaxis)  # three decades: nothing to fix
+    assert list(long.get_xticks()) == before
