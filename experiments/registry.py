@@ -25,6 +25,7 @@ EXPERIMENTS: dict[str, str] = {
     "hidden_dim_width": "experiments.hidden_dim_width",
     "synthetic_spectra": "experiments.synthetic_spectra",
     "kl_scales_fit": "experiments.kl_scales_fit",
+    "spectra": "experiments.spectra",
 }
 
 

@@ -135,7 +135,9 @@ def test_each_figure_declares_its_config_and_presets_override_it() -> None:
         assert cls is (experiment(mod.EXPERIMENT).Config if hasattr(mod, "EXPERIMENT") else mod.Config)
     run = ReproduceConfig.tiny(seed=3, device="cuda", overrides={"spectra": {"top_k": 5}})
     sp: Any = run.figure_config("spectra")
-    assert (sp.seed, sp.device, sp.top_k, sp.n_histories) == (3, "cuda", 5, 24)  # override on top of tiny
+    assert (sp.top_k, sp.n_histories) == (5, 24)  # override on top of tiny
+    tr: Any = run.figure_config("transformer")
+    assert (tr.seed, tr.device) == (3, "cuda")  # the run's seed and device reach the shared transformer
     with pytest.raises(ValueError, match=r"overrides: each key must be a field of .*, got \['nope'\]"):
         ReproduceConfig(overrides={"spectra": {"nope": 1}}).figure_config("spectra")
     with pytest.raises(ValueError, match="overrides: must be one of .*, got 'nofig'"):
@@ -205,26 +207,31 @@ def test_cache_hit_gives_identical_numbers_and_only_replots(tiny_run: tuple[Path
 
 
 @pytest.mark.slow
-def test_interrupted_run_resumes_without_recomputing(tiny_run: tuple[Path, dict], tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_run_resumes_without_retraining(tiny_run: tuple[Path, dict], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill in the middle of the spectra experiment (one Runner job) stores nothing half-done; the re-run
+    reads the trained transformer back untouched and computes the experiment once, to the same numbers."""
+    from experiments import spectra
+
     src, _ = tiny_run
     out = tmp_path / "run"
     (out / "cache").mkdir(parents=True)
     shutil.copytree(src / "cache" / "transformer", out / "cache" / "transformer")  # the trained model
-    real = fig_spectra.transformer_draws
+    trained = {p: p.stat().st_mtime_ns for p in (out / "cache" / "transformer").rglob("*")}
+    real = spectra.draws
 
     def interrupted(*args: object, **kw: object) -> dict:
-        raise KeyboardInterrupt  # a kill in the middle of the spectra figure, after its first steps
+        raise KeyboardInterrupt  # a kill in the middle of the spectra experiment, after its first parts
 
-    monkeypatch.setattr(fig_spectra, "transformer_draws", interrupted)
+    monkeypatch.setattr(spectra, "draws", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
-    monkeypatch.setattr(fig_spectra, "transformer_draws", real)
+    assert not list((out / "cache" / "spectra").glob("spectra*"))  # no result stored for a killed job
+    monkeypatch.setattr(spectra, "draws", real)
     res = reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
     entry = res["figures"]["spectra"]
-    finished_before = ["synthetic_spectra", "transformer", "transformer_step0"]
-    assert sorted(entry["cached_steps"]) == sorted(finished_before)  # nothing finished is recomputed
-    assert "draws" in entry["computed_steps"] and not set(finished_before) & set(entry["computed_steps"])
+    assert entry["computed_steps"] == ["spectra"] and entry["cached_steps"] == []
+    assert {p: p.stat().st_mtime_ns for p in (out / "cache" / "transformer").rglob("*")} == trained
     assert _numbers(out)["spectra"] == _numbers(src)["spectra"]
 
 
