@@ -24,6 +24,9 @@ EXPERIMENTS: dict[str, str] = {
     "loss": "experiments.loss",
     "hidden_dim_width": "experiments.hidden_dim_width",
     "synthetic_spectra": "experiments.synthetic_spectra",
+    "phase_transition": "experiments.phase_transition",
+    "equivalence": "experiments.equivalence",
+    "real_llm": "experiments.real_llm",
 }
 
 
