@@ -10,7 +10,8 @@ An experiment module ``experiments.<name>`` has
 - ``Result(ResultBase)``: numbers and arrays; ``to_dict()`` is JSON-ready and ``Result.from_dict`` reads
   it back (arrays as float/int arrays, nested dataclasses rebuilt);
 - ``run(inputs, config, *, rng) -> Result``: ``inputs`` names what it needs (:class:`ModelInputs`: a model
-  and the corpus tokens; :class:`NoInputs` for a synthetic experiment that builds its own models).
+  and the corpus tokens; :class:`CheckpointInputs`: the checkpoints of one training run; :class:`NoInputs`
+  for a synthetic experiment that builds its own models; :class:`TrainingInputs` for one that trains them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -30,8 +32,8 @@ from logitrank.results_io import to_jsonable
 from logitrank.validation import RngLike, check_choice
 
 __all__ = ["PRESET_NAMES", "Presets", "ExperimentConfig", "merge_presets", "ResultBase", "ModelInputs",
-           "NoInputs", "TrainingInputs", "BuiltinInputs", "ExperimentInputs", "as_model", "logit_matrix",
-           "window_spec"]
+           "NoInputs", "TrainingInputs", "CheckpointInputs", "BuiltinInputs", "ExperimentInputs", "as_model",
+           "logit_matrix", "window_spec"]
 
 PRESET_NAMES = ("tiny", "quick", "full")
 #: preset name -> {field: value}: overrides of a Config's defaults (which are the quick preset)
@@ -181,6 +183,42 @@ class TrainingInputs:
 
 
 @dataclass
+class CheckpointInputs:
+    """The saved checkpoints of one training run, for an experiment along training: ``steps`` (ascending),
+    the validation loss ``val_loss`` by step (where it was measured), ``load(step)`` building the model of a
+    step and ``load_tokens()`` the corpus tokens (both called on first use, so a cache hit loads nothing);
+    ``identity`` names the run's weights for a result cache."""
+
+    identity: dict[str, Any]
+    steps: tuple[int, ...]
+    val_loss: dict[int, float]
+    load: Callable[[int], Any]
+    load_tokens: Callable[[], np.ndarray]
+    _tokens: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def final_step(self) -> int:
+        return max(self.steps)
+
+    @property
+    def tokens(self) -> np.ndarray:
+        if self._tokens is None:
+            self._tokens = self.load_tokens()
+        return self._tokens
+
+    def model(self, step: int) -> Any:
+        """The model at ``step`` (loaded anew on each call)."""
+        check_choice("step", step, self.steps)
+        return self.load(step)
+
+    def at(self, step: int) -> ModelInputs:
+        """:class:`ModelInputs` of the checkpoint at ``step`` on the same tokens."""
+        check_choice("step", step, self.steps)
+        return ModelInputs(identity={**self.identity, "step": step},
+                           load=lambda: (self.model(step), self.tokens, None, None))
+
+
+@dataclass
 class BuiltinInputs:
     """The inputs of an experiment on a built-in pretrained model (``llm_bridge.sources.BUILTIN``, e.g.
     ``"smollm2-135m"``, whose package is optional): its ``name``, the ``directory`` its resumable steps live
@@ -208,7 +246,7 @@ class BuiltinInputs:
 
 
 #: what an experiment's ``run`` reads
-ExperimentInputs = ModelInputs | NoInputs | TrainingInputs | BuiltinInputs
+ExperimentInputs = ModelInputs | NoInputs | TrainingInputs | CheckpointInputs | BuiltinInputs
 
 
 def as_model(model: Any, **kwargs: Any) -> Any:

@@ -4,12 +4,13 @@ plays tokenized like its run, both loaded on first use so that a cached result n
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .base import ModelInputs
+from .base import CheckpointInputs, ModelInputs
 
-__all__ = ["hf_model", "corpus_of", "checkpoint_inputs"]
+__all__ = ["hf_model", "corpus_of", "checkpoint_inputs", "checkpoint_series"]
 
 
 def hf_model(path: str, device: str) -> Any:
@@ -46,3 +47,17 @@ def checkpoint_inputs(path: str, device: str, identity: dict[str, Any], *, earli
         return hf_model(path, device), corpus.validation, early, corpus.tokenizer
 
     return ModelInputs(identity={**identity, "device": device}, load=load)
+
+
+def checkpoint_series(paths: Mapping[int, str], val_loss: Mapping[int, float], device: str,
+                      identity: dict[str, Any]) -> CheckpointInputs:
+    """:class:`experiments.base.CheckpointInputs` of the checkpoint directories ``paths`` (step -> path) of
+    one run, on its validation plays (with its tokenizer); ``val_loss`` by step; ``identity`` names the
+    weights (e.g. the training key)."""
+    steps = tuple(sorted(int(s) for s in paths))
+    if not steps:
+        raise ValueError("paths: must hold at least one checkpoint, got none")
+    return CheckpointInputs(identity={**identity, "steps": list(steps), "device": device}, steps=steps,
+                            val_loss={int(s): float(v) for s, v in val_loss.items() if int(s) in steps},
+                            load=lambda step: hf_model(paths[step], device),
+                            load_tokens=lambda: corpus_of(paths[steps[-1]]).validation)

@@ -3,14 +3,17 @@
 The same ``H, F`` (and the same top-k token rule seed) serve every checkpoint, so only the weights change.
 The paper: ``alpha ~ 0.374`` at step 0 (untrained OLMo-1b) vs ``> 1/2`` trained, and the low-rank KL
 "drops sharply early, then drifts up slowly"; :func:`emergence_shape` tests that shape from the
-per-checkpoint KL and its standard error over histories.
+per-checkpoint KL and its standard error over histories. The inputs are a run's checkpoints
+(:class:`experiments.base.CheckpointInputs`: each step's model loaded in turn, the validation losses carried
+into the Result) or a :class:`experiments.base.ModelInputs` whose ``model`` is a sequence of
+``(step, checkpoint)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,7 +21,16 @@ from llm_bridge.windows import WindowSpec, draw_windows
 from logitrank import as_rng, block_softmax_kl, fit_power_law, singular_values
 from logitrank.validation import RngLike, check_float, spawn_seeds
 
-from .base import ExperimentConfig, ModelInputs, ResultBase, as_model, logit_matrix, window_spec
+from .base import (
+    CheckpointInputs,
+    ExperimentConfig,
+    ModelInputs,
+    Presets,
+    ResultBase,
+    as_model,
+    logit_matrix,
+    window_spec,
+)
 
 __all__ = ["Config", "Result", "run", "emergence_across_checkpoints", "truncation_kl_with_se",
            "emergence_shape"]
@@ -29,9 +41,17 @@ DEFAULT_SPEC = WindowSpec()
 
 @dataclass(frozen=True)
 class Config(WindowSpec, ExperimentConfig):
-    """The window sizes (:class:`llm_bridge.WindowSpec`) and the truncation ranks of the KL."""
+    """The window sizes (:class:`llm_bridge.WindowSpec`, ``|F| = |H|`` in every preset) and the truncation
+    ranks of the KL (one per preset: the figure's)."""
 
-    ranks: tuple[int, ...] = (1, 4, 16, 64)
+    n_histories: int = 96
+    n_futures: int = 96
+    top_k: int | None = 16
+    ranks: tuple[int, ...] = (8,)
+    PRESETS: ClassVar[Presets] = {
+        "tiny": {"n_histories": 16, "history_length": 8, "n_futures": 16, "future_length": 3, "top_k": 8,
+                 "ranks": (2,)},
+        "full": {"n_histories": 512, "n_futures": 512, "top_k": 32, "ranks": (16,)}}
 
 
 @dataclass
@@ -47,6 +67,7 @@ class Result(ResultBase):
         sample; the truncation couples the rows, so this is approximate)
     ranks : int array
     singular_values : list of arrays
+    val_loss : list of (float or None), optional — each checkpoint's validation loss where the run measured it
     """
 
     steps: np.ndarray
@@ -57,6 +78,7 @@ class Result(ResultBase):
     ranks: np.ndarray
     singular_values: list[np.ndarray] = field(default_factory=list)
     kl_se: np.ndarray | None = None
+    val_loss: list[float | None] | None = None
 
 
 def truncation_kl_with_se(L: Any, ranks: np.ndarray,
@@ -103,15 +125,16 @@ def emergence_shape(steps: np.ndarray, kl: np.ndarray, se: np.ndarray, *, z: flo
 
 
 def emergence_across_checkpoints(
-    checkpoints: Sequence[tuple[int, Any]],
+    checkpoints: Iterable[tuple[int, Any]],
     tokens: np.ndarray,
     spec: WindowSpec = DEFAULT_SPEC,
     *,
-    ranks: Sequence[int] = (1, 4, 16, 64),
+    ranks: Iterable[int] = (1, 4, 16, 64),
     rng: RngLike = None,
     **model_kwargs: Any,
 ) -> Result:
-    """``alpha`` and ``D_avg`` of rank-r truncations for each ``(step, checkpoint)``, on the same ``H, F``."""
+    """``alpha`` and ``D_avg`` of rank-r truncations for each ``(step, checkpoint)``, on the same ``H, F``
+    (``checkpoints`` is iterated once: a generator loads one model at a time)."""
     gen = as_rng(rng)
     H, F = draw_windows(tokens, spec, gen)
     seed = spawn_seeds(gen, 1)[0]  # the top-k rule's seed, the same for every checkpoint
@@ -135,8 +158,14 @@ def emergence_across_checkpoints(
                   kl_se=np.array(ses))
 
 
-def run(inputs: ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
-    """:func:`emergence_across_checkpoints`; ``inputs.model`` is the checkpoint series, a sequence of
-    ``(step, checkpoint)``."""
+def run(inputs: CheckpointInputs | ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
+    """:func:`emergence_across_checkpoints` over ``inputs``: every step of a :class:`CheckpointInputs` (its
+    validation losses in ``Result.val_loss``), or the sequence of ``(step, checkpoint)`` that is a
+    :class:`ModelInputs`' ``model``."""
     spec = window_spec(config)
-    return emergence_across_checkpoints(inputs.model, inputs.tokens, spec, ranks=config.ranks, rng=rng)
+    if not isinstance(inputs, CheckpointInputs):
+        return emergence_across_checkpoints(inputs.model, inputs.tokens, spec, ranks=config.ranks, rng=rng)
+    series = ((step, inputs.model(step)) for step in inputs.steps)  # one model loaded at a time
+    res = emergence_across_checkpoints(series, inputs.tokens, spec, ranks=config.ranks, rng=rng)
+    res.val_loss = [inputs.val_loss.get(step) for step in inputs.steps]
+    return res

@@ -4,73 +4,40 @@ For each saved checkpoint of the shared transformer (step 0 included) the same t
 ``L_k(H, F)`` is measured: its power-law exponent alpha (with the bootstrap interval) and the average KL of
 its rank-r truncation (with its standard error over histories). The paper reports alpha ~ 0.374 at step 0
 of OLMo-1b and ~ 0.536 for OLMo-7b, and a low-rank KL that drops sharply early, then drifts up slowly;
-the verdict tests that shape (``experiments.emergence.emergence_shape``) from the checkpoints.
+the verdict tests that shape (``experiments.emergence.emergence_shape``) from the checkpoints. A view of
+:mod:`experiments.emergence` (``plot`` and ``summarize`` of its ``Result.to_dict()``; the KL shown is the one
+at the result's first rank).
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import matplotlib.ticker as mticker
 import numpy as np
 
-from experiments.base import ModelInputs
+from experiments.emergence import emergence_shape
 from logitrank.paper import PAPER
 
-from .pipeline import FigureCache, Presets, merge_presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
-from .transformer import Windows
 
 NAME = "emergence"
 TITLE = "Emergence of low logit rank across training checkpoints"
+EXPERIMENT = "emergence"  # experiments.emergence over the shared transformer's checkpoint series
+INPUTS = "checkpoints"
 
 
-@dataclass(frozen=True)
-class Config(Windows):
-    """The matrix measured at every saved checkpoint (those in the transformer's ``checkpoints``, and the
-    final one; :class:`paper_figures.transformer.Windows`, smaller ``|H|``) and the rank of the truncation
-    KL."""
-
-    n_histories: int = 96
-    kl_rank: int = 8
-    PRESETS: ClassVar[Presets] = merge_presets(Windows.PRESETS, tiny={"n_histories": 16, "kl_rank": 2},
-                                               full={"n_histories": 512, "kl_rank": 16})
-
-
-def checkpoint_point(path: str, device: str, step: int, val_loss: float | None, n_histories: int,
-                     history_length: int, future_length: int, top_k: int, kl_rank: int, seed: int,
-                     **_key: Any) -> dict[str, Any]:
-    """``experiments.emergence`` on one checkpoint (each cached on its own; the same seed draws
-    the same ``H, F`` every time)."""
-    from experiments import emergence
-    from experiments.checkpoints import corpus_of, hf_model
-
-    cfg = emergence.Config(n_histories, history_length, n_histories, future_length, top_k, ranks=(kl_rank,))
-    inputs = ModelInputs.of([(step, hf_model(path, device))], corpus_of(path).validation)
-    e = emergence.run(inputs, cfg, rng=seed)
-    return {"s": np.asarray(e.singular_values[0]), "alpha": float(e.alpha[0]),
-            "ci": [float(e.alpha_lo[0]), float(e.alpha_hi[0])], "kl": float(e.kl[0, 0]),
-            "kl_se": float(e.kl_se[0, 0]) if e.kl_se is not None else None, "kl_rank": kl_rank,
-            "steps": step, "val_loss": val_loss, "k": top_k}
-
-
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    lm = cache.transformer()
-    steps = sorted({s for s in cache.transformer_config.checkpoints if s in lm.paths} | {lm.final_step})
-    cps = []
-    for s in steps:
-        fn = functools.partial(checkpoint_point, lm.path(s), config.device)
-        cps.append(cache.step(f"checkpoint_{s}", fn, model=lm.key, step=s, val_loss=lm.val_by_step.get(s),
-                              n_histories=config.n_histories, history_length=config.history_length,
-                              future_length=config.future_length, top_k=config.top_k, kl_rank=config.kl_rank,
-                              seed=config.seed))
-    return {"kl_rank": config.kl_rank,
-            "checkpoints": [{"step": c["steps"], "alpha": c["alpha"], "ci": c["ci"], "kl": c["kl"],
-                             "kl_se": c.get("kl_se"), "val_loss": c["val_loss"]} for c in cps]}
+def checkpoints(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per checkpoint of the experiment's result (``step``, ``alpha``, its interval ``ci``, the KL
+    of the truncation at the result's first rank ``kl`` with its standard error ``kl_se``, ``val_loss``)."""
+    n = len(res["steps"])
+    se = res.get("kl_se")
+    val = res.get("val_loss") or [None] * n
+    return [{"step": int(res["steps"][i]), "alpha": float(res["alpha"][i]),
+             "ci": [float(res["alpha_lo"][i]), float(res["alpha_hi"][i])], "kl": float(res["kl"][i][0]),
+             "kl_se": None if se is None else float(se[i][0]), "val_loss": val[i]} for i in range(n)]
 
 
 def _xsteps(steps: np.ndarray) -> np.ndarray:
@@ -90,8 +57,8 @@ def _mark_step0(ax: Any, x: np.ndarray, steps: np.ndarray) -> None:
     ax.set_xlabel("training step (log scale; step 0 drawn left of the grey line)")
 
 
-def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    cps = res["checkpoints"]
+def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    cps = checkpoints(res)
     steps = np.array([c["step"] for c in cps])
     x = _xsteps(steps)
     alpha = np.array([c["alpha"] for c in cps])
@@ -114,7 +81,7 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     kl = np.array([c["kl"] for c in cps])
     kse = np.array([c.get("kl_se") or 0.0 for c in cps])
     ax.errorbar(x, kl, yerr=2 * kse, fmt="s-", ms=4, capsize=2, color=COLORS[2],
-                label=f"rank-{res['kl_rank']} truncation (± 2 SE over histories)")
+                label=f"rank-{int(res['ranks'][0])} truncation (± 2 SE over histories)")
     ax.set_yscale("log")
     if any(c.get("val_loss") is not None for c in cps):
         ax2 = ax.twinx()
@@ -135,11 +102,9 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
 
 
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
-    from experiments.emergence import emergence_shape
-
-    cps = res["checkpoints"]
+    cps = checkpoints(res)
     first, last = cps[0], cps[-1]
-    r = res["kl_rank"]
+    r = int(res["ranks"][0])
     numbers: dict[str, Any] = {
         "alpha by step [95% bootstrap]": "; ".join(f"{c['step']}: {fmt(c['alpha'])} [{fmt(c['ci'][0])}, "
                                                    f"{fmt(c['ci'][1])}]" for c in cps),

@@ -6,85 +6,34 @@ coincide across scales and decay as a power law in r. The Frobenius bound ``sum_
 is drawn dashed for the largest scale. Five scales (1, 2, 4, 8 and 16 times smaller), ranks up to 128;
 each curve's power law is fitted over ``5 <= r <= min(100, n/2)`` with the slope's interval and ``R^2``,
 and the slopes are set beside the spectrum's prediction ``1 - 2 alpha`` (the Frobenius tail's decay).
+A view of :mod:`experiments.kl_scales_fit` (``plot`` and ``summarize`` of its ``Result.to_dict()``).
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from experiments.base import ModelInputs
 from logitrank.paper import PAPER
-from logitrank.power_law import loglog_fit
 
-from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
 
 NAME = "kl_scales"
 TITLE = "Average KL of rank-r truncations vs r at several matrix scales"
+EXPERIMENT = "kl_scales_fit"  # experiments.kl_scales_fit on the shared transformer's final checkpoint
+INPUTS = "final"
 
 
-@dataclass(frozen=True)
-class Config(FigureConfig):
-    """Matrix sizes ``|H| = |F| = n`` (nested), truncation ranks, window lengths and ``k``."""
-
-    sizes: tuple[int, ...] = (256, 128, 64, 32, 16)
-    ranks: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 50, 64, 80, 100, 128)
-    history_length: int = 32
-    future_length: int = 8
-    top_k: int = 16
-    PRESETS: ClassVar[Presets] = {
-        "tiny": {"sizes": (32, 16, 8), "ranks": (1, 2, 3, 4, 5, 6, 8, 10, 12, 16), "history_length": 8,
-                 "future_length": 3, "top_k": 8},
-        "full": {"sizes": (1024, 512, 256, 128, 64),
-                 "ranks": (1, 2, 3, 5, 8, 12, 16, 24, 32, 50, 64, 100, 128, 200, 256, 350, 500),
-                 "top_k": 32},
-    }
-
-
-def kl_scales(path: str, device: str, sizes: list[int], ranks: list[int], history_length: int,
-              future_length: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
-    """``experiments.kl_scales`` on the checkpoint ``path``, kept below full rank per size."""
-    from experiments import kl_scales as experiment
-    from experiments.checkpoints import corpus_of, hf_model
-
-    n = max(sizes)
-    divisors = tuple(n // m for m in sorted(sizes, reverse=True))
-    cfg = experiment.Config(n=n, ranks=tuple(ranks), scales=divisors, history_length=history_length,
-                            future_length=future_length, top_k=top_k)
-    r = experiment.run(ModelInputs.of(hf_model(path, device), corpus_of(path).validation), cfg, rng=seed)
-    out = []
-    for i, m in enumerate(r.sizes):
-        ok = np.isfinite(r.kl[i]) & (r.ranks < m)  # below full rank, where the truncation KL is > 0
-        lo, hi = experiment.SLOPE_RANKS
-        fit = loglog_fit(r.ranks[ok], r.kl[i][ok], r_min=lo, r_max=min(hi, m / 2))
-        tail = loglog_fit(r.ranks[ok], r.frobenius_bound[i][ok], r_min=lo, r_max=min(hi, m / 2))
-        out.append({"n": int(m), "ranks": r.ranks[ok], "kl": r.kl[i][ok], "bound": r.frobenius_bound[i][ok],
-                    "fit": fit, "tail_fit": tail})
-    return {"scales": out, "k": top_k, "history_len": history_length, "alpha": r.alpha,
-            "alpha_ci": list(r.alpha_ci)}
-
-
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    lm = cache.transformer()
-    fn = functools.partial(kl_scales, lm.path("final"), config.device)
-    return cache.step("scales", fn, model=lm.key, sizes=list(config.sizes), ranks=list(config.ranks),
-                      history_length=config.history_length, future_length=config.future_length,
-                      top_k=config.top_k, seed=config.seed)
-
-
-def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(1, width=5.6, height=4.6)
     ax = axes[0, 0]
     for c, sc in zip(COLORS, res["scales"], strict=False):
         r, kl = np.asarray(sc["ranks"], float), np.asarray(sc["kl"], float)
         keep = kl > 0
-        f = sc.get("fit") or loglog_fit(r, kl)
+        f = sc["fit"]
         label = f"|H|=|F|={sc['n']}" + (f": slope {f['slope']:.2f} [{f['ci'][0]:.2f}, {f['ci'][1]:.2f}], "
                                         f"R²={f['r_squared']:.3f}" if np.isfinite(f["ci"]).all() else
                                         " (too few ranks in the fit range)")

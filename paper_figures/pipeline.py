@@ -5,8 +5,8 @@ A figure is a *view* of one experiment (:mod:`experiments`): ``paper_figures/fig
     NAME = "example"
     TITLE = "What the figure shows"
     EXPERIMENT = "example"        # a name of experiments.EXPERIMENTS: its Config presets size the figure
-    INPUTS = "none"               # what the experiment reads: "none", "training", "transformer(_early)",
-                                  # "builtin:<name>"
+    INPUTS = "none"               # what it reads: "none", "training", "transformer", "final", "checkpoints",
+                                  # "transformer_early", "builtin:<name>"
 
     def plot(result: dict, out_dir) -> list[Path]:     # result: the experiment's Result.to_dict()
     def summarize(result: dict) -> dict:               # "numbers", "paper", "verdict" (optional "markdown")
@@ -17,7 +17,8 @@ and one line in :data:`FIGURES`; the experiment is one module plus one line in
 :data:`experiments.EXPERIMENTS`. :func:`compute_figure` runs the experiment through
 :class:`experiments.Runner` in ``<out>/cache/<name>/`` (key: experiment, config, inputs identity, seed,
 code version), with the inputs :func:`view_inputs` builds (``"transformer"``: the shared trained transformer,
-trained once per output folder by :mod:`paper_figures.transformer`, its second seed as ``earlier``).
+trained once per output folder by :mod:`paper_figures.transformer`, its second seed as ``earlier``;
+``"final"``: its final checkpoint alone; ``"checkpoints"``: its checkpoint series).
 
 Figures not yet migrated keep the older shape: their own ``Config(FigureConfig)`` with ``PRESETS``,
 ``compute(config, cache) -> dict`` of cached steps (``cache.step``, ``cache.transformer()``) and
@@ -45,7 +46,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from experiments.base import BuiltinInputs, ExperimentConfig, ExperimentInputs, NoInputs, TrainingInputs
-from experiments.checkpoints import checkpoint_inputs
+from experiments.checkpoints import checkpoint_inputs, checkpoint_series
 from experiments.registry import experiment
 from experiments.runner import Job, Runner
 from experiments.store import StepCache
@@ -207,7 +208,9 @@ def parse_only(only: str | Sequence[str] | None) -> list[str]:
 def view_inputs(kind: str, cache: FigureCache, config: ReproduceConfig) -> ExperimentInputs:
     """The inputs a view's experiment reads (its module's ``INPUTS``): ``"training"`` (a folder for its own
     training runs), ``"transformer"`` (the shared trained transformer, the second seed as ``earlier``),
-    ``"transformer_early"`` (the same, its last checkpoint at or before half of training as ``earlier``),
+    ``"final"`` (its final checkpoint alone), ``"checkpoints"`` (its checkpoints at the transformer config's
+    ``checkpoints`` steps and the final one, with their validation losses), ``"transformer_early"`` (the
+    shared transformer, its last checkpoint at or before half of training as ``earlier``),
     ``"builtin:<name>"`` (a built-in pretrained model, :class:`experiments.base.BuiltinInputs`) or
     ``"none"``."""
     if kind == "training":
@@ -216,17 +219,25 @@ def view_inputs(kind: str, cache: FigureCache, config: ReproduceConfig) -> Exper
         lm, lm2 = cache.transformer(), cache.transformer(second=True)
         return checkpoint_inputs(lm.path("final"), config.device, {"model": lm.key, "earlier": lm2.key},
                                  earlier=lm2.path("final"))
+    if kind == "final":
+        lm = cache.transformer()
+        return checkpoint_inputs(lm.path("final"), config.device, {"model": lm.key})
+    if kind == "checkpoints":
+        lm = cache.transformer()
+        steps = {s for s in cache.transformer_config.checkpoints if s in lm.paths} | {lm.final_step}
+        return checkpoint_series({s: lm.path(s) for s in steps}, lm.val_by_step, config.device,
+                                 {"model": lm.key})
     if kind == "transformer_early":  # its own checkpoint at (or before) half of training as ``earlier``
         lm = cache.transformer()
         early = max(s for s in lm.paths if s <= lm.final_step // 2)
         return checkpoint_inputs(lm.path("final"), config.device, {"model": lm.key, "early_step": early},
                                  earlier=lm.path(early))
-    if kind == "none":
-        return NoInputs()
     if kind.startswith("builtin:"):  # a built-in pretrained model (llm_bridge.sources.BUILTIN), optional
         return BuiltinInputs(kind.removeprefix("builtin:"), cache.directory, config.device)
-    raise ValueError(f"INPUTS: must be one of 'training', 'transformer', 'transformer_early', 'none', "
-                     f"'builtin:<name>', got {kind!r}")
+    if kind == "none":
+        return NoInputs()
+    raise ValueError(f"INPUTS: must be one of 'training', 'transformer', 'final', 'checkpoints', "
+                     f"'transformer_early', 'builtin:<name>', 'none', got {kind!r}")
 
 
 def compute_figure(name: str, config: ReproduceConfig, cache: FigureCache) -> tuple[ModuleType, Any]:

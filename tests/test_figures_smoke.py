@@ -330,10 +330,11 @@ def test_angles_verdict_is_against_the_random_pairs_spread() -> None:
 def test_emergence_verdict_tests_the_shape() -> None:
     from paper_figures import fig_emergence
 
-    def cps(kl: list[float], se: float) -> dict:
-        steps = [0, 50, 100, 200, 400]
-        return {"kl_rank": 8, "checkpoints": [{"step": s, "alpha": 0.6, "ci": [0.55, 0.65], "kl": k,
-                                                "kl_se": se, "val_loss": None} for s, k in zip(steps, kl)]}
+    def cps(kl: list[float], se: float) -> dict:  # experiments.emergence.Result.to_dict() fields
+        n = len(kl)
+        return {"steps": [0, 50, 100, 200, 400], "alpha": [0.6] * n, "alpha_lo": [0.55] * n,
+                "alpha_hi": [0.65] * n, "kl": [[k] for k in kl], "kl_se": [[se]] * n, "ranks": [8],
+                "singular_values": [], "val_loss": [None] * n}
 
     assert "the paper's shape (sharp early drop, slow upward drift) holds here" in fig_emergence.summarize(
         cps([1.0, 0.3, 0.2, 0.25, 0.3], 0.01))["verdict"]

@@ -217,11 +217,36 @@ def test_spectral_rank_beyond_the_signal_fits_sampling_noise():
     trivial = np.log(2) + 0.1 * np.log(0.1) + 0.9 * np.log(0.9)
     kls = {}
     for floor in (False, True):
-        learner = SpectralWFALearner(rank=8, noise_floor=floor).fit(SampleAccess(target, budget=2000, rng=0))
+        learner = SpectralWFALearner(rank=8, noise_floor=floor, validation_fraction=0.0).fit(
+            SampleAccess(target, budget=2000, rng=0))
         kls[floor] = evaluate(target, learner.model_, n_sequences=500, rng=1).kl_per_position
     assert learner.rank_ == 1
     assert kls[True][-1] == pytest.approx(trivial, abs=0.01) and sum(kls[True][:-1]) < 0.01
     assert sum(kls[False]) > 2 * trivial
+    # held-out selection (the default) avoids the blow-up without the noise-floor rule: the rank-8
+    # automaton's held-out likelihood is the worst of the candidates
+    chosen = SpectralWFALearner(rank=8).fit(SampleAccess(target, budget=2000, rng=0))
+    nll = chosen.held_out_nll_
+    assert nll[8, 0.0] == max(v for (r, lam), v in nll.items() if lam == 0.0)
+    assert sum(evaluate(target, chosen.model_, n_sequences=500, rng=1).kl_per_position) < 1.2 * trivial
+
+
+@pytest.mark.filterwarnings("ignore:WFAModel")
+def test_spectral_selection_is_never_much_worse_than_the_position_unigram_and_picks_the_planted_rank():
+    # a random ISAN of state dimension 8 over T = 16: at 1000 samples every fixed-rank automaton predicts
+    # worse than uniform (long products of noisy operators); the held-out choice mixes in the unigram
+    target = TimeVaryingISAN.random(8, 8, 16, rng=0)
+    access = SampleAccess(target, budget=1000, rng=0)
+    fixed = SpectralWFALearner(rank=8, validation_fraction=0.0).fit(access)
+    chosen = SpectralWFALearner(rank=8).fit(SampleAccess(target, budget=1000, rng=0))
+    uni = evaluate(target, Uniform(8, 16), n_sequences=400, rng=3).kl
+    kl_fixed = evaluate(target, fixed.model_, n_sequences=400, rng=3).kl
+    kl_chosen = evaluate(target, chosen.model_, n_sequences=400, rng=3).kl
+    assert kl_fixed > uni and kl_chosen < uni and chosen.mix_ > 0
+    # control: an exact rank-2 target with plenty of samples: the planted rank, no mixing needed
+    hmm_like = NGram.random(2, 2, 6, rng=0)  # a bigram over 2 tokens: prefix Hankel of rank 2
+    exact = SpectralWFALearner(rank=8).fit(SampleAccess(hmm_like, budget=20000, rng=0))
+    assert exact.rank_ == 2 and exact.mix_ <= 0.01
 
 
 @pytest.mark.parametrize("budget", [1, 5, 100, 2000, 30000])

@@ -9,13 +9,14 @@ import pytest
 from conftest import tol
 
 from logitrank import QueryCounter, sequence_log_prob
-from simulators import NoisyParity, PerturbedModel, TimeVaryingISAN
+from simulators import NoisyParity, PerturbedModel, PlantedSpectrum, TimeVaryingISAN
 from simulators.learners import (
     QueryAccess,
     SampledLogitAccess,
     SpannerLPLearner,
     evaluate,
 )
+from simulators.learners.evaluation import step_kl
 from simulators.learners.tracking_lp import select_spanner, solve_tracking_lp, track
 
 
@@ -162,6 +163,28 @@ def test_budget_running_out_keeps_the_last_complete_model_with_a_warning():
     with pytest.warns(RuntimeWarning, match="budget exhausted after 0 epochs"):  # anytime: before the
         tiny = SpannerLPLearner(rng=0).fit(QueryAccess(target, budget=50, rng=0))  # first model, a unigram
     assert tiny.stopped_early_ and tiny.epochs_ == 0 and tiny.queries_used_ <= 50
+
+
+def _fresh_kl(target, model, n=2000):
+    seqs = target.sample(n, rng=12345)
+    return float(step_kl(target.logits_along(seqs), model.logits_along(seqs)).sum(axis=1).mean())
+
+
+@pytest.mark.parametrize("shape, budget, keeps_unigram", [
+    ((6, 128, 8), 15_000, True),    # one epoch's truncated basis predicts worse than the unigram
+    ((8, 128, 6), 20_000, False),   # control: three epochs beat it, and the model is kept
+])
+def test_budget_stop_keeps_the_better_of_the_last_model_and_the_unigram(shape, budget, keeps_unigram):
+    target = PlantedSpectrum.random(*shape, alpha=0.6, rng=0)
+    with pytest.warns(RuntimeWarning, match="budget exhausted"):
+        cut = SpannerLPLearner(rng=0).fit(QueryAccess(target, budget=budget, rng=0))
+    assert cut.stop_reason_ == "budget" and cut.epochs_ >= 1 and cut.kept_unigram_ is keeps_unigram
+    last = SpannerLPLearner(max_epochs=cut.epochs_, rng=0).fit(QueryAccess(target, rng=0)).model_
+    unigram_won = cut.held_out_kl_["unigram"] < cut.held_out_kl_["model"]
+    assert unigram_won is keeps_unigram
+    # on fresh sequences, too, the model returned is the better one of the two
+    kl_cut, kl_last = _fresh_kl(target, cut.model_), _fresh_kl(target, last)
+    assert (kl_cut < 0.8 * kl_last) if keeps_unigram else (kl_cut == kl_last)
 
 
 @pytest.mark.parametrize("kw, err, match", [

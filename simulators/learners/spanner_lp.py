@@ -50,6 +50,7 @@ from logitrank.validation import RngLike, as_rng, check_choice, check_float, che
 
 from .access import BudgetExceeded, check_access
 from .anytime import position_unigram_isan
+from .evaluation import step_kl
 from .query_learner import AnswerTable
 from .tracking_lp import select_spanner, track
 
@@ -198,8 +199,12 @@ class SpannerLPLearner:
         Logit vectors answered, complete sequences drawn, models built.
     validation_error_ : list of float — largest validation error per epoch.
     stop_reason_ : str — "validated", "stalled", "max_epochs" or "budget".
-    stopped_early_ : bool — the budget ran out (``model_`` is the last complete model, or the position
-        unigram of the answers before one existed).
+    stopped_early_ : bool — the budget ran out (``model_`` is the last complete model or the position
+        unigram of the answers, whichever has the lower KL on the last sequences drawn).
+    kept_unigram_ : bool — ``model_`` is the position-unigram fallback: the budget ran out before a
+        complete model existed, or the last complete model lost to the fallback on held-out sequences.
+    held_out_kl_ : dict or None — on a budget stop with a complete model, the mean per-sequence KL
+        ``sum_t KL(p_t || q_t)`` of ``"model"`` and ``"unigram"`` on the last sequences drawn.
     """
 
     access_kind = "query"
@@ -233,9 +238,10 @@ class SpannerLPLearner:
     def fit(self, access: Any) -> SpannerLPLearner:
         """Learn from ``access`` (a :class:`QueryAccess` or :class:`SampledLogitAccess`); returns ``self``.
 
-        If the access's budget runs out, the last complete model is kept with a warning and
-        ``stopped_early_``; before the first complete model, the position unigram of the logits answered so
-        far (:func:`~simulators.learners.anytime.position_unigram_isan`)."""
+        If the access's budget runs out, the fit stops with a warning and ``stopped_early_``, keeping the
+        better of the last complete model and the position unigram of the logits answered so far
+        (:func:`~simulators.learners.anytime.position_unigram_isan`), compared on the last sequences drawn
+        (see :meth:`_anytime_choice`)."""
         self._check_params()
         check_access(access, ("vocab_size", "horizon", "extended_logits", "sample"),
                      "logit queries (a QueryAccess or SampledLogitAccess)")
@@ -255,6 +261,8 @@ class SpannerLPLearner:
         self.samples_used_ = self.epochs_ = 0
         self.validation_error_: list[float] = []
         self.stop_reason_ = "max_epochs"
+        self.kept_unigram_ = False
+        self.held_out_kl_: dict[str, float] | None = None
         model: Any = None  # a SpannerLPModel, or the anytime fallback (a TimeVaryingISAN)
         for _ in range(self.max_epochs):
             try:
@@ -264,10 +272,10 @@ class SpannerLPLearner:
                 seqs, answers = self._draw(access, self.n_validation)
                 outcome = self._validate(access, model, seqs, answers)
             except BudgetExceeded as exc:
-                if model is None:  # anytime: the best model at hand is the answers' position unigram
-                    model = position_unigram_isan([tb.answered(()) for tb in self._tables], V)
-                warnings.warn(f"SpannerLPLearner: budget exhausted after {self.epochs_} epochs; keeping the "
-                              f"last complete model ({exc})", RuntimeWarning, stacklevel=2)
+                model = self._anytime_choice(model)
+                kept = "the position unigram" if self.kept_unigram_ else "the last complete model"
+                warnings.warn(f"SpannerLPLearner: budget exhausted after {self.epochs_} epochs; keeping "
+                              f"{kept} ({exc})", RuntimeWarning, stacklevel=2)
                 self.stop_reason_ = "budget"
                 break
             if outcome != "continue":
@@ -278,13 +286,33 @@ class SpannerLPLearner:
         self.basis_sizes_ = np.array(getattr(model, "dims", np.ones(T, dtype=np.int64)))
         self.stopped_early_ = self.stop_reason_ == "budget"
         del self._tables
+        self.__dict__.pop("_last_draw", None)  # the answers are not needed after the fit
         self.queries_used_ = int(getattr(access, "queries_used", access.used)) - start
         return self
 
     # ------------------------------------------------------------------------------------------
+    def _anytime_choice(self, model: Any) -> Any:
+        """The model a budget stop returns: ``model`` (the last complete one) or the position unigram of
+        every answer so far, whichever has the lower mean ``sum_t KL(p_t || q_t)`` on the last sequences
+        drawn, whose answers cost nothing more.  Those sequences were drawn after ``model`` was built
+        (for the next epoch's basis or for its validation) unless the budget ran out in the validation
+        draw right after a build; the unigram has seen their answers, which can only favour the fallback.
+        A truncated spanner basis can predict far worse than uniform, so the comparison is needed."""
+        unigram = position_unigram_isan([tb.answered(()) for tb in self._tables], self.V_)
+        if model is None:
+            self.kept_unigram_ = True
+            return unigram
+        seqs, answers = self._last_draw
+        kl = {name: float(step_kl(answers, m.logits_along(seqs)).sum(axis=1).mean())
+              for name, m in (("model", model), ("unigram", unigram))}
+        self.held_out_kl_ = kl
+        self.kept_unigram_ = bool(kl["unigram"] < kl["model"])
+        return unigram if self.kept_unigram_ else model
+
     def _draw(self, access: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         seqs, answers = access.sample(n)
         self.samples_used_ += n
+        self._last_draw = (seqs, answers)
         rows = [tuple(r) for r in seqs.tolist()]
         for t in range(self.T_):
             self._tables[t].put([r[:t] for r in rows], (), answers[:, t])

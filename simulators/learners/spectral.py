@@ -22,6 +22,17 @@ Scores are not guaranteed positive: every score below ``floor * max(|s|)`` (incl
 raised to that floor before normalising.  Each clipped entry is counted in ``n_clipped`` (out of
 ``n_scored``) and the first clipping emits one ``RuntimeWarning`` per model, so that a user sees how often
 the automaton had to be repaired.
+
+Model selection on held-out samples (``validation_fraction > 0``, the default): a truncated automaton can
+predict far worse than uniform (its long products amplify the Hankel's sampling noise), so the learner
+holds out a fraction of the samples, fits the automaton of each rank ``1, 2, 4, ..., rank`` on the rest,
+and mixes its next-token distribution with the (add-1/2) position unigram ``u_t`` of the training samples,
+
+    q(z | x_<t) = (1 - lam) p_WFA(z | x_<t) + lam u_t(z),    lam in {0, 0.01, 0.03, 0.1, 0.3, 1},
+
+choosing ``(r, lam)`` by held-out log-likelihood; the final automaton and unigram are refitted on all
+samples with that choice.  ``lam = 1`` is the position unigram itself, so the learner is never much worse
+than it on held-out data.
 """
 
 from __future__ import annotations
@@ -32,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from logitrank import center_logits
-from logitrank.validation import RngLike, check_positive_int, check_prefixes
+from logitrank import center_logits, log_softmax
+from logitrank.validation import RngLike, check_float, check_positive_int, check_prefixes
 
 from .access import check_access
 from .ngram_baseline import sample_count
@@ -49,10 +60,15 @@ class WFAModel:
     alpha0 : (r,) ; A : (V, r, r) ; alpha_inf : (r,) ; horizon : int
     floor : float
         Relative floor for scores (clipping counted in ``n_clipped``).
+    unigram : (horizon, V) array, optional
+        Position-wise next-token distributions ``u_t`` mixed in with weight ``mix``.
+    mix : float in [0, 1]
+        ``q = (1 - mix) p_WFA + mix u_t`` (0: the automaton alone).
     """
 
     def __init__(
-        self, alpha0: np.ndarray, A: np.ndarray, alpha_inf: np.ndarray, horizon: int, floor: float = 1e-4
+        self, alpha0: np.ndarray, A: np.ndarray, alpha_inf: np.ndarray, horizon: int, floor: float = 1e-4,
+        unigram: np.ndarray | None = None, mix: float = 0.0,
     ):
         self.alpha0 = np.asarray(alpha0, dtype=np.float64)
         self.A = np.asarray(A, dtype=np.float64)
@@ -68,12 +84,25 @@ class WFAModel:
         self.vocab_size = int(self.A.shape[0])
         self.horizon = check_positive_int("horizon", horizon)
         self.floor = float(floor)
+        self.mix = check_float("mix", mix, low=0.0, high=1.0)
+        if self.mix > 0 and (unigram is None or np.shape(unigram) != (self.horizon, self.vocab_size)):
+            got = None if unigram is None else np.shape(unigram)
+            raise ValueError(f"unigram: must have shape ({self.horizon}, {self.vocab_size}) when mix > 0, "
+                             f"got {got}")
+        self.unigram = None if unigram is None else np.asarray(unigram, dtype=np.float64)
         self._out = np.einsum("zij,j->zi", self.A, self.alpha_inf)  # (V, r): s_z = a^T out[z]
         self.n_clipped = 0
         self.n_scored = 0
         self._warned = False
 
-    def _next_logits(self, states: np.ndarray) -> np.ndarray:
+    def _next_logits(self, states: np.ndarray, t: int) -> np.ndarray:
+        logits = self._wfa_logits(states)
+        if self.mix == 0 or self.unigram is None:
+            return logits
+        q = (1.0 - self.mix) * np.exp(log_softmax(logits)) + self.mix * self.unigram[t]
+        return center_logits(np.log(q))
+
+    def _wfa_logits(self, states: np.ndarray) -> np.ndarray:
         scores = states @ self._out.T  # (n, V)
         scale = np.abs(scores).max(axis=1, keepdims=True)
         lo = self.floor * np.where(scale > 0, scale, 1.0)
@@ -103,7 +132,7 @@ class WFAModel:
             a = self.alpha0[None, :]
             for z in p:
                 a = self._advance(a, np.array([z]))
-            out[i] = self._next_logits(a)[0]
+            out[i] = self._next_logits(a, len(p))[0]
         return out
 
     def logits_along(self, sequences: np.ndarray) -> np.ndarray:
@@ -113,10 +142,51 @@ class WFAModel:
         out = np.empty((n, L, self.vocab_size))
         a = np.tile(self.alpha0, (n, 1))
         for t in range(L):
-            out[:, t] = self._next_logits(a)
+            out[:, t] = self._next_logits(a, t)
             if t + 1 < L:
                 a = self._advance(a, seqs[:, t])
         return out
+
+
+#: mixing weights of the position unigram tried on held-out samples (1: the unigram alone)
+MIX_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+class _Hankel:
+    """Empirical prefix frequencies of ``(n, T)`` samples and the Hankel blocks over the most frequent
+    prefixes of length ``<= basis_length`` (at most ``max_basis``, the empty word first)."""
+
+    def __init__(self, seqs: np.ndarray, basis_length: int, max_basis: int):
+        n, T = seqs.shape
+        rows = [tuple(r) for r in seqs[:, : min(T, 2 * basis_length + 1)].tolist()]
+        freq: Counter[tuple[int, ...]] = Counter()
+        for row in rows:
+            for m in range(len(row) + 1):
+                freq[row[:m]] += 1
+        self.f = {w: c / n for w, c in freq.items()}
+        counts = sorted(((c, w) for w, c in freq.items() if 0 < len(w) <= min(basis_length, T)),
+                        key=lambda cw: (-cw[0], len(cw[1]), cw[1]))
+        self.basis = [()] + [w for _, w in counts[: max_basis - 1]]
+        self.H = self.block(())
+        _, self.s, self.Vt = np.linalg.svd(self.H, full_matrices=False)
+
+    def block(self, mid: tuple[int, ...]) -> np.ndarray:
+        return np.array([[self.f.get(u + mid + v, 0.0) for v in self.basis] for u in self.basis])
+
+    def automaton(self, r: int, V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(alpha_0, A, alpha_inf)`` of rank ``r`` (see the module docstring)."""
+        Vr = self.Vt[:r].T
+        pinv = np.linalg.pinv(self.H @ Vr)
+        hP = np.array([self.f.get(u, 0.0) for u in self.basis])
+        A = np.stack([pinv @ self.block((z,)) @ Vr for z in range(V)])
+        return self.H[0] @ Vr, A, pinv @ hP
+
+
+def position_unigram(seqs: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Add-1/2 position-wise token frequencies of ``(n, T)`` samples, ``(T, V)`` (each row sums to 1)."""
+    n, T = seqs.shape
+    counts = np.stack([np.bincount(seqs[:, t], minlength=vocab_size) for t in range(T)]).astype(float)
+    return (counts + 0.5) / (n + 0.5 * vocab_size)
 
 
 class SpectralWFALearner:
@@ -139,11 +209,17 @@ class SpectralWFALearner:
         Relative score floor of the :class:`WFAModel`.
     n_samples : int, optional
         Default: all of the access's budget (10 000 when unlimited).
-    rng : unused (deterministic given the samples).
+    validation_fraction : float in [0, 1)
+        Samples held out to choose the rank among ``1, 2, 4, ..., rank`` and the unigram mixing weight
+        among :data:`MIX_GRID` (module docstring); 0: rank ``rank`` (and the noise floor), no mixing.
+        Selection needs at least 2 held-out samples, else it is skipped.
+    rng : unused (deterministic given the samples: the held-out ones are the last drawn).
 
     Attributes
     ----------
-    model_ : WFAModel ; rank_ : int (kept) ; singular_values_ : array ; samples_used_ : int
+    model_ : WFAModel ; rank_ : int (kept) ; mix_ : float (unigram weight kept) ;
+    singular_values_ : array ; samples_used_ : int
+    held_out_nll_ : dict or None — ``(rank, mix) -> `` mean held-out negative log-likelihood per sequence.
     stopped_early_ : bool — always False (the samples are drawn in one request, the budget's worth).
     """
 
@@ -157,6 +233,7 @@ class SpectralWFALearner:
         max_basis: int = 256,
         floor: float = 1e-4,
         n_samples: int | None = None,
+        validation_fraction: float = 0.2,
         rng: RngLike = None,
     ):
         self.rank = rank
@@ -165,6 +242,7 @@ class SpectralWFALearner:
         self.max_basis = max_basis
         self.floor = floor
         self.n_samples = n_samples
+        self.validation_fraction = validation_fraction
         self.rng = rng
 
     def fit(self, access: Any) -> SpectralWFALearner:
@@ -172,38 +250,51 @@ class SpectralWFALearner:
         if hasattr(access, "logits"):  # a query access: its sample() returns (sequences, logits)
             raise TypeError(f"access: needs i.i.d. samples (a SampleAccess), got {type(access).__name__}")
         r = check_positive_int("rank", self.rank)
-        L = check_positive_int("basis_length", self.basis_length)
-        nb = check_positive_int("max_basis", self.max_basis)
+        check_positive_int("basis_length", self.basis_length)
+        check_positive_int("max_basis", self.max_basis)
+        frac = check_float("validation_fraction", self.validation_fraction, low=0.0, high=1.0,
+                           high_inclusive=False)
         V, T = int(access.vocab_size), int(access.horizon)
         n = sample_count(self.n_samples, access)
-        seqs = access.sample(n)
-        rows = [tuple(s) for s in seqs[:, : min(T, 2 * L + 1)].tolist()]
-        freq: Counter[tuple[int, ...]] = Counter()
-        for row in rows:
-            for m in range(len(row) + 1):
-                freq[row[:m]] += 1
-        f = {w: c / n for w, c in freq.items()}
-        basis_counts = sorted(
-            ((c, w) for w, c in freq.items() if 0 < len(w) <= min(L, T)),
-            key=lambda cw: (-cw[0], len(cw[1]), cw[1]),
-        )
-        basis = [()] + [w for _, w in basis_counts[: nb - 1]]
-
-        def block(mid: tuple[int, ...]) -> np.ndarray:
-            return np.array([[f.get(u + mid + v, 0.0) for v in basis] for u in basis])
-
-        H = block(())
-        _, s, Vt = np.linalg.svd(H, full_matrices=False)
-        r = min(r, int(np.sum(s > 1e-12 * s[0])))
-        if self.noise_floor:
-            r = max(1, min(r, int(np.sum(s > np.sqrt(H.sum() / n)))))
-        self.rank_ = r
-        Vr = Vt[:r].T
-        pinv = np.linalg.pinv(H @ Vr)
-        hP = np.array([f.get(u, 0.0) for u in basis])
-        A = np.stack([pinv @ block((z,)) @ Vr for z in range(V)])
-        self.model_ = WFAModel(H[0] @ Vr, A, pinv @ hP, T, floor=self.floor)
-        self.singular_values_ = s
+        seqs = np.asarray(access.sample(n), dtype=np.int64)
+        n_val = int(round(frac * n))
+        self.held_out_nll_: dict[tuple[int, float], float] | None = None
+        mix = 0.0
+        if n_val >= 2 and n - n_val >= 1:
+            r, mix = self._select(seqs[: n - n_val], seqs[n - n_val:], V, T)
+        hankel = _Hankel(seqs, self.basis_length, self.max_basis)
+        self.rank_ = r = self._cap_rank(hankel, r, n)
+        self.mix_ = mix
+        self.model_ = WFAModel(*hankel.automaton(r, V), T, floor=self.floor,
+                               unigram=position_unigram(seqs, V), mix=mix)
+        self.singular_values_ = hankel.s
         self.samples_used_ = n
         self.stopped_early_ = False  # one request for the samples, the budget's worth
         return self
+
+    def _cap_rank(self, hankel: _Hankel, r: int, n: int) -> int:
+        s = hankel.s
+        r = max(1, min(r, int(np.sum(s > 1e-12 * s[0]))))
+        if self.noise_floor:
+            r = max(1, min(r, int(np.sum(s > np.sqrt(hankel.H.sum() / n)))))
+        return r
+
+    def _select(self, train: np.ndarray, held: np.ndarray, V: int, T: int) -> tuple[int, float]:
+        """``(rank, mix)`` of the lowest held-out negative log-likelihood (module docstring)."""
+        hankel = _Hankel(train, self.basis_length, self.max_basis)
+        top = self._cap_rank(hankel, int(self.rank), train.shape[0])
+        ranks = sorted({min(2**k, top) for k in range(top.bit_length() + 1)})
+        unigram = position_unigram(train, V)
+        u_held = unigram[np.arange(T)[None, :], held]  # (n_val, T): u_t(x_t)
+        nll: dict[tuple[int, float], float] = {}
+        for r in ranks:
+            wfa = WFAModel(*hankel.automaton(r, V), T, floor=self.floor)
+            with warnings.catch_warnings():  # clipping of a candidate is expected; the kept model warns
+                warnings.simplefilter("ignore", RuntimeWarning)
+                logp = log_softmax(wfa.logits_along(held))
+            p_held = np.exp(np.take_along_axis(logp, held[..., None], axis=2)[..., 0])  # (n_val, T)
+            for lam in MIX_GRID:
+                q = (1.0 - lam) * p_held + lam * u_held
+                nll[r, lam] = float(-np.log(q).sum(axis=1).mean())
+        self.held_out_nll_ = nll
+        return min(nll, key=lambda k: (nll[k], k[0], -k[1]))
