@@ -12,12 +12,10 @@ Run: ``python benchmarks/extended_matrix.py [--histories 512 --futures 512 --voc
 
 from __future__ import annotations
 
-import argparse
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from _harness import Row, best_of, parser, row
 
 from logitrank import extended_logit_matrix, random_futures, random_histories
 from simulators import TimeVaryingISAN
@@ -31,16 +29,6 @@ class Generic:
 
     def logits(self, prefixes):
         return self.model.logits(prefixes)
-
-
-def best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Best wall time of ``repeats`` calls of ``fn`` and the last result."""
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def gemm_floor(model: TimeVaryingISAN, H: list, F: list, repeats: int) -> float:
@@ -74,27 +62,20 @@ def measure(vocab: int = 32, dim: int = 16, horizon: int = 12, histories: int = 
             "H": len(H), "F": len(F)}
 
 
-def isan_row(quick: bool) -> dict[str, Any]:
+def isan_row(quick: bool) -> Row:
     """The benchmark table's row (``benchmarks/table.py``)."""
     r = measure(generic_subset=8 if quick else 32, repeats=2 if quick else 3)
-    return {"name": "ISAN extended matrix, fast path", "size": f"V=32 d=16 T=12, |H|=|F|=512 → {r['shape']}",
-            "ours": r["fast"], "naive": r["generic"], "floor": r["floor"],
-            "floor_def": "GEMM of the history states by the stacked future operators into a fresh matrix",
-            "note": f"naive: generic path, every h·f from the start ({r['generic_subset']} histories timed, "
-                    f"extrapolated); max |diff| {r['err']:.0e}"}
+    return row("ISAN extended matrix, fast path", f"V=32 d=16 T=12, |H|=|F|=512 → {r['shape']}",
+               ours=r["fast"], naive=r["generic"], floor=r["floor"],
+               floor_def="GEMM of the history states by the stacked future operators into a fresh matrix",
+               note=f"naive: generic path, every h·f from the start ({r['generic_subset']} histories timed, "
+                    f"extrapolated); max |diff| {r['err']:.0e}")
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--histories", type=int, default=512)
-    p.add_argument("--futures", type=int, default=512)
-    p.add_argument("--vocab", type=int, default=32)
-    p.add_argument("--dim", type=int, default=16)
-    p.add_argument("--horizon", type=int, default=12)
-    p.add_argument("--history-length", type=int, default=5)
+    p = parser(__doc__, histories=512, futures=512, vocab=32, dim=16, horizon=12, history_length=5, repeats=3,
+               seed=0)
     p.add_argument("--generic-subset", type=int, default=32, help="histories timed on the generic path")
-    p.add_argument("--repeats", type=int, default=3, help="best of this many runs")
-    p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     r = measure(a.vocab, a.dim, a.horizon, a.histories, a.futures, a.history_length, a.generic_subset,
                 a.repeats, a.seed)

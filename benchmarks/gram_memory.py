@@ -16,12 +16,11 @@ Run: ``python benchmarks/gram_memory.py [--histories 256 --vocab 32 --dim 16 --f
 
 from __future__ import annotations
 
-import argparse
-import time
 import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
+from _harness import parser, timed
 
 from logitrank import extended_logit_matrix, random_futures, random_histories, streamed_singular_values
 from logitrank import singular_values as svals
@@ -32,25 +31,17 @@ def measure(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float, float]:
     """Result, seconds and peak traced MiB of ``fn()``."""
     tracemalloc.start()
     tracemalloc.reset_peak()
-    t0 = time.perf_counter()
-    out = fn()
-    seconds = time.perf_counter() - t0
+    seconds, out = timed(fn)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     return out, seconds, peak
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--histories", type=int, default=256)
+    p = parser(__doc__, histories=256, vocab=32, dim=16, horizon=12, history_length=5, seed=0)
     p.add_argument("--futures", type=int, nargs="+", default=[256, 512, 1024, 2048])
-    p.add_argument("--vocab", type=int, default=32)
-    p.add_argument("--dim", type=int, default=16)
-    p.add_argument("--horizon", type=int, default=12)
-    p.add_argument("--history-length", type=int, default=5)
     p.add_argument("--futures-per-block", type=int, default=32)
     p.add_argument("--history-sweep", type=int, nargs="+", default=[256, 512, 1024, 2048])
-    p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     model = TimeVaryingISAN.random(a.vocab, a.dim, a.horizon, rng=a.seed)
     H = random_histories(a.vocab, a.histories, a.history_length, rng=a.seed + 1)

@@ -13,11 +13,11 @@ Run: ``python benchmarks/hf_continuations.py [--histories 128 --history-length 3
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
 import numpy as np
+from _harness import Row, parser, row, token_tuples
 from hf_extended import forward_flops, matmul_gflops
 
 
@@ -44,8 +44,7 @@ def measure(model: Any, histories: int, history_length: int, branches: int, step
     from logitrank.continuations import RecomputedContinuations
 
     rng = np.random.default_rng(seed)
-    H = [tuple(int(x) for x in rng.integers(0, model.vocab_size, size=history_length))
-         for _ in range(histories)]
+    H = token_tuples(rng, model.vocab_size, histories, history_length)
     continuation_logits(model, H[:2], 1).logits()  # warm-up
     grow = steps - 1  # tokens appended: the caches are sized for them, not for the context
     t_cached, cached = run(continuation_logits(model, H, branches, max_steps=grow), branches, steps,
@@ -69,28 +68,23 @@ def quick_preset_model(seed: int = 0) -> Any:
                    progress=False)
 
 
-def continuations_row(quick: bool) -> dict[str, Any]:
+def continuations_row(quick: bool) -> Row:
     """The benchmark table's row (``benchmarks/table.py``)."""
     nh, lh, nb, steps = (32, 32, 2, 8) if quick else (128, 32, 2, 15)
     r = measure(quick_preset_model(), nh, lh, nb, steps)
     floor = r["flops"] / r["gemm"]
-    return {"name": "continuations (LINGEN generation), KV cache",
-            "size": f"|H|={nh}×{lh} tok, {nb} branches, {steps} steps, V=1024",
-            "ours": r["cached"], "naive": r["naive"], "floor": floor,
-            "floor_def": "its forward FLOPs (body + head per step) at the float32 GEMM rate measured now",
-            "note": f"{floor / r['cached']:.0%} of GEMM; naive: extended_logits afresh each step; "
-                    f"max |diff| {r['diff']:.0e}"}
+    return row("continuations (LINGEN generation), KV cache",
+               f"|H|={nh}×{lh} tok, {nb} branches, {steps} steps, V=1024", ours=r["cached"], naive=r["naive"],
+               floor=floor,
+               floor_def="its forward FLOPs (body + head per step) at the float32 GEMM rate measured now",
+               note=f"{floor / r['cached']:.0%} of GEMM; naive: extended_logits afresh each step; "
+                    f"max |diff| {r['diff']:.0e}")
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--histories", type=int, default=128)
-    p.add_argument("--history-length", type=int, default=32)
+    p = parser(__doc__, histories=128, history_length=32, checkpoint=None, seed=0)
     p.add_argument("--branches", type=int, default=2)
     p.add_argument("--steps", type=int, default=15)
-    p.add_argument("--checkpoint", default=None,
-                   help="a local HuggingFace checkpoint (default: a fresh model)")
-    p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     from llm_bridge import HFModel
 

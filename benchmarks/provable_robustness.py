@@ -16,8 +16,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: BLAS threa
 
 import argparse  # noqa: E402
 
+from experiments.provable_learning import robustness_sweep  # noqa: E402
 from simulators import PerturbedModel, TimeVaryingISAN  # noqa: E402
-from theory.learning import LEARNERS, fit_both, robustness_sweep  # noqa: E402
+from theory.learning import LEARNERS, fit_both  # noqa: E402
 
 
 def print_sweep(sweep: dict, label: str) -> None:

@@ -16,7 +16,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: BLAS threa
 
 import argparse  # noqa: E402
 
-from theory.learning import LEARNERS, sampled_end_to_end, sampled_logit_cost  # noqa: E402
+from experiments.provable_learning import LEARNERS, sampled_end_to_end, sampled_logit_cost  # noqa: E402
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: BLAS threa
 
 import argparse  # noqa: E402
 
-from theory.learning import LEARNERS, query_scaling  # noqa: E402
+from experiments.provable_learning import LEARNERS, query_scaling  # noqa: E402
 
 AXES = {"d": [2, 4, 8, 16], "V": [4, 8, 16, 32], "T": [6, 12, 24, 48]}
 QUICK = {"d": [2, 4, 8], "V": [4, 8, 16], "T": [6, 12, 24]}

@@ -14,7 +14,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: BLAS threa
 
 import argparse  # noqa: E402
 
-from theory.learning import witness_sweep  # noqa: E402
+from experiments.provable_learning import witness_sweep  # noqa: E402
 
 
 def main() -> None:

@@ -14,9 +14,9 @@ import argparse
 import socket
 import tempfile
 import threading
-import time
 
 import uvicorn
+from _harness import timed
 
 from simulators import bench
 from simulators.bench.api import create_app
@@ -33,10 +33,9 @@ def serve(task: str, out: str) -> str:
     return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def timed(f):  # type: ignore[no-untyped-def]
-    t0 = time.perf_counter()
-    out = f()
-    return out, time.perf_counter() - t0
+def run_in_process(learner: str, task: str, seed: int, rungs: list[int]) -> list[dict]:
+    """The records of ``learner`` on ``task`` at each rung, fitted and scored in this process."""
+    return [bench.run_one(learner, task, seed, b) for b in rungs]
 
 
 def main() -> None:
@@ -51,18 +50,14 @@ def main() -> None:
     V, T = remote.vocab_size, remote.horizon
     for label, n, reps in (("1 prefix per request", 1, 200), ("10^4 prefixes per request", 10**4, 3)):
         prefixes = [[t % V] * (t % T) for t in range(n)]
-        _, floor = timed(lambda: [local.logits(prefixes) for _ in range(reps)])  # noqa: B023
-        _, served = timed(lambda: [remote.logits(prefixes) for _ in range(reps)])  # noqa: B023
+        floor, _ = timed(lambda: [local.logits(prefixes) for _ in range(reps)])  # noqa: B023
+        served, _ = timed(lambda: [remote.logits(prefixes) for _ in range(reps)])  # noqa: B023
         print(f"{label:28s} in-process {floor / reps * 1e3:8.2f} ms  served {served / reps * 1e3:8.2f} ms  "
               f"ratio {served / floor:6.1f}")
     for seed in (0, 2):  # not seed 1, whose query sessions the probe above holds
-        t0 = time.perf_counter()
-        records = bench.run_remote(args.learner, url, args.task, seed)
-        t_served = time.perf_counter() - t0
+        t_served, records = timed(bench.run_remote, args.learner, url, args.task, seed)
         rungs = [r["budget"] for r in records]
-        t0 = time.perf_counter()
-        local_recs = [bench.run_one(args.learner, args.task, seed, b) for b in rungs]
-        t_local = time.perf_counter() - t0
+        t_local, local_recs = timed(run_in_process, args.learner, args.task, seed, rungs)
         same = all(a.get(k) == b.get(k) for a, b in zip(records, local_recs)
                    for k in ("status", "used", "kl"))
         print(f"{args.learner} on {args.task} seed {seed}, rungs {rungs}: served {t_served:.1f} s, "

@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 import numpy as np
-from extended_matrix import best_of  # sibling scripts (run as a script)
+from _harness import Row, best_of, parser, set_threads, skipped_row, token_tuples  # sibling modules
 from hf_extended import matmul_gflops, table_row
 
 
@@ -77,37 +77,27 @@ def run_dtype(args: argparse.Namespace, dtype: str, H: list, F: list, rng: np.ra
     print(f"  fast / full: {t_full / t_hid:.2f}x; extended matrix target: >= 60% of GEMM (body FLOPs only)")
 
 
-def smollm2_row(quick: bool) -> dict[str, Any]:
+def smollm2_row(quick: bool) -> Row:
     """The benchmark table's SmolLM2 row (``benchmarks/table.py``): ``extended_logits`` with key/value reuse
     against the naive way, float32; skipped by ``--quick`` (loading and the naive way take minutes here)."""
     name = "HF extended matrix, KV reuse (SmolLM2-135M, 4-bit GGUF as float32)"
     if quick:
-        return {"name": name, "note": "skipped in --quick (several minutes on 2 cores); run without --quick"}
+        return skipped_row(name)
     from llm_bridge import HFModel
 
     return table_row(name, HFModel("smollm2-135m", dtype="fp32", progress=False), (16, 8, 32, 8), 1)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--histories", type=int, default=32)
-    p.add_argument("--history-length", type=int, default=32)
-    p.add_argument("--futures", type=int, default=16, help="future windows")
-    p.add_argument("--future-length", type=int, default=8)
-    p.add_argument("--dtypes", default="fp32,bf16")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--repeats", type=int, default=2, help="best of this many runs of each path")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
-
+    args = parser(__doc__, histories=32, history_length=32, futures=16, future_length=8, dtypes="fp32,bf16",
+                  threads=None, repeats=2, seed=0).parse_args()
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     V = 49152
-    H = [tuple(int(t) for t in rng.integers(0, V, args.history_length)) for _ in range(args.histories)]
-    F = [tuple(int(t) for t in rng.integers(0, V, args.future_length)) for _ in range(args.futures)]
+    H = token_tuples(rng, V, args.histories, args.history_length)
+    F = token_tuples(rng, V, args.futures, args.future_length)
     print(f"SmolLM2-135M, |H| = {args.histories} x {args.history_length} tokens, {args.futures} futures of "
           f"{args.future_length} (logits at every future position), {torch.get_num_threads()} threads")
     for dtype in args.dtypes.split(","):

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import Row, best_rate, row
+from _harness import parser as shared_parser
 from scipy.linalg import svdvals
 
 from logitrank import random_futures, random_histories
 from logitrank.shards import ShardedMatrix, extract, open_shards
-
-_BEST_RATE: dict[str, float] = {}
 
 
 def gemm_rate(dtype: type, n: int = 4096, repeats: int = 3) -> float:
@@ -45,14 +45,7 @@ def gemm_rate(dtype: type, n: int = 4096, repeats: int = 3) -> float:
     gen = np.random.default_rng(0)
     a: np.ndarray = gen.standard_normal((n, n)).astype(dtype)
     b: np.ndarray = gen.standard_normal((n, n)).astype(dtype)
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    key = f"{np.dtype(dtype)}-{n}"
-    _BEST_RATE[key] = max(_BEST_RATE.get(key, 0.0), 2 * n**3 / best)
-    return _BEST_RATE[key]
+    return best_rate(f"{np.dtype(dtype)}-{n}", 2 * n**3, lambda: a @ b, repeats)
 
 
 def write_shards(out: Path, n_histories: int, n_futures: int,
@@ -120,22 +113,16 @@ def run_child(path: Path, block_columns: int, stage: str = "spectrum") -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = shared_parser(__doc__, histories=4096, futures=4096, vocab=50, dim=256, horizon=8, seed=0)
     p.add_argument("--stage", choices=["all", "spectrum", "fullsvd"], default="all")
     p.add_argument("--dir", default=None, help="where to write shards (default: a temporary directory)")
     p.add_argument("--keep", action="store_true", help="keep the shard directories")
-    p.add_argument("--histories", type=int, default=4096)
-    p.add_argument("--futures", type=int, default=4096)
     p.add_argument("--small-histories", type=int, default=1024)
     p.add_argument("--small-futures", type=int, default=400)
-    p.add_argument("--vocab", type=int, default=50)
-    p.add_argument("--dim", type=int, default=256, help="planted rank")
     p.add_argument("--alpha", type=float, default=0.6)
-    p.add_argument("--horizon", type=int, default=8)
     p.add_argument("--shard-rows", type=int, default=256)
     p.add_argument("--block-columns", type=int, default=8192,
                    help="columns per Gram block (memory ~ 3 |H| c 8 bytes); 8192: ~7%% less CPU than 4096")
-    p.add_argument("--seed", type=int, default=0)
     return p
 
 
@@ -154,7 +141,7 @@ def gram_case(root: Path, n_histories: int, n_futures: int, args: argparse.Names
     return out
 
 
-def gram_rows(quick: bool) -> list[dict[str, Any]]:
+def gram_rows(quick: bool) -> list[Row]:
     """The benchmark table's rows (``benchmarks/table.py``): the small case against the dense SVD, and (not
     with ``quick``) the 4096 x 204,800 case against its float64 GEMM floor and the 1 GB target."""
     args = parser().parse_args([])
@@ -176,10 +163,10 @@ def gram_rows(quick: bool) -> list[dict[str, Any]]:
             else:
                 note += " [targets ≥ 80 %, < 1024 MB]; naive: dense SVD not run (the float64 matrix alone: " \
                         f"{m * n * 8 / 1e9:.1f} GB)"
-            rows.append({"name": "Gram-streamed spectrum from float32 shards", "size": f"{m} × {n:,}",
-                         "ours": g["seconds"], "naive": r["full"]["seconds"] if naive else np.nan,
-                         "floor": floor, "floor_def": "|H|² · columns FLOPs (the symmetric product) at the "
-                         "float64 GEMM rate measured now", "note": note})
+            rows.append(row("Gram-streamed spectrum from float32 shards", f"{m} × {n:,}", ours=g["seconds"],
+                            naive=r["full"]["seconds"] if naive else np.nan, floor=floor,
+                            floor_def="|H|² · columns FLOPs (the symmetric product) at the float64 GEMM rate "
+                                      "measured now", note=note))
     return rows
 
 

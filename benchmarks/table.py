@@ -24,11 +24,10 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
+from _harness import Row, skipped_row
 
-Row = dict[str, Any]
 ROWS = ("isan", "hf", "smollm2", "hidden", "continuations", "gram", "lp")
 
 
@@ -101,7 +100,7 @@ def run_rows(names: list[str], quick: bool) -> list[Row]:
         try:
             rows += makers[name](quick)
         except Exception as exc:  # a row that cannot run says why; speed is not a test
-            rows.append({"name": name, "note": f"not measured: {type(exc).__name__}: {exc}"})
+            rows.append(skipped_row(name, f"not measured: {type(exc).__name__}: {exc}"))
         print(f"  [{name}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr)
     return rows
 

@@ -24,8 +24,14 @@ EXPERIMENTS: dict[str, str] = {
     "loss": "experiments.loss",
     "hidden_dim_width": "experiments.hidden_dim_width",
     "synthetic_spectra": "experiments.synthetic_spectra",
+    "learning": "experiments.learning",
+    "provable_learning": "experiments.provable_learning",
+    "cost_to_eps": "experiments.cost_to_eps",
     "kl_scales_fit": "experiments.kl_scales_fit",
     "spectra": "experiments.spectra",
+    "phase_transition": "experiments.phase_transition",
+    "equivalence": "experiments.equivalence",
+    "real_llm": "experiments.real_llm",
 }
 
 

@@ -133,15 +133,9 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
 
 
 def check_positive_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
-    """Return ``value`` as an int after checking ``minimum <= value <= maximum`` (default minimum 1)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name}: must be an integer, got {short(value)} ({type(value).__name__})")
-    v = int(value)
-    if v < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {v}")
-    if maximum is not None and v > maximum:
-        raise ValueError(f"{name}: must be <= {maximum}, got {v}")
-    return v
+    """Return ``value`` as an int after checking ``minimum <= value <= maximum`` (default minimum 1):
+    :func:`check_int` with a lower bound always set."""
+    return check_int(name, value, minimum=minimum, maximum=maximum)
 
 
 def check_prefixes(

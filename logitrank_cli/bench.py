@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import progress
+from .options import load_bench_tasks, progress
 
 NAME = "bench"
 HELP = ("run learners on the benchmark suite and print a leaderboard (--help: the score and the plug-in "
@@ -25,10 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from llm_bridge.device import choose_openmp_wait_policy
-
-    choose_openmp_wait_policy()  # the transformer task runs torch
-    import llm_bridge.bench_task  # noqa: F401  (registers the transformer task of the hard suite)
+    load_bench_tasks()
     from simulators import bench
     from simulators.bench.command import parse_names, run_bench
 

@@ -68,6 +68,16 @@ def progress(args: argparse.Namespace) -> bool | None:
     return False if args.no_progress else None
 
 
+def load_bench_tasks() -> None:
+    """What ``bench`` and ``serve`` do before they touch a task: choose the OpenMP wait policy (the
+    transformer task runs torch) and register the hard suite's transformer task
+    (:mod:`llm_bridge.bench_task`)."""
+    from llm_bridge.device import choose_openmp_wait_policy
+
+    choose_openmp_wait_policy()
+    import llm_bridge.bench_task  # noqa: F401  (registers itself on import)
+
+
 def or_default(value: int | None, default: int) -> int:
     """``value`` unless it was not given (``0`` is a value, refused where it is wrong, never the default)."""
     return default if value is None else value

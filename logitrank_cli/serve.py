@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import load_bench_tasks
+
 NAME = "serve"
 HELP = ("an HTTP oracle server: budgeted queries of hidden bench targets, submissions scored into the "
         "leaderboard (needs the [serve] extra)")
@@ -16,10 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llm_bridge.device import choose_openmp_wait_policy
-
-    choose_openmp_wait_policy()  # the transformer task runs torch
-    import llm_bridge.bench_task  # noqa: F401  (registers the transformer task of the hard suite)
+    load_bench_tasks()
     from simulators.bench.serve import run as serve
 
     return serve(suite=args.suite, tasks=args.tasks, seeds=args.seeds, host=args.host, port=args.port,

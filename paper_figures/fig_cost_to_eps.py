@@ -1,48 +1,32 @@
 """Cost to eps: the queries GLS2's learner needs to reach a TV target, vs d, V, T and 1/eps, with intervals.
 
-One panel per axis: each seed's cost (bisection on the query budget, :mod:`theory.cost_to_eps`), the median,
-the fitted power law ``C x^k`` with its 95% bootstrap interval, and the affine law ``a + b x`` it is tested
-against (the verdict is the fraction of bootstrap resamples in which the power law fits better).  The theory's
-exponents (GLS2's exact-rank robust bound ``O~(T^13 d^4 / eps^4)``) are worst-case upper bounds and are
-written beside the measured ones, not drawn as predictions.
+A view of the experiment :mod:`experiments.cost_to_eps` (``plot`` and ``summarize`` of its
+``Result.to_dict()``). One panel per axis: each seed's cost (bisection on the query budget,
+:func:`theory.cost_to_eps.cost_to_eps`), the median, the fitted power law ``C x^k`` with its 95% bootstrap
+interval, and the affine law ``a + b x`` it is tested against (the verdict is the fraction of bootstrap
+resamples in which the power law fits better).  The theory's exponents (GLS2's exact-rank robust bound
+``O~(T^13 d^4 / eps^4)``) are worst-case upper bounds and are written beside the measured ones, not drawn
+as predictions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import matplotlib.ticker as mticker
 import numpy as np
 
-from theory import cost_to_eps as experiment
-
-from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
 
 NAME = "cost_to_eps"
 TITLE = "Cost to eps: queries of GLS2's learner to reach a TV target vs d, V, T, 1/eps"
 
+EXPERIMENT = "cost_to_eps"  # experiments.cost_to_eps: its Config presets size this figure
+INPUTS = "none"
+
 LABELS = {"d": "hidden dimension d", "V": "vocabulary V", "T": "horizon T", "inv_eps": "1 / eps (TV target)"}
-
-
-@dataclass(frozen=True)
-class Config(FigureConfig):
-    """``size``: which :class:`theory.cost_to_eps.Config` preset to run (``tiny``, ``quick`` or ``full``)."""
-
-    size: str = "quick"
-    PRESETS: ClassVar[Presets] = {"tiny": {"size": "tiny"}, "full": {"size": "full"}}
-
-
-def run_preset(preset: str, seed: int) -> dict[str, Any]:
-    """The experiment at ``preset`` (a cached step): :meth:`theory.cost_to_eps.Result.to_dict`."""
-    return experiment.run(getattr(experiment.Config, preset)(), rng=seed).to_dict()
-
-
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    return cache.step("cost_to_eps", run_preset, preset=config.size, seed=config.seed)
 
 
 def _panel(ax: Any, axis: str, data: dict[str, Any]) -> None:
@@ -82,9 +66,6 @@ def plot(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
     return save(fig, out_dir, NAME)
 
 
-make = plot  # the pipeline's name for the view
-
-
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
     """Exponents with intervals, the power-vs-affine verdicts and the theory's bounds; the verdict says
     which axes have enough points (>= 6 over >= 1.5 decades) for an exponent at all."""
@@ -107,6 +88,6 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         verdicts.append(f"{axis}: k = {fmt(fit['exponent'])} [{fmt(lo)}, {fmt(hi)}], {fit['verdict']}"
                         f"{'' if enough else ' (too few points / decades for an exponent claim)'}"
                         f"{'' if below else ', NOT below the theory bound'}")
-    paper = {f"queries exponent in {a}": f"<= {fmt(e)} (GLS2 worst-case bound)"
-             for a, e in experiment.THEORY_EXPONENTS.items() if np.isfinite(e)}
+    paper = {f"queries exponent in {a}": f"<= {fmt(data['theory_exponent'])} (GLS2 worst-case bound)"
+             for a, data in result["axes"].items() if np.isfinite(data["theory_exponent"])}
     return {"numbers": numbers, "paper": paper, "verdict": "; ".join(verdicts) + "."}

@@ -115,23 +115,77 @@ def plain_logits(model, seq: tuple[int, ...], device: str = "cpu") -> np.ndarray
 WORDS = ["the", "king", "queen", "sword", "night", "love", "death", "crown", "speak", "hath", "thou", "art"]
 
 
-def make_text(n_words: int, seed: int = 0) -> str:
-    """``n_words`` words drawn from :data:`WORDS` with ``seed``, then a full stop and a newline."""
-    return " ".join(np.random.default_rng(seed).choice(WORDS, n_words)) + ".\n"
+FUZZ_WORDS = ["the", "king", "hath", "thou", "art"]  # the fuzz tests' smaller alphabet
 
 
-def save_checkpoint(path, preset: str, tokenizer, *, seed: int = 0, beta: bool = False):  # type: ignore[no-untyped-def]
-    """A randomly initialised model of ``preset`` (:func:`llm_bridge.init_transformer`) with ``tokenizer``'s
-    vocabulary, saved with it to ``path``. ``beta=True`` gives GPT-2's final LayerNorm a non-zero shift
-    (rank d instead of d - 1)."""
+def make_text(n_words: int, seed: int = 0, words: list[str] = WORDS) -> str:
+    """``n_words`` words drawn from ``words`` with ``seed``, then a full stop and a newline."""
+    return " ".join(np.random.default_rng(seed).choice(words, n_words)) + ".\n"
+
+
+def save_checkpoint(path, preset: str, tokenizer, *, seed: int = 0, beta: bool = False,  # type: ignore[no-untyped-def]
+                    **overrides):
+    """A randomly initialised model of ``preset`` (:func:`llm_bridge.init_transformer`, config fields
+    ``overrides``) with ``tokenizer``'s vocabulary, saved with it to ``path``. ``beta=True`` gives GPT-2's
+    final LayerNorm a non-zero shift (rank d instead of d - 1)."""
     import torch
 
     from llm_bridge.lm_config import init_transformer, resolve_config
 
-    model = init_transformer(resolve_config(preset), tokenizer.vocab_size, seed=seed)
+    model = init_transformer(resolve_config(preset, **overrides), tokenizer.vocab_size, seed=seed)
     if beta:
         with torch.no_grad():
             model.transformer.ln_f.bias.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(seed))
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save(path)
     return path
+
+
+def fuzz_checkpoints(root, contexts: dict[str, int | None]):  # type: ignore[no-untyped-def]
+    """The fuzz tests' user folder: ``root/text.txt`` (3000 words of :data:`FUZZ_WORDS`) and, per name, a
+    ``tiny`` GPT-2 of that context (``None``: the preset's) with the text's character tokenizer, saved to
+    ``root/name``. Returns the text's path. Skips the calling test without transformers."""
+    import pytest
+
+    pytest.importorskip("transformers")
+    from llm_bridge.corpus import CharTokenizer
+
+    text = make_text(3000, words=FUZZ_WORDS)
+    (root / "text.txt").write_text(text)
+    tok = CharTokenizer.from_text(text)
+    for name, context in contexts.items():
+        save_checkpoint(root / name, "tiny", tok, **({} if context is None else {"context": context}))
+    return root / "text.txt"
+
+
+def refused(capsys, argv: list[str], *fragments: str) -> str:  # type: ignore[no-untyped-def]
+    """Run ``logitrank argv``: it must exit 2 (argparse's or ours) with every fragment in stderr and no
+    traceback. Returns stderr."""
+    from logitrank_cli.main import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse refuses before the subcommand runs
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+    return err
+
+
+def forbid_the_hub(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Make every way to the HuggingFace hub fail the test (model_info and the Auto classes' downloads);
+    skips the calling test without transformers or huggingface_hub."""
+    import pytest
+
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    transformers = pytest.importorskip("transformers")
+
+    def no_network(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the hub was asked")
+
+    monkeypatch.setattr(huggingface_hub, "model_info", no_network)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_network)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_network)

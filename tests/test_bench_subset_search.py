@@ -1,4 +1,4 @@
-"""The brute-force subset-search reference of the noisy-parity comparison (paper_figures.fig_learning):
+"""The brute-force subset-search reference of the noisy-parity comparison (experiments.learning):
 bit-packed search against a naive loop, planted-subset recovery, and its exact label KL against
 enumeration of every bit string."""
 
@@ -10,7 +10,7 @@ import math
 import numpy as np
 from conftest import tol
 
-from paper_figures.fig_learning import subset_search, subset_search_curve, subset_search_label_kl
+from experiments.learning import subset_search, subset_search_curve, subset_search_label_kl
 from simulators import NoisyParity
 
 

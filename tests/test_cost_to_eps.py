@@ -1,4 +1,5 @@
-"""Cost-to-eps curves (theory/cost_to_eps.py): the bisection finds the smallest sufficient budget."""
+"""Cost-to-eps curves (theory/cost_to_eps.py, experiments/cost_to_eps.py): the bisection finds the smallest
+sufficient budget; the sweep's presets, its Result round trip and its axes' independent streams."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import warnings
 
 import pytest
 
+from experiments import NoInputs
+from experiments.cost_to_eps import AXES, Config, Result, run
 from simulators import TimeVaryingISAN
 from simulators.learners import BudgetExceeded, QueryAccess, SpannerLPLearner, evaluate
-from theory.cost_to_eps import AXES, Config, Result, cost_to_eps, run
+from theory.cost_to_eps import cost_to_eps
 from theory.learning_claims import validation_size
 
 
@@ -41,19 +44,19 @@ def test_presets_result_round_trip_and_a_tiny_run():
     full = Config.full()
     assert all(len(getattr(full, a)) >= 6 for a in AXES)  # >= 6 points over >= 1.5 decades per axis
     assert all(max(getattr(full, a)) / min(getattr(full, a)) >= 10**1.5 for a in AXES)
-    res = run(Config.tiny(), rng=0, axes=("T",))
+    res = run(NoInputs(), Config.tiny(), rng=0, axes=("T",))
     assert list(res.axes) == ["T"] and Result.from_dict(res.to_dict()).to_dict() == res.to_dict()
     rows = res.axes["T"]["rows"]
     assert len(rows) == 2 and all(len(per) == 2 and all(r["reached"] for r in per) for per in rows)
     assert min(r["queries"] for r in rows[1]) > max(r["queries"] for r in rows[0])  # longer T costs more
     # axes run one at a time give the same numbers as together (each axis has its own stream)
-    assert run(Config.tiny(), rng=0, axes=("T", "d")).axes["T"]["rows"] == rows
+    assert run(NoInputs(), Config.tiny(), rng=0, axes=("T", "d")).axes["T"]["rows"] == rows
 
 
 def test_figure_verdict_says_when_there_are_too_few_points_for_an_exponent():
     from paper_figures import fig_cost_to_eps as fig
 
-    res = run(Config.tiny(), rng=0, axes=("V",)).to_dict()
+    res = run(NoInputs(), Config.tiny(), rng=0, axes=("V",)).to_dict()
     out = fig.summarize(res)
     assert "too few points" in out["verdict"] and "queries exponent in V" in out["numbers"]
     with pytest.raises(ValueError, match="learner: must be one of"):

@@ -8,22 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import forbid_the_hub, fuzz_checkpoints, refused
 
 from logitrank_cli.main import main
-
-
-def refused(capsys, argv: list[str], *fragments: str) -> str:  # type: ignore[no-untyped-def]
-    """Run ``logitrank argv``: it must exit 2 (argparse's or ours) with every fragment in stderr."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse refuses before the subcommand runs
-        code = int(exc.code or 0)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, (fragment, err)
-    return err
 
 
 # -------------------------------------------------------------------------- F09: "" is not "not given"
@@ -90,21 +77,9 @@ def test_sizes_and_seeds_name_the_option(capsys, tmp_path, argv: list[str], opti
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """A tiny random GPT-2 (context 32) and the same with context 8, with a character tokenizer and text."""
-    pytest.importorskip("transformers")
-    from llm_bridge.corpus import CharTokenizer
-    from llm_bridge.lm_config import init_transformer, resolve_config
-
     root = tmp_path_factory.mktemp("ckpt")
-    text = " ".join(np.random.default_rng(0).choice(["the", "king", "hath", "thou", "art"], 3000)) + ".\n"
-    (root / "text.txt").write_text(text)
-    tok = CharTokenizer.from_text(text)
-    out = {"text": str(root / "text.txt"), "root": str(root)}
-    for name, context in (("model", 32), ("short", 8)):
-        model = init_transformer(resolve_config("tiny", context=context), tok.vocab_size, seed=0)
-        model.save_pretrained(root / name, safe_serialization=True)
-        tok.save(root / name)
-        out[name] = str(root / name)
-    return out
+    text = fuzz_checkpoints(root, {"model": 32, "short": 8})
+    return {"text": str(text), "root": str(root), "model": str(root / "model"), "short": str(root / "short")}
 
 
 @pytest.mark.parametrize("argv, option", [
@@ -161,15 +136,7 @@ def test_earlier_with_a_shorter_context_names_the_earlier_model(capsys, tmp_path
 # -------------------------------------------------------------------------- F17: a mistyped path
 @pytest.mark.parametrize("name", ["gpt2/typo", "./nowhere/ckpt"])
 def test_measure_refuses_a_path_like_model_at_once(capsys, tmp_path, monkeypatch, name: str) -> None:  # type: ignore[no-untyped-def]
-    huggingface_hub = pytest.importorskip("huggingface_hub")
-    transformers = pytest.importorskip("transformers")
-
-    def no_network(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise AssertionError("the hub was asked")
-
-    monkeypatch.setattr(huggingface_hub, "model_info", no_network)
-    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_network)
-    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_network)
+    forbid_the_hub(monkeypatch)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "gpt2").mkdir()
     err = refused(capsys, ["measure", "--model", name, "--corpus", "shakespeare", "--preset", "tiny", "--out",

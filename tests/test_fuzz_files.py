@@ -16,10 +16,12 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import forbid_the_hub
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -86,24 +88,24 @@ def test_logit_matrix_round_trip_is_exact(matrix_file) -> None:  # type: ignore[
     assert _same_matrix(LogitMatrix.load(path), L)
 
 
-@given(keep=st.integers(0, 10**6))
-def test_truncated_logit_matrix_names_the_file(matrix_file, keep: int) -> None:  # type: ignore[no-untyped-def]
+def _damaged_copy_is_refused(src: Path, damage: Callable[[Path], object]) -> None:
+    """A copy of the matrix file ``src`` damaged by ``damage`` must be refused with the copy's name."""
     with tempfile.TemporaryDirectory() as d:
         bad = Path(d) / "L.npz"
-        shutil.copy(matrix_file[1], bad)
-        truncate(bad, keep)
+        shutil.copy(src, bad)
+        damage(bad)
         with pytest.raises(ValueError, match=names(bad)):
             LogitMatrix.load(bad)
+
+
+@given(keep=st.integers(0, 10**6))
+def test_truncated_logit_matrix_names_the_file(matrix_file, keep: int) -> None:  # type: ignore[no-untyped-def]
+    _damaged_copy_is_refused(matrix_file[1], lambda bad: truncate(bad, keep))
 
 
 @given(offset=st.integers(0, 10**6))
 def test_overwritten_logit_matrix_names_the_file(matrix_file, offset: int) -> None:  # type: ignore[no-untyped-def]
-    with tempfile.TemporaryDirectory() as d:
-        bad = Path(d) / "L.npz"
-        shutil.copy(matrix_file[1], bad)
-        overwrite64(bad, offset)
-        with pytest.raises(ValueError, match=names(bad)):
-            LogitMatrix.load(bad)
+    _damaged_copy_is_refused(matrix_file[1], lambda bad: overwrite64(bad, offset))
 
 
 def _edited(path: Path, out: Path, **changes: object) -> Path:
@@ -289,6 +291,12 @@ def clean_shards(isan, sets, tmp_path_factory) -> Path:  # type: ignore[no-untyp
     return out
 
 
+@pytest.fixture
+def shards(clean_shards, tmp_path) -> Path:  # type: ignore[no-untyped-def]
+    """A copy of the clean shard folder to damage."""
+    return Path(shutil.copytree(clean_shards, tmp_path / "s"))
+
+
 def _extract(model, sets, out: Path):  # type: ignore[no-untyped-def]
     return extract(model, sets[0], sets[1], out, shard_rows=4, top_k=3, model_id="isan")
 
@@ -308,52 +316,44 @@ SHARD_DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", list(SHARD_DAMAGE))
-def test_damaged_shard_is_refused_by_readers_and_rewritten_by_extract(isan, sets, clean_shards, tmp_path,
+def test_damaged_shard_is_refused_by_readers_and_rewritten_by_extract(isan, sets, clean_shards, shards,
                                                                       damage: str) -> None:  # type: ignore[no-untyped-def]
-    out = tmp_path / "s"
-    shutil.copytree(clean_shards, out)
-    bad = out / "shard-00001.npy"
+    bad = shards / "shard-00001.npy"
     SHARD_DAMAGE[damage](bad)
-    sm = open_shards(out)
+    sm = open_shards(shards)
     with pytest.raises(ValueError, match=names(bad)):
         sm.singular_values()  # rank 1 instead of 3, or an mmap error, before the checksums
     with pytest.raises(ValueError, match=names(bad)):
         sm.shard(1)
     with pytest.warns(RuntimeWarning, match=f"{names(bad)}: .*; rewriting shard 1"):
-        fixed = _extract(isan, sets, out)
-    assert _same_dirs(out, clean_shards)
+        fixed = _extract(isan, sets, shards)
+    assert _same_dirs(shards, clean_shards)
     np.testing.assert_array_equal(fixed.singular_values(), open_shards(clean_shards).singular_values())
 
 
-def test_shard_without_its_checksum_is_rewritten(isan, sets, clean_shards, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    out = tmp_path / "s"
-    shutil.copytree(clean_shards, out)
-    (out / "shard-00002.npy.sum.json").unlink()  # a kill between the shard and its checksum
+def test_shard_without_its_checksum_is_rewritten(isan, sets, clean_shards, shards) -> None:  # type: ignore[no-untyped-def]
+    (shards / "shard-00002.npy.sum.json").unlink()  # a kill between the shard and its checksum
     with pytest.warns(RuntimeWarning, match="no checksum recorded.*rewriting shard 2"):
-        _extract(isan, sets, out)
-    assert _same_dirs(out, clean_shards)
+        _extract(isan, sets, shards)
+    assert _same_dirs(shards, clean_shards)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "64 bytes overwritten (data)", "foreign"])
-def test_damaged_sets_file_is_named_and_rewritten(isan, sets, clean_shards, tmp_path, damage: str) -> None:  # type: ignore[no-untyped-def]
-    out = tmp_path / "s"
-    shutil.copytree(clean_shards, out)
-    bad = out / "sets.npz"
+def test_damaged_sets_file_is_named_and_rewritten(isan, sets, clean_shards, shards, damage: str) -> None:  # type: ignore[no-untyped-def]
+    bad = shards / "sets.npz"
     SHARD_DAMAGE[damage](bad)
     with pytest.raises(ValueError, match=names(bad)):
-        open_shards(out).sets()
+        open_shards(shards).sets()
     with pytest.raises(ValueError, match=names(bad)):
-        open_shards(out).to_logit_matrix()
+        open_shards(shards).to_logit_matrix()
     with pytest.warns(RuntimeWarning, match=f"{names(bad)}: unreadable .*; rewriting it"):
-        _extract(isan, sets, out)
-    assert _same_dirs(out, clean_shards)
+        _extract(isan, sets, shards)
+    assert _same_dirs(shards, clean_shards)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "edited token", "foreign"])
-def test_damaged_manifest_is_named(isan, sets, clean_shards, tmp_path, damage: str) -> None:  # type: ignore[no-untyped-def]
-    out = tmp_path / "s"
-    shutil.copytree(clean_shards, out)
-    bad = out / "manifest.json"
+def test_damaged_manifest_is_named(isan, sets, shards, damage: str) -> None:  # type: ignore[no-untyped-def]
+    bad = shards / "manifest.json"
     text = bad.read_text()
     if damage == "truncated":
         bad.write_text(text[: len(text) // 2])
@@ -366,25 +366,23 @@ def test_damaged_manifest_is_named(isan, sets, clean_shards, tmp_path, damage: s
     else:
         bad.write_bytes(FOREIGN["json"])
     with pytest.raises(ValueError, match=names(bad)):
-        open_shards(out)
+        open_shards(shards)
     with pytest.raises(ValueError, match=names(bad)):
-        _extract(isan, sets, out)
+        _extract(isan, sets, shards)
 
 
-def test_truncated_token_means_checkpoint_restarts_the_pass(isan, sets, clean_shards, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    out = tmp_path / "s"
-    shutil.copytree(clean_shards, out)
-    m = json.loads((out / "manifest.json").read_text())
+def test_truncated_token_means_checkpoint_restarts_the_pass(isan, sets, clean_shards, shards) -> None:  # type: ignore[no-untyped-def]
+    m = json.loads((shards / "manifest.json").read_text())
     m["tokens"] = None  # back to the state of a run killed during the first ("mean") pass
-    save_json({k: v for k, v in m.items() if k != "manifest_sha256"}, out / "manifest.json", indent=None)
-    for p in out.glob("shard-*"):
+    save_json({k: v for k, v in m.items() if k != "manifest_sha256"}, shards / "manifest.json", indent=None)
+    for p in shards.glob("shard-*"):
         p.unlink()
-    (out / "token-means.partial.npz").write_bytes(b"PK\x03\x04 half of a zip")
+    (shards / "token-means.partial.npz").write_bytes(b"PK\x03\x04 half of a zip")
     with pytest.warns(RuntimeWarning, match=r"token-means.partial.npz.*restarting the token-means pass"):
-        _extract(isan, sets, out)
+        _extract(isan, sets, shards)
     clean = json.loads((clean_shards / "manifest.json").read_text())
-    assert json.loads((out / "manifest.json").read_text())["tokens"] == clean["tokens"]
-    assert _same_dirs(out, clean_shards, "shard-*")
+    assert json.loads((shards / "manifest.json").read_text())["tokens"] == clean["tokens"]
+    assert _same_dirs(shards, clean_shards, "shard-*")
 
 
 @pytest.mark.parametrize("index", [-1, 3, 2.0, True])
@@ -491,16 +489,9 @@ def test_cli_train_on_an_existing_run_says_resume(tmp_path, capsys) -> None:  # 
 
 def test_mistyped_checkpoint_path_fails_fast_without_the_hub(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Group 19: a path-like name that does not exist never reaches the hub (no retries)."""
-    huggingface_hub = pytest.importorskip("huggingface_hub")
-    transformers = pytest.importorskip("transformers")
-
+    forbid_the_hub(monkeypatch)
     from llm_bridge import HFModel
 
-    def no_network(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise AssertionError("the hub was asked")
-
-    monkeypatch.setattr(huggingface_hub, "model_info", no_network)
-    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_network)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ckpt").mkdir()
     for name, rule in [("ckpt/typo", "its folder 'ckpt' exists locally but holds no 'typo'"),

@@ -13,36 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fuzz_checkpoints, refused
 
 from logitrank import LogitMatrix, numerical_rank, save_json, singular_values
 from logitrank.results_io import CorruptFileError, file_checksum
-from logitrank_cli.main import main
-
-
-def refused(capsys, argv: list[str], *fragments: str) -> str:  # type: ignore[no-untyped-def]
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    for fragment in fragments:
-        assert fragment in err, (fragment, err)
-    return err
 
 
 # -------------------------------------------------------------------------- user checkpoints (F01, F02)
 @pytest.fixture(scope="module")
 def user_ckpt(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     """A tiny GPT-2 saved by ``save_pretrained`` (no ``checksums.json``: a user's folder) and a text."""
-    pytest.importorskip("transformers")
-    from llm_bridge.corpus import CharTokenizer
-    from llm_bridge.lm_config import init_transformer, resolve_config
-
     root = tmp_path_factory.mktemp("user")
-    text = " ".join(np.random.default_rng(0).choice(["the", "king", "hath", "thou", "art"], 3000)) + ".\n"
-    (root / "text.txt").write_text(text)
-    tok = CharTokenizer.from_text(text)
-    init_transformer(resolve_config("tiny"), tok.vocab_size, seed=0).save_pretrained(root / "ck")
-    tok.save(root / "ck")
-    return {"root": root, "ck": root / "ck", "text": root / "text.txt"}
+    return {"root": root, "ck": root / "ck", "text": fuzz_checkpoints(root, {"ck": None})}
 
 
 def _copy(user_ckpt, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]

@@ -15,8 +15,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import fuzz_checkpoints
 
 from logitrank.run_folder import LOCK_FILE, OWNER_FILE, FolderBusyError, claim, owner_of
 from logitrank_cli.main import main
@@ -115,16 +115,8 @@ def test_a_killed_run_leaves_the_folder_free(tmp_path) -> None:  # type: ignore[
 def folders(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     """Real folders of each command: two identical ``measure`` runs started together on one folder (the
     acceptance test of issue 24), one ``bench`` and one ``reproduce --tiny`` run."""
-    pytest.importorskip("transformers")
-    from llm_bridge.corpus import CharTokenizer
-    from llm_bridge.lm_config import init_transformer, resolve_config
-
     root = tmp_path_factory.mktemp("folders")
-    text = " ".join(np.random.default_rng(0).choice(["the", "king", "hath", "thou", "art"], 3000)) + ".\n"
-    (root / "text.txt").write_text(text)
-    tok = CharTokenizer.from_text(text)
-    init_transformer(resolve_config("tiny"), tok.vocab_size, seed=0).save_pretrained(root / "ck")
-    tok.save(root / "ck")
+    fuzz_checkpoints(root, {"ck": None})
     measure = ["measure", "--model", str(root / "ck"), "--text", str(root / "text.txt"), "--preset", "tiny",
                "--only", "angles", "--out", str(root / "measure"), "--no-progress"]
     procs = [start(measure, root) for _ in range(2)]

@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import theory
+from experiments.provable_learning import robustness_sweep, sampled_logit_cost, witness_sweep
 from logitrank.power_law import fit_scaling
 from simulators import TimeVaryingISAN
 from simulators.learners import QueryAccess, SpannerLPLearner, evaluate
-from theory.learning import robustness_sweep, sampled_logit_cost, witness_bound, witness_sweep
+from theory.learning import witness_bound
 from theory.learning_claims import (
     N_SAMPLES,
     brute_force_queries,

@@ -1,22 +1,20 @@
-"""The learning theorem measured: GLS2's provable learner beside the practical one, and its claims.
+"""The learning theorem's measurable pieces: GLS2's provable learner beside the practical one on one target.
 
-Measurements (each deterministic given ``seed``; the benchmarks and ``fig_provable_learning`` call them):
+Functions from a target (or arrays) to numbers, called by the experiment :mod:`experiments.provable_learning`
+(the sweeps over misspecification, oracle error, ``d``, ``V``, ``T`` and ``lambda``), by the claims of
+:mod:`theory.learning_claims` and by the benchmarks:
 
-- :func:`robustness_sweep` — TV of both learners against a reference TV over the average misspecification
-  ``eps_avg`` (GLS2's average L1 error) of :class:`PerturbedModel` targets — the reference is the base model
-  used as the generator, the best rank-``d`` model at hand — or over a fixed oracle error ``xi``
-  (:class:`QueryAccess` ``noise_mode="fixed"``) — the reference is the oracle's own answers used as a model.
-  The ratio TV(learner) / TV(reference), with its interval, is the informative number: GLS2 proves
-  ``TV <= poly(eps_avg, ...)`` with no exponent to test, and a log-log slope mostly restates the definition;
-- :func:`long_horizon` — both learners at ``T = 48`` (where coefficient or state growth would show);
-- :func:`witness_sweep` — witness futures per position vs ``d`` on binary ISANs (``V = 2``: the
-  one-token futures cannot separate ``d > 3`` states), against ``d log2(2 T d alpha / (eps delta))`` and
-  GLS2's explicit ``64 d J_b``, ``J_b = ceil(log2(2 T d alpha / (eps delta))) + 64``;
-- :func:`query_scaling` — queries and complete samples of one fit vs ``d``, ``V`` or ``T`` (the cost-to-eps
-  curves with intervals and the power-vs-affine test are :mod:`theory.cost_to_eps`);
-- :func:`sampled_logit_cost` — entrywise error of :class:`SampledLogitAccess` vs ``m`` for centered logits
-  bounded by ``lambda``, and the ``m`` reaching a fixed error: Remark 5.8's ``m ~ e^{2 lambda} |Sigma| /
-  eps^2`` predicts ``log m`` linear in ``lambda`` with slope 2.
+- :func:`fit_both` — both learners fitted on one target's (possibly noisy) oracle: TV, KL, queries, and each
+  learner's size (the provable learner's largest ``|c|`` and witnesses, the practical learner's state norms);
+- :func:`reference_tv` — TV of the reference generator a learner is compared with: the base model of a
+  misspecified target (the best rank-``d`` model at hand), or the fixed-error oracle's own answers;
+- :func:`tv_ratio` — TV(learner) / TV(reference) with a 95% interval (GLS2 proves ``TV <= poly(eps_avg,
+  ...)`` with no exponent to test, so the ratio is the informative number);
+- :func:`witness_bound` — ``d log2(2 T d alpha / (eps delta))`` and GLS2's explicit ``64 d J_b``;
+- :class:`FixedLogits`, :func:`sampled_logit_errors` and :func:`crossing_m` — entrywise error of
+  :class:`SampledLogitAccess` at ``m`` samples per query for centered logits bounded by ``lambda``, and the
+  ``m`` where a curve of it crosses a target error (Remark 5.8: ``m ~ e^{2 lambda} |Sigma| / eps^2``);
+- :func:`scaling_exponent` — a log-log exponent by :func:`logitrank.power_law.fit_scaling`.
 
 Tolerances are the user's hyperparameters, never read from the access: under misspecification ``eps`` or
 oracle error ``xi`` both learners get the rank bound ``d``; the provable learner's validation threshold is
@@ -32,25 +30,25 @@ import numpy as np
 
 from logitrank import center_logits
 from logitrank.power_law import fit_scaling
-from logitrank.validation import RngLike, as_rng, spawn_seeds
-from simulators import PerturbedModel, TimeVaryingISAN
+from logitrank.validation import RngLike, spawn_seeds
 from simulators.learners import LogitQueryLearner, QueryAccess, SampledLogitAccess, SpannerLPLearner, evaluate
 
-__all__ = ["fit_both", "long_horizon", "query_scaling", "reference_tv", "robustness_sweep",
-           "sampled_end_to_end", "sampled_logit_cost", "witness_bound", "witness_sweep"]
+__all__ = ["LEARNERS", "FixedLogits", "crossing_m", "fit_both", "reference_tv", "sampled_logit_errors",
+           "scaling_exponent", "tv_ratio", "witness_bound"]
 
 LEARNERS = ("provable", "practical")
 
 
-def _exponent(x: Sequence[float], y: Sequence[float]) -> float:
-    """Log-log exponent of ``y`` on ``x`` by :func:`logitrank.power_law.fit_scaling` (nan under 3 points)."""
+def scaling_exponent(x: Sequence[float], y: Sequence[float]) -> float:
+    """Log-log exponent of ``y`` on ``x`` by :func:`logitrank.power_law.fit_scaling` over the points with
+    ``x > 0`` and finite ``y > 0`` (nan under 3 such points or a single ``x``)."""
     keep = [(a, b) for a, b in zip(x, y) if a > 0 and b > 0 and np.isfinite(b)]
     if len(keep) < 3 or len({a for a, _ in keep}) < 2:
         return float("nan")
     return fit_scaling(*zip(*keep), n_bootstrap=1, rng=0).exponent
 
 
-def _ratio(tv: float, tv_se: float, ref: float, ref_se: float, z: float = 1.96) -> dict[str, float]:
+def tv_ratio(tv: float, tv_se: float, ref: float, ref_se: float, z: float = 1.96) -> dict[str, float]:
     """``tv / ref`` with a 95% interval (delta method on the log ratio of two independent estimates)."""
     if not (tv > 0 and ref > 0):
         return {"ratio": float("nan"), "low": float("nan"), "high": float("nan")}
@@ -101,85 +99,19 @@ def reference_tv(target: Any, base: Any, *, xi: float = 0.0, n_eval: int = 500, 
     return ev.tv, ev.tv_se
 
 
-def robustness_sweep(kind: str, levels: Sequence[float], *, V: int = 8, d: int = 4, T: int = 10,
-                     n_eval: int = 500, seed: int = 0) -> dict[str, Any]:
-    """TV of both learners, and of the reference generator, vs misspecification (``kind="eps"``) or fixed
-    oracle error (``kind="xi"``).
-
-    Returns a dict with ``levels``, ``x`` (``eps_avg`` estimates — average L1 error — or ``xi``), per-learner
-    ``tv`` lists, ``reference_tv``, per-learner ``ratio`` rows ``{ratio, low, high}`` (TV / reference TV
-    with a 95% interval), the log-log ``slope`` of TV against ``x`` (for reference: it restates the
-    definition), and the raw rows."""
-    if kind not in ("eps", "xi"):
-        raise ValueError(f"kind: must be one of 'eps', 'xi', got {kind!r}")
-    base_seed, hash_seed, avg_seed = spawn_seeds(seed, 3)
-    base = TimeVaryingISAN.random(V, d, T, rng=base_seed)
-    xs, rows, refs = [], [], []
-    for level in levels:
-        if kind == "eps":
-            target: Any = PerturbedModel(base, level, rng=hash_seed)
-            xs.append(target.estimate_eps_avg(500, rng=avg_seed)[0])
-            rows.append(fit_both(target, rank=d, eps=level, n_eval=n_eval, seed=seed))
-            refs.append(reference_tv(target, base, n_eval=n_eval, seed=seed))
-        else:
-            xs.append(float(level))
-            rows.append(fit_both(base, rank=d, xi=level, n_eval=n_eval, seed=seed))
-            refs.append(reference_tv(base, base, xi=level, n_eval=n_eval, seed=seed))
-    tv = {name: [r[name]["tv"] for r in rows] for name in LEARNERS}
-    ratio = {name: [_ratio(r[name]["tv"], r[name]["tv_se"], *ref) for r, ref in zip(rows, refs)]
-             for name in LEARNERS}
-    return {"kind": kind, "levels": list(levels), "x": xs, "tv": tv, "rows": rows,
-            "reference_tv": [ref[0] for ref in refs], "reference_tv_se": [ref[1] for ref in refs],
-            "ratio": ratio, "slope": {name: _exponent(xs, tv[name]) for name in LEARNERS},
-            "monotone": {name: bool(np.all(np.diff(np.asarray(tv[name])[np.argsort(xs)]) > 0))
-                         for name in LEARNERS}}
-
-
 def witness_bound(d: int, T: int, alpha: float, eps: float = 0.01, delta: float = 0.1) -> tuple[float, float]:
     """``(d log2(2 T d alpha / (eps delta)), 64 d J_b)`` with ``J_b = ceil(log2(...)) + 64`` (GLS2)."""
     lg = float(np.log2(2.0 * T * d * alpha / (eps * delta)))
     return d * lg, 64.0 * d * (np.ceil(lg) + 64)
 
 
-def witness_sweep(dims: Sequence[int], *, V: int = 2, T: int = 12, n_eval: int = 300, seed: int = 0
-                  ) -> dict[str, Any]:
-    """Witness futures per position of the provable learner vs ``d`` on random ISANs, with the bounds."""
-    rows: list[dict[str, Any]] = []
-    for d, s in zip(dims, spawn_seeds(seed, len(dims))):
-        target_seed, learner_seed, access_seed, eval_seed = spawn_seeds(s, 4)
-        target = TimeVaryingISAN.random(V, int(d), T, rng=target_seed)
-        learner = SpannerLPLearner(max_epochs=60, rng=learner_seed)
-        learner.fit(QueryAccess(target, rng=access_seed))
-        alpha = max(float(np.abs(r).max(initial=0.0)) for r in learner.model_.basis_rows) * np.sqrt(V)
-        soft, explicit = witness_bound(int(d), T, max(alpha, 1.0))
-        tv = evaluate(target, learner.model_, n_sequences=n_eval, rng=eval_seed).tv
-        rows.append({"d": int(d), "max_per_position": int(learner.witnesses_.max()),
-                     "total": int(learner.witnesses_.sum()), "d_log": soft, "explicit": explicit,
-                     "tv": tv, "epochs": learner.epochs_, "stop": learner.stop_reason_})
-    return {"V": V, "T": T, "rows": rows,
-            "slope": _exponent([r["d"] for r in rows], [r["max_per_position"] for r in rows])}
+class FixedLogits:
+    """A one-step sequence model with given centered logits (the target of the sampled-logit measurements).
 
-
-def query_scaling(axis: str, values: Sequence[int], *, V: int = 8, d: int = 4, T: int = 8, n_eval: int = 300,
-                  seed: int = 0) -> dict[str, Any]:
-    """Queries (and samples) of both learners on exact ISANs as ``axis`` in ``{"d", "V", "T"}`` varies."""
-    if axis not in ("d", "V", "T"):
-        raise ValueError(f"axis: must be one of 'd', 'V', 'T', got {axis!r}")
-    rows: list[dict[str, Any]] = []
-    for v, s in zip(values, spawn_seeds(seed, len(values))):
-        knobs = {"V": V, "d": d, "T": T, axis: int(v)}
-        target_seed, fit_seed = spawn_seeds(s, 2)
-        target = TimeVaryingISAN.random(knobs["V"], knobs["d"], knobs["T"], rng=target_seed)
-        rows.append({**knobs, **fit_both(target, n_eval=n_eval, seed=fit_seed)})
-    out: dict[str, Any] = {"axis": axis, "values": list(values), "rows": rows}
-    out["exponent"] = {name: _exponent(values, [r[name]["queries"] for r in rows]) for name in LEARNERS}
-    out["reached"] = {name: bool(all(r[name]["tv"] <= 0.01 for r in rows)) for name in LEARNERS}
-    out["theory_exponent"] = {"d": 4.0, "V": float("nan"), "T": 13.0}[axis]
-    return out
-
-
-class _FixedLogits:
-    """A one-step sequence model with given centered logits (the target of :func:`sampled_logit_cost`)."""
+    Parameters
+    ----------
+    logits : array, shape (V,) — centered on construction
+    """
 
     horizon = 1
 
@@ -187,45 +119,37 @@ class _FixedLogits:
         self._l = center_logits(np.asarray(logits, dtype=float))
         self.vocab_size = self._l.shape[0]
 
+    @classmethod
+    def plus_minus(cls, lam: float, V: int) -> FixedLogits:
+        """Centered logits ``+lam`` on the first ``V // 2`` tokens and ``-lam`` on the others."""
+        return cls(np.where(np.arange(V) < V // 2, float(lam), -float(lam)))
+
     def logits(self, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
         return np.tile(self._l, (len(prefixes), 1))
 
 
-def sampled_logit_cost(lambdas: Sequence[float] = (1, 2, 3, 4), *, V: int = 8, error: float = 0.5,
-                       ms: Sequence[int] | None = None, repeats: int = 50,
-                       rng: RngLike = 0) -> dict[str, Any]:
-    """Entrywise error of sampled logits vs ``m`` at centered-logit bound ``lambda``, and the law's exponent.
+def sampled_logit_errors(model: FixedLogits, m: int, repeats: int, rng: RngLike) -> np.ndarray:
+    """``max_z |l^_z - l_z|`` of ``repeats`` queries of :class:`SampledLogitAccess` with ``m`` samples each.
 
-    The target has centered logits ``+lambda`` on half the tokens and ``-lambda`` on the other half (so the
-    rare tokens have probability ``2 e^{-2 lambda} / (V (1 + e^{-2 lambda}))``).  For each ``lambda`` the
-    median over ``repeats`` queries of ``max_z |l^_z - l_z|`` is measured on a grid of ``m``; ``m*`` is the
-    log-log interpolated ``m`` where it crosses ``error``; the slope of ``log m*`` vs ``lambda`` is compared
-    with the law's 2."""
-    gen = as_rng(rng)
-    grid = np.unique(np.geomspace(10, 2e6, 24).astype(int)) if ms is None else np.asarray(ms)
-    curves, m_star = [], []
-    for lam in lambdas:
-        ell = np.where(np.arange(V) < V // 2, float(lam), -float(lam))
-        model = _FixedLogits(ell)
-        errs = []
-        for m in grid:
-            access = SampledLogitAccess(model, int(m), rng=gen)
-            est = access.logits([()] * repeats)
-            errs.append(float(np.median(np.abs(est - model.logits([()])).max(axis=1))))
-        curves.append(errs)
-        e = np.asarray(errs)
-        below = np.flatnonzero(e <= error)
-        if below.size == 0 or below[0] == 0:
-            m_star.append(float("nan"))
-            continue
-        j = below[0]  # interpolate log m between grid points j-1 and j
-        f = (np.log(e[j - 1]) - np.log(error)) / (np.log(e[j - 1]) - np.log(e[j]))
-        m_star.append(float(np.exp(np.log(grid[j - 1]) + f * (np.log(grid[j]) - np.log(grid[j - 1])))))
-    ok = np.isfinite(m_star)
-    slope = float(np.polyfit(np.asarray(lambdas)[ok], np.log(np.asarray(m_star)[ok]), 1)[0]) if ok.sum() > 1 \
-        else float("nan")
-    return {"lambdas": list(lambdas), "m": grid.tolist(), "error_curves": curves, "error": error,
-            "m_star": m_star, "exponent": slope, "law_exponent": 2.0}
+    Returns
+    -------
+    array, shape (repeats,)
+    """
+    est = SampledLogitAccess(model, int(m), rng=rng).logits([()] * repeats)
+    return np.abs(est - model.logits([()])).max(axis=1)  # type: ignore[no-any-return]
+
+
+def crossing_m(grid: np.ndarray, errors: Sequence[float], error: float) -> float:
+    """The ``m`` where the decreasing curve ``errors`` (on ``grid``) first reaches ``error``, interpolated
+    linearly in ``(log m, log error)`` between the grid points around it (nan if it never does, or already
+    does at the first point)."""
+    e = np.asarray(errors)
+    below = np.flatnonzero(e <= error)
+    if below.size == 0 or below[0] == 0:
+        return float("nan")
+    j = below[0]  # interpolate log m between grid points j-1 and j
+    f = (np.log(e[j - 1]) - np.log(error)) / (np.log(e[j - 1]) - np.log(e[j]))
+    return float(np.exp(np.log(grid[j - 1]) + f * (np.log(grid[j]) - np.log(grid[j - 1]))))
 
 
 # --- claims -------------------------------------------------------------------------------------------
@@ -238,10 +162,9 @@ def _check_sampled(gen: np.random.Generator, instances: int, law_factor: float =
     V, eps, delta, repeats = 8, 0.5, 0.1, 300
     for _ in range(instances):
         lam = float(gen.uniform(0.5, 3.5))
-        model = _FixedLogits(np.where(np.arange(V) < V // 2, lam, -lam))
+        model = FixedLogits.plus_minus(lam, V)
         m = int(np.ceil(law_factor * np.exp(2 * lam) * V * np.log(V / delta) / eps**2))
-        est = SampledLogitAccess(model, m, rng=gen).logits([()] * repeats)
-        fails = int(np.sum(np.abs(est - model.logits([()])).max(axis=1) > eps))
+        fails = int(np.sum(sampled_logit_errors(model, m, repeats, gen) > eps))
         lower = failure_interval(fails, repeats, 2 * CONFIDENCE - 1)[0]  # one-sided 95% lower bound
         tally.add((delta - lower) / delta, lam=lam, m=m, failure_rate=fails / repeats, failure_lower=lower)
     return tally.evidence()
@@ -266,38 +189,3 @@ def _register() -> None:
 
 
 _register()
-
-
-def sampled_end_to_end(samples_per_query: int = 20_000, *, V: int = 3, d: int = 2, T: int = 4,
-                       n_eval: int = 1000, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Both learners on :class:`SampledLogitAccess` of a small ISAN (``logit_scale = 1``): TV and samples.
-
-    Tolerances from ``m``: entrywise sampled-logit error ``~ sqrt(V / m)``, so the provable learner's
-    threshold is ``8 sqrt(V / m)`` and the practical learner's ``noise_std = sqrt(V / m)``."""
-    target_seed, access_seed, learner_seed, eval_seed = spawn_seeds(seed, 4)
-    target = TimeVaryingISAN.random(V, d, T, rng=target_seed, logit_scale=1.0)
-    scale = float(np.sqrt(V / samples_per_query))
-    out = {}
-    for name in LEARNERS:
-        access = SampledLogitAccess(target, samples_per_query, rng=access_seed)
-        learner: Any = (SpannerLPLearner(rank=d, threshold=8 * scale, max_epochs=3, rng=learner_seed)
-                        if name == "provable" else
-                        LogitQueryLearner(rank=d, noise_std=scale, max_rounds=2, rng=learner_seed))
-        learner.fit(access)
-        ev = evaluate(target, learner.model_, n_sequences=n_eval, rng=eval_seed)
-        out[name] = {"tv": ev.tv, "tv_se": ev.tv_se, "samples": float(access.samples_used),
-                     "queries": float(access.queries_used), "m": float(samples_per_query)}
-    return out
-
-
-def long_horizon(kind: str = "xi", level: float = 1e-2, *, V: int = 8, d: int = 4, T: int = 48,
-                 n_eval: int = 500, seed: int = 0) -> dict[str, Any]:
-    """Both learners on a long horizon under fixed oracle error (``kind="xi"``) or misspecification
-    (``"eps"``): TV, the provable learner's largest ``|c|`` and the practical learner's state-norm growth."""
-    if kind not in ("eps", "xi"):
-        raise ValueError(f"kind: must be one of 'eps', 'xi', got {kind!r}")
-    base_seed, hash_seed = spawn_seeds(seed, 2)
-    base = TimeVaryingISAN.random(V, d, T, rng=base_seed)
-    target: Any = PerturbedModel(base, level, rng=hash_seed) if kind == "eps" else base
-    kw = {"eps": level} if kind == "eps" else {"xi": level}
-    return {"kind": kind, "level": level, "T": T, **fit_both(target, rank=d, n_eval=n_eval, seed=seed, **kw)}
