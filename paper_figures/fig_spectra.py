@@ -8,122 +8,26 @@ logit matrix ``L_k(H, F)`` with its fit, the same model at initialisation (step 
 Beside the bootstrap interval of the fit, the report carries the other uncertainties of alpha: its
 spread over independent draws of ``(H, F)`` (at a smaller ``|H|``, stated), its dependence on the fit
 range (one spectrum refit over four ranges), and the paper's two ablations (``k`` uniformly random tokens
-per future on the same ``H, F``; top-200 tokens with ``F = H``).
+per future on the same ``H, F``; top-200 tokens with ``F = H``). A view of :mod:`experiments.spectra`
+(``plot`` and ``summarize`` of its ``Result.to_dict()``).
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from experiments import synthetic_spectra
-from experiments.base import ModelInputs, NoInputs
-from experiments.runner import Job, Runner
 from logitrank.paper import PAPER
 
-from .pipeline import FigureCache, Presets, merge_presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
-from .transformer import Windows
 
 NAME = "spectra"
 TITLE = "Singular values of extended logit matrices and their power-law fits"
-
-
-@dataclass(frozen=True)
-class Config(Windows):
-    """The transformer's ``L_k(H, F)`` (:class:`paper_figures.transformer.Windows`), its draws and
-    ablations, and the synthetic families' experiment (:mod:`experiments.synthetic_spectra`, sized by its
-    own presets)."""
-
-    synthetic: synthetic_spectra.Config = synthetic_spectra.Config.quick()
-    top_k: int = 50
-    n_draws: int = 5
-    draw_histories: int = 64
-    ablation_histories: int = 96
-    ablation_top_k: int = 200
-    PRESETS: ClassVar[Presets] = merge_presets(
-        Windows.PRESETS, tiny={"synthetic": synthetic_spectra.Config.tiny(), "n_draws": 3,
-                               "draw_histories": 12, "ablation_histories": 12, "ablation_top_k": 16},
-        full={"synthetic": synthetic_spectra.Config.full(), "top_k": 50,
-              "draw_histories": 256, "ablation_histories": 512})
-
-
-def spectrum_entry(s: np.ndarray, fit: Any, **extra: Any) -> dict[str, Any]:
-    """Singular values with their power-law fit, as a cacheable dict."""
-    return {"s": np.asarray(s, dtype=np.float64), "alpha": fit.alpha, "ci": list(fit.alpha_ci), "C": fit.c,
-            "fit_range": list(fit.index_range), "r_squared": fit.r_squared, **extra}
-
-
-def transformer_spectrum(path: str, device: str, n_histories: int, history_length: int, future_length: int,
-                         top_k: int, seed: int, **key: Any) -> dict[str, Any]:
-    """``experiments.spectrum`` of the checkpoint ``path`` on the validation plays (``key``:
-    the step, its validation loss and the model key, recorded with the result)."""
-    from experiments import spectrum
-    from experiments.checkpoints import corpus_of, hf_model
-
-    cfg = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
-    r = spectrum.run(ModelInputs.of(hf_model(path, device), corpus_of(path).validation), cfg, rng=seed)
-    return spectrum_entry(r.singular_values, r.fit, steps=key["step"], val_loss=key["val_loss"], k=top_k,
-                          shape=list(r.shape),
-                          fit_ranges=spectrum.fit_range_sensitivity(r.singular_values, rng=seed))
-
-
-def transformer_draws(path: str, device: str, n_draws: int, n_histories: int, history_length: int,
-                      future_length: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
-    """alpha of the checkpoint ``path`` on ``n_draws`` independent ``(H, F)`` draws
-    (``experiments.spectrum.alpha_over_draws``)."""
-    from experiments import spectrum
-    from experiments.checkpoints import corpus_of, hf_model
-
-    spec = spectrum.Config(n_histories, history_length, n_histories, future_length, top_k)
-    return spectrum.alpha_over_draws(hf_model(path, device), corpus_of(path).validation, spec, n_draws,
-                                     rng=seed)
-
-
-def transformer_ablation(path: str, device: str, kind: str, n_histories: int, history_length: int,
-                         future_length: int, top_k: int, seed: int, **_key: Any) -> dict[str, Any]:
-    """The paper's ablations of ``L_k(H, F)``: ``kind="random_tokens"`` keeps ``k`` uniformly random
-    tokens per future (the same ``H, F`` as the main matrix: same seed and sizes); ``kind="futures_eq_
-    histories"`` uses ``F = H`` (futures as long as the histories) with the top ``k`` tokens."""
-    from experiments import spectrum
-    from experiments.checkpoints import corpus_of, hf_model
-
-    r = spectrum.ablation_spectrum(hf_model(path, device), corpus_of(path).validation, kind, n_histories,
-                                   history_length, future_length, top_k, rng=seed)
-    return spectrum_entry(r.singular_values, r.fit, k=top_k, shape=list(r.shape), kind=kind)
-
-
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    """Spectra and fits of each synthetic family and of the transformer (final checkpoint and step 0)."""
-    job = Job("synthetic_spectra", config.synthetic, NoInputs(), seed=config.seed)
-    fams = Runner(cache.directory, cache=cache).run(job)["families"]
-    lm = cache.transformer()
-    out = {"families": fams}
-    for name, step in (("transformer", lm.final_step), ("transformer_step0", 0)):
-        fn = functools.partial(transformer_spectrum, lm.path(step), config.device)
-        out[name] = cache.step(name, fn, model=lm.key, step=step, val_loss=lm.val_by_step.get(step),
-                               n_histories=config.n_histories, history_length=config.history_length,
-                               future_length=config.future_length, top_k=config.top_k, seed=config.seed)
-    final = lm.path(lm.final_step)
-    windows = {"history_length": config.history_length, "future_length": config.future_length,
-               "seed": config.seed, "model": lm.key}
-    out["draws"] = cache.step("draws", functools.partial(transformer_draws, final, config.device),
-                              n_draws=config.n_draws, n_histories=config.draw_histories, top_k=config.top_k,
-                              **windows)
-    out["ablations"] = {
-        "random_tokens": cache.step(
-            "ablation_random_tokens", functools.partial(transformer_ablation, final, config.device),
-            kind="random_tokens", n_histories=config.n_histories, top_k=config.top_k, **windows),
-        "futures_eq_histories": cache.step(
-            "ablation_futures_eq_histories", functools.partial(transformer_ablation, final, config.device),
-            kind="futures_eq_histories", n_histories=config.ablation_histories,
-            top_k=config.ablation_top_k, **windows)}
-    return out
+EXPERIMENT = "spectra"  # experiments.spectra: synthetic families + the shared transformer's checkpoints
+INPUTS = "checkpoints"
 
 
 def _fit_line(entry: dict[str, Any], s1: float) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +40,7 @@ def _label(prefix: str, e: dict[str, Any]) -> str:
     return f"{prefix}: α={e['alpha']:.3f} [{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]"
 
 
-def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Plot to ``<out_dir>/spectra.png|pdf``."""
     fig, axes = subplots(2, width=4.6, height=4.6)
     ax = axes[0, 0]

