@@ -19,6 +19,7 @@ import os
 import time
 from pathlib import Path
 
+import llm_bridge.bench_task  # noqa: F401  (registers the hard suite's transformer task)
 from simulators import bench
 
 LEARNERS = ("ngram", "spectral", "mle", "query", "spanner")
