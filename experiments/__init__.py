@@ -11,9 +11,9 @@ them cached by (experiment, config, inputs identity, seed, code version). ``logi
 
 from __future__ import annotations
 
-from .base import BuiltinInputs, ExperimentConfig, ModelInputs, NoInputs, ResultBase
+from .base import BuiltinInputs, CheckpointInputs, ExperimentConfig, ModelInputs, NoInputs, ResultBase
 from .registry import EXPERIMENTS, experiment
-from .runner import Job, Runner
+from .runner import Job, Runner, part
 
 __all__ = ["EXPERIMENTS", "experiment", "ExperimentConfig", "ModelInputs", "NoInputs", "BuiltinInputs",
-           "ResultBase", "Job", "Runner"]
+           "CheckpointInputs", "ResultBase", "Job", "Runner", "part"]

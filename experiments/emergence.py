@@ -11,7 +11,8 @@ into the Result) or a :class:`experiments.base.ModelInputs` whose ``model`` is a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,6 +32,7 @@ from .base import (
     logit_matrix,
     window_spec,
 )
+from .runner import part
 
 __all__ = ["Config", "Result", "run", "emergence_across_checkpoints", "truncation_kl_with_se",
            "emergence_shape"]
@@ -131,31 +133,39 @@ def emergence_across_checkpoints(
     *,
     ranks: Iterable[int] = (1, 4, 16, 64),
     rng: RngLike = None,
+    load: Callable[[Any], Any] | None = None,
     **model_kwargs: Any,
 ) -> Result:
     """``alpha`` and ``D_avg`` of rank-r truncations for each ``(step, checkpoint)``, on the same ``H, F``
-    (``checkpoints`` is iterated once: a generator loads one model at a time)."""
+    (``checkpoints`` is iterated once: a generator loads one model at a time).  ``load(checkpoint)``, when
+    given, builds the model of a checkpoint handle (else :func:`as_model` with ``model_kwargs``); each
+    checkpoint is one resumable :func:`~experiments.runner.part`, so a resumed run loads only the models of
+    the checkpoints it has not finished."""
     gen = as_rng(rng)
     H, F = draw_windows(tokens, spec, gen)
     seed = spawn_seeds(gen, 1)[0]  # the top-k rule's seed, the same for every checkpoint
-    steps, alphas, los, his, kls, ses, spectra = [], [], [], [], [], [], []
     r_arr = np.asarray(list(ranks), dtype=np.int64)
+    build = load if load is not None else functools.partial(as_model, **model_kwargs)
+    steps, rows = [], []
     for step, ckpt in checkpoints:
-        model = as_model(ckpt, **model_kwargs)
-        L = logit_matrix(model, H, F, spec.top_k, seed)  # same token rule seed for every checkpoint
-        s = singular_values(L)
-        fit = fit_power_law(s, rng=seed)
-        row, se = truncation_kl_with_se(L, r_arr)
-        ses.append(se)
         steps.append(int(step))
-        alphas.append(fit.alpha)
-        los.append(fit.alpha_ci[0])
-        his.append(fit.alpha_ci[1])
-        kls.append(row)
-        spectra.append(s)
-    return Result(steps=np.array(steps), alpha=np.array(alphas), alpha_lo=np.array(los),
-                  alpha_hi=np.array(his), kl=np.array(kls), ranks=r_arr, singular_values=spectra,
-                  kl_se=np.array(ses))
+        rows.append(part(f"step-{int(step)}", functools.partial(checkpoint_row, build, ckpt, H, F, spec.top_k,
+                                                                seed, r_arr), step=int(step)))
+    ci = np.array([r["ci"] for r in rows], dtype=np.float64).reshape(-1, 2)
+    return Result(steps=np.array(steps, dtype=np.int64), alpha=np.array([r["alpha"] for r in rows]),
+                  alpha_lo=ci[:, 0], alpha_hi=ci[:, 1], kl=np.array([r["kl"] for r in rows]), ranks=r_arr,
+                  singular_values=[np.asarray(r["s"]) for r in rows],
+                  kl_se=np.array([r["kl_se"] for r in rows]))
+
+
+def checkpoint_row(build: Callable[[Any], Any], ckpt: Any, H: Any, F: Any, top_k: int | None, seed: int,
+                   ranks: np.ndarray) -> dict[str, Any]:
+    """One checkpoint's spectrum, power-law fit and truncation KLs (with their standard errors)."""
+    L = logit_matrix(build(ckpt), H, F, top_k, seed)  # the same token rule seed for every checkpoint
+    s = singular_values(L)
+    fit = fit_power_law(s, rng=seed)
+    kl, se = truncation_kl_with_se(L, ranks)
+    return {"alpha": fit.alpha, "ci": list(fit.alpha_ci), "kl": kl, "kl_se": se, "s": s}
 
 
 def run(inputs: CheckpointInputs | ModelInputs, config: Config, *, rng: RngLike = None) -> Result:
@@ -165,7 +175,8 @@ def run(inputs: CheckpointInputs | ModelInputs, config: Config, *, rng: RngLike 
     spec = window_spec(config)
     if not isinstance(inputs, CheckpointInputs):
         return emergence_across_checkpoints(inputs.model, inputs.tokens, spec, ranks=config.ranks, rng=rng)
-    series = ((step, inputs.model(step)) for step in inputs.steps)  # one model loaded at a time
-    res = emergence_across_checkpoints(series, inputs.tokens, spec, ranks=config.ranks, rng=rng)
+    series = ((step, step) for step in inputs.steps)  # a model is loaded only for a part not yet stored
+    res = emergence_across_checkpoints(series, inputs.tokens, spec, ranks=config.ranks, rng=rng,
+                                       load=inputs.model)
     res.val_loss = [inputs.val_loss.get(step) for step in inputs.steps]
     return res

@@ -7,6 +7,11 @@ and the code version (:func:`code_version`: the package version and a hash of th
 source). A stored result whose key differs (another seed, preset, model, or edited code) is never served:
 it is recomputed and replaced. ``logitrank measure`` and ``logitrank reproduce`` are both lists of jobs
 run through this class, so a killed run re-run with the same command skips what is finished.
+
+Within a job, an experiment marks its long independent pieces with :func:`part` (a checkpoint of a series,
+one ablation): while the runner runs the job, each part is stored as it finishes (keyed by the job's key,
+so a part of another seed, config or code is never served), and a killed job re-run skips the parts it
+finished; called outside a runner, :func:`part` just computes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import inspect
 import sys
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -28,7 +34,10 @@ from .base import ExperimentConfig, ExperimentInputs
 from .registry import experiment
 from .store import StepCache, function_name
 
-__all__ = ["Job", "Runner", "code_version"]
+__all__ = ["Job", "Runner", "code_version", "part"]
+
+#: the job being run by a :class:`Runner` (its store, name and key), for :func:`part`
+_RUNNING: ContextVar[tuple[StepCache, str, dict[str, Any]] | None] = ContextVar("running_job", default=None)
 
 
 @functools.cache
@@ -67,6 +76,28 @@ class Job:
                             "code": code_version(self.experiment)})
 
 
+def part(name: str, compute: Callable[[], Any], **params: Any) -> Any:
+    """``compute()``, stored as part ``name`` of the job a :class:`Runner` is running (resumable), or just
+    computed outside one.
+
+    ``params`` (JSON-ready) join the job's key; the value must round-trip through
+    :class:`~experiments.store.StepCache` (numbers, strings, lists, dicts, arrays), and under a runner the
+    value returned is the one read back from disk, so a first run and a resumed one give identical numbers.
+    A part must not draw from a generator shared with later parts (pass it a seed), or skipping it would
+    change what follows.
+    """
+    running = _RUNNING.get()
+    if running is None:
+        return compute()
+    cache, job_name, key = running
+    return cache.step(f"{job_name}.part.{name}", functools.partial(_call, compute),
+                      key={**key, "part": name, **params})
+
+
+def _call(compute: Callable[[], Any], key: dict[str, Any]) -> Any:
+    return compute()  # ``key`` only keys the stored part
+
+
 def _compute(job: Job, key: dict[str, Any]) -> dict[str, Any]:
     result = experiment(job.experiment).run(job.inputs, job.config, rng=job.seed)
     return to_jsonable(result.to_dict())  # type: ignore[no-any-return]
@@ -100,7 +131,11 @@ class Runner:
             while isinstance(inner, functools.partial):
                 inner = inner.func
             key["compute"] = f"{function_name(compute)}@{source_hash(inner.__module__)}"
-        value = self.cache.step(name, fn, key=key)
+        running = _RUNNING.set((self.cache, name, key))
+        try:
+            value = self.cache.step(name, fn, key=key)
+        finally:
+            _RUNNING.reset(running)
         stored = self.cache.seconds_of(name)
         self.seconds[name] = stored if stored is not None else time.perf_counter() - start
         return value  # type: ignore[no-any-return]

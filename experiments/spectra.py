@@ -28,6 +28,7 @@ from logitrank.validation import RngLike, spawn_seeds
 
 from . import spectrum, synthetic_spectra
 from .base import CheckpointInputs, ExperimentConfig, ModelInputs, NoInputs, Presets, ResultBase
+from .runner import part
 
 __all__ = ["Config", "Result", "run", "spectrum_entry", "checkpoint_spectrum", "draws", "ablations"]
 
@@ -117,12 +118,17 @@ def ablations(inputs: ModelInputs, config: Config, seed: int) -> dict[str, dict[
 
 def run(inputs: CheckpointInputs, config: Config, *, rng: RngLike = None) -> Result:
     """The synthetic families and the spectra of ``inputs``' final checkpoint and step 0, its draws and
-    ablations; an integer ``rng`` is the seed of every part (one seed spawned from a Generator)."""
+    ablations; an integer ``rng`` is the seed of every part (one seed spawned from a Generator).  Each of
+    the five is a resumable :func:`~experiments.runner.part` (a model is loaded only for a part not yet
+    stored)."""
     seed = rng if isinstance(rng, int) else spawn_seeds(rng, 1)[0]
-    families = synthetic_spectra.run(NoInputs(), config.synthetic, rng=seed).families
     last, val = inputs.final_step, inputs.val_loss
-    final = inputs.at(last)  # one model for the final checkpoint's parts
-    return Result(families=families,
-                  transformer=checkpoint_spectrum(final, config, seed, last, val.get(last)),
-                  transformer_step0=checkpoint_spectrum(inputs.at(0), config, seed, 0, val.get(0)),
-                  draws=draws(final, config, seed), ablations=ablations(final, config, seed))
+    final = inputs.at(last)  # one model for the final checkpoint's parts, loaded on first use
+    step0 = inputs.at(0)
+    return Result(
+        families=part("families", lambda: synthetic_spectra.run(NoInputs(), config.synthetic,
+                                                                 rng=seed).families),
+        transformer=part("final", lambda: checkpoint_spectrum(final, config, seed, last, val.get(last))),
+        transformer_step0=part("step0", lambda: checkpoint_spectrum(step0, config, seed, 0, val.get(0))),
+        draws=part("draws", lambda: draws(final, config, seed)),
+        ablations=part("ablations", lambda: ablations(final, config, seed)))

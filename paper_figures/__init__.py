@@ -1,9 +1,9 @@
 """paper_figures: the paper's figures and tables (``logitrank reproduce``); the only layer that plots.
 
-One module per figure (``fig_*.py``, ``table_lingen.py``), each with its ``Config`` (presets as
-overrides), ``compute(config, cache)``, ``make(results, out_dir)`` and ``summarize(results)`` (the pattern
-is documented in :mod:`paper_figures.pipeline`); :func:`reproduce` runs them with a per-figure step cache
-and writes ``results.json`` and ``report.md``.
+One module per figure (``fig_*.py``, ``table_lingen.py``), each a *view* of one experiment of
+:mod:`experiments`: ``EXPERIMENT``, ``INPUTS``, ``plot(result, out_dir)`` and ``summarize(result)`` (the
+shape is documented in :mod:`paper_figures.pipeline`); :func:`reproduce` runs the experiments through the
+cached, resumable :class:`experiments.Runner` and writes the figures, ``results.json`` and ``report.md``.
 """
 
 from experiments.store import StepCache

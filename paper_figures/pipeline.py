@@ -20,9 +20,8 @@ code version), with the inputs :func:`view_inputs` builds (``"transformer"``: th
 trained once per output folder by :mod:`paper_figures.transformer`, its second seed as ``earlier``;
 ``"final"``: its final checkpoint alone; ``"checkpoints"``: its checkpoint series).
 
-Figures not yet migrated keep the older shape: their own ``Config(FigureConfig)`` with ``PRESETS``,
-``compute(config, cache) -> dict`` of cached steps (``cache.step``, ``cache.transformer()``) and
-``make(results, out_dir)``.
+Every figure is a view: no figure computes, owns sizes or a cache of its own (the shared transformer's
+``Config`` in :mod:`paper_figures.transformer` is the one configuration here, the inputs of several views).
 
 :func:`reproduce` (typed entry: :func:`run_reproduce` of a :class:`ReproduceRequest`) sizes each figure from
 the run's preset (``tiny``, ``quick`` or ``full``) plus :attr:`ReproduceConfig.overrides`, writes
@@ -150,8 +149,8 @@ class ReproduceConfig:
         return {"quick": cls.quick, "full": cls.full, "tiny": cls.tiny}[name](**changes)
 
     def figure_config(self, name: str) -> ExperimentConfig:
-        """The ``Config`` of figure ``name`` (or of ``"transformer"``) for this run: a view's is its
-        experiment's preset (the experiment's own table); a figure that still computes has its own."""
+        """The ``Config`` of figure ``name`` (its experiment's preset: the experiment's own table) or of
+        ``"transformer"`` (the shared transformer: the run's seed, device and progress) for this run."""
         common: dict[str, Any] = {"seed": self.seed, "device": self.device}
         changes = dict(self.overrides.get(name, {}))
         if name == "transformer":
@@ -161,9 +160,7 @@ class ReproduceConfig:
             common.update(progress=self.progress, max_seconds=max_seconds)
             return Config.preset(self.preset, **{**common, **changes})
         mod = figure_module(name)
-        if hasattr(mod, "EXPERIMENT"):
-            return experiment(mod.EXPERIMENT).Config.preset(self.preset, **changes)  # type: ignore[no-any-return]
-        return mod.Config.preset(self.preset, **{**common, **changes})  # type: ignore[no-any-return]
+        return experiment(mod.EXPERIMENT).Config.preset(self.preset, **changes)  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(dataclasses.asdict(self))  # type: ignore[no-any-return]
@@ -241,12 +238,9 @@ def view_inputs(kind: str, cache: FigureCache, config: ReproduceConfig) -> Exper
 
 
 def compute_figure(name: str, config: ReproduceConfig, cache: FigureCache) -> tuple[ModuleType, Any]:
-    """The figure's module and its results: a view's experiment through the runner (``Result.to_dict()``),
-    or a figure's own ``compute`` of cached steps."""
+    """The figure's module and its results: its experiment through the runner (``Result.to_dict()``)."""
     mod = figure_module(name)
     fig_config = config.figure_config(name)
-    if not hasattr(mod, "EXPERIMENT"):
-        return mod, mod.compute(fig_config, cache)
     job = Job(mod.EXPERIMENT, fig_config, view_inputs(mod.INPUTS, cache, config), seed=config.seed)
     return mod, Runner(cache.directory, cache=cache).run(job)
 
@@ -259,8 +253,7 @@ def run_figure(name: str, config: ReproduceConfig, out_dir: str | Path) -> dict[
     mod, results = compute_figure(name, config, cache)
     if hasattr(mod, "context"):  # a view that sets other figures' numbers of this run beside its own
         results = {**results, **mod.context(out_dir)}
-    plot = mod.plot if hasattr(mod, "EXPERIMENT") else mod.make
-    files = [str(Path(p).relative_to(out_dir)) for p in plot(results, out_dir)]
+    files = [str(Path(p).relative_to(out_dir)) for p in mod.plot(results, out_dir)]
     summary = mod.summarize(results)
     return {"title": mod.TITLE, "status": "ok", "files": files, "computed_steps": list(cache.computed),
             "cached_steps": list(cache.loaded), "step_seconds": dict(cache.seconds),

@@ -159,3 +159,25 @@ def test_every_subcommand_module_has_the_one_shape() -> None:
         assert m.NAME == m.__name__.rsplit(".", 1)[1] and isinstance(m.HELP, str)
         assert list(m.add_arguments.__annotations__) == ["p", "return"]
         assert m.run.__annotations__ == {"args": "argparse.Namespace", "return": "int"}
+
+
+def test_every_figure_is_a_view_of_one_registered_experiment() -> None:
+    """Each figure module has ``NAME``, ``TITLE``, ``EXPERIMENT`` (a name of the one registry), ``INPUTS``,
+    ``plot`` and ``summarize``, and computes nothing itself: no ``compute``, ``make`` or ``Config``, and no
+    import of the experiment code that produces numbers (``run``) — read from the source."""
+    from experiments.registry import EXPERIMENTS
+    from paper_figures.pipeline import FIGURES
+
+    assert len(set(FIGURES)) == len(FIGURES)
+    for name, module in FIGURES.items():
+        tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+        top = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+        assigned = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}
+        assert {"plot", "summarize"} <= top and not top & {"compute", "make", "Config"}, (name, top)
+        assert {"NAME", "TITLE", "EXPERIMENT", "INPUTS"} <= set(assigned), name
+        experiment = assigned["EXPERIMENT"]
+        assert isinstance(experiment, ast.Constant) and experiment.value in EXPERIMENTS, name
+        calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Attribute)}
+        assert "run" not in calls, name

@@ -69,3 +69,30 @@ def test_planted_dimensions_show_in_the_truncation_kl() -> None:
 def test_a_step_outside_the_series_is_refused() -> None:
     with pytest.raises(ValueError, match="step: must be one of 0, 5, 10, got 3"):
         series().model(3)
+
+
+def test_a_killed_series_resumes_from_its_finished_checkpoints(tmp_path: Path) -> None:
+    # the run dies while loading the last checkpoint; the re-run loads only that one and gives the numbers
+    # of an uninterrupted run (each checkpoint is a stored part of the job)
+    loaded: list[int] = []
+
+    def dying(step: int) -> simulators.TimeVaryingISAN:
+        if step == 10:
+            raise KeyboardInterrupt
+        loaded.append(step)
+        return isan(step)
+
+    killed = CheckpointInputs(identity={"run": "isan"}, steps=tuple(DIMS), val_loss={0: 2.5, 10: 1.5},
+                              load=dying, load_tokens=tokens)
+    job = Job("emergence", emergence.Config.tiny(), killed, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        Runner(tmp_path).run(job)
+    assert loaded == [0, 5]
+    resumed: list[int] = []
+    res = Runner(tmp_path).run(Job("emergence", emergence.Config.tiny(), series(resumed), seed=0))
+    assert resumed == [10]
+    assert res == Runner(tmp_path / "fresh").run(Job("emergence", emergence.Config.tiny(), series(), seed=0))
+    # another seed is another job: its parts are not served from this one's
+    other: list[int] = []
+    Runner(tmp_path).run(Job("emergence", emergence.Config.tiny(), series(other), seed=1))
+    assert other == [0, 5, 10]

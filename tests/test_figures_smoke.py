@@ -134,7 +134,7 @@ def test_each_figure_declares_its_config_and_presets_override_it() -> None:
         if name == "transformer":
             continue
         mod = figure_module(name)  # a view shows an experiment sized by that experiment's own presets
-        assert cls is (experiment(mod.EXPERIMENT).Config if hasattr(mod, "EXPERIMENT") else mod.Config)
+        assert cls is experiment(mod.EXPERIMENT).Config
     run = ReproduceConfig.tiny(seed=3, device="cuda", overrides={"spectra": {"top_k": 5}})
     sp: Any = run.figure_config("spectra")
     assert (sp.top_k, sp.n_histories) == (5, 24)  # override on top of tiny
@@ -211,8 +211,9 @@ def test_cache_hit_gives_identical_numbers_and_only_replots(tiny_run: tuple[Path
 @pytest.mark.slow
 def test_interrupted_run_resumes_without_retraining(tiny_run: tuple[Path, dict], tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """A kill in the middle of the spectra experiment (one Runner job) stores nothing half-done; the re-run
-    reads the trained transformer back untouched and computes the experiment once, to the same numbers."""
+    """A kill in the middle of the spectra experiment (one Runner job) keeps its finished parts and stores no
+    result; the re-run reads the trained transformer back untouched, computes only the parts not finished,
+    and gives the numbers of an uninterrupted run."""
     from experiments import spectra
 
     src, _ = tiny_run
@@ -228,11 +229,13 @@ def test_interrupted_run_resumes_without_retraining(tiny_run: tuple[Path, dict],
     monkeypatch.setattr(spectra, "draws", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
-    assert not list((out / "cache" / "spectra").glob("spectra*"))  # no result stored for a killed job
+    stored = sorted(p.name for p in (out / "cache" / "spectra").glob("spectra*.json"))
+    assert stored == ["spectra.part.families.json", "spectra.part.final.json", "spectra.part.step0.json"]
     monkeypatch.setattr(spectra, "draws", real)
     res = reproduce(ReproduceConfig.tiny(), out, only="spectra", raise_errors=True)
     entry = res["figures"]["spectra"]
-    assert entry["computed_steps"] == ["spectra"] and entry["cached_steps"] == []
+    assert entry["computed_steps"] == ["spectra.part.draws", "spectra.part.ablations", "spectra"]
+    assert entry["cached_steps"] == ["spectra.part.families", "spectra.part.final", "spectra.part.step0"]
     assert {p: p.stat().st_mtime_ns for p in (out / "cache" / "transformer").rglob("*")} == trained
     assert _numbers(out)["spectra"] == _numbers(src)["spectra"]
 
