@@ -25,6 +25,11 @@ from .base import ExperimentConfig, NoInputs, Presets, ResultBase
 
 __all__ = ["AXES", "THEORY_EXPONENTS", "Config", "Result", "run"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("theory.cost_to_eps", "theory.learning_claims", "simulators.isan",
+                            "simulators.learners.spanner_lp", "simulators.learners.access",
+                            "simulators.learners.evaluation")
+
 AXES = ("d", "V", "T", "inv_eps")
 
 

@@ -18,6 +18,9 @@ from .base import ExperimentConfig, NoInputs, Presets, ResultBase
 
 __all__ = ["MODELS", "Config", "Result", "run", "equivalence_point"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("theory.equivalence", "theory.enumeration", "simulators.families")
+
 #: the model families measured, in this order (each gets its own spawned seed)
 MODELS = ("isan", "ngram", "hmm")
 

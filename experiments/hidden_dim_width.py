@@ -22,6 +22,9 @@ from .checkpoints import corpus_of, hf_model
 
 __all__ = ["Config", "Result", "run", "width_point"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("experiments.hidden_dim", "experiments.checkpoints")
+
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):

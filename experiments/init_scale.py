@@ -29,6 +29,9 @@ from .spectrum import logit_spectrum
 
 __all__ = ["Config", "Result", "run", "init_scale_sweep"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("experiments.spectrum",)
+
 
 @dataclass(frozen=True)
 class Config(WindowSpec, ExperimentConfig):

@@ -24,6 +24,9 @@ from .base import ExperimentConfig, ModelInputs, Presets, ResultBase
 
 __all__ = ["Config", "Result", "run", "scale_fits"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("experiments.kl_scales",)
+
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):

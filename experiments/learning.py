@@ -52,6 +52,12 @@ __all__ = ["SUBSET_SEARCH_SAMPLES", "Config", "Result", "run", "learning_curve",
            "noisy_parity_comparison", "subset_search", "subset_search_curve", "subset_search_label_kl",
            "trivial_label_kl"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("theory.learning", "simulators.isan", "simulators.families", "simulators.parity",
+                            "simulators.learners.query_learner", "simulators.learners.spectral",
+                            "simulators.learners.ngram_baseline", "simulators.learners.mle",
+                            "simulators.learners.access", "simulators.learners.evaluation")
+
 SUBSET_SEARCH_SAMPLES = (25, 50, 100, 200, 400)
 """Sample sizes of the subset search besides the baselines' (where it turns from failing to exact)."""
 

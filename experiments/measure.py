@@ -67,6 +67,10 @@ from .runner import Job, Runner
 __all__ = ["MEASUREMENTS", "PRESET_NAMES", "Config", "Inputs", "Result", "MeasureRequest", "prepare",
            "run_measure", "expected_hidden_dim", "window_needs"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("experiments.spectrum", "experiments.kl_scales", "experiments.hidden_dim",
+                            "experiments.angles", "experiments.lingen", "experiments.loss")
+
 MEASUREMENTS = ("spectrum", "kl_scales", "hidden_dim", "angles", "lingen")
 PRESET_NAMES = ("tiny", "quick", "full")
 

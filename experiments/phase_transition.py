@@ -20,6 +20,9 @@ from .base import ExperimentConfig, NoInputs, Presets, ResultBase
 
 __all__ = ["Config", "Result", "run"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("theory.phase_transition",)
+
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):

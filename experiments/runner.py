@@ -4,9 +4,10 @@ A :class:`Job` is ``(experiment, config, inputs, seed)``. :meth:`Runner.run` ret
 ``Result.to_dict()``, computed once and stored by :class:`experiments.store.StepCache` (atomic, checksummed)
 under a key made of the experiment's name, its config (``Config.to_dict()``), the inputs' identity, the seed
 and the code version (:func:`code_version`: the package version and a hash of the experiment module's
-source). A stored result whose key differs (another seed, preset, model, or edited code) is never served:
-it is recomputed and replaced. ``logitrank measure`` and ``logitrank reproduce`` are both lists of jobs
-run through this class, so a killed run re-run with the same command skips what is finished.
+source and of the modules it names in ``DEPENDS``). A stored result whose key differs (another seed, preset,
+model, or edited code) is never served: it is recomputed and replaced. ``logitrank measure`` and
+``logitrank reproduce`` are both lists of jobs run through this class, so a killed run re-run with the same
+command skips what is finished.
 
 Within a job, an experiment marks its long independent pieces with :func:`part` (a checkpoint of a series,
 one ablation): while the runner runs the job, each part is stored as it finishes (keyed by the job's key,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import inspect
 import sys
 import time
@@ -34,7 +36,7 @@ from .base import ExperimentConfig, ExperimentInputs
 from .registry import experiment
 from .store import StepCache, function_name
 
-__all__ = ["Job", "Runner", "code_version", "part"]
+__all__ = ["Job", "Runner", "code_version", "dependencies", "part"]
 
 #: the job being run by a :class:`Runner` (its store, name and key), for :func:`part`
 _RUNNING: ContextVar[tuple[StepCache, str, dict[str, Any]] | None] = ContextVar("running_job", default=None)
@@ -51,10 +53,34 @@ def source_hash(module_name: str) -> str:
     return f"{version}+{hashlib.sha256(source.encode()).hexdigest()[:12]}"
 
 
+def dependencies(module_name: str) -> list[str]:
+    """``module_name`` and, transitively, the modules its ``DEPENDS`` names (sorted, each once).
+
+    An experiment module sets ``DEPENDS: tuple[str, ...]`` to the modules outside itself that hold its
+    computation (another experiment, a simulator, a theory module), so that editing one of them changes the
+    experiment's :func:`code_version`. The library layers ``logitrank`` and ``llm_bridge`` are left out:
+    they count through the package version."""
+    seen: set[str] = set()
+    todo = [module_name]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(getattr(importlib.import_module(name), "DEPENDS", ()))
+    return sorted(seen)
+
+
 def code_version(name: str) -> str:
-    """The code version of experiment ``name`` (:func:`source_hash` of its module): a stored result of
-    older code of this experiment is recomputed."""
-    return source_hash(experiment(name).__name__)
+    """The code version of experiment ``name``: :func:`source_hash` of its module, joined (when it has a
+    ``DEPENDS``) by a hash of the source hashes of every module in its :func:`dependencies`; a stored result
+    of older code of this experiment or of one of those modules is recomputed."""
+    own = experiment(name).__name__
+    names = dependencies(own)
+    if names == [own]:
+        return source_hash(own)
+    joined = "\n".join(f"{n}={source_hash(n)}" for n in names)
+    return f"{source_hash(own)}+deps-{hashlib.sha256(joined.encode()).hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +106,8 @@ def part(name: str, compute: Callable[[], Any], **params: Any) -> Any:
     """``compute()``, stored as part ``name`` of the job a :class:`Runner` is running (resumable), or just
     computed outside one.
 
-    ``params`` (JSON-ready) join the job's key; the value must round-trip through
+    ``params`` (JSON-ready) join the job's key under ``"params"`` (so a param named ``seed`` cannot stand in
+    for the job's own seed); the value must round-trip through
     :class:`~experiments.store.StepCache` (numbers, strings, lists, dicts, arrays), and under a runner the
     value returned is the one read back from disk, so a first run and a resumed one give identical numbers.
     A part must not draw from a generator shared with later parts (pass it a seed), or skipping it would
@@ -91,7 +118,7 @@ def part(name: str, compute: Callable[[], Any], **params: Any) -> Any:
         return compute()
     cache, job_name, key = running
     return cache.step(f"{job_name}.part.{name}", functools.partial(_call, compute),
-                      key={**key, "part": name, **params})
+                      key={**key, "part": name, "params": params})
 
 
 def _call(compute: Callable[[], Any], key: dict[str, Any]) -> Any:

@@ -32,6 +32,9 @@ from .runner import part
 
 __all__ = ["Config", "Result", "run", "spectrum_entry", "checkpoint_spectrum", "draws", "ablations"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("experiments.spectrum", "experiments.synthetic_spectra")
+
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):

@@ -22,6 +22,9 @@ from .base import ExperimentConfig, NoInputs, Presets, ResultBase
 
 __all__ = ["FAMILIES", "Config", "Result", "run", "family_spectrum"]
 
+#: the modules holding this experiment's computation besides its own (hashed into its code version)
+DEPENDS: tuple[str, ...] = ("simulators.families", "simulators.index_sets")
+
 #: synthetic families shown, in legend order: (family, dim multiplier, family options)
 FAMILIES: tuple[tuple[str, int, dict[str, Any]], ...] = (
     ("isan", 1, {}), ("planted", 4, {"alpha": 0.7}), ("hmm", 1, {}), ("ngram", 4, {}))

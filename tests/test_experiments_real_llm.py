@@ -88,3 +88,59 @@ def test_the_lingen_table_is_a_view_of_the_experiments_result() -> None:
     assert "single-token (|H| = 4)" in out["markdown"] and "single_token_full_basis" in res["table"]
     assert res["table"]["lingen"]["in_distribution"] < 1e-8  # exact low rank: LINGEN is exact
     assert dataclasses.asdict(cfg) == res["config"]
+
+
+def fake_parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, calls: list[str]) -> None:
+    """The model 'installed' and its measurement, draws and ablations replaced by seed-dependent stand-ins
+    that record each call."""
+    monkeypatch.setattr(llm_bridge.sources, "builtin_gguf", lambda name: tmp_path)
+
+    def measure(config: real_exp.Config, out: str, *, model: str, seed: int, device: str) -> dict:
+        calls.append(f"measure{seed}")
+        return {"alpha": 0.5 + seed, "out": out, "device": device}
+
+    def draws(**kw: object) -> dict:
+        calls.append(f"draws{kw['seed']}")
+        return {"alpha": [kw["seed"]]}
+
+    def ablation(**kw: object) -> dict:
+        calls.append(f"ablation{kw['seed']}")
+        return {"alpha": kw["seed"], "kind": kw["kind"]}
+
+    monkeypatch.setattr(real_exp, "measure_builtin", measure)
+    monkeypatch.setattr(real_exp, "alpha_draws", draws)
+    monkeypatch.setattr(real_exp, "ablation", ablation)
+
+
+def test_parts_of_another_seed_are_not_served_and_a_killed_job_resumes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The measurement is a part of the runner's job (keyed by its seed): seeds 0 and 1 in one folder give
+    their own numbers, and a job killed in its draws resumes without measuring again."""
+    calls: list[str] = []
+    fake_parts(monkeypatch, tmp_path, calls)
+    cfg = real_exp.Config.tiny()
+    inputs = BuiltinInputs(real_exp.MODEL, tmp_path)
+    zero = Runner(tmp_path).run(Job("real_llm", cfg, inputs, seed=0))
+    with pytest.warns(UserWarning, match="function or parameters changed"):
+        one = Runner(tmp_path).run(Job("real_llm", cfg, inputs, seed=1))
+    assert (zero["measure"]["alpha"], one["measure"]["alpha"]) == (0.5, 1.5)
+    assert zero["measure"]["out"] != one["measure"]["out"]  # run_measure's own folder depends on the seed
+    assert calls.count("measure1") == 1
+
+    def killed(**kw: object) -> dict:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(real_exp, "alpha_draws", killed)
+    other = BuiltinInputs(real_exp.MODEL, tmp_path / "other")
+    with pytest.raises(KeyboardInterrupt):
+        Runner(tmp_path / "other").run(Job("real_llm", cfg, other, seed=2))
+    fake_parts(monkeypatch, tmp_path, calls)
+    calls.clear()
+    again = Runner(tmp_path / "other").run(Job("real_llm", cfg, other, seed=2))
+    assert calls == ["draws2", "ablation2", "ablation2"] and again["measure"]["alpha"] == 2.5
+
+
+def test_measure_dir_depends_on_seed_device_and_model(tmp_path: Path) -> None:
+    cfg = real_exp.Config.tiny()
+    dirs = {real_exp.measure_dir(tmp_path, cfg, 0, "cpu"), real_exp.measure_dir(tmp_path, cfg, 1, "cpu"),
+            real_exp.measure_dir(tmp_path, cfg, 0, "cuda"), real_exp.measure_dir(tmp_path, cfg, 0, "cpu", "other")}
+    assert len(dirs) == 4

@@ -58,3 +58,41 @@ def test_every_registered_experiment_has_presets_and_synthetic_spectra_runs_tiny
     isan = res["families"]["isan"]
     s = np.asarray(isan["s"])
     assert np.sum(s > 1e-8 * s[0]) <= 3  # an exact ISAN of dimension d = 3 has logit rank <= 3
+
+
+def test_a_part_param_named_seed_does_not_stand_in_for_the_jobs_seed(tmp_path: Path) -> None:
+    """``part("p", f, seed=0)`` under jobs of seeds 0 and 1 stores and serves each job's own value (the
+    param once overwrote the job's ``seed`` in the key, so seed 1 was served seed 0's part)."""
+    from experiments import part
+
+    def compute(job: Job, key: dict) -> dict:
+        return {"value": part("p", lambda: job.seed, seed=0)}
+
+    config = spectrum_exp.Config(12, 3, 12, 2, None)
+    zero = Runner(tmp_path).run(Job("spectrum", config, NoInputs(), seed=0), compute)
+    with pytest.warns(UserWarning, match="function or parameters changed"):
+        one = Runner(tmp_path).run(Job("spectrum", config, NoInputs(), seed=1), compute)
+    assert (zero["value"], one["value"]) == (0, 1)
+
+
+def test_code_version_follows_the_modules_an_experiment_depends_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing a module named in DEPENDS (here: spectrum, under spectra) changes the code version; a module
+    outside the dependencies does not; every name in every DEPENDS imports."""
+    import importlib
+
+    from experiments import runner
+
+    for name in EXPERIMENTS:
+        for dep in getattr(experiment(name), "DEPENDS", ()):
+            importlib.import_module(dep)
+    assert {"experiments.spectrum", "experiments.synthetic_spectra"} <= set(
+        runner.dependencies("experiments.spectra"))
+    before = runner.code_version("spectra")
+    real = runner.source_hash
+
+    def edited(changed: str) -> object:
+        return lambda name: real(name) + ("-edited" if name == changed else "")
+    monkeypatch.setattr(runner, "source_hash", edited("experiments.spectrum"))
+    assert runner.code_version("spectra") != before
+    monkeypatch.setattr(runner, "source_hash", edited("experiments.kl_scales"))
+    assert runner.code_version("spectra") == before
