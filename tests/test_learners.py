@@ -277,3 +277,30 @@ def test_the_spanner_learner_keeps_a_model_when_the_budget_runs_out_before_the_f
     assert access.used <= budget and learner.stopped_early_ and learner.stop_reason_ == "budget"
     assert learner.model_.vocab_size == 8 and np.isfinite(evaluate(model, learner.model_, n_sequences=50,
                                                                    rng=1).kl)
+
+
+def test_wfa_mixture_reads_position_t_the_same_way_for_prefixes_and_sequences():
+    rng = np.random.default_rng(0)
+    V, T, r = 3, 5, 2
+    unigram = rng.dirichlet(np.ones(V), size=T)
+    parts = (np.ones(r), np.abs(rng.standard_normal((V, r, r))), np.ones(r))
+    seqs = rng.integers(0, V, size=(4, T))
+    # mix = 1: exactly the position unigram, whatever the automaton (nothing scored, nothing clipped)
+    only = WFAModel(*parts, T, unigram=unigram, mix=1.0)
+    expected = np.log(unigram) - np.log(unigram).mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(only.logits_along(seqs), np.broadcast_to(expected, (4, T, V)), **tol())
+    assert only.n_scored == 0
+    # mix = 0.3: logits(prefix of length t) is row t of logits_along, for every t
+    mixed = WFAModel(*parts, T, unigram=unigram, mix=0.3)
+    along = mixed.logits_along(seqs)
+    for t in range(T):
+        np.testing.assert_allclose(mixed.logits([tuple(s[:t]) for s in seqs]), along[:, t], **tol())
+    plain = WFAModel(*parts, T)
+    q = 0.7 * np.exp(log_softmax(plain.logits_along(seqs))) + 0.3 * unigram[None]
+    np.testing.assert_allclose(np.exp(log_softmax(along)), q, **tol())
+    with pytest.raises(ValueError, match=r"sequences: length must be <= horizon 5 .*got 6"):
+        mixed.logits_along(np.zeros((1, 6), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"unigram: must have shape \(5, 3\) when mix > 0, got None"):
+        WFAModel(*parts, T, mix=0.5)
+    with pytest.raises(ValueError, match="mix: must be <= 1, got 1.5"):
+        WFAModel(*parts, T, unigram=unigram, mix=1.5)

@@ -1,7 +1,7 @@
 """The cost to eps of GLS2's learner on one target: the smallest query budget that reaches a TV target.
 
 For one target and one learner seed, the **cost to eps** is the smallest query budget ``B`` such that the
-learner, run on ``QueryAccess(target, budget=B)`` (an anytime learner keeps its last complete model when the
+learner, run on ``QueryAccess(target, budget=B)`` (an anytime learner keeps its best model so far when the
 budget runs out), returns a model with ``TV <= eps``.  It is found by bisection on ``log B`` between a budget
 that fails and one that succeeds, to a relative tolerance ``rel_tol`` (:func:`cost_to_eps`); the samples the
 learner drew at that budget are recorded beside it.  The sweep over ``d``, ``V``, ``T`` and ``1/eps`` with

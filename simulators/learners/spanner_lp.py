@@ -45,103 +45,20 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from logitrank import center_logits, log_softmax
-from logitrank.validation import RngLike, as_rng, check_choice, check_float, check_int, check_positive_int
+from logitrank import center_logits
+from logitrank.validation import RngLike, check_choice, check_float, check_int, check_positive_int
 
 from .access import BudgetExceeded, check_access
 from .anytime import position_unigram_isan
 from .evaluation import step_kl
 from .query_learner import AnswerTable
-from .tracking_lp import select_spanner, track
+from .spanner_model import SpannerLPModel
+from .tracking_lp import select_spanner
 
 __all__ = ["SpannerLPLearner", "SpannerLPModel"]
 
 Seq = tuple[int, ...]
 _SPANNER_MIN_BETA = 1.0 + 1e-6  # a spanner needs beta > 1 (each swap grows |det| by > beta)
-
-
-class SpannerLPModel:
-    """The learned sequence model: stored basis rows and the tracking LP (never calls the target).
-
-    Parameters
-    ----------
-    readout : list of arrays ``(m_s, V)`` — ``R_{s,i}(())``, ``s = 0..T-1``.
-    basis_rows : list of arrays ``(m_s, D_s)`` — ``R_{s,i}`` on ``F^_s`` (``D_s = |F^_s| V``).
-    shifted : list of arrays ``(V, m_s, D_{s+1})`` — ``R_{s,i}(z . F^_{s+1})``, ``s = 0..T-2``.
-    beta : float — the coefficient bound of the tracking LP.
-    certify : float — residual below which an in-box least-squares point is taken as the LP's solution.
-    minimise : bool — HiGHS minimises every uncertified step (True) or only decides feasibility (False);
-        see :func:`~simulators.learners.tracking_lp.track`.
-    """
-
-    def __init__(self, readout: list[np.ndarray], basis_rows: list[np.ndarray], shifted: list[np.ndarray],
-                 beta: float, certify: float, minimise: bool = True):
-        self.readout, self.basis_rows, self.shifted = readout, basis_rows, shifted
-        self.beta, self.certify, self.minimise = float(beta), float(certify), bool(minimise)
-        self.horizon = len(readout)
-        self.vocab_size = int(readout[0].shape[1])
-        self.dims = np.array([r.shape[0] for r in readout])
-
-    def track(self, sequences: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], int]:
-        """Track ``(n, L)`` sequences.
-
-        Returns
-        -------
-        logits : array (n, L, V), centered
-        residual : array (n, L) — tracking-LP residual of the step into each position (0 at ``s = 0``)
-        coefficients : list of arrays ``(n, m_s)`` — ``c_s``, every ``|c| <= beta``
-        n_lp : int — tracking problems solved by HiGHS (the others by certified least squares)
-        """
-        seqs = np.asarray(sequences, dtype=np.int64)
-        n, L = seqs.shape
-        out = np.empty((n, L, self.vocab_size))
-        resid = np.zeros((n, L))
-        c = np.ones((n, 1))
-        coeffs, n_lp = [], 0
-        for s in range(L):
-            coeffs.append(c)
-            out[:, s] = c @ self.readout[s]
-            if s + 1 < L:
-                b = np.einsum("nm,nmd->nd", c, self.shifted[s][seqs[:, s]])
-                c, resid[:, s + 1], k = self.step(s + 1, b)
-                n_lp += k
-        return center_logits(out), resid, coeffs, n_lp
-
-    def logits_along(self, sequences: np.ndarray) -> np.ndarray:
-        """Centered logits at every position of ``(n, L)`` sequences, ``(n, L, V)``."""
-        return self.track(sequences)[0]
-
-    def logits(self, prefixes: Any) -> np.ndarray:
-        """Centered logits of each prefix, ``(len(prefixes), V)``."""
-        P = [tuple(int(z) for z in p) for p in prefixes]
-        out = np.empty((len(P), self.vocab_size))
-        lengths = np.array([len(p) for p in P], dtype=np.int64)
-        for t in np.unique(lengths):
-            idx = np.flatnonzero(lengths == t)
-            padded = np.zeros((idx.size, int(t) + 1), dtype=np.int64)
-            padded[:, : int(t)] = [P[i] for i in idx] if t else np.zeros((idx.size, 0))
-            out[idx] = self.logits_along(padded)[:, int(t)]
-        return out
-
-    def sample(self, n: int, *, rng: RngLike = None) -> np.ndarray:
-        """``n`` sequences of length ``T`` drawn from the learned model, int64 ``(n, T)``."""
-        n = check_positive_int("n", n)
-        gen = as_rng(rng)
-        seqs = np.zeros((n, self.horizon), dtype=np.int64)
-        c = np.ones((n, 1))
-        for s in range(self.horizon):
-            cdf = np.cumsum(np.exp(log_softmax(c @ self.readout[s])), axis=1)
-            seqs[:, s] = np.minimum((cdf < gen.random(n)[:, None] * cdf[:, -1:]).sum(axis=1),
-                                    self.vocab_size - 1)
-            if s + 1 < self.horizon:
-                b = np.einsum("nm,nmd->nd", c, self.shifted[s][seqs[:, s]])
-                c = self.step(s + 1, b)[0]
-        return seqs
-
-    def step(self, s: int, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """One tracking step into position ``s``: targets ``b`` ``(n, D_s)`` -> ``(c (n, m_s), residual (n,),
-        n_lp)`` by the tracking LP (the one place a variant, e.g. a negative control, changes the rule)."""
-        return track(self.basis_rows[s], b, self.beta, certify=self.certify, minimise=self.minimise)
 
 
 class SpannerLPLearner:
@@ -202,7 +119,10 @@ class SpannerLPLearner:
     stopped_early_ : bool — the budget ran out (``model_`` is the last complete model or the position
         unigram of the answers, whichever has the lower KL on the last sequences drawn).
     kept_unigram_ : bool — ``model_`` is the position-unigram fallback: the budget ran out before a
-        complete model existed, or the last complete model lost to the fallback on held-out sequences.
+        complete model existed, or the last complete model lost to the fallback on the last sequences drawn
+        (not strictly held out: the fallback has seen their answers, which can only favour it; see
+        :meth:`_anytime_choice`).  ``witnesses_`` and ``coef_max_`` then still describe
+        the spanner's bases, not the model returned.
     held_out_kl_ : dict or None — on a budget stop with a complete model, the mean per-sequence KL
         ``sum_t KL(p_t || q_t)`` of ``"model"`` and ``"unigram"`` on the last sequences drawn.
     """

@@ -49,7 +49,7 @@ from logitrank.validation import RngLike, check_float, check_positive_int, check
 from .access import check_access
 from .ngram_baseline import sample_count
 
-__all__ = ["SpectralWFALearner", "WFAModel"]
+__all__ = ["SpectralWFALearner", "WFAModel", "MIX_GRID", "position_unigram"]
 
 
 class WFAModel:
@@ -96,6 +96,8 @@ class WFAModel:
         self._warned = False
 
     def _next_logits(self, states: np.ndarray, t: int) -> np.ndarray:
+        if self.mix == 1 and self.unigram is not None:  # the automaton has no weight: nothing to score
+            return center_logits(np.tile(np.log(self.unigram[t]), (states.shape[0], 1)))
         logits = self._wfa_logits(states)
         if self.mix == 0 or self.unigram is None:
             return logits
@@ -126,6 +128,7 @@ class WFAModel:
         return nxt / np.where(norm > 0, norm, 1.0)
 
     def logits(self, prefixes: Any) -> np.ndarray:
+        """Centered next-token logits after each prefix (of length at most ``horizon - 1``), ``(n, V)``."""
         P = check_prefixes("prefixes", prefixes, self.vocab_size, self.horizon - 1)
         out = np.empty((len(P), self.vocab_size))
         for i, p in enumerate(P):
@@ -139,6 +142,9 @@ class WFAModel:
         """``(n, L)`` sequences -> ``(n, L, V)`` centered logits in one sweep."""
         seqs = np.asarray(sequences, dtype=np.int64)
         n, L = seqs.shape
+        if self.mix > 0 and L > self.horizon:
+            raise ValueError(f"sequences: length must be <= horizon {self.horizon} (the mixed-in unigram has "
+                             f"one row per position), got {L}")
         out = np.empty((n, L, self.vocab_size))
         a = np.tile(self.alpha0, (n, 1))
         for t in range(L):
@@ -167,11 +173,16 @@ class _Hankel:
         counts = sorted(((c, w) for w, c in freq.items() if 0 < len(w) <= min(basis_length, T)),
                         key=lambda cw: (-cw[0], len(cw[1]), cw[1]))
         self.basis = [()] + [w for _, w in counts[: max_basis - 1]]
+        self._blocks: dict[tuple[int, ...], np.ndarray] = {}
         self.H = self.block(())
         _, self.s, self.Vt = np.linalg.svd(self.H, full_matrices=False)
 
     def block(self, mid: tuple[int, ...]) -> np.ndarray:
-        return np.array([[self.f.get(u + mid + v, 0.0) for v in self.basis] for u in self.basis])
+        """``[f^(u mid v)]`` over the basis (built once per ``mid``: every candidate rank reuses it)."""
+        if mid not in self._blocks:
+            self._blocks[mid] = np.array([[self.f.get(u + mid + v, 0.0) for v in self.basis]
+                                          for u in self.basis])
+        return self._blocks[mid]
 
     def automaton(self, r: int, V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(alpha_0, A, alpha_inf)`` of rank ``r`` (see the module docstring)."""
@@ -246,6 +257,8 @@ class SpectralWFALearner:
         self.rng = rng
 
     def fit(self, access: Any) -> SpectralWFALearner:
+        """Draw the budget's samples from ``access`` (a :class:`SampleAccess`), choose rank and mixing weight
+        on the held-out fraction, refit on all samples; returns ``self``."""
         check_access(access, ("vocab_size", "horizon", "sample"), "i.i.d. samples (a SampleAccess)")
         if hasattr(access, "logits"):  # a query access: its sample() returns (sequences, logits)
             raise TypeError(f"access: needs i.i.d. samples (a SampleAccess), got {type(access).__name__}")
