@@ -182,7 +182,8 @@ def run(inputs: BuiltinInputs, config: Config, *, rng: RngLike = None) -> Result
     measure = part("measure", functools.partial(measure_builtin, config, where, model=inputs.name, seed=seed,
                                                 device=inputs.device))
     common: dict[str, Any] = {"model": inputs.name, "device": inputs.device, "dtype": config.dtype,
-                              "history_length": config.history_length, "future_length": config.future_length, "seed": seed}
+                              "history_length": config.history_length,
+                              "future_length": config.future_length, "seed": seed}
     draws = part("draws", functools.partial(alpha_draws, n_draws=config.n_draws,
                                             n_histories=config.draw_histories, top_k=config.top_k, **common))
     ks = {"random_tokens": config.top_k, "futures_eq_histories": config.ablation_top_k}
