@@ -123,8 +123,9 @@ def run(inputs: NoInputs, config: Config, *, rng: RngLike = 0, axes: tuple[str, 
     for axis, axis_seed in zip(AXES, spawn_seeds(gen, len(AXES))):
         if axis not in axes:
             continue
-        rows = axis_rows(config, axis, axis_seed, progress)
-        fit_rng = np.random.default_rng(axis_seed)
+        rows_seed, fit_seed = spawn_seeds(axis_seed, 2)  # the targets' stream apart from the bootstrap's
+        rows = axis_rows(config, axis, rows_seed, progress)
+        fit_rng = as_rng(fit_seed)
         values = [float(v) for v in getattr(config, axis)]
         result.axes[axis] = fit_axis(axis, values, rows, config.n_bootstrap, fit_rng)
     return result

@@ -5,7 +5,8 @@ squared Frobenius error ``<= eps`` is computed exactly (``logitrank.approx_rank`
 Euler–Maclaurin formula solved for ``r`` (:func:`theory.phase_transition.phase_transition_table`): bounded
 in N for alpha > 1/2, linear in N for alpha < 1/2, ``N^{1-eps}``-like at alpha = 1/2. The constant for
 alpha > 1/2 explodes as alpha -> 1/2; :attr:`Result.paper_alpha_constant` is its value at the paper's
-alpha (``logitrank.paper.PAPER["alpha_olmo7b"]``). Deterministic: no random draws.
+alpha (``logitrank.paper.PAPER["alpha_olmo7b"]``); :attr:`Result.growth` is the log-log slope of the exact
+``r_eps`` in ``N`` per alpha (0 above 1/2, 1 below, in the limit). Deterministic: no random draws.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from logitrank.paper import PAPER
+from logitrank.power_law import loglog_fit
 from logitrank.validation import RngLike
 
 from .base import ExperimentConfig, NoInputs, Presets, ResultBase
 
-__all__ = ["Config", "Result", "run"]
+__all__ = ["Config", "Result", "run", "growth_exponents"]
 
 #: the modules holding this experiment's computation besides its own (hashed into its code version)
 DEPENDS: tuple[str, ...] = ("theory.phase_transition",)
@@ -53,6 +57,7 @@ class Result(ResultBase):
     regimes : list (n_alphas,) of ``"below"``, ``"critical"``, ``"above"``
     formulas : dict name -> sympy result as text
     paper_alpha_constant : float — ``r_eps(N = oo)`` at the paper's alpha
+    growth : list (n_alphas,) — log-log slope of ``numeric`` (ranks below 1 read as 1) against ``sizes``
     """
 
     alphas: list[float]
@@ -68,6 +73,7 @@ class Result(ResultBase):
     regimes: list[str]
     formulas: dict[str, Any]
     paper_alpha_constant: float
+    growth: list[float]
 
 
 def run(inputs: NoInputs, config: Config, *, rng: RngLike = None) -> Result:
@@ -77,4 +83,12 @@ def run(inputs: NoInputs, config: Config, *, rng: RngLike = None) -> Result:
 
     table = phase_transition_table(list(config.alphas), list(config.sizes), config.eps)
     paper = r_eps_constant(PAPER["alpha_olmo7b"], config.eps)
-    return Result(**table, paper_alpha_constant=paper)
+    growth = growth_exponents(table["sizes"], table["numeric"])
+    return Result(**table, paper_alpha_constant=paper, growth=growth)
+
+
+def growth_exponents(sizes: list[int], numeric: list[list[int]]) -> list[float]:
+    """Per alpha, the log-log least-squares slope of its minimal ranks ``numeric[j]`` (floored at 1, so that
+    a rank of 0 has a logarithm) against ``sizes``."""
+    x = np.asarray(sizes, dtype=float)
+    return [float(loglog_fit(x, np.maximum(np.asarray(row, dtype=float), 1))["slope"]) for row in numeric]

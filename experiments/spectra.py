@@ -125,6 +125,9 @@ def run(inputs: CheckpointInputs, config: Config, *, rng: RngLike = None) -> Res
     the five is a resumable :func:`~experiments.runner.part` (a model is loaded only for a part not yet
     stored)."""
     seed = rng if isinstance(rng, int) else spawn_seeds(rng, 1)[0]
+    if 0 not in inputs.steps:
+        raise ValueError(f"inputs: spectra needs the step-0 checkpoint (put 0 in the transformer config's "
+                         f"`checkpoints`), got steps {list(inputs.steps)}")
     last, val = inputs.final_step, inputs.val_loss
     final = inputs.at(last)  # one model for the final checkpoint's parts, loaded on first use
     step0 = inputs.at(0)

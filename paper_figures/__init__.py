@@ -9,7 +9,6 @@ cached, resumable :class:`experiments.Runner` and writes the figures, ``results.
 from experiments.store import StepCache
 from logitrank.paper import PAPER
 
-from .pipeline import FIGURES, FigureCache, FigureConfig, ReproduceConfig, figure_module, reproduce
+from .pipeline import FIGURES, FigureCache, ReproduceConfig, figure_module, reproduce
 
-__all__ = ["FIGURES", "PAPER", "FigureCache", "FigureConfig", "ReproduceConfig", "StepCache", "figure_module",
-           "reproduce"]
+__all__ = ["FIGURES", "PAPER", "FigureCache", "ReproduceConfig", "StepCache", "figure_module", "reproduce"]

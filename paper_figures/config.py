@@ -1,6 +1,8 @@
-"""The configuration base of the figures that still own sizes of their own (``seed`` and ``device`` of the
-run, presets through :class:`experiments.base.ExperimentConfig`), shared by :mod:`paper_figures.pipeline`
-and :mod:`paper_figures.transformer` without either importing the other."""
+"""The configuration base of the shared trained transformer (:class:`paper_figures.transformer.Config`): the
+run's ``seed`` and ``device`` and presets through :class:`experiments.base.ExperimentConfig`. Every
+figure's own sizes are its experiment's ``Config`` (:mod:`experiments`); this module is kept apart so that
+:mod:`paper_figures.pipeline` and :mod:`paper_figures.transformer` share ``Presets`` without either
+importing the other."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ __all__ = ["FigureConfig", "Presets", "merge_presets", "PRESET_NAMES"]
 
 @dataclass(frozen=True)
 class FigureConfig(ExperimentConfig):
-    """Base of a figure's ``Config``: the run's ``seed`` and ``device``; ``PRESETS`` (a class attribute)
-    holds the ``tiny`` / ``full`` overrides of the defaults, which are the ``quick`` preset."""
+    """Base of the shared transformer's configuration: the run's ``seed`` and ``device``; ``PRESETS`` (a
+    class attribute) holds the ``tiny`` / ``full`` overrides of the defaults (which are the ``quick``
+    preset)."""
 
     seed: int = 0
     device: str = "cpu"

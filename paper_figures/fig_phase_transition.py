@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from logitrank.paper import PAPER
-from logitrank.power_law import loglog_fit
 
 from .plotting import legend_below, save, subplots
 from .report import fmt
@@ -60,10 +59,7 @@ def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
 def summarize(res: dict[str, Any]) -> dict[str, Any]:
     alphas = res["alphas"]
     sizes = res["sizes"]
-    growth = {}
-    for j, a in enumerate(alphas):
-        num = np.asarray(res["numeric"][j], dtype=float)
-        growth[f"α={a:g}"] = float(loglog_fit(np.asarray(sizes, dtype=float), np.maximum(num, 1))["slope"])
+    growth = {f"α={a:g}": g for a, g in zip(alphas, res["growth"], strict=True)}
     numbers = {"log-log growth exponent of r_ε in N": growth,
                "r_ε constant for α > 1/2 (theory)": {f"α={a}": c for a, c in res["constants"].items()},
                f"r_ε at N={sizes[-1]}": {f"α={a:g}": res["numeric"][j][-1] for j, a in enumerate(alphas)}}

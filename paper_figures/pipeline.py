@@ -36,7 +36,7 @@ import dataclasses
 import importlib
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -53,12 +53,12 @@ from logitrank.results_io import to_jsonable
 from logitrank.run_folder import owns_out
 from logitrank.validation import check_choice, check_float, check_int
 
-from .config import PRESET_NAMES, FigureConfig, Presets, merge_presets
+from .config import PRESET_NAMES, Presets, merge_presets
 from .report import read_results, write_report, write_results
 
-__all__ = ["FIGURES", "PRESET_NAMES", "FigureConfig", "FigureCache", "Presets", "ReproduceConfig",
+__all__ = ["FIGURES", "PRESET_NAMES", "FigureCache", "Presets", "ReproduceConfig",
            "ReproduceRequest", "run_reproduce", "merge_presets", "reproduce", "figure_module", "figure_cache",
-           "parse_only"]
+           "parse_only", "early_step"]
 
 #: Figure name -> module, in report order.
 FIGURES: dict[str, str] = {
@@ -226,7 +226,7 @@ def view_inputs(kind: str, cache: FigureCache, config: ReproduceConfig) -> Exper
                                  {"model": lm.key})
     if kind == "transformer_early":  # its own checkpoint at (or before) half of training as ``earlier``
         lm = cache.transformer()
-        early = max(s for s in lm.paths if s <= lm.final_step // 2)
+        early = early_step(lm.paths, lm.final_step)
         return checkpoint_inputs(lm.path("final"), config.device, {"model": lm.key, "early_step": early},
                                  earlier=lm.path(early))
     if kind.startswith("builtin:"):  # a built-in pretrained model (llm_bridge.sources.BUILTIN), optional
@@ -235,6 +235,17 @@ def view_inputs(kind: str, cache: FigureCache, config: ReproduceConfig) -> Exper
         return NoInputs()
     raise ValueError(f"INPUTS: must be one of 'training', 'transformer', 'final', 'checkpoints', "
                      f"'transformer_early', 'builtin:<name>', 'none', got {kind!r}")
+
+
+def early_step(steps: Iterable[int], final_step: int) -> int:
+    """The last of the shared transformer's checkpoint ``steps`` at or before half of training."""
+    steps = sorted(steps)
+    early = [s for s in steps if s <= final_step // 2]
+    if not early:
+        raise ValueError(f"checkpoints: the transformer config's `checkpoints` must hold a step at or before "
+                         f"half of training ({final_step // 2} of {final_step}) for 'transformer_early', "
+                         f"got {steps}")
+    return max(early)
 
 
 def compute_figure(name: str, config: ReproduceConfig, cache: FigureCache) -> tuple[ModuleType, Any]:

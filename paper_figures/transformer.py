@@ -21,21 +21,7 @@ from logitrank.validation import spawn_seeds
 
 from .config import FigureConfig, Presets
 
-__all__ = ["Config", "Windows", "Trained", "train"]
-
-
-@dataclass(frozen=True)
-class Windows(FigureConfig):
-    """The transformer's top-k matrix ``L_k(H, F)`` of a figure: ``|H| = |F|``, the history and future
-    window lengths (validation-play windows) and ``k``, the tokens kept per future."""
-
-    n_histories: int = 160
-    history_length: int = 32
-    future_length: int = 8
-    top_k: int = 16
-    PRESETS: ClassVar[Presets] = {"tiny": {"n_histories": 24, "history_length": 8, "future_length": 3,
-                                           "top_k": 8},
-                                  "full": {"n_histories": 1024, "top_k": 32}}
+__all__ = ["Config", "Trained", "train"]
 
 
 @dataclass(frozen=True)

@@ -161,10 +161,15 @@ def test_every_subcommand_module_has_the_one_shape() -> None:
         assert m.run.__annotations__ == {"args": "argparse.Namespace", "return": "int"}
 
 
+#: fitting functions a figure must not call or import (with ``logitrank.power_law``): fits are experiments'
+FITS = {"fit_power_law", "loglog_fit", "fit_scaling", "scaling_exponent", "fit_both", "fit_range_sensitivity"}
+
+
 def test_every_figure_is_a_view_of_one_registered_experiment() -> None:
     """Each figure module has ``NAME``, ``TITLE``, ``EXPERIMENT`` (a name of the one registry), ``INPUTS``,
     ``plot`` and ``summarize``, and computes nothing itself: no ``compute``, ``make`` or ``Config``, and no
-    import of the experiment code that produces numbers (``run``) — read from the source."""
+    import of the experiment code that produces numbers (``run``) nor of a fit (``logitrank.power_law``,
+    :data:`FITS`) — read from the source."""
     from experiments.registry import EXPERIMENTS
     from paper_figures.pipeline import FIGURES
 
@@ -180,4 +185,11 @@ def test_every_figure_is_a_view_of_one_registered_experiment() -> None:
         assert isinstance(experiment, ast.Constant) and experiment.value in EXPERIMENTS, name
         calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call)
                  and isinstance(n.func, ast.Attribute)}
-        assert "run" not in calls, name
+        assert "run" not in calls and not calls & FITS, name
+        for node in ast.walk(tree):  # a fit is the experiment's to compute: its number goes in the Result
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                           else [node.module or ""])
+                imported = {a.name for a in node.names}
+                assert not any(m.endswith("power_law") for m in modules) and not imported & FITS, \
+                    (name, ast.unparse(node))

@@ -83,3 +83,21 @@ def test_plain_log_ticks_label_a_short_log_axis_in_plain_numbers() -> None:
     before = list(long.get_xticks())
     plain_log_ticks(long.xaxis)  # three decades: nothing to fix
     assert list(long.get_xticks()) == before
+
+
+def test_the_parity_comparisons_spectral_wfa_has_no_held_out_selection(monkeypatch: Any) -> None:
+    """The legend's "never the label" rests on the WFA reading only its Hankel window: its default held-out
+    selection (rank and a position-unigram mixture) scores every position, the label's too, so the
+    comparison must build it with ``validation_fraction=0.0``."""
+    import simulators.learners
+
+    made: list[float] = []
+
+    class Spy(simulators.learners.SpectralWFALearner):  # type: ignore[misc]
+        def fit(self, *args: Any, **kwargs: Any) -> Any:
+            made.append(self.validation_fraction)
+            return super().fit(*args, **kwargs)
+
+    monkeypatch.setattr(simulators.learners, "SpectralWFALearner", Spy)
+    res = learning_exp.noisy_parity_comparison(4, 2, 0.1, [40], 0, n_eval=40, mle_steps=3)
+    assert made == [0.0] and len(res["baselines"]["spectral WFA"]["kl"]) == 1

@@ -141,6 +141,7 @@ def test_parts_of_another_seed_are_not_served_and_a_killed_job_resumes(
 
 def test_measure_dir_depends_on_seed_device_and_model(tmp_path: Path) -> None:
     cfg = real_exp.Config.tiny()
-    dirs = {real_exp.measure_dir(tmp_path, cfg, 0, "cpu"), real_exp.measure_dir(tmp_path, cfg, 1, "cpu"),
-            real_exp.measure_dir(tmp_path, cfg, 0, "cuda"), real_exp.measure_dir(tmp_path, cfg, 0, "cpu", "other")}
+    dirs = {real_exp.measure_dir(tmp_path, cfg, seed, device, model)
+            for seed, device, model in ((0, "cpu", real_exp.MODEL), (1, "cpu", real_exp.MODEL),
+                                        (0, "cuda", real_exp.MODEL), (0, "cpu", "other"))}
     assert len(dirs) == 4

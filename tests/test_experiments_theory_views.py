@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from experiments import NoInputs, experiment
@@ -47,6 +48,17 @@ def test_phase_transition_recovers_the_three_regimes(phase: pt_exp.Result) -> No
             assert abs(num[-1] / sizes[-1] - limit) < 0.05, a
     assert phase.regimes == ["below", "critical", "above", "above"]
     assert phase.paper_alpha_constant > 1e14 and phase.constants[str(PAPER["alpha_olmo7b"])] > 1e14
+
+
+def test_phase_transition_growth_exponents_are_the_log_log_slopes(phase: pt_exp.Result) -> None:
+    """The figure's growth exponents live in the Result: per alpha the least-squares slope of log r_eps on
+    log N (brute force: numpy's polyfit), near 1 below 1/2 and falling as alpha grows past it."""
+    assert len(phase.growth) == len(phase.alphas)
+    for num, g in zip(phase.numeric, phase.growth, strict=True):
+        slope = np.polyfit(np.log(phase.sizes), np.log(np.maximum(num, 1)), 1)[0]
+        assert math.isclose(g, slope, rel_tol=1e-9)
+    assert phase.growth[0] > 0.9 and phase.growth == sorted(phase.growth, reverse=True)
+    assert phase.growth[-1] < 0.6  # alpha = 3/4: bounded in N, the slope already well below linear
 
 
 def test_equivalence_tiny_round_trips_and_proves_the_theorem() -> None:

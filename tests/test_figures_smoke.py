@@ -16,7 +16,7 @@ from experiments import BuiltinInputs
 from experiments import real_llm as real_llm_exp
 from experiments.store import StepCache
 from paper_figures import fig_spectra
-from paper_figures.pipeline import FIGURES, ReproduceConfig, parse_only, reproduce
+from paper_figures.pipeline import FIGURES, ReproduceConfig, early_step, parse_only, reproduce
 
 # ---------------------------------------------------------------------------------------------
 # the step cache on its own
@@ -106,6 +106,10 @@ def test_bad_inputs_name_the_parameter(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"step name: must match .*, got 'a/b'"):
         StepCache(tmp_path).step("a/b", dict)
     assert parse_only("fig_spectra, table_lingen") == ["spectra", "lingen"]
+    assert early_step({0: "a", 50: "b", 80: "c"}, 120) == 50
+    with pytest.raises(ValueError, match=r"transformer config's `checkpoints` must hold a step at or before "
+                                         r"half of training \(60 of 120\) .*got \[80, 120\]"):
+        early_step({80: "c", 120: "d"}, 120)
 
 
 def test_presets_document_growing_sizes() -> None:

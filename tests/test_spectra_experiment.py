@@ -49,7 +49,7 @@ def test_parts_are_the_composed_experiments_and_planted_ranks_show() -> None:
     np.testing.assert_array_equal(res.transformer["s"], alone.singular_values)
     for entry, d in ((res.transformer, DIMS[3]), (res.transformer_step0, DIMS[0])):
         s = np.asarray(entry["s"])
-        assert np.sum(s > 1e-8 * s[0]) <= d  # an exact ISAN of dimension d: logit rank <= d
+        assert np.sum(s > 1e-8 * s[0]) == d  # a random exact ISAN of dimension d: logit rank d
 
 
 def test_step0_and_final_share_windows_and_random_tokens_at_k_ge_v_is_the_main_matrix() -> None:
@@ -61,5 +61,5 @@ def test_step0_and_final_share_windows_and_random_tokens_at_k_ge_v_is_the_main_m
 
 
 def test_the_series_must_hold_step_0() -> None:
-    with pytest.raises(ValueError, match="step: must be one of 3, 5, got 0"):
+    with pytest.raises(ValueError, match=r"spectra needs the step-0 checkpoint .*`checkpoints`.*\[3, 5\]"):
         spectra.run(series({3: 4, 5: 5}), spectra.Config.tiny(), rng=0)
