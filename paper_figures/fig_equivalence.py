@@ -40,9 +40,9 @@ def plot(res: dict[str, Any], out_dir: str | Path) -> list[Path]:
     ax.set_ylabel(r"rank of $L(\Sigma^t, \Sigma^{\leq T-1-t})$")
     ax.set_yscale("log", base=2)
     ticks: list[int] = []
-    for t in sorted({int(r) for m in res["models"].values() for r in m["ranks"]} | {int(res["dim"])}):
-        if not ticks or t >= 1.2 * ticks[-1]:  # closer labels (8 and 9) would print on top of each other
-            ticks.append(t)
+    for tick in sorted({int(r) for m in res["models"].values() for r in m["ranks"]} | {int(res["dim"])}):
+        if not ticks or tick >= 1.2 * ticks[-1]:  # closer labels (8 and 9) would print on top of each other
+            ticks.append(tick)
     ax.set_yticks(ticks, [str(t) for t in ticks])
     ax.yaxis.set_minor_formatter(mticker.NullFormatter())
     ax.set_title(f"exact ranks, V={res['vocab']}, T={res['horizon']}")
